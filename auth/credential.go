@@ -1,0 +1,63 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+)
+
+const redacted = "[REDACTED]"
+
+// Credential holds a raw bearer credential. Every way of printing it —
+// String, GoString, Format (all verbs), LogValue, MarshalJSON, MarshalText —
+// yields a redaction; only Reveal returns the secret, for the one place that
+// must send it (a token exchange).
+//
+// The zero value is an empty credential. Credential is safe for concurrent use.
+type Credential struct {
+	raw string
+}
+
+// NewCredential wraps a raw token.
+func NewCredential(raw string) Credential { return Credential{raw: raw} }
+
+// Reveal returns the raw token. Call it only to send the token to the party
+// that issued it or may exchange it; never log or store the result.
+func (c Credential) Reveal() string { return c.raw }
+
+// IsZero reports whether the credential is empty.
+func (c Credential) IsZero() bool { return c.raw == "" }
+
+// String returns a redaction.
+func (c Credential) String() string { return redacted }
+
+// GoString returns a redaction.
+func (c Credential) GoString() string { return "auth.Credential{" + redacted + "}" }
+
+// Format writes a redaction whatever the verb.
+func (c Credential) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// LogValue returns a redaction for log/slog.
+func (c Credential) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON returns a redaction as a JSON string.
+func (c Credential) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText returns a redaction.
+func (c Credential) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+type credentialKey struct{}
+
+// NewCredentialContext returns a copy of ctx carrying the caller's credential,
+// for packages such as obo that must exchange it. Middleware sets it next to
+// the Principal.
+func NewCredentialContext(ctx context.Context, c Credential) context.Context {
+	return context.WithValue(ctx, credentialKey{}, c)
+}
+
+// CredentialFromContext returns the credential stored by NewCredentialContext.
+// It reports false when there is none or it is empty.
+func CredentialFromContext(ctx context.Context) (Credential, bool) {
+	c, ok := ctx.Value(credentialKey{}).(Credential)
+	return c, ok && !c.IsZero()
+}
