@@ -37,10 +37,15 @@ var (
 // Reason codes carried by *Error. They are stable, machine-readable and safe
 // to send to clients.
 const (
-	ReasonNoPrincipal      = "no_principal"
-	ReasonTenantRequired   = "tenant_required"
-	ReasonInvalidTenant    = "invalid_tenant"
+	// ReasonNoPrincipal: no authenticated principal (401).
+	ReasonNoPrincipal = "no_principal"
+	// ReasonTenantRequired: the principal names no tenant (403).
+	ReasonTenantRequired = "tenant_required"
+	// ReasonInvalidTenant: the tenant ID fails ValidateID (403).
+	ReasonInvalidTenant = "invalid_tenant"
+	// ReasonTenantNotAllowed: the tenant is not in Config.Allowed (403).
 	ReasonTenantNotAllowed = "tenant_not_allowed"
+	// ReasonNarrowingRefused: a narrowing header was refused (403).
 	ReasonNarrowingRefused = "narrowing_refused"
 )
 

@@ -41,11 +41,14 @@ const (
 // any non-2xx answer and returns error.message as the call's error, and
 // clients that do not still show the body text with the status. The message
 // and reason come from a fixed table; the internal cause goes only to
-// Config.OnReject. A 401 also carries "WWW-Authenticate: Bearer" (RFC 9110
+// Config.OnError. A 401 also carries "WWW-Authenticate: Bearer" (RFC 9110
 // §15.5.2).
 //
-// No header is read unless Config.Narrowing.Header is set, and then only
-// as described by Narrow. The request is never modified; next receives a
+// The tenant next sees is always the one resolved here: a tenant stored in
+// the context earlier in the chain is replaced (or cleared, when
+// AllowMissingTenant lets a tenantless principal through). No header is
+// read unless Config.Narrowing.Header is set, and then only as described by
+// Narrow. The request is never modified; next receives a
 // shallow copy with the new context. The handler is safe for concurrent
 // use.
 func (r *Resolver) Handler(next http.Handler) http.Handler {
@@ -74,6 +77,11 @@ func (r *Resolver) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if tenant == "" {
+			// AllowMissingTenant: make sure no tenant set earlier in the
+			// chain survives a decision of "none".
+			if _, set := FromContext(ctx); set {
+				req = req.WithContext(NewContext(ctx, ""))
+			}
 			next.ServeHTTP(w, req)
 			return
 		}
@@ -97,8 +105,8 @@ func (r *Resolver) narrowValues(req *http.Request) []string {
 
 func (r *Resolver) reject(w http.ResponseWriter, req *http.Request, err error) {
 	e := asError(err)
-	if r.onReject != nil {
-		r.onReject(req, e)
+	if r.onError != nil {
+		r.onError(req, e)
 	}
 	WriteError(w, e)
 }

@@ -79,9 +79,9 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var rejected []error
+			var rejected []*Error
 			cfg := tt.cfg
-			cfg.OnReject = func(_ *http.Request, err error) { rejected = append(rejected, err) }
+			cfg.OnError = func(_ *http.Request, err *Error) { rejected = append(rejected, err) }
 			r, err := New(cfg)
 			require.NoError(t, err)
 
@@ -135,10 +135,34 @@ func TestHandler(t *testing.T) {
 				}
 			}
 			require.Len(t, rejected, 1)
-			var e *Error
-			require.ErrorAs(t, rejected[0], &e)
-			assert.Equal(t, tt.reason, e.Reason)
-			assert.NotNil(t, e.Err, "OnReject gets the internal cause")
+			assert.Equal(t, tt.reason, rejected[0].Reason)
+			assert.Equal(t, tt.status, rejected[0].Status)
+			assert.NotNil(t, rejected[0].Err, "OnError gets the internal cause")
+		})
+	}
+}
+
+func TestHandlerReplacesEarlierTenant(t *testing.T) {
+	for name, tt := range map[string]struct {
+		claims map[string]any
+		want   string
+	}{
+		"replaced": {map[string]any{"tenant_id": "acme"}, "acme"},
+		"cleared":  {map[string]any{"sub": "x"}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, err := New(Config{AllowMissingTenant: true})
+			require.NoError(t, err)
+			var got string
+			var ok bool
+			h := r.Handler(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+				got, ok = FromContext(req.Context())
+			}))
+			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			ctx := NewContext(auth.NewContext(req.Context(), principal(tt.claims)), "stale")
+			h.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.want != "", ok)
 		})
 	}
 }

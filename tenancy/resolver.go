@@ -60,12 +60,11 @@ type Config struct {
 	// Narrowing lets a trusted service principal pick the tenant of a call
 	// through a header in dual-token mode. Off by default.
 	Narrowing Narrowing
-	// OnReject, when set, is called with the request and the full error
-	// (an *Error whose Err holds the internal cause) each time Handler
-	// rejects a request, before the response is written, for audit and
-	// logs. It must be safe for concurrent use and must not write to the
-	// response.
-	OnReject func(r *http.Request, err error)
+	// OnError, when set, is called with the request and the *Error (whose
+	// Err holds the internal cause) each time Handler rejects a request,
+	// before the response is written, for audit and logs. It must be safe
+	// for concurrent use and must not write to the response.
+	OnError func(r *http.Request, err *Error)
 }
 
 // Narrowing configures how a trusted service principal may name the tenant
@@ -107,7 +106,7 @@ type Resolver struct {
 	allowed      map[string]struct{}
 	allowMissing bool
 	narrow       Narrowing
-	onReject     func(*http.Request, error)
+	onError      func(*http.Request, *Error)
 }
 
 // New checks cfg and returns a Resolver. Mistakes are errors wrapping
@@ -121,7 +120,7 @@ func New(cfg Config) (*Resolver, error) {
 		fn:           cfg.Func,
 		allowMissing: cfg.AllowMissingTenant,
 		narrow:       cfg.Narrowing,
-		onReject:     cfg.OnReject,
+		onError:      cfg.OnError,
 	}
 	if r.fn == nil && r.claim == "" {
 		r.claim = ClaimTenantID
