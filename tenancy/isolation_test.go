@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -21,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -127,16 +131,37 @@ func (s *notesStore) server() *server.MCPServer {
 	return srv
 }
 
-// tokenValidator stands in for the JWT validator: it maps opaque test
-// tokens to principals, so the real auth.Middleware (bearer parsing,
-// context) sits in front of the tenancy handler.
-type tokenValidator map[string]*auth.Principal
-
-func (v tokenValidator) Validate(_ context.Context, token string) (*auth.Principal, error) {
-	if p, ok := v[token]; ok {
-		return p, nil
-	}
-	return nil, auth.InvalidToken("the access token is invalid", auth.ErrInvalidToken)
+// jwksValidator verifies authtest's real signed tokens against its JWKS
+// (golang-jwt + keyfunc), standing in for auth's JWT validator in this
+// test: the tenant claim is only ever read from a token whose signature,
+// issuer, audience and expiry were checked.
+func jwksValidator(t *testing.T, idp *authtest.Server) auth.Validator {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, idp.JWKSURL(), nil)
+	require.NoError(t, err)
+	resp, err := idp.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	require.NoError(t, err)
+	kf, err := keyfunc.NewJWKSetJSON(raw)
+	require.NoError(t, err)
+	parser := jwt.NewParser(
+		jwt.WithIssuer(idp.Issuer()),
+		jwt.WithAudience(idp.Audience()),
+		jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithExpirationRequired(),
+	)
+	return auth.ValidatorFunc(func(_ context.Context, token string) (*auth.Principal, error) {
+		var mc jwt.MapClaims
+		if _, err := parser.ParseWithClaims(token, &mc, kf.Keyfunc); err != nil {
+			return nil, auth.InvalidToken("the access token is invalid", fmt.Errorf("%w: %v", auth.ErrInvalidToken, err))
+		}
+		claims := map[string]any(mc)
+		sub, _ := claims["sub"].(string)
+		return &auth.Principal{Subject: sub, Issuer: idp.Issuer(), Claims: auth.NewClaims(claims)}, nil
+	})
 }
 
 type caller struct {
@@ -147,38 +172,34 @@ type caller struct {
 func tenantName(i int) string { return fmt.Sprintf("tenant-%d", i) }
 
 // harness runs tenants×callers MCP clients against one Streamable HTTP
-// server behind auth.Middleware and tenancy's Handler.
+// server behind auth.Middleware and tenancy's Handler, each caller holding
+// its own token signed by an authtest identity provider.
 type harness struct {
 	url     string
+	idp     *authtest.Server
 	callers []caller
-	extra   tokenValidator
 }
 
 func newHarness(t *testing.T, store *notesStore, tenants, perTenant int) *harness {
 	t.Helper()
-	v := tokenValidator{}
-	h := &harness{extra: v}
+	idp, err := authtest.New(authtest.Config{TB: t, Algorithms: []string{"EdDSA"}})
+	require.NoError(t, err)
+	h := &harness{idp: idp}
 	for ti := range tenants {
 		for ci := range perTenant {
 			c := caller{
 				tenant:  tenantName(ti),
 				subject: fmt.Sprintf("user-%d-%d", ti, ci),
-				token:   fmt.Sprintf("tok-%d-%d", ti, ci),
 				idx:     ci,
 			}
-			v[c.token] = &auth.Principal{
-				Subject: c.subject,
-				Issuer:  "https://idp.example.com",
-				Claims:  auth.NewClaims(map[string]any{"sub": c.subject, "tenant_id": c.tenant}),
-			}
+			c.token = idp.MustMint(map[string]any{"sub": c.subject, "tenant_id": c.tenant})
 			h.callers = append(h.callers, c)
 		}
 	}
-	v["tok-no-tenant"] = &auth.Principal{Subject: "stray", Claims: auth.NewClaims(map[string]any{"sub": "stray"})}
 
 	resolver, err := tenancy.New(tenancy.Config{Claim: tenancy.ClaimTenantID})
 	require.NoError(t, err)
-	authMW, err := auth.Middleware(v, auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource"})
+	authMW, err := auth.Middleware(jwksValidator(t, idp), auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource"})
 	require.NoError(t, err)
 	mcpHTTP := server.NewStreamableHTTPServer(store.server())
 	ts := httptest.NewServer(authMW(resolver.Handler(mcpHTTP)))
@@ -424,19 +445,20 @@ func TestGuardCatchesMissingFilter(t *testing.T) {
 	assert.Positive(t, ty.guardHits.Load())
 }
 
-// TestMCPClientSeesTenantReason: a principal without a tenant is refused
-// before mcp-go runs, and the mcp-go client can read why.
+// TestMCPClientSeesTenantReason: a verified principal without a tenant is
+// refused before mcp-go runs, and the mcp-go client can read why.
 func TestMCPClientSeesTenantReason(t *testing.T) {
 	h := newHarness(t, partitionedStore(), 1, 1)
+	noTenant := h.idp.MustMint(map[string]any{"sub": "stray"})
 
-	_, err := h.connect(t.Context(), "tok-no-tenant")
+	_, err := h.connect(t.Context(), noTenant)
 	require.Error(t, err, "a principal without a tenant must not get a session")
 	t.Logf("mcp-go client error on initialize: %v", err)
 
 	// mcp-go v1.2.1's client reports any 4xx on initialize as "likely a
 	// legacy SSE server"; on every other request it decodes the JSON-RPC
 	// body and returns error.message, which is what tenancy sends.
-	tr, err := transport.NewStreamableHTTP(h.url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer tok-no-tenant"}))
+	tr, err := transport.NewStreamableHTTP(h.url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + noTenant}))
 	require.NoError(t, err)
 	require.NoError(t, tr.Start(t.Context()))
 	defer tr.Close()
@@ -445,29 +467,57 @@ func TestMCPClientSeesTenantReason(t *testing.T) {
 	require.NotNil(t, res.Error)
 	assert.Equal(t, "tenant required: the access token does not name a tenant", res.Error.AsError().Error())
 
-	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer tok-no-tenant")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
+	resp := h.post(t, noTenant)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	var rpc transport.JSONRPCResponse
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rpc))
 	require.NotNil(t, rpc.Error)
 	assert.Equal(t, tenancy.CodeForbidden, rpc.Error.Code)
 	assert.Contains(t, rpc.Error.AsError().Error(), "tenant required")
+}
 
-	// No bearer at all: auth answers 401 before tenancy runs.
-	req, err = http.NewRequestWithContext(t.Context(), http.MethodPost, h.url, strings.NewReader(body))
+// TestTenantOnlyFromVerifiedTokens: a tenant claim in a token whose
+// signature does not verify, an unsigned token, or a tenant header never
+// reaches the tools.
+func TestTenantOnlyFromVerifiedTokens(t *testing.T) {
+	h := newHarness(t, partitionedStore(), 1, 1)
+	claims := map[string]any{"sub": "mallory", "tenant_id": "tenant-0"}
+	badSig, err := h.idp.MintBadSignature(claims)
 	require.NoError(t, err)
+	unsigned, err := h.idp.MintUnsigned(claims)
+	require.NoError(t, err)
+
+	for name, tok := range map[string]string{"bad signature": badSig, "unsigned": unsigned, "no token": ""} {
+		t.Run(name, func(t *testing.T) {
+			resp := h.post(t, tok)
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+			assert.Contains(t, resp.Header.Get("WWW-Authenticate"), "resource_metadata=")
+		})
+	}
+	t.Run("tenant header without tenant claim", func(t *testing.T) {
+		tok := h.idp.MustMint(map[string]any{"sub": "mallory"})
+		resp := h.post(t, tok, "X-Tenant-Id", "tenant-0", "Mcp-Tenant", "tenant-0", "Tenant", "tenant-0")
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	})
+}
+
+// post sends a tools/list request with token (none when empty) and extra
+// header pairs; the body is closed when the test ends.
+func (h *harness) post(t *testing.T, token string, headers ...string) *http.Response {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
-	resp2, err := http.DefaultClient.Do(req)
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp2.Body.Close()
-	assert.Equal(t, http.StatusUnauthorized, resp2.StatusCode)
-	assert.Contains(t, resp2.Header.Get("WWW-Authenticate"), "resource_metadata=")
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
 }
