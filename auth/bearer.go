@@ -1,0 +1,115 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// DefaultMaxTokenBytes is the default cap on a bearer token's length.
+const DefaultMaxTokenBytes = 16 << 10
+
+// BearerToken extracts the bearer token from r per RFC 6750 §2.
+//
+// Exactly one credential is accepted: one Authorization header using the
+// "Bearer" scheme (case-insensitive) followed by a single b64token. It
+// returns an error wrapping ErrNoCredential when the request carries no
+// bearer credential (no header, or another scheme such as Basic), and one
+// wrapping ErrMalformedRequest when the request is malformed: several
+// Authorization headers, a token in the query string (RFC 6750 §2.3 is not
+// supported: MCP forbids it), an empty or syntactically invalid token, or a
+// token longer than maxBytes (DefaultMaxTokenBytes when maxBytes <= 0).
+// Errors never contain the token.
+func BearerToken(r *http.Request, maxBytes int) (string, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxTokenBytes
+	}
+	if r.URL != nil && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		return "", fmt.Errorf("%w: access token in the query string", ErrMalformedRequest)
+	}
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", ErrNoCredential
+	case 1:
+	default:
+		return "", fmt.Errorf("%w: more than one Authorization header", ErrMalformedRequest)
+	}
+	return ParseAuthorization(values[0], maxBytes)
+}
+
+// ParseAuthorization parses one Authorization header value of the form
+// `Bearer <b64token>` (RFC 6750 §2.1). See BearerToken for the errors.
+func ParseAuthorization(value string, maxBytes int) (string, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxTokenBytes
+	}
+	const scheme = "bearer"
+	if len(value) < len(scheme) || !asciiEqualFold(value[:len(scheme)], scheme) {
+		return "", ErrNoCredential
+	}
+	rest := value[len(scheme):]
+	if rest == "" {
+		return "", fmt.Errorf("%w: empty bearer token", ErrMalformedRequest)
+	}
+	if rest[0] != ' ' {
+		// "Bearerx..." is another scheme, not ours.
+		return "", ErrNoCredential
+	}
+	// RFC 9110 allows 1*SP between scheme and credentials.
+	i := 0
+	for i < len(rest) && rest[i] == ' ' {
+		i++
+	}
+	tok := rest[i:]
+	switch {
+	case tok == "":
+		return "", fmt.Errorf("%w: empty bearer token", ErrMalformedRequest)
+	case len(tok) > maxBytes:
+		return "", fmt.Errorf("%w: bearer token longer than %d bytes", ErrMalformedRequest, maxBytes)
+	case !isB64Token(tok):
+		return "", fmt.Errorf("%w: bearer token has characters outside the RFC 6750 b64token set", ErrMalformedRequest)
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

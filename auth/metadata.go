@@ -1,0 +1,108 @@
+package auth
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ResourceMetadataURL returns the absolute URL of the protected resource
+// metadata document for resource, formed as RFC 9728 §3.1 prescribes: the
+// well-known segment is inserted between the host and the resource's path,
+// so "https://mcp.example.com/mcp" gives
+// "https://mcp.example.com/.well-known/oauth-protected-resource/mcp".
+// It uses mcp-go's server.ProtectedResourceMetadataPath for the path.
+func ResourceMetadataURL(resource string) (string, error) {
+	u, err := parseResource(resource)
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: server.ProtectedResourceMetadataPath(resource)}).String(), nil
+}
+
+// CheckResource reports whether resource is an acceptable protected
+// resource identifier: an absolute https URL without fragment or user info
+// (RFC 9728 §1.2, RFC 8707 §2), or http when the host is a loopback
+// address or "localhost".
+func CheckResource(resource string) error {
+	_, err := parseResource(resource)
+	return err
+}
+
+func parseResource(resource string) (*url.URL, error) {
+	if err := checkAbsoluteURL(resource); err != nil {
+		return nil, fmt.Errorf("%w: resource %q: %v", ErrConfig, resource, err)
+	}
+	u, _ := url.Parse(resource)
+	if u.RawQuery != "" {
+		return nil, fmt.Errorf("%w: resource %q: must not contain a query", ErrConfig, resource)
+	}
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%w: resource %q: plain http is allowed only for loopback hosts; use https", ErrConfig, resource)
+	}
+	return u, nil
+}
+
+// IsLoopbackHost reports whether host (without port) is "localhost" or a
+// loopback IP address.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// MetadataConfig is mcp-go's RFC 9728 metadata document, reused as is.
+type MetadataConfig = server.ProtectedResourceMetadataConfig
+
+// MountMetadata registers the protected resource metadata document on mux,
+// using mcp-go's handler, at the path-inserted well-known URL of
+// cfg.Resource (RFC 9728 §3.1) and also, for clients that only try the
+// root, at "/.well-known/oauth-protected-resource" — unless mux already
+// serves that path. BearerMethodsSupported defaults to ["header"], the only
+// method Middleware accepts. It returns the metadata document's URL, for
+// MiddlewareConfig.ResourceMetadataURL.
+//
+// cfg.Resource must pass CheckResource, and AuthorizationServers must hold
+// at least one absolute URL: without it no client can discover where to get
+// a token.
+func MountMetadata(mux *http.ServeMux, cfg MetadataConfig) (string, error) {
+	if mux == nil {
+		return "", fmt.Errorf("%w: MountMetadata: mux is nil", ErrConfig)
+	}
+	metaURL, err := ResourceMetadataURL(cfg.Resource)
+	if err != nil {
+		return "", err
+	}
+	if len(cfg.AuthorizationServers) == 0 {
+		return "", fmt.Errorf("%w: MetadataConfig.AuthorizationServers: at least one issuer is required", ErrConfig)
+	}
+	for _, as := range cfg.AuthorizationServers {
+		if err := checkAbsoluteURL(as); err != nil {
+			return "", fmt.Errorf("%w: MetadataConfig.AuthorizationServers %q: %v", ErrConfig, as, err)
+		}
+	}
+	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
+	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
+	if len(cfg.BearerMethodsSupported) == 0 {
+		cfg.BearerMethodsSupported = []string{"header"}
+	}
+	h := server.NewProtectedResourceMetadataHandler(cfg)
+	p := server.ProtectedResourceMetadataPath(cfg.Resource)
+	mux.Handle(p, h)
+	if p != server.WellKnownProtectedResourcePath && !muxHas(mux, server.WellKnownProtectedResourcePath) {
+		mux.Handle(server.WellKnownProtectedResourcePath, h)
+	}
+	return metaURL, nil
+}
+
+func muxHas(mux *http.ServeMux, path string) bool {
+	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}, Host: "localhost"}
+	_, pattern := mux.Handler(req)
+	return pattern == path
+}

@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+)
+
+// MiddlewareConfig configures Middleware. The zero value is not usable:
+// ResourceMetadataURL is required so that every challenge lets a client
+// discover the authorization server (RFC 9728 §5.1).
+type MiddlewareConfig struct {
+	// ResourceMetadataURL is the absolute URL of the protected resource
+	// metadata document, sent as resource_metadata in every challenge.
+	// ResourceMetadataURL(resource) derives it. Required.
+	ResourceMetadataURL string
+
+	// Realm is sent as the challenge's realm when set.
+	Realm string
+
+	// RequiredScopes, when set, must all be held by the principal; a
+	// principal lacking one gets 403 insufficient_scope naming them.
+	RequiredScopes []string
+
+	// MaxTokenBytes caps the bearer token's length before any parsing.
+	// Zero means DefaultMaxTokenBytes.
+	MaxTokenBytes int
+
+	// OnError, when set, is called with every rejection before the response
+	// is written, for audit and logs. The *Error never contains the token.
+	// It must not write to the response.
+	OnError func(r *http.Request, err *Error)
+}
+
+// Middleware returns HTTP middleware that authenticates every request with v.
+//
+// A request with exactly one valid bearer token (RFC 6750 §2.1) reaches next
+// with the Principal (NewContext) and the Credential (NewCredentialContext)
+// in its context; the incoming request is not modified. Otherwise the
+// response is written by WriteError: 401 with a challenge carrying
+// resource_metadata (and error="invalid_token" only when a token was sent),
+// 400 invalid_request for malformed requests, 403 insufficient_scope when
+// RequiredScopes are missing, and 503 when v reports ErrUnavailable.
+//
+// The returned middleware is safe for concurrent use.
+func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Handler, error) {
+	if v == nil {
+		return nil, fmt.Errorf("%w: Middleware: validator is nil", ErrConfig)
+	}
+	if err := checkAbsoluteURL(cfg.ResourceMetadataURL); err != nil {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.ResourceMetadataURL: %v", ErrConfig, err)
+	}
+	if cfg.MaxTokenBytes < 0 {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
+	}
+	cfg.RequiredScopes = slices.Clone(cfg.RequiredScopes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fail := func(err *Error) {
+				if cfg.OnError != nil {
+					cfg.OnError(r, err)
+				}
+				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, err)
+			}
+			raw, err := BearerToken(r, cfg.MaxTokenBytes)
+			if err != nil {
+				fail(AsError(err))
+				return
+			}
+			p, err := v.Validate(r.Context(), raw)
+			if err == nil && p == nil {
+				err = InvalidToken("the access token is invalid", errors.New("validator returned no principal"))
+			}
+			if err != nil {
+				fail(AsError(err))
+				return
+			}
+			if missing := missingScopes(p, cfg.RequiredScopes); len(missing) > 0 {
+				fail(InsufficientScope(missing...))
+				return
+			}
+			ctx := NewCredentialContext(NewContext(r.Context(), p), NewCredential(raw))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}, nil
+}
+
+func missingScopes(p *Principal, required []string) []string {
+	var missing []string
+	for _, s := range required {
+		if !p.HasScope(s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// WriteError writes the response for a failed authentication or
+// authorization: the status of AsError(err), a WWW-Authenticate challenge
+// (RFC 6750 §3) carrying resource_metadata for 400, 401 and 403, and a small
+// JSON body {"error":…,"error_description":…} whose text comes from the
+// fixed table of *Error descriptions, never from the cause. A 503 carries
+// Retry-After instead of a challenge. This is the one function that renders
+// challenges; other packages (authz step-up, tenancy) call it too.
+func WriteError(w http.ResponseWriter, resourceMetadataURL string, err error) {
+	writeError(w, resourceMetadataURL, "", AsError(err))
+}
+
+func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, e *Error) {
+	if e == nil {
+		e = InvalidToken("the access token is invalid", ErrInvalidToken)
+	}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusUnauthorized
+	}
+	h := w.Header()
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest:
+		c := ChallengeFor(resourceMetadataURL, e)
+		c.Realm = realm
+		h.Set("WWW-Authenticate", c.String())
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", "5")
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	code := e.Code
+	if code == "" {
+		code = "unauthorized"
+		if status == http.StatusServiceUnavailable {
+			code = "temporarily_unavailable"
+		}
+	}
+	body := `{"error":` + strconv.Quote(sanitizeParam(code, true)) +
+		`,"error_description":` + strconv.Quote(sanitizeParam(e.Description, false)) + "}\n"
+	_, _ = w.Write([]byte(body))
+}
+
+func checkAbsoluteURL(s string) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errors.New("must be an absolute http(s) URL")
+	}
+	if u.Fragment != "" || u.User != nil {
+		return errors.New("must not contain a fragment or user info")
+	}
+	return nil
+}
