@@ -6,7 +6,7 @@
 // CONFIG.json:
 //   {
 //     "port": 0,                      // 0 picks a free loopback port
-//     "keysFile": "/tmp/x/keys.json", // private JWKS, created when missing
+//     "keysFile": "keys.json",        // private JWKS, created when missing
 //     "tenantClaim": "tenant",        // claim name carrying a client's tenant
 //     "clients": [{"client_id": "a", "client_secret": "s",
 //                  "scope": "tools:read", "tenant": "acme"}],
