@@ -95,10 +95,22 @@ func (pl *Policy) ToolMiddleware() server.ToolHandlerMiddleware {
 func (pl *Policy) ToolFilter() server.ToolFilterFunc {
 	return func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 		p, _ := auth.FromContext(ctx)
-		allowed := func(t *mcp.Tool) bool {
-			return pl.checkTool(ctx, p, t.Name, hintOf(t.Annotations)).Allowed
+		for i := range tools {
+			if pl.allowsTool(ctx, p, tools[i].Name, hintOf(tools[i].Annotations)) {
+				continue
+			}
+			// Copy on the first denial: the input may be shared and is
+			// never modified.
+			out := make([]mcp.Tool, i, len(tools)-1)
+			copy(out, tools[:i])
+			for _, t := range tools[i+1:] {
+				if pl.allowsTool(ctx, p, t.Name, hintOf(t.Annotations)) {
+					out = append(out, t)
+				}
+			}
+			return out
 		}
-		return filter(tools, allowed)
+		return tools
 	}
 }
 
@@ -108,30 +120,21 @@ func (pl *Policy) ToolFilter() server.ToolFilterFunc {
 func (pl *Policy) PromptFilter() server.PromptFilterFunc {
 	return func(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
 		p, _ := auth.FromContext(ctx)
-		return filter(prompts, func(pr *mcp.Prompt) bool {
-			return pl.checkPrompt(p, pr.Name).Allowed
-		})
-	}
-}
-
-// filter returns the elements of in that keep allows. It returns in itself
-// when all are kept, and a new slice otherwise: the input may be shared by
-// the caller and is never modified.
-func filter[T any](in []T, keep func(*T) bool) []T {
-	for i := range in {
-		if keep(&in[i]) {
-			continue
-		}
-		out := make([]T, i, len(in)-1)
-		copy(out, in[:i])
-		for j := i + 1; j < len(in); j++ {
-			if keep(&in[j]) {
-				out = append(out, in[j])
+		for i := range prompts {
+			if pl.allowsPrompt(p, prompts[i].Name) {
+				continue
 			}
+			out := make([]mcp.Prompt, i, len(prompts)-1)
+			copy(out, prompts[:i])
+			for _, pr := range prompts[i+1:] {
+				if pl.allowsPrompt(p, pr.Name) {
+					out = append(out, pr)
+				}
+			}
+			return out
 		}
-		return out
+		return prompts
 	}
-	return in
 }
 
 // PromptMiddleware returns the authoritative prompts/get check, which

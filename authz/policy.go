@@ -74,9 +74,10 @@ type Config struct {
 	DefaultPromptRule Rule
 
 	// ResourceRules decide resources by URI prefix; the longest matching
-	// prefix wins. A URI with a dot segment ("/./", "/../"), a backslash or
-	// an encoded dot, slash or backslash is denied whatever the rules say,
-	// so a prefix cannot be escaped by path traversal.
+	// prefix wins. A URI with a dot segment ("/./", "/../", also in query
+	// values), a backslash, a NUL or a percent-encoded dot, slash,
+	// backslash or percent sign is denied whatever the rules say, so a
+	// prefix cannot be escaped by path traversal.
 	ResourceRules []ResourceRule
 	// DefaultResourceRule decides resources no prefix matches. The zero Rule
 	// denies them.
@@ -104,22 +105,26 @@ type Config struct {
 // a resource. Build it with New. A Policy is immutable and safe for
 // concurrent use.
 type Policy struct {
-	toolRules       map[string]rule
+	toolRules       map[string]*rule
 	defaultTool     rule
 	annotations     bool
 	readRule        rule
 	writeRule       rule
+	anyone          rule // allows every principal
 	readScope       string
 	writeScope      string
-	promptRules     map[string]rule
+	promptRules     map[string]*rule
 	defaultPrompt   rule
 	resourceRules   []resourceRule // longest prefix first
 	defaultResource rule
-	tenantTools     map[string]map[string]struct{}
+	tenantTools     map[tenantTool]struct{} // nil: allow-lists off
 	tenant          func(context.Context) (string, bool)
 	tools           ToolLookup
 	scopesSupported []string
 }
+
+// tenantTool is a key of the tenant allow-lists: one map lookup per check.
+type tenantTool struct{ tenant, tool string }
 
 type rule struct {
 	allOf, anyOf  []string
@@ -143,6 +148,7 @@ func New(cfg Config) (*Policy, error) {
 	pl := &Policy{
 		tenant: cfg.Tenant,
 		tools:  cfg.Tools,
+		anyone: rule{authenticated: true},
 	}
 	if pl.tenant == nil {
 		pl.tenant = tenancy.FromContext
@@ -157,13 +163,17 @@ func New(cfg Config) (*Policy, error) {
 		c, err = compileRule(field, r, scopes)
 		return c
 	}
+	compilePtr := func(field string, r Rule) *rule {
+		c := compile(field, r)
+		return &c
+	}
 
-	pl.toolRules = make(map[string]rule, len(cfg.ToolRules))
+	pl.toolRules = make(map[string]*rule, len(cfg.ToolRules))
 	for _, name := range sortedKeys(cfg.ToolRules) {
 		if name == "" {
 			return nil, fmt.Errorf("%w: authz: Config.ToolRules: empty tool name", auth.ErrConfig)
 		}
-		pl.toolRules[name] = compile(fmt.Sprintf("Config.ToolRules[%q]", name), cfg.ToolRules[name])
+		pl.toolRules[name] = compilePtr(fmt.Sprintf("Config.ToolRules[%q]", name), cfg.ToolRules[name])
 	}
 	pl.defaultTool = compile("Config.DefaultToolRule", cfg.DefaultToolRule)
 
@@ -178,12 +188,12 @@ func New(cfg Config) (*Policy, error) {
 		pl.writeRule = compile("Config.WriteScope", Rule{AllOf: []string{cfg.WriteScope}})
 	}
 
-	pl.promptRules = make(map[string]rule, len(cfg.PromptRules))
+	pl.promptRules = make(map[string]*rule, len(cfg.PromptRules))
 	for _, name := range sortedKeys(cfg.PromptRules) {
 		if name == "" {
 			return nil, fmt.Errorf("%w: authz: Config.PromptRules: empty prompt name", auth.ErrConfig)
 		}
-		pl.promptRules[name] = compile(fmt.Sprintf("Config.PromptRules[%q]", name), cfg.PromptRules[name])
+		pl.promptRules[name] = compilePtr(fmt.Sprintf("Config.PromptRules[%q]", name), cfg.PromptRules[name])
 	}
 	pl.defaultPrompt = compile("Config.DefaultPromptRule", cfg.DefaultPromptRule)
 
@@ -208,19 +218,17 @@ func New(cfg Config) (*Policy, error) {
 	}
 
 	if cfg.TenantTools != nil {
-		pl.tenantTools = make(map[string]map[string]struct{}, len(cfg.TenantTools))
+		pl.tenantTools = make(map[tenantTool]struct{})
 		for _, tenant := range sortedKeys(cfg.TenantTools) {
 			if tenant == "" {
 				return nil, fmt.Errorf("%w: authz: Config.TenantTools: empty tenant", auth.ErrConfig)
 			}
-			set := make(map[string]struct{}, len(cfg.TenantTools[tenant]))
 			for i, tool := range cfg.TenantTools[tenant] {
 				if tool == "" {
 					return nil, fmt.Errorf("%w: authz: Config.TenantTools[%q][%d]: empty tool name", auth.ErrConfig, tenant, i)
 				}
-				set[tool] = struct{}{}
+				pl.tenantTools[tenantTool{tenant, tool}] = struct{}{}
 			}
-			pl.tenantTools[tenant] = set
 		}
 	}
 
@@ -372,46 +380,70 @@ type toolHint struct {
 }
 
 func (pl *Policy) checkTool(ctx context.Context, p *auth.Principal, name string, hint toolHint) Decision {
+	r, reason := pl.toolRule(ctx, p, name, hint)
+	if r == nil {
+		return Decision{Reason: reason}
+	}
+	return decide(p, r)
+}
+
+// allowsTool is checkTool without the details of a denial, for the filter.
+func (pl *Policy) allowsTool(ctx context.Context, p *auth.Principal, name string, hint toolHint) bool {
+	r, _ := pl.toolRule(ctx, p, name, hint)
+	return r != nil && allows(p, r)
+}
+
+// toolRule returns the rule that decides a call of the tool name by p, or
+// nil and the reason to deny before any rule applies.
+func (pl *Policy) toolRule(ctx context.Context, p *auth.Principal, name string, hint toolHint) (*rule, Reason) {
 	if p == nil {
-		return Decision{Reason: ReasonUnauthenticated}
+		return nil, ReasonUnauthenticated
 	}
 	if pl.tenantTools != nil {
 		tenant, ok := pl.tenant(ctx)
 		if !ok {
-			return Decision{Reason: ReasonTenant}
+			return nil, ReasonTenant
 		}
-		if _, ok := pl.tenantTools[tenant][name]; !ok {
-			return Decision{Reason: ReasonTenant}
+		if _, ok := pl.tenantTools[tenantTool{tenant, name}]; !ok {
+			return nil, ReasonTenant
 		}
 	}
 	if r, ok := pl.toolRules[name]; ok {
-		return decide(p, &r)
+		return r, ReasonNoRule
 	}
 	if !pl.annotations {
-		return decide(p, &pl.defaultTool)
+		return &pl.defaultTool, ReasonNoRule
 	}
 	if !hint.known {
 		// Whichever annotation the tool has, a principal holding both
 		// scopes may call it: skip the lookup.
 		if hasScope(p, pl.readScope) && hasScope(p, pl.writeScope) {
-			return Decision{Allowed: true, Reason: ReasonAllowed}
+			return &pl.anyone, ReasonNoRule
 		}
 		hint = pl.lookupTool(ctx, name)
 	}
 	if hint.readOnly {
-		return decide(p, &pl.readRule)
+		return &pl.readRule, ReasonNoRule
 	}
-	return decide(p, &pl.writeRule)
+	return &pl.writeRule, ReasonNoRule
 }
 
 func (pl *Policy) checkPrompt(p *auth.Principal, name string) Decision {
 	if p == nil {
 		return Decision{Reason: ReasonUnauthenticated}
 	}
+	return decide(p, pl.promptRule(name))
+}
+
+func (pl *Policy) allowsPrompt(p *auth.Principal, name string) bool {
+	return p != nil && allows(p, pl.promptRule(name))
+}
+
+func (pl *Policy) promptRule(name string) *rule {
 	if r, ok := pl.promptRules[name]; ok {
-		return decide(p, &r)
+		return r
 	}
-	return decide(p, &pl.defaultPrompt)
+	return &pl.defaultPrompt
 }
 
 func (pl *Policy) checkResource(p *auth.Principal, uri string) Decision {
@@ -429,27 +461,36 @@ func (pl *Policy) checkResource(p *auth.Principal, uri string) Decision {
 	return decide(p, &pl.defaultResource)
 }
 
-// decide applies r to a non-nil principal.
-func decide(p *auth.Principal, r *rule) Decision {
+// allows reports whether r allows the non-nil principal p.
+func allows(p *auth.Principal, r *rule) bool {
 	if r.denies() {
-		return Decision{Reason: ReasonNoRule}
+		return false
 	}
-	ok := true
 	for _, s := range r.allOf {
 		if !hasScope(p, s) {
-			ok = false
-			break
+			return false
 		}
 	}
-	anyMet := len(r.anyOf) == 0
-	for _, s := range r.anyOf {
+	return len(r.anyOf) == 0 || holdsAny(p, r.anyOf)
+}
+
+func holdsAny(p *auth.Principal, scopes []string) bool {
+	for _, s := range scopes {
 		if hasScope(p, s) {
-			anyMet = true
-			break
+			return true
 		}
 	}
-	if ok && anyMet {
+	return false
+}
+
+// decide applies r to the non-nil principal p, saying what is missing when
+// it denies.
+func decide(p *auth.Principal, r *rule) Decision {
+	if allows(p, r) {
 		return Decision{Allowed: true, Reason: ReasonAllowed}
+	}
+	if r.denies() {
+		return Decision{Reason: ReasonNoRule}
 	}
 	d := Decision{Reason: ReasonInsufficientScope}
 	for _, s := range r.allOf {
@@ -457,7 +498,7 @@ func decide(p *auth.Principal, r *rule) Decision {
 			d.Missing = append(d.Missing, s)
 		}
 	}
-	if !anyMet {
+	if len(r.anyOf) > 0 && !holdsAny(p, r.anyOf) {
 		d.AnyOf = slices.Clone(r.anyOf)
 	}
 	return d
@@ -477,8 +518,9 @@ func hasScope(p *auth.Principal, s string) bool {
 }
 
 // escapesPrefix reports whether uri could name something outside a prefix
-// it starts with once a handler resolves it: a "." or ".." segment, a
-// backslash, a NUL, or a percent-encoded dot, slash or backslash.
+// it starts with once a handler resolves it: a "." or ".." segment (of the
+// path, or a query value), a backslash, a NUL, or a percent-encoded dot,
+// slash, backslash or percent sign (the last against double decoding).
 func escapesPrefix(uri string) bool {
 	start := 0
 	for i := 0; i <= len(uri); i++ {
@@ -489,12 +531,12 @@ func escapesPrefix(uri string) bool {
 			case '%':
 				if i+2 < len(uri) {
 					hi, lo := uri[i+1], uri[i+2]|0x20
-					if hi == '2' && (lo == 'e' || lo == 'f') || hi == '5' && lo == 'c' {
+					if hi == '2' && (lo == 'e' || lo == 'f' || lo == '5') || hi == '5' && lo == 'c' {
 						return true
 					}
 				}
 			}
-			if uri[i] != '/' && uri[i] != '?' && uri[i] != '#' {
+			if !isSegmentEnd(uri[i]) {
 				continue
 			}
 		}
@@ -502,6 +544,14 @@ func escapesPrefix(uri string) bool {
 			return true
 		}
 		start = i + 1
+	}
+	return false
+}
+
+func isSegmentEnd(c byte) bool {
+	switch c {
+	case '/', '?', '#', '=', '&', ';':
+		return true
 	}
 	return false
 }
