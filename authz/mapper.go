@@ -46,8 +46,9 @@ type MapperConfig struct {
 }
 
 // Mapper turns verified claims into scopes as a MapperConfig says. It
-// implements auth.ScopeMapper. Build it with NewMapper or an IdP preset; a
-// Mapper is immutable and safe for concurrent use.
+// implements auth.ScopeMapper. Build it with NewMapper or an IdP preset; the
+// zero Mapper grants no scopes. A Mapper is immutable and safe for
+// concurrent use.
 type Mapper struct {
 	scopeClaims []claimPath
 	scopeMap    map[string][]string

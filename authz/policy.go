@@ -102,8 +102,8 @@ type Config struct {
 }
 
 // Policy decides whether a principal may call a tool, get a prompt or read
-// a resource. Build it with New. A Policy is immutable and safe for
-// concurrent use.
+// a resource. Build it with New; the zero Policy denies everything. A Policy
+// is immutable and safe for concurrent use.
 type Policy struct {
 	toolRules       map[string]*rule
 	defaultTool     rule

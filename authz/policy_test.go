@@ -129,6 +129,19 @@ func TestCheckZeroConfigDeniesEverything(t *testing.T) {
 	assert.Empty(t, pl.ScopesSupported())
 }
 
+func TestZeroPolicyDeniesEverything(t *testing.T) {
+	var pl authz.Policy
+	for _, m := range []string{authz.MethodToolsCall, authz.MethodPromptsGet, authz.MethodResourcesRead} {
+		d := pl.Check(context.Background(), principal("notes:read"), m, "notes://x")
+		assert.False(t, d.Allowed, m)
+		assert.Equal(t, authz.ReasonNoRule, d.Reason, m)
+	}
+	var m authz.Mapper
+	scopes, err := m.MapScopes(auth.NewClaims(map[string]any{"scope": "a"}))
+	assert.NoError(t, err)
+	assert.Empty(t, scopes)
+}
+
 func TestCheckAnnotationDefaults(t *testing.T) {
 	pl, err := authz.New(authz.Config{
 		ReadScope:  "notes:read",
