@@ -1,7 +1,6 @@
 package authz_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/mcpguard/mcpguard/authz"
 )
 
@@ -81,8 +81,13 @@ func callTool(t *testing.T, c *client.Client, name string) (*mcp.CallToolResult,
 
 func runE2E(t *testing.T, idp e2eIdP) {
 	n, url := e2eStack(t, idp)
-	readerTok := idp.token(t, map[string]any{"scope": "notes:read"})
-	writerTok := idp.token(t, map[string]any{"scope": "notes:read notes:write"})
+	// A reader holds the scope; a writer gets both scopes from a realm
+	// role, through the preset's role table. "openid" maps to nothing.
+	readerTok := idp.token(t, map[string]any{"scope": "openid notes:read"})
+	writerTok := idp.token(t, map[string]any{
+		"scope":        "openid",
+		"realm_access": map[string]any{"roles": []any{"offline_access", "notes-writer"}},
+	})
 
 	for _, version := range []string{mcp.LATEST_PROTOCOL_VERSION, mcp.LATEST_LEGACY_PROTOCOL_VERSION} {
 		t.Run(version, func(t *testing.T) {
@@ -98,6 +103,7 @@ func runE2E(t *testing.T, idp e2eIdP) {
 				res, err = callTool(t, c, "write_note")
 				require.Error(t, err)
 				assert.Nil(t, res)
+				t.Logf("client error: %v", err)
 				assert.Contains(t, err.Error(), "insufficient scope: this request requires notes:write")
 				assert.NotContains(t, err.Error(), "not found")
 				assert.NotContains(t, err.Error(), readerTok, "the token never appears in an error")
@@ -126,35 +132,33 @@ func runE2E(t *testing.T, idp e2eIdP) {
 	})
 }
 
-// fixedIdP accepts a fixed set of opaque tokens, each standing for a claim
-// set, and maps the claims to scopes with a preset. It stands in for the
-// JWT validator until that lands.
-type fixedIdP struct {
-	tokens map[string]map[string]any
+// jwtIdP is authtest's loopback identity provider and auth's JWT
+// validator, with the Keycloak preset mapping realm roles to scopes.
+type jwtIdP struct {
+	idp *authtest.Server
 }
 
-func (f *fixedIdP) token(t *testing.T, claims map[string]any) string {
-	tok := "tok-" + t.Name() + "-" + string(rune('a'+len(f.tokens)))
-	f.tokens[tok] = claims
-	return tok
+func (j jwtIdP) token(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	return j.idp.MustMint(claims)
 }
 
-func (f *fixedIdP) validator(t *testing.T) auth.Validator {
-	mapper := must(t)(authz.Auth0(authz.PresetConfig{}))
-	return auth.ValidatorFunc(func(_ context.Context, tok string) (*auth.Principal, error) {
-		claims, ok := f.tokens[tok]
-		if !ok {
-			return nil, auth.InvalidToken("the access token is invalid", auth.ErrInvalidToken)
-		}
-		c := auth.NewClaims(claims)
-		scopes, err := mapper.MapScopes(c)
-		if err != nil {
-			return nil, err
-		}
-		return &auth.Principal{Subject: "alice", Scopes: scopes, Claims: c}, nil
+func (j jwtIdP) validator(t *testing.T) auth.Validator {
+	t.Helper()
+	mapper := must(t)(authz.Keycloak(authz.KeycloakConfig{
+		ScopeMap:     map[string][]string{"notes:read": {"notes:read"}},
+		RealmRoleMap: map[string][]string{"notes-writer": {"notes:read", "notes:write"}},
+	}))
+	v, err := auth.NewJWTValidator(auth.JWTConfig{
+		Issuer:      j.idp.Issuer(),
+		Audience:    j.idp.Audience(),
+		ScopeMapper: mapper,
 	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
+	return v
 }
 
 func TestEndToEndHTTP(t *testing.T) {
-	runE2E(t, &fixedIdP{tokens: map[string]map[string]any{}})
+	runE2E(t, jwtIdP{idp: authtest.NewServer(t)})
 }
