@@ -84,7 +84,7 @@ func TestErrorMapping(t *testing.T) {
 		},
 		{
 			name: "server echoes secrets and a JWT in the description", status: 400,
-			body: map[string]any{"error": "invalid_grant", "error_description": "bad token " + alice + " for client secret s3cret:with/odd&chars, see " + aJWT},
+			body:     map[string]any{"error": "invalid_grant", "error_description": "bad token " + alice + " for client secret s3cret:with/odd&chars, see " + aJWT},
 			sentinel: obo.ErrRejected, code: obo.CodeInvalidGrant,
 		},
 		{

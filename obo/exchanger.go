@@ -31,11 +31,11 @@ type Exchanger struct {
 	cache  *cache            // nil when caching is disabled
 	flight singleflight.Group
 
-	endpoint  atomic.Pointer[string] // resolved token endpoint
+	endpoint   atomic.Pointer[string] // resolved token endpoint
 	discFlight singleflight.Group
-	discMu    sync.Mutex
-	discErr   error
-	discErrAt time.Time
+	discMu     sync.Mutex
+	discErr    error
+	discErrAt  time.Time
 }
 
 // New checks cfg, fills its defaults and returns an Exchanger. Every mistake
