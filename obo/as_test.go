@@ -50,7 +50,7 @@ type issued struct {
 	N     int64  `json:"n"`
 }
 
-func newFakeAS(t *testing.T, method string) *fakeAS {
+func newFakeAS(t testing.TB, method string) *fakeAS {
 	t.Helper()
 	as := &fakeAS{clientID: "mcp-server", secret: "s3cret:with/odd&chars", method: method}
 	as.srv = httptest.NewServer(http.HandlerFunc(as.serve))

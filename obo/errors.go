@@ -192,8 +192,8 @@ func newResponseError(f Flavor, status int, body []byte, cause error, secrets ..
 	if json.Unmarshal(body, &r) != nil {
 		return e
 	}
-	e.Code = cleanCode(r.Error)
-	e.SubError = cleanCode(r.SubError)
+	e.Code = cleanCode(r.Error, secrets)
+	e.SubError = cleanCode(r.SubError, secrets)
 	e.Description = cleanText(r.Description, maxDescriptionLen, secrets)
 	e.URI = cleanText(r.URI, maxDescriptionLen, secrets)
 	if c := cleanText(r.Claims, maxClaimsLen, secrets); c == r.Claims {
@@ -211,9 +211,10 @@ func newResponseError(f Flavor, status int, body []byte, cause error, secrets ..
 }
 
 // cleanCode keeps an OAuth error code if it uses only the characters RFC
-// 6749 §5.2 allows (%x20-21 / %x23-5B / %x5D-7E, here without space).
-func cleanCode(s string) string {
-	if len(s) > maxCodeLen {
+// 6749 §5.2 allows (%x20-21 / %x23-5B / %x5D-7E, here without space) and
+// holds none of the secrets.
+func cleanCode(s string, secrets []string) string {
+	if len(s) > maxCodeLen || containsAny(s, secrets) {
 		return ""
 	}
 	for i := 0; i < len(s); i++ {
@@ -234,19 +235,34 @@ func cleanText(s string, limit int, secrets []string) string {
 	if len(s) > 4*limit {
 		s = s[:4*limit]
 	}
+	// Printable ASCII first, so that no secret can be reassembled by
+	// dropping the bytes inserted into it.
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e {
+			b.WriteByte(c)
+		}
+	}
+	s = b.String()
 	for _, sec := range secrets {
 		if len(sec) >= 8 {
 			s = strings.ReplaceAll(s, sec, redacted)
 		}
 	}
 	s = redactJWTs(s)
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < limit; i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e {
-			b.WriteByte(c)
+	if len(s) > limit {
+		s = s[:limit]
+	}
+	return s
+}
+
+func containsAny(s string, secrets []string) bool {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			return true
 		}
 	}
-	return b.String()
+	return false
 }
 
 const redacted = "[REDACTED]"

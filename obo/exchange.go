@@ -174,7 +174,7 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 	case subject != "" && r.AccessToken == subject:
 		return invalid("the endpoint returned the subject token unchanged; sending it downstream would be token passthrough")
 	case !strings.EqualFold(r.TokenType, "Bearer"):
-		return invalid("token_type %q is not Bearer", cleanCode(r.TokenType))
+		return invalid("token_type %q is not Bearer", cleanCode(r.TokenType, secrets))
 	}
 	issued := r.IssuedTokenType
 	if ct.Flavor == TokenExchange {
@@ -182,9 +182,9 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 		case issued == "":
 			return invalid("no issued_token_type (RFC 8693 §2.2.1)")
 		case ct.RequestedTokenType != "" && issued != ct.RequestedTokenType:
-			return invalid("issued_token_type %q is not the requested %q", cleanCode(issued), ct.RequestedTokenType)
+			return invalid("issued_token_type %q is not the requested %q", cleanText(issued, 128, secrets), ct.RequestedTokenType)
 		case ct.RequestedTokenType == "" && issued != TokenTypeAccessToken && issued != TokenTypeJWT:
-			return invalid("issued_token_type %q is neither an access token nor a JWT", cleanCode(issued))
+			return invalid("issued_token_type %q is neither an access token nor a JWT", cleanText(issued, 128, secrets))
 		}
 	} else if !printable(issued) || len(issued) > 256 {
 		issued = ""

@@ -25,11 +25,12 @@ import (
 // An Exchanger is safe for concurrent use. Build it with New; the zero value
 // is not usable.
 type Exchanger struct {
-	cfg    Config
-	client *http.Client
-	signer jwt.SigningMethod // private_key_jwt only
-	cache  *cache            // nil when caching is disabled
-	flight singleflight.Group
+	cfg     Config
+	client  *http.Client
+	signer  jwt.SigningMethod // private_key_jwt only
+	cache   *cache            // nil when caching is disabled
+	flight  singleflight.Group
+	targets targetMemo // compiled Targets passed to Token
 
 	endpoint   atomic.Pointer[string] // resolved token endpoint
 	discFlight singleflight.Group
@@ -90,7 +91,7 @@ func New(cfg Config) (*Exchanger, error) {
 // caller whose ctx ends gets its context error, the others still get the
 // token. Failures are not cached and never retried here.
 func (e *Exchanger) Token(ctx context.Context, t Target) (Token, error) {
-	ct, err := compileTarget(t)
+	ct, err := e.targets.compile(t)
 	if err != nil {
 		return Token{}, err
 	}
@@ -127,9 +128,10 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 	// led is set by the flight function, which runs only for the caller
 	// that started the flight; the channel receive orders it before the read.
 	led := false
+	missed := key // captured by the closure: keeps key itself on the stack
 	ch := e.flight.DoChan(string(key[:]), func() (any, error) {
 		led = true
-		return e.fill(ctx, ct, subject, key)
+		return e.fill(ctx, ct, subject, missed)
 	})
 	select {
 	case r := <-ch:

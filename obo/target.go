@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Flavor is the kind of exchange. The zero value is not a flavor: a Target
@@ -219,4 +220,58 @@ func printable(s string) bool {
 func isAbsoluteURI(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme != "" && printable(s)
+}
+
+// maxMemoTargets caps the compiled targets remembered by Token; when full
+// the memo is emptied (targets are few in practice: one per downstream).
+const maxMemoTargets = 256
+
+// targetMemo remembers compiled Targets so that Token does not validate,
+// sort and hash the same Target on every call. It is safe for concurrent
+// use.
+type targetMemo struct {
+	mu sync.RWMutex
+	m  map[string]*target // fingerprint → compiled target
+}
+
+// compile returns the compiled t, from the memo when possible. Only valid
+// targets are remembered, under an unambiguous (length-prefixed)
+// fingerprint of every field.
+func (tm *targetMemo) compile(t Target) (*target, error) {
+	var buf [512]byte
+	fp := fingerprint(buf[:0], &t)
+	tm.mu.RLock()
+	ct, ok := tm.m[string(fp)] // no allocation for the conversion
+	tm.mu.RUnlock()
+	if ok {
+		return ct, nil
+	}
+	ct, err := compileTarget(t)
+	if err != nil {
+		return nil, err
+	}
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if tm.m == nil || len(tm.m) >= maxMemoTargets {
+		tm.m = make(map[string]*target)
+	}
+	tm.m[string(fp)] = ct
+	return ct, nil
+}
+
+func fingerprint(b []byte, t *Target) []byte {
+	field := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, byte(t.Flavor))
+	field(t.Audience)
+	field(t.Resource)
+	field(t.SubjectTokenType)
+	field(t.RequestedTokenType)
+	b = binary.AppendUvarint(b, uint64(len(t.Scopes)))
+	for _, s := range t.Scopes {
+		field(s)
+	}
+	return b
 }
