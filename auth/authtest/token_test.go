@@ -435,3 +435,26 @@ func verifyFor(t *testing.T, s *Server, tok, aud string) (jwt.MapClaims, error) 
 	}, jwt.WithIssuer(s.Issuer()), jwt.WithAudience(aud), jwt.WithExpirationRequired())
 	return claims, err
 }
+
+// FuzzEntraScope: a scope string either names exactly one resource, which
+// prefixes every non-OpenID scope, or is refused.
+func FuzzEntraScope(f *testing.F) {
+	for _, s := range []string{"api://calendar/.default", "api://a/x api://b/y", "openid offline_access", "/x", "api://a/", "https://graph.microsoft.com/User.Read openid"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, scope string) {
+		res, names, ok := entraScope(scope)
+		if !ok {
+			return
+		}
+		assert.NotEmpty(t, res)
+		assert.NotEmpty(t, names)
+		for _, s := range strings.Fields(scope) {
+			switch s {
+			case "openid", "profile", "email", "offline_access":
+				continue
+			}
+			assert.True(t, strings.HasPrefix(s, res+"/"), "%q outside %q", s, res)
+		}
+	})
+}
