@@ -40,13 +40,18 @@ type MemoryConfig struct {
 }
 
 // Memory is an in-process, keyed Limiter built on golang.org/x/time/rate
-// token buckets, with a hard cap on the number of keys and least-recently-
+// token buckets, with a hard cap on the number of keys and least recently
 // used eviction.
 //
-// Keys are spread over up to 64 shards by a seeded hash, each holding at
-// most MaxKeys/shards keys with its own LRU list, so eviction is LRU within
-// a shard (an approximation of global LRU) and hot keys in different shards
-// do not contend. Each replica has its own budget; use Redis to share one.
+// Keys are spread over up to 64 shards by a hash with a per-limiter random
+// seed (so no one can aim keys at one shard), each holding at most
+// MaxKeys/shards keys with its own LRU list: eviction is LRU within a shard,
+// an approximation of global LRU, and hot keys in different shards do not
+// contend. An evicted key loses its state and starts again with a full
+// burst, so a flood of distinct keys can make the limiter more lenient (a
+// spent budget is forgotten), never stricter; size MaxKeys above the number
+// of keys active within a Period. Each replica has its own budget;
+// use Redis to share one.
 //
 // Memory never fails for a valid limit. It is safe for concurrent use.
 // Construct it with NewMemory.

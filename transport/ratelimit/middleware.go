@@ -130,7 +130,9 @@ func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
 // (RFC 6585 §4) with Retry-After in whole seconds, rounded up (RFC 9110
 // §10.2.3); a request the limiter could not decide on, with a fail-closed
 // limiter, gets 503 Service Unavailable with Retry-After. Response bodies
-// are fixed texts; causes go to OnEvent only.
+// are fixed texts; causes go to OnEvent only. A request let through by a
+// fail-open limiter reaches next and is reported as EventFailOpen (one
+// event per request while the backend is down).
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, k, limit, err := m.check(r)

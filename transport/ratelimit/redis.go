@@ -66,9 +66,9 @@ type RedisConfig struct {
 // rate algorithm (GCRA, via github.com/go-redis/redis_rate/v10), so any
 // number of replicas pointing at the same Redis and Prefix share one budget
 // per key. Each decision is one atomic script run on the Redis server, using
-// the server's clock. Keys expire on their own once idle for their reset
-// time, so Redis memory is bounded by the number of keys active within
-// a Period.
+// the server's clock. A key expires from Redis as soon as its budget is
+// full again (at most Burst×Period/Events after its last event), so Redis
+// memory is bounded by the number of keys recently active.
 //
 // Redis is safe for concurrent use. Construct it with NewRedis.
 type Redis struct {
