@@ -1,0 +1,108 @@
+package jsonrpc
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPeek(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		want    Message
+		wantErr error
+	}{
+		{name: "tools call", body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"notes_write","arguments":{"name":"x"}}}`,
+			want: Message{ID: json.RawMessage("1"), Method: "tools/call", Name: "notes_write"}},
+		{name: "resources read", body: `{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///x"}}`,
+			want: Message{ID: json.RawMessage(`"a"`), Method: "resources/read", URI: "file:///x"}},
+		{name: "notification", body: `{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+			want: Message{Method: "notifications/initialized"}},
+		{name: "escaped name", body: `{"method":"tools/call","params":{"name":"a\u0062c"}}`,
+			want: Message{Method: "tools/call", Name: "abc"}},
+		{name: "params array", body: `{"method":"x","params":[1,2]}`, want: Message{Method: "x"}},
+		{name: "duplicate name", body: `{"method":"tools/call","params":{"name":"read","name":"write"}}`, wantErr: ErrAmbiguous},
+		{name: "case variant name", body: `{"method":"tools/call","params":{"name":"read","NAME":"write"}}`, wantErr: ErrAmbiguous},
+		{name: "escaped case variant", body: `{"method":"tools/call","params":{"name":"read","\u004eame":"write"}}`, wantErr: ErrAmbiguous},
+		{name: "duplicate method", body: `{"method":"ping","method":"tools/call"}`, wantErr: ErrAmbiguous},
+		{name: "case variant method", body: `{"Method":"tools/call"}`, wantErr: ErrAmbiguous},
+		{name: "duplicate params", body: `{"method":"tools/call","params":{"name":"a"},"params":{"name":"b"}}`, wantErr: ErrAmbiguous},
+		{name: "kelvin sign", body: `{"method":"tools/call","params":{"name":"a","nam\u212a":"b"}}`, want: Message{Method: "tools/call", Name: "a"}},
+		{name: "long s in params", body: `{"method":"tools/call","params":{"name":"a"},"param\u017f":{"name":"b"}}`, wantErr: ErrAmbiguous},
+		{name: "batch", body: `[{"method":"tools/call"}]`, wantErr: ErrMalformed},
+		{name: "not json", body: `nope`, wantErr: ErrMalformed},
+		{name: "empty", body: ``, wantErr: ErrMalformed},
+		{name: "name not string", body: `{"method":"tools/call","params":{"name":5}}`, wantErr: ErrMalformed},
+		{name: "truncated", body: `{"method":"tools/call","params":{"name":"a"`, wantErr: ErrMalformed},
+		{name: "too large", body: `{"method":"x","pad":"` + strings.Repeat("a", MaxPeekBytes) + `"}`, wantErr: ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Peek([]byte(tt.body))
+			if tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// mcpGoView decodes like mcp-go does: plain encoding/json into structs.
+func mcpGoView(body []byte) (method, name string, ok bool) {
+	var req struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return "", "", false
+	}
+	return req.Method, req.Params.Name, true
+}
+
+// FuzzPeek checks that whatever Peek accepts, it reads the same method and
+// tool name as encoding/json's struct decoding, which mcp-go dispatches on.
+func FuzzPeek(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}`,
+		`{"method":"tools/call","params":{"name":"a","NAME":"b"}}`,
+		`{"method":"tools/call","params":{"name":"a","nam\u212a":"b"}}`,
+		`{"method":"tools/call","params":{"nAme":"a"}}`,
+		`{"method":"tools/call","params":{"name":"\ud800"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := Peek(body)
+		if err != nil {
+			return
+		}
+		method, name, ok := mcpGoView(body)
+		if !ok {
+			return // mcp-go rejects it as well
+		}
+		if method != m.Method {
+			t.Fatalf("method: peek %q, encoding/json %q", m.Method, method)
+		}
+		if name != m.Name {
+			t.Fatalf("name: peek %q, encoding/json %q", m.Name, name)
+		}
+	})
+}
+
+func BenchmarkPeek(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"notes_write","arguments":{"key":"k","text":"hello world"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Peek(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

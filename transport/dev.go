@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// DevIdentity is the fixed caller injected in ModeDev: no token is read.
+// The zero value is a principal with subject "dev", no tenant and no scopes —
+// so the same policy that runs in production denies it every scoped tool
+// until scopes are listed here.
+type DevIdentity struct {
+	// Subject defaults to "dev".
+	Subject string
+	// Issuer defaults to "urn:mcpguard:dev".
+	Issuer string
+	// Tenant, when set, is put in the context as the caller's tenant.
+	Tenant string
+	// Scopes are the dev principal's scopes.
+	Scopes []string
+}
+
+func (d DevIdentity) principal() *auth.Principal {
+	p := &auth.Principal{
+		Kind:     auth.KindDev,
+		Subject:  d.Subject,
+		Issuer:   d.Issuer,
+		ClientID: "mcpguard-dev",
+		Scopes:   slices.Clone(d.Scopes),
+	}
+	if p.Subject == "" {
+		p.Subject = "dev"
+	}
+	if p.Issuer == "" {
+		p.Issuer = "urn:mcpguard:dev"
+	}
+	return p
+}
+
+// devMiddleware injects the dev principal (and tenant) into every request.
+func devMiddleware(d DevIdentity) func(http.Handler) http.Handler {
+	p := d.principal()
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := auth.NewContext(r.Context(), p)
+			if d.Tenant != "" {
+				ctx = tenancy.NewContext(ctx, d.Tenant)
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// CheckLoopbackAddr reports an error unless addr (host:port, as given to
+// net.Listen) names only a loopback interface. An empty host (":8080")
+// listens on every interface and is refused.
+func CheckLoopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%w: listen address %q: %v", ErrConfig, addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: listen address %q listens on every interface; dev mode needs a loopback address such as 127.0.0.1:8080", ErrConfig, addr)
+	}
+	if !auth.IsLoopbackHost(host) {
+		return fmt.Errorf("%w: listen address %q is not loopback; dev mode serves without authentication and must listen on 127.0.0.1, [::1] or localhost", ErrConfig, addr)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// DefaultMaxBodyBytes is the default request body limit.
+const DefaultMaxBodyBytes = 4 << 20
+
+// HeaderRequestID is the request ID header accepted and echoed.
+const HeaderRequestID = "X-Request-Id"
+
+// EdgeConfig configures Edge. The zero value is usable: no browser origin is
+// allowed, bodies are capped at DefaultMaxBodyBytes.
+type EdgeConfig struct {
+	// AllowedOrigins lists the exact origins ("https://app.example.com")
+	// whose browser requests are served. A request carrying any other
+	// Origin header gets 403. Requests without Origin (non-browser
+	// clients) are served. "*" is not accepted: list origins.
+	AllowedOrigins []string
+	// MaxBodyBytes caps POST bodies (413 above it). Zero means
+	// DefaultMaxBodyBytes; negative is an error.
+	MaxBodyBytes int64
+	// OnReject, when set, is called for every request the edge refuses,
+	// with the status and a fixed reason, for audit. It must not write to w.
+	OnReject func(r *http.Request, status int, reason string)
+}
+
+func (c *EdgeConfig) check() error {
+	if c.MaxBodyBytes < 0 {
+		return fmt.Errorf("%w: EdgeConfig.MaxBodyBytes must not be negative", ErrConfig)
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" || o == "null" {
+			return fmt.Errorf("%w: EdgeConfig.AllowedOrigins: %q is not allowed; list exact origins", ErrConfig, o)
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("%w: EdgeConfig.AllowedOrigins: %q is not an origin (scheme://host[:port])", ErrConfig, o)
+		}
+	}
+	return nil
+}
+
+type bodyKey struct{}
+
+// bodyFromContext returns the POST body read by Edge, so later middleware can
+// peek at it without reading the request again.
+func bodyFromContext(ctx context.Context) ([]byte, bool) {
+	b, ok := ctx.Value(bodyKey{}).([]byte)
+	return b, ok
+}
+
+// Edge returns the outermost middleware of the stack:
+//
+//   - Origin: a browser request whose Origin is not in AllowedOrigins is
+//     refused with 403 (MCP transport security: servers must validate
+//     Origin). DNS rebinding of loopback listeners is refused by mcp-go's
+//     own Host check, which stays on.
+//   - Content-Type: a POST that is not application/json gets 415, because
+//     browsers send text/plain and form posts cross-site without a preflight.
+//   - Body: POST bodies are read up to MaxBodyBytes (413 above it) and
+//     handed on intact.
+//   - Request ID: a sane incoming X-Request-Id (1-128 of [A-Za-z0-9._:-])
+//     is kept, otherwise a random one is made; it is echoed in the response
+//     and stored with audit.NewRequestIDContext.
+func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	allowed := make(map[string]struct{}, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		allowed[strings.TrimSuffix(strings.ToLower(o), "/")] = struct{}{}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(HeaderRequestID)
+			if !saneRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set(HeaderRequestID, id)
+			ctx := withRequestID(r.Context(), id)
+			reject := func(status int, reason string) {
+				if cfg.OnReject != nil {
+					cfg.OnReject(r.WithContext(ctx), status, reason)
+				}
+				http.Error(w, reason, status)
+			}
+			if origins := r.Header.Values("Origin"); len(origins) > 0 {
+				if len(origins) > 1 {
+					reject(http.StatusForbidden, "forbidden: more than one Origin header")
+					return
+				}
+				if _, ok := allowed[strings.ToLower(origins[0])]; !ok {
+					reject(http.StatusForbidden, "forbidden: origin not allowed")
+					return
+				}
+			}
+			if r.Method == http.MethodPost {
+				mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+				if err != nil || mt != "application/json" {
+					reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json")
+					return
+				}
+				if r.ContentLength > cfg.MaxBodyBytes {
+					reject(http.StatusRequestEntityTooLarge, "request body too large")
+					return
+				}
+				body, err := io.ReadAll(io.LimitReader(r.Body, cfg.MaxBodyBytes+1))
+				if err != nil {
+					reject(http.StatusBadRequest, "could not read the request body")
+					return
+				}
+				if int64(len(body)) > cfg.MaxBodyBytes {
+					reject(http.StatusRequestEntityTooLarge, "request body too large")
+					return
+				}
+				r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, body))
+				r2.Body = io.NopCloser(bytes.NewReader(body))
+				r2.ContentLength = int64(len(body))
+				r2.Header = r.Header.Clone()
+				r2.Header.Set("Content-Length", strconv.Itoa(len(body)))
+				next.ServeHTTP(w, r2)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}, nil
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ErrConfig reports a configuration mistake found by a constructor.
+var ErrConfig = errors.New("transport: invalid configuration")

@@ -1,0 +1,216 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth"
+)
+
+func TestEdge(t *testing.T) {
+	var gotBody string
+	var gotID string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		gotID, _ = RequestIDFromContext(r.Context())
+		w.WriteHeader(http.StatusOK)
+	})
+	var rejects []int
+	mw, err := Edge(EdgeConfig{
+		AllowedOrigins: []string{"https://app.example.com"},
+		MaxBodyBytes:   64,
+		OnReject:       func(_ *http.Request, status int, _ string) { rejects = append(rejects, status) },
+	})
+	require.NoError(t, err)
+	h := mw(next)
+
+	tests := []struct {
+		name        string
+		method      string
+		ctype       string
+		origin      []string
+		body        string
+		reqID       string
+		wantStatus  int
+		wantEchoID  bool
+		wantForward bool
+	}{
+		{name: "plain post", method: "POST", ctype: "application/json", body: `{"a":1}`, wantStatus: 200, wantForward: true},
+		{name: "json with charset", method: "POST", ctype: "application/json; charset=utf-8", body: `{}`, wantStatus: 200, wantForward: true},
+		{name: "allowed origin", method: "POST", ctype: "application/json", origin: []string{"https://app.example.com"}, body: `{}`, wantStatus: 200, wantForward: true},
+		{name: "disallowed origin", method: "POST", ctype: "application/json", origin: []string{"https://evil.example"}, body: `{}`, wantStatus: 403},
+		{name: "null origin", method: "POST", ctype: "application/json", origin: []string{"null"}, body: `{}`, wantStatus: 403},
+		{name: "two origins", method: "POST", ctype: "application/json", origin: []string{"https://app.example.com", "https://evil.example"}, body: `{}`, wantStatus: 403},
+		{name: "disallowed origin on GET", method: "GET", origin: []string{"https://evil.example"}, wantStatus: 403},
+		{name: "text plain post", method: "POST", ctype: "text/plain", body: `{}`, wantStatus: 415},
+		{name: "form post", method: "POST", ctype: "application/x-www-form-urlencoded", body: `a=b`, wantStatus: 415},
+		{name: "no content type", method: "POST", body: `{}`, wantStatus: 415},
+		{name: "too large", method: "POST", ctype: "application/json", body: `{"a":"` + strings.Repeat("x", 64) + `"}`, wantStatus: 413},
+		{name: "get passes", method: "GET", wantStatus: 200, wantForward: true},
+		{name: "sane request id kept", method: "GET", reqID: "abc-123.x:y_z", wantStatus: 200, wantForward: true, wantEchoID: true},
+		{name: "insane request id replaced", method: "GET", reqID: "abc\r\ndef", wantStatus: 200, wantForward: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotBody, gotID, rejects = "", "", nil
+			r := httptest.NewRequest(tt.method, "/mcp", strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				r.Header.Set("Content-Type", tt.ctype)
+			}
+			for _, o := range tt.origin {
+				r.Header.Add("Origin", o)
+			}
+			if tt.reqID != "" {
+				r.Header["X-Request-Id"] = []string{tt.reqID}
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			assert.Equal(t, tt.wantStatus, rec.Code)
+			echoed := rec.Header().Get(HeaderRequestID)
+			require.NotEmpty(t, echoed)
+			if tt.wantEchoID {
+				assert.Equal(t, tt.reqID, echoed)
+			} else if tt.reqID != "" {
+				assert.NotEqual(t, tt.reqID, echoed)
+				assert.True(t, saneRequestID(echoed))
+			}
+			if tt.wantForward {
+				assert.Equal(t, tt.body, gotBody, "body must reach the handler intact")
+				assert.Equal(t, echoed, gotID)
+				assert.Empty(t, rejects)
+			} else {
+				assert.Equal(t, []int{tt.wantStatus}, rejects)
+				assert.Empty(t, gotID, "next must not run")
+			}
+		})
+	}
+}
+
+func TestEdgeConfigErrors(t *testing.T) {
+	for _, cfg := range []EdgeConfig{
+		{MaxBodyBytes: -1},
+		{AllowedOrigins: []string{"*"}},
+		{AllowedOrigins: []string{"null"}},
+		{AllowedOrigins: []string{"app.example.com"}},
+		{AllowedOrigins: []string{"https://app.example.com/path"}},
+	} {
+		_, err := Edge(cfg)
+		assert.ErrorIs(t, err, ErrConfig, "%+v", cfg)
+	}
+}
+
+// testAuth authenticates "Bearer <subject>" for tests, without signatures.
+func testAuth(t *testing.T) func(http.Handler) http.Handler {
+	t.Helper()
+	mw, err := auth.Middleware(auth.ValidatorFunc(func(_ context.Context, tok string) (*auth.Principal, error) {
+		return &auth.Principal{Issuer: "https://idp.test", Subject: tok}, nil
+	}), auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource/mcp"})
+	require.NoError(t, err)
+	return mw
+}
+
+func newEchoServer() *server.MCPServer {
+	s := server.NewMCPServer("t", "1")
+	s.AddTool(mcp.NewTool("echo"), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		p, _ := auth.FromContext(ctx)
+		return mcp.NewToolResultText("hi " + p.Subject), nil
+	})
+	return s
+}
+
+func newClient(t *testing.T, url, token string, opts ...mcptransport.StreamableHTTPCOption) *client.Client {
+	t.Helper()
+	opts = append(opts, mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	c, err := client.NewStreamableHttpClient(url, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestSessionBinding(t *testing.T) {
+	b, err := NewSessionBinding(nil)
+	require.NoError(t, err)
+	mcpSrv := server.NewStreamableHTTPServer(newEchoServer(), server.WithStateful(true))
+	ts := httptest.NewServer(testAuth(t)(b.Middleware(mcpSrv)))
+	defer ts.Close()
+	ctx := context.Background()
+
+	alice := newClient(t, ts.URL, "alice")
+	_, err = alice.Initialize(ctx, initReq(mcp.ProtocolVersion20251125))
+	require.NoError(t, err)
+	sid := alice.GetSessionId()
+	require.Contains(t, sid, ".", "the session ID the client sees carries the binding tag")
+	res, err := alice.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "echo"}})
+	require.NoError(t, err)
+	assert.Equal(t, "hi alice", res.Content[0].(mcp.TextContent).Text)
+
+	post := func(token, session string) int {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", mcp.ProtocolVersion20251125)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	inner := sid[:strings.LastIndexByte(sid, '.')]
+	assert.Equal(t, http.StatusOK, post("alice", sid), "owner keeps the session")
+	assert.Equal(t, http.StatusNotFound, post("bob", sid), "another principal must not use alice's session")
+	assert.Equal(t, http.StatusNotFound, post("alice", inner), "an untagged ID is unknown")
+	assert.Equal(t, http.StatusNotFound, post("alice", inner+".AAAAAAAAAAAAAAAAAAAAAA"), "a forged tag is unknown")
+	assert.Equal(t, http.StatusNotFound, post("alice", "garbage"))
+
+	// Bob cannot take over alice's session with the mcp-go client either.
+	bob := newClient(t, ts.URL, "bob", mcptransport.WithSession(sid))
+	_, err = bob.CallTool(ctx, mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "echo"}})
+	require.Error(t, err)
+
+	// DELETE by bob is refused; by alice it works.
+	del := func(token string) int {
+		req, _ := http.NewRequest(http.MethodDelete, ts.URL, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Mcp-Session-Id", sid)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusNotFound, del("bob"))
+	assert.Equal(t, http.StatusOK, del("alice"))
+}
+
+func TestSessionBindingKey(t *testing.T) {
+	_, err := NewSessionBinding([]byte("short"))
+	assert.ErrorIs(t, err, ErrConfig)
+	key := []byte(strings.Repeat("k", 32))
+	a, _ := NewSessionBinding(key)
+	b, _ := NewSessionBinding(key)
+	p := &auth.Principal{Issuer: "i", Subject: "s"}
+	id, ok := b.open("sess."+a.tag("sess", p), p)
+	assert.True(t, ok, "replicas sharing a key accept each other's sessions")
+	assert.Equal(t, "sess", id)
+	// Field boundaries are unambiguous.
+	assert.NotEqual(t, a.tag("x", &auth.Principal{Issuer: "ab", Subject: "c"}), a.tag("x", &auth.Principal{Issuer: "a", Subject: "bc"}))
+}
+
+func initReq(version string) mcp.InitializeRequest {
+	var r mcp.InitializeRequest
+	r.Params.ProtocolVersion = version
+	r.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
+	return r
+}
