@@ -1,0 +1,34 @@
+// Package authtest is a real-protocol OAuth 2.0 authorization server and
+// OpenID provider for tests and demos — to mcpguard what httptest is to
+// net/http.
+//
+// A Server listens on loopback and serves OpenID Connect discovery, RFC 8414
+// authorization server metadata and a JWK Set holding RSA (RS256, PS256),
+// EC P-256 (ES256) and Ed25519 (EdDSA) keys. It mints access tokens with
+// any claims, header, key or algorithm, including deliberately broken ones
+// (unsigned, HMAC-signed with a public key, bad signature, oversized,
+// missing kid, crit headers, raw bytes through Sign), rotates and retires
+// keys, and makes its JWKS endpoint fail on demand (down, slow, 500,
+// garbage, empty, oversized, cross-host redirect) while counting fetches.
+// Token-exchange and introspection endpoints are published in the metadata
+// and refuse every request for now.
+//
+// Typical use in a test:
+//
+//	idp := authtest.NewServer(t) // closed when the test ends
+//	v, err := auth.NewJWTValidator(auth.JWTConfig{
+//		Issuer:   idp.Issuer(),
+//		Audience: idp.Audience(),
+//	})
+//	require.NoError(t, err)
+//	tok := idp.MustMint(map[string]any{"scope": "notes:read"})
+//	p, err := v.Validate(ctx, tok)
+//
+// And in a demo's main, without a testing.TB:
+//
+//	idp, err := authtest.New(authtest.Config{Addr: "127.0.0.1:9090"})
+//	if err != nil { … }
+//	defer idp.Close()
+//
+// Never use it in production: it signs whatever it is asked to.
+package authtest

@@ -1,0 +1,148 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// DefaultCacheSize is the default capacity of the verified-token cache.
+const DefaultCacheSize = 10_000
+
+// tokenKey identifies a token in the cache: the SHA-256 of the whole token,
+// so the cache never holds a credential and two tokens differing in any byte
+// (signature included) never share an entry.
+type tokenKey [sha256.Size]byte
+
+func keyOf(token string) tokenKey { return sha256.Sum256([]byte(token)) }
+
+// tokenCache is a bounded, sharded LRU of verified principals. An entry
+// is served only before its expiry (the token's exp, never later) and only
+// while the key set still holds the key that verified it (epoch). It is safe
+// for concurrent use.
+type tokenCache struct {
+	shards []cacheShard
+}
+
+type cacheShard struct {
+	mu         sync.Mutex
+	m          map[tokenKey]*cacheEntry
+	head, tail *cacheEntry // most and least recently used
+	capacity   int
+}
+
+type cacheEntry struct {
+	key        tokenKey
+	p          *Principal
+	expiry     time.Time
+	epoch      uint64
+	prev, next *cacheEntry
+}
+
+// newTokenCache returns a cache holding at most size entries (rounded up
+// to a multiple of the shard count, which is 16 for sizes of 256 and more
+// and 1 below).
+func newTokenCache(size int) *tokenCache {
+	n := 1
+	if size >= 256 {
+		n = 16
+	}
+	per := (size + n - 1) / n
+	c := &tokenCache{shards: make([]cacheShard, n)}
+	for i := range c.shards {
+		c.shards[i] = cacheShard{m: make(map[tokenKey]*cacheEntry), capacity: per}
+	}
+	return c
+}
+
+func (c *tokenCache) shard(k tokenKey) *cacheShard {
+	return &c.shards[binary.LittleEndian.Uint32(k[:4])%uint32(len(c.shards))]
+}
+
+// get returns the cached principal for k if it is still fresh at now and
+// was verified under the current key epoch. Stale entries are dropped.
+func (c *tokenCache) get(k tokenKey, now time.Time, epoch uint64) *Principal {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[k]
+	if e == nil {
+		return nil
+	}
+	if !now.Before(e.expiry) || e.epoch != epoch {
+		s.remove(e)
+		return nil
+	}
+	s.toFront(e)
+	return e.p
+}
+
+// put stores p until expiry, evicting the least recently used entry when
+// the shard is full.
+func (c *tokenCache) put(k tokenKey, p *Principal, expiry time.Time, epoch uint64) {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.m[k]; e != nil {
+		e.p, e.expiry, e.epoch = p, expiry, epoch
+		s.toFront(e)
+		return
+	}
+	if len(s.m) >= s.capacity && s.tail != nil {
+		s.remove(s.tail)
+	}
+	e := &cacheEntry{key: k, p: p, expiry: expiry, epoch: epoch}
+	s.m[k] = e
+	s.pushFront(e)
+}
+
+// len returns the number of entries held.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func (s *cacheShard) remove(e *cacheEntry) {
+	delete(s.m, e.key)
+	s.unlink(e)
+}
+
+func (s *cacheShard) unlink(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		s.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (s *cacheShard) pushFront(e *cacheEntry) {
+	e.next = s.head
+	if s.head != nil {
+		s.head.prev = e
+	}
+	s.head = e
+	if s.tail == nil {
+		s.tail = e
+	}
+}
+
+func (s *cacheShard) toFront(e *cacheEntry) {
+	if s.head == e {
+		return
+	}
+	s.unlink(e)
+	s.pushFront(e)
+}

@@ -1,0 +1,110 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// jwksLocator returns the JWKS URL: the configured one, or the jwks_uri
+// discovered from the issuer and remembered once found.
+type jwksLocator struct {
+	client        *http.Client
+	issuer        string
+	allowHTTP     bool
+	mu            sync.Mutex
+	jwksURL       string
+	discoveryURLs []string
+}
+
+func (l *jwksLocator) locate(ctx context.Context) (string, error) {
+	l.mu.Lock()
+	u := l.jwksURL
+	l.mu.Unlock()
+	if u != "" {
+		return u, nil
+	}
+	u, err := l.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	l.jwksURL = u
+	l.mu.Unlock()
+	return u, nil
+}
+
+// discoveryURLs returns where the metadata of issuer lives: first the
+// OpenID Connect Discovery 1.0 §4 URL (issuer, trailing slash removed, plus
+// "/.well-known/openid-configuration"), then the RFC 8414 §3.1 URL (the
+// well-known segment inserted between host and path).
+func discoveryURLs(issuer string) ([]string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("issuer is not an absolute URL")
+	}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	base := u.Scheme + "://" + u.Host
+	return []string{
+		base + path + "/.well-known/openid-configuration",
+		base + "/.well-known/oauth-authorization-server" + path,
+	}, nil
+}
+
+// discover fetches the issuer's metadata (OIDC discovery first, then RFC
+// 8414) and returns its jwks_uri. The document's issuer must equal the
+// configured issuer exactly (OIDC Discovery §4.3, RFC 8414 §3.3), and
+// jwks_uri must pass the same URL policy as a configured JWKSURL.
+func (l *jwksLocator) discover(ctx context.Context) (string, error) {
+	var errs []error
+	for _, du := range l.discoveryURLs {
+		body, err := getBounded(ctx, l.client, du, "application/json")
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		var doc struct {
+			Issuer  *string `json:"issuer"`
+			JWKSURI *string `json:"jwks_uri"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: not a JSON metadata document", du))
+			continue
+		}
+		if doc.Issuer == nil || *doc.Issuer != l.issuer {
+			errs = append(errs, fmt.Errorf("%s: metadata issuer does not match the configured issuer", du))
+			continue
+		}
+		if doc.JWKSURI == nil {
+			errs = append(errs, fmt.Errorf("%s: metadata has no jwks_uri", du))
+			continue
+		}
+		if err := checkFetchURL(*doc.JWKSURI, l.allowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("%s: jwks_uri: %w", du, err))
+			continue
+		}
+		return *doc.JWKSURI, nil
+	}
+	return "", fmt.Errorf("discovering the JWKS of the issuer: %w", errors.Join(errs...))
+}
+
+// checkFetchURL accepts an absolute https URL without user info or
+// fragment, or http to a loopback host (or any host when allowHTTP).
+func checkFetchURL(s string, allowHTTP bool) error {
+	if err := checkAbsoluteURL(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if u.Scheme == "http" && !allowHTTP && !IsLoopbackHost(u.Hostname()) {
+		return errors.New("plain http is allowed only for loopback hosts (see InsecureAllowHTTP)")
+	}
+	return nil
+}
