@@ -100,4 +100,3 @@ func writeRPCError(w http.ResponseWriter, status, code int, message string) {
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":` + strconv.Itoa(code) + `,"message":"` + message + `"}}` + "\n"))
 }
-
