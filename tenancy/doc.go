@@ -15,6 +15,14 @@
 // Resolve is the pure check; Handler is the HTTP middleware. Handler goes
 // inside auth.Middleware and before mcp-go's Streamable HTTP server:
 //
+//	// A multi-tenant Entra ID app: auth accepts any tenant's issuer,
+//	// tenancy decides which tenants are served.
+//	validator, err := auth.NewJWTValidator(auth.JWTConfig{
+//		IssuerTemplates: []string{"https://login.microsoftonline.com/{tid}/v2.0"},
+//		JWKSURL:         "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+//		Audience:        "api://notes",
+//	})
+//	if err != nil { ... }
 //	authMW, err := auth.Middleware(validator, auth.MiddlewareConfig{
 //		ResourceMetadataURL: metadataURL,
 //	})

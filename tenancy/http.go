@@ -65,7 +65,7 @@ func (r *Resolver) Handler(next http.Handler) http.Handler {
 		)
 		if vals := r.narrowValues(req); vals != nil {
 			if len(vals) != 1 {
-				err = errInvalidRequested(fmt.Errorf("%w: the narrowing header appears more than once", ErrInvalidTenant))
+				err = errInvalidRequested(fmt.Errorf("%w: the narrowing header must appear exactly once", ErrInvalidTenant))
 			} else {
 				tenant, err = r.Narrow(p, vals[0])
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -14,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/MicahParks/keyfunc/v3"
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -131,37 +128,19 @@ func (s *notesStore) server() *server.MCPServer {
 	return srv
 }
 
-// jwksValidator verifies authtest's real signed tokens against its JWKS
-// (golang-jwt + keyfunc), standing in for auth's JWT validator in this
-// test: the tenant claim is only ever read from a token whose signature,
-// issuer, audience and expiry were checked.
-func jwksValidator(t *testing.T, idp *authtest.Server) auth.Validator {
+// jwtValidator is auth's JWT validator for the authtest issuer: the tenant
+// claim is only ever read from a token whose signature, issuer, audience
+// and expiry it verified.
+func jwtValidator(t *testing.T, idp *authtest.Server) auth.Validator {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, idp.JWKSURL(), nil)
-	require.NoError(t, err)
-	resp, err := idp.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	require.NoError(t, err)
-	kf, err := keyfunc.NewJWKSetJSON(raw)
-	require.NoError(t, err)
-	parser := jwt.NewParser(
-		jwt.WithIssuer(idp.Issuer()),
-		jwt.WithAudience(idp.Audience()),
-		jwt.WithValidMethods([]string{"EdDSA"}),
-		jwt.WithExpirationRequired(),
-	)
-	return auth.ValidatorFunc(func(_ context.Context, token string) (*auth.Principal, error) {
-		var mc jwt.MapClaims
-		if _, err := parser.ParseWithClaims(token, &mc, kf.Keyfunc); err != nil {
-			return nil, auth.InvalidToken("the access token is invalid", fmt.Errorf("%w: %v", auth.ErrInvalidToken, err))
-		}
-		claims := map[string]any(mc)
-		sub, _ := claims["sub"].(string)
-		return &auth.Principal{Subject: sub, Issuer: idp.Issuer(), Claims: auth.NewClaims(claims)}, nil
+	v, err := auth.NewJWTValidator(auth.JWTConfig{
+		Issuer:     idp.Issuer(),
+		Audience:   idp.Audience(),
+		HTTPClient: idp.Client(),
 	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
+	return v
 }
 
 type caller struct {
@@ -199,7 +178,7 @@ func newHarness(t *testing.T, store *notesStore, tenants, perTenant int) *harnes
 
 	resolver, err := tenancy.New(tenancy.Config{Claim: tenancy.ClaimTenantID})
 	require.NoError(t, err)
-	authMW, err := auth.Middleware(jwksValidator(t, idp), auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource"})
+	authMW, err := auth.Middleware(jwtValidator(t, idp), auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource"})
 	require.NoError(t, err)
 	mcpHTTP := server.NewStreamableHTTPServer(store.server())
 	ts := httptest.NewServer(authMW(resolver.Handler(mcpHTTP)))

@@ -81,8 +81,9 @@ type Config struct {
 // The zero value disables narrowing: no header is read at all.
 type Narrowing struct {
 	// Header is the request header naming the tenant, for example
-	// "Mcp-Tenant". Empty disables narrowing. A request carrying it twice is
-	// rejected.
+	// "Mcp-Tenant". Empty disables narrowing. A request carrying it more
+	// than once is rejected. The header stays on the request: tools must
+	// take the tenant from FromContext, never from the header.
 	Header string
 	// Trusted reports whether the verified actor (the calling service) may
 	// narrow. It must decide from verified fields only — Issuer, Subject,

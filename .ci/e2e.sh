@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the end-to-end suite (module e2e/): Go tests against real peers
+# (oidc-provider, other SDKs' clients) on loopback. The npm packages are
+# installed first, and MCPGUARD_E2E_REQUIRE=1 makes a missing Node
+# installation a failure instead of a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/node-deps.sh
+cd e2e
+echo "== e2e: go vet"
+go vet ./...
+echo "== e2e: go test"
+MCPGUARD_E2E_REQUIRE=1 go test -race -count=1 ./...

@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+type requestIDKey struct{}
+
+type rpcIDKey struct{}
+
+// NewRequestIDContext returns a copy of ctx carrying the request ID. The
+// transport sets it once per HTTP request; tools, audit events and logs
+// read it with RequestIDFromContext. When ctx is inside Recorder.Middleware,
+// the ID is also noted for the middleware's edge event.
+func NewRequestIDContext(ctx context.Context, id string) context.Context {
+	if st := edgeFrom(ctx); st != nil {
+		st.setRequestID(id)
+	}
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFromContext returns the request ID stored by
+// NewRequestIDContext. It reports false when there is none or it is empty.
+func RequestIDFromContext(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(requestIDKey{}).(string)
+	return id, ok && id != ""
+}
+
+// NewRPCIDContext returns a copy of ctx carrying the JSON-RPC id of the
+// request being served, rendered as text (a string id as is, a number in
+// decimal). mcp-go does not pass the id to tool handlers, so the transport,
+// which reads it from the request body, sets it here for ToolMiddleware.
+// When ctx is inside Recorder.Middleware, the id is also noted for the
+// middleware's edge event.
+func NewRPCIDContext(ctx context.Context, id string) context.Context {
+	if st := edgeFrom(ctx); st != nil {
+		st.setRPCID(id)
+	}
+	return context.WithValue(ctx, rpcIDKey{}, id)
+}
+
+// RPCIDFromContext returns the JSON-RPC id stored by NewRPCIDContext. It
+// reports false when there is none or it is empty.
+func RPCIDFromContext(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(rpcIDKey{}).(string)
+	return id, ok && id != ""
+}
+
+// edgeState is what inner handlers tell Recorder.Middleware about the
+// request it is serving. Recorder.Middleware installs one per request;
+// Annotate, Capture and the New…Context functions above fill it in.
+type edgeState struct {
+	mu        sync.Mutex
+	kind      Kind
+	reason    string
+	requestID string
+	rpcID     string
+	principal *auth.Principal
+	tenant    string
+}
+
+type edgeKey struct{}
+
+func edgeFrom(ctx context.Context) *edgeState {
+	st, _ := ctx.Value(edgeKey{}).(*edgeState)
+	return st
+}
+
+func (st *edgeState) setRequestID(id string) {
+	st.mu.Lock()
+	st.requestID = id
+	st.mu.Unlock()
+}
+
+func (st *edgeState) setRPCID(id string) {
+	st.mu.Lock()
+	st.rpcID = id
+	st.mu.Unlock()
+}
+
+// Annotate tells Recorder.Middleware, which wraps the current request, why
+// an inner handler answered as it did: transport calls it with, say,
+// KindOriginRejected and "origin_not_allowed" before writing its 403, so
+// the edge event carries that kind and reason instead of one guessed from
+// the status. reason should be a fixed machine-readable code; it is
+// bounded and escaped when recorded. Annotate does nothing when ctx is not
+// inside Recorder.Middleware. It is safe for concurrent use.
+func Annotate(ctx context.Context, k Kind, reason string) {
+	st := edgeFrom(ctx)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.kind, st.reason = k, reason
+	st.mu.Unlock()
+}
+
+// Capture is HTTP middleware that copies the principal (auth.FromContext),
+// tenant (tenancy.FromContext), request ID and JSON-RPC id from the request
+// context into the edge event of the enclosing Recorder.Middleware, which
+// sits outside auth and tenancy and so cannot see them itself. Place it
+// after auth's middleware (and again after tenancy's, if tenancy may refuse
+// requests); it is cheap and idempotent, and does nothing outside
+// Recorder.Middleware. It does not modify the request.
+func Capture(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if st := edgeFrom(ctx); st != nil {
+			p, _ := auth.FromContext(ctx)
+			tenant, _ := tenancy.FromContext(ctx)
+			rid, _ := RequestIDFromContext(ctx)
+			rpc, _ := RPCIDFromContext(ctx)
+			st.mu.Lock()
+			if p != nil {
+				st.principal = p
+			}
+			if tenant != "" {
+				st.tenant = tenant
+			}
+			if rid != "" {
+				st.requestID = rid
+			}
+			if rpc != "" {
+				st.rpcID = rpc
+			}
+			st.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}

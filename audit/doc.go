@@ -1,0 +1,49 @@
+// Package audit records who did what, for which tenant, allowed or
+// denied: every edge refusal, tool call and downstream token exchange of an
+// MCP server, as structured events that never hold a credential and are
+// never silently lost.
+//
+// An Event is a plain struct of strings and numbers. No field can hold a
+// token: events are built from the verified Principal's identifiers, the
+// tenant, request and session ids, tool names and argument names, an error
+// class (never error text) and argument values only for names an operator
+// allow-listed per tool. Every free-text field is bounded and escaped by
+// each encoder, so a hostile tool or argument name cannot forge a record.
+//
+// A Recorder writes events to a Sink — a JSONSink (JSON Lines on an
+// io.Writer), a SlogSink (any log/slog handler) or a Fanout of several —
+// synchronously, or through a bounded queue whose full-queue policy is
+// Block, DropAndCount (drops are counted and reported as a
+// KindQueueOverflow event when the queue drains) or FailClosed (tool calls
+// are refused while their outcome could not be recorded). Close flushes
+// every queued event.
+//
+// Typical wiring, with the transport's request ID outermost:
+//
+//	sink, _ := audit.NewJSONSink(os.Stdout)
+//	rec, err := audit.New(audit.Config{
+//		Sink:      sink,
+//		Mode:      audit.Async,
+//		OnFull:    audit.FailClosed,
+//		ArgValues: map[string][]string{"search": {"query"}},
+//	})
+//	if err != nil { ... }
+//	defer rec.Close()
+//
+//	mcpServer := server.NewMCPServer("demo", "1.0.0",
+//		server.WithToolHandlerMiddleware(rec.ToolMiddleware), // first: outermost
+//		server.WithToolHandlerMiddleware(authzMiddleware),
+//	)
+//	var h http.Handler = server.NewStreamableHTTPServer(mcpServer)
+//	h = audit.Capture(h)            // after auth and tenancy: names the caller
+//	h = tenancyMiddleware(h)
+//	h = authMiddleware(h)
+//	h = rec.Middleware(h)           // records 401/403/429 and annotated refusals
+//	h = requestIDMiddleware(h)      // calls audit.NewRequestIDContext
+//
+// Inner middleware says why it refused with Annotate. Packages that must
+// not import audit report through method values of basic-typed signature:
+// obo's exchanges through Recorder.TokenExchange (see ExchangeFunc), and a
+// policy's refusals made before mcp-go dispatches a request through
+// Recorder.Denial (see DenialFunc).
+package audit

@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/redact"
+)
+
+// JSONSink writes each event as one line of JSON (JSON Lines) to an
+// io.Writer, with one Write call per event so lines from concurrent
+// callers never interleave.
+//
+// Keys are snake_case, empty fields are omitted, "time" is RFC 3339 with
+// nanoseconds in UTC and "duration_ns" is an integer. Strings are escaped
+// beyond what RFC 8259 requires (DEL, C1 controls, U+2028/U+2029, bidi
+// overrides; invalid UTF-8 becomes U+FFFD), so a line is printable text
+// and no value can start a new line.
+//
+// A JSONSink is safe for concurrent use. It does not buffer: when Emit
+// returns, the line has been handed to the writer.
+type JSONSink struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// maxRetainedBuf is the largest line buffer kept between events.
+const maxRetainedBuf = 64 << 10
+
+// NewJSONSink returns a sink writing JSON lines to w. It returns an error
+// wrapping ErrConfig when w is nil.
+func NewJSONSink(w io.Writer) (*JSONSink, error) {
+	if w == nil {
+		return nil, fmt.Errorf("%w: NewJSONSink: writer is nil", ErrConfig)
+	}
+	return &JSONSink{w: w, buf: make([]byte, 0, 1024)}, nil
+}
+
+// Emit writes e as one JSON line.
+func (s *JSONSink) Emit(_ context.Context, e Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = appendJSON(s.buf[:0], &e)
+	s.buf = append(s.buf, '\n')
+	n, err := s.w.Write(s.buf)
+	if err == nil && n != len(s.buf) {
+		err = io.ErrShortWrite
+	}
+	if cap(s.buf) > maxRetainedBuf {
+		s.buf = make([]byte, 0, 1024)
+	}
+	if err != nil {
+		return errors.Join(ErrSink, err)
+	}
+	return nil
+}
+
+func appendKey(dst []byte, key string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+func appendStr(dst []byte, key, v string, max int) []byte {
+	if v == "" {
+		return dst
+	}
+	return redact.AppendJSONString(appendKey(dst, key), v, max)
+}
+
+// appendJSON appends e as a JSON object. Keys are fixed ASCII literals.
+func appendJSON(dst []byte, e *Event) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","kind":"`...)
+	dst = append(dst, e.Kind.String()...)
+	dst = append(dst, '"')
+	dst = appendStr(dst, "request_id", e.RequestID, MaxIDLen)
+	dst = appendStr(dst, "session_id", e.SessionID, MaxIDLen)
+	dst = appendStr(dst, "rpc_id", e.RPCID, MaxIDLen)
+	dst = appendStr(dst, "subject", e.Subject, MaxTextLen)
+	dst = appendStr(dst, "actor", e.Actor, MaxTextLen)
+	dst = appendStr(dst, "client_id", e.ClientID, MaxTextLen)
+	dst = appendStr(dst, "auth_kind", e.AuthKind, MaxNameLen)
+	dst = appendStr(dst, "job_id", e.JobID, MaxIDLen)
+	dst = appendStr(dst, "tenant", e.Tenant, MaxTextLen)
+	dst = appendStr(dst, "tool", e.Tool, MaxNameLen)
+	dst = appendStr(dst, "resource", e.Resource, MaxTextLen)
+	dst = appendStr(dst, "prompt", e.Prompt, MaxNameLen)
+	dst = appendStr(dst, "audience", e.Audience, MaxTextLen)
+	dst = appendStr(dst, "grant", e.Grant, MaxNameLen)
+	dst = appendStr(dst, "method", e.Method, MaxNameLen)
+	dst = appendStr(dst, "path", e.Path, MaxTextLen)
+	dst = appendStr(dst, "remote_addr", e.RemoteAddr, MaxTextLen)
+	dst = appendStr(dst, "decision", e.Decision.String(), MaxNameLen)
+	dst = appendStr(dst, "reason", e.Reason, MaxNameLen)
+	if e.Status != 0 {
+		dst = strconv.AppendInt(appendKey(dst, "status"), int64(e.Status), 10)
+	}
+	if e.Duration != 0 {
+		dst = strconv.AppendInt(appendKey(dst, "duration_ns"), int64(e.Duration), 10)
+	}
+	dst = appendStr(dst, "error_class", e.ErrorClass, MaxNameLen)
+	if n := min(len(e.Args), MaxArgs); n > 0 {
+		args := e.Args[:n]
+		dst = appendKey(dst, "args")
+		dst = append(dst, '[')
+		hasValues := false
+		for i := range args {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = redact.AppendJSONString(dst, args[i].Name, MaxNameLen)
+			hasValues = hasValues || args[i].HasValue
+		}
+		dst = append(dst, ']')
+		if hasValues {
+			dst = appendKey(dst, "arg_values")
+			dst = append(dst, '{')
+			first := true
+			for i := range args {
+				if !args[i].HasValue {
+					continue
+				}
+				if !first {
+					dst = append(dst, ',')
+				}
+				first = false
+				dst = redact.AppendJSONString(dst, args[i].Name, MaxNameLen)
+				dst = append(dst, ':')
+				dst = redact.AppendJSONString(dst, args[i].Value, MaxTextLen)
+			}
+			dst = append(dst, '}')
+		}
+	}
+	if omitted := e.ArgsOmitted + max(len(e.Args)-MaxArgs, 0); omitted > 0 {
+		dst = strconv.AppendInt(appendKey(dst, "args_omitted"), int64(omitted), 10)
+	}
+	if e.Dropped != 0 {
+		dst = strconv.AppendUint(appendKey(dst, "dropped"), e.Dropped, 10)
+	}
+	return append(dst, '}')
+}

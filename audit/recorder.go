@@ -1,0 +1,508 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode says when a Recorder hands events to its sink.
+type Mode uint8
+
+const (
+	// Sync writes each event to the sink before Record returns: nothing is
+	// queued, so nothing can be lost in a crash, and a slow sink slows
+	// every caller. The zero value.
+	Sync Mode = iota
+	// Async queues events (bounded by Config.QueueSize) for one background
+	// goroutine that writes them to the sink; Config.OnFull says what
+	// happens when the queue is full.
+	Async
+)
+
+// String returns "sync" or "async".
+func (m Mode) String() string {
+	if m == Async {
+		return "async"
+	}
+	return "sync"
+}
+
+// FullPolicy says what an asynchronous Recorder does with an event when its
+// queue is full.
+type FullPolicy uint8
+
+const (
+	// Block makes Record wait until the queue has room (or the Recorder is
+	// shut down): no event is lost, and callers slow to the sink's pace.
+	// The zero value.
+	Block FullPolicy = iota
+	// DropAndCount drops the event and counts it (Stats.Dropped). When the
+	// queue next drains, the count since the previous report is itself
+	// recorded as a KindQueueOverflow event, so losses are never silent.
+	DropAndCount
+	// FailClosed refuses tool calls while their outcome could not be
+	// queued: ToolMiddleware claims a queue slot before the call and, when
+	// none is free, answers ErrUnavailable without running the tool.
+	// Other events that do not fit are dropped and counted as under
+	// DropAndCount. With Mode Sync, tool calls are refused while the sink
+	// is failing (after an Emit error, until an Emit succeeds).
+	FailClosed
+)
+
+// String returns the policy's name.
+func (p FullPolicy) String() string {
+	switch p {
+	case DropAndCount:
+		return "drop_and_count"
+	case FailClosed:
+		return "fail_closed"
+	}
+	return "block"
+}
+
+// Queue size bounds.
+const (
+	// DefaultQueueSize is the queue size of an Async Recorder when
+	// Config.QueueSize is zero.
+	DefaultQueueSize = 4096
+	// MaxQueueSize is the largest Config.QueueSize accepted.
+	MaxQueueSize = 1 << 20
+)
+
+// Config configures a Recorder. The zero value of every field but Sink is
+// a valid, secure choice.
+type Config struct {
+	// Sink receives the events. Required. Use Fanout for several.
+	Sink Sink
+	// Mode is Sync (default) or Async.
+	Mode Mode
+	// QueueSize bounds the Async queue. Zero means DefaultQueueSize; it
+	// must not exceed MaxQueueSize. Ignored in Sync mode.
+	QueueSize int
+	// OnFull is the Async full-queue policy (default Block). FailClosed
+	// also applies to Sync mode (see FailClosed).
+	OnFull FullPolicy
+
+	// ArgValues allow-lists, per tool name, the argument names whose values
+	// ToolMiddleware records. Argument names are always recorded; values
+	// never, except for these. Names that suggest a credential (token,
+	// secret, password, authorization, api key, cookie, credential,
+	// private key) are refused by New. Values are recorded as text: strings
+	// as they are, numbers and booleans in JSON form, "null", and
+	// "[object]" or "[array]" for compound values; then RedactArg, then a
+	// last check that replaces anything shaped like a token with
+	// "[REDACTED]".
+	ArgValues map[string][]string
+	// RedactArg, if set, rewrites each allow-listed value before it is
+	// recorded (to mask an e-mail address, say). It must be safe for
+	// concurrent use.
+	RedactArg func(tool, arg, value string) string
+	// ClassifyError, if set, classifies a tool, resource, prompt or
+	// exchange error: a short class for Event.ErrorClass and whether the
+	// error means the action was denied (the event is then of the …Denied
+	// kind with DecisionDeny). An empty class defers to the default, which
+	// knows context cancellation, the auth sentinels
+	// (auth.ErrInsufficientScope and the token errors count as denials),
+	// errors that errors.As converts to an *auth.Error with status 401 or
+	// 403 (authz's denials: "access_denied" or their RFC 6750 code),
+	// ErrUnavailable, and calls everything else "error". It must be safe
+	// for concurrent use and must not return error text.
+	ClassifyError func(err error) (class string, denied bool)
+	// RecordAllRequests makes Middleware record every HTTP request. By
+	// default it records responses with status 400 or above, and requests
+	// an inner handler annotated (see Annotate).
+	RecordAllRequests bool
+
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// Logger receives a warning when the sink starts failing and a note
+	// when it recovers (never one per failed event). Default: no logging;
+	// Stats still counts every failure.
+	Logger *slog.Logger
+}
+
+// Stats are a Recorder's counters since New.
+type Stats struct {
+	// Recorded counts events the sink accepted.
+	Recorded uint64
+	// Dropped counts events lost: queue full under DropAndCount or
+	// FailClosed, recorded after Close, or still blocked when Shutdown's
+	// context ended.
+	Dropped uint64
+	// Refused counts tool calls refused under FailClosed.
+	Refused uint64
+	// SinkErrors counts events the sink failed to write.
+	SinkErrors uint64
+	// Waits counts Record calls that had to wait for room under Block.
+	Waits uint64
+	// Queued is the number of events waiting in the queue now.
+	Queued int
+}
+
+// Recorder records audit events to a sink, synchronously or through a
+// bounded queue, and provides the HTTP middleware, tool middleware and
+// token-exchange hook that produce them.
+//
+// Create one with New; the zero value is not usable. A Recorder is safe
+// for concurrent use. Close (or Shutdown) it when the server stops: it
+// flushes every queued event.
+type Recorder struct {
+	sink      Sink
+	mode      Mode
+	onFull    FullPolicy
+	queueSize int64
+	now       func() time.Time
+	logger    *slog.Logger
+	argValues map[string]map[string]struct{}
+	redactArg func(tool, arg, value string) string
+	classify  func(error) (string, bool)
+	recordAll bool
+
+	q     chan Event
+	slots atomic.Int64 // FailClosed: queue slots claimed (queued or reserved)
+
+	// state holds closingBit once Close has begun, plus the number of
+	// Record calls (and reserved tool calls) in flight.
+	state       atomic.Int64
+	sendersDone chan struct{}
+	sendersOnce sync.Once
+	closeOnce   sync.Once
+	qCloseOnce  sync.Once
+	abort       chan struct{}
+	abortOnce   sync.Once
+	workerDone  chan struct{}
+
+	recorded, dropped, refused, sinkErrors, waits atomic.Uint64
+	unreported                                    atomic.Uint64 // drops not yet reported as KindQueueOverflow
+	failing                                       atomic.Bool
+}
+
+const closingBit = int64(1) << 62
+
+// credentialWords are substrings of argument names whose values New
+// refuses to allow-list.
+var credentialWords = [...]string{
+	"token", "secret", "password", "passwd", "passphrase", "authorization",
+	"apikey", "api_key", "api-key", "cookie", "credential", "private_key", "privatekey",
+}
+
+// New returns a Recorder for cfg, starting its background writer in Async
+// mode. It returns an error wrapping ErrConfig naming the field for a nil
+// Sink, an unknown Mode or OnFull, a QueueSize out of range, or an
+// allow-listed argument name that suggests a credential.
+func New(cfg Config) (*Recorder, error) {
+	if cfg.Sink == nil {
+		return nil, fmt.Errorf("%w: Config.Sink is nil", ErrConfig)
+	}
+	if cfg.Mode > Async {
+		return nil, fmt.Errorf("%w: Config.Mode %d is unknown", ErrConfig, cfg.Mode)
+	}
+	if cfg.OnFull > FailClosed {
+		return nil, fmt.Errorf("%w: Config.OnFull %d is unknown", ErrConfig, cfg.OnFull)
+	}
+	if cfg.QueueSize < 0 || cfg.QueueSize > MaxQueueSize {
+		return nil, fmt.Errorf("%w: Config.QueueSize %d is outside [0, %d]", ErrConfig, cfg.QueueSize, MaxQueueSize)
+	}
+	r := &Recorder{
+		sink:        cfg.Sink,
+		mode:        cfg.Mode,
+		onFull:      cfg.OnFull,
+		now:         cfg.Now,
+		logger:      cfg.Logger,
+		redactArg:   cfg.RedactArg,
+		classify:    cfg.ClassifyError,
+		recordAll:   cfg.RecordAllRequests,
+		sendersDone: make(chan struct{}),
+		abort:       make(chan struct{}),
+		workerDone:  make(chan struct{}),
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if len(cfg.ArgValues) > 0 {
+		r.argValues = make(map[string]map[string]struct{}, len(cfg.ArgValues))
+		for tool, names := range cfg.ArgValues {
+			set := make(map[string]struct{}, len(names))
+			for _, name := range names {
+				lower := strings.ToLower(name)
+				for _, w := range credentialWords {
+					if strings.Contains(lower, w) {
+						return nil, fmt.Errorf("%w: Config.ArgValues[%q] allow-lists %q, which looks like a credential",
+							ErrConfig, tool, name)
+					}
+				}
+				set[name] = struct{}{}
+			}
+			r.argValues[tool] = set
+		}
+	}
+	if r.mode == Async {
+		size := cfg.QueueSize
+		if size == 0 {
+			size = DefaultQueueSize
+		}
+		r.queueSize = int64(size)
+		r.q = make(chan Event, size)
+		go r.run()
+	} else {
+		close(r.workerDone)
+	}
+	return r, nil
+}
+
+// Stats returns the Recorder's counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{
+		Recorded:   r.recorded.Load(),
+		Dropped:    r.dropped.Load(),
+		Refused:    r.refused.Load(),
+		SinkErrors: r.sinkErrors.Load(),
+		Waits:      r.waits.Load(),
+		Queued:     len(r.q),
+	}
+}
+
+// Record records e, filling e.Time when it is zero. In Sync mode it
+// returns the sink's error; in Async mode it returns once e is queued,
+// ErrQueueFull when the policy dropped it, or ErrClosed after Close.
+// Every lost event is counted in Stats.Dropped. Record does not allocate
+// in Async mode.
+//
+// ctx is passed to the sink in Sync mode; an Async sink receives
+// context.Background(). Record does not give up when ctx is done: an audit
+// record of a cancelled request is still recorded.
+func (r *Recorder) Record(ctx context.Context, e Event) error {
+	if e.Time.IsZero() {
+		e.Time = r.now()
+	}
+	if !r.enter() {
+		r.drop()
+		return ErrClosed
+	}
+	defer r.exit()
+	if r.mode == Sync {
+		return r.emit(ctx, e)
+	}
+	return r.enqueue(e)
+}
+
+// enter registers a Record in flight; it reports false once Close began.
+func (r *Recorder) enter() bool {
+	if r.state.Add(1)&closingBit != 0 {
+		r.exit()
+		return false
+	}
+	return true
+}
+
+func (r *Recorder) exit() {
+	if r.state.Add(-1) == closingBit {
+		r.sendersOnce.Do(func() { close(r.sendersDone) })
+	}
+}
+
+func (r *Recorder) drop() {
+	r.dropped.Add(1)
+	r.unreported.Add(1)
+}
+
+// enqueue queues e under the full-queue policy (Async mode only).
+func (r *Recorder) enqueue(e Event) error {
+	switch r.onFull {
+	case DropAndCount:
+		select {
+		case r.q <- e:
+			return nil
+		default:
+			r.drop()
+			return ErrQueueFull
+		}
+	case FailClosed:
+		if !r.acquire() {
+			r.drop()
+			return ErrQueueFull
+		}
+		r.q <- e // cannot block: a slot is held
+		return nil
+	}
+	select {
+	case r.q <- e:
+		return nil
+	default:
+	}
+	r.waits.Add(1)
+	select {
+	case r.q <- e:
+		return nil
+	case <-r.abort:
+		r.drop()
+		return ErrClosed
+	}
+}
+
+// acquire claims a queue slot under FailClosed. At most queueSize claims
+// succeed at once, so a send by a claimant never blocks.
+func (r *Recorder) acquire() bool {
+	if r.slots.Add(1) > r.queueSize {
+		r.slots.Add(-1)
+		return false
+	}
+	return true
+}
+
+// emit writes e to the sink and keeps the counters.
+func (r *Recorder) emit(ctx context.Context, e Event) error {
+	err := r.sink.Emit(ctx, e)
+	if err != nil {
+		r.sinkErrors.Add(1)
+		if !r.failing.Load() && !r.failing.Swap(true) && r.logger != nil {
+			r.logger.LogAttrs(context.Background(), slog.LevelWarn, "audit sink failing",
+				slog.String("error_class", "sink"), slog.Uint64("sink_errors", r.sinkErrors.Load()))
+		}
+		return err
+	}
+	r.recorded.Add(1)
+	if r.failing.Load() && r.failing.Swap(false) && r.logger != nil {
+		r.logger.LogAttrs(context.Background(), slog.LevelInfo, "audit sink recovered",
+			slog.Uint64("sink_errors", r.sinkErrors.Load()))
+	}
+	return nil
+}
+
+// run is the Async writer: it empties the queue into the sink and reports
+// drops each time the queue drains.
+func (r *Recorder) run() {
+	defer close(r.workerDone)
+	ctx := context.Background()
+	for {
+		select {
+		case e, ok := <-r.q:
+			if !ok {
+				r.reportOverflow(ctx)
+				return
+			}
+			if r.onFull == FailClosed {
+				r.slots.Add(-1)
+			}
+			_ = r.emit(ctx, e)
+			if len(r.q) == 0 {
+				r.reportOverflow(ctx)
+			}
+		case <-r.abort:
+			return
+		}
+	}
+}
+
+// reportOverflow records the drops not yet reported as one
+// KindQueueOverflow event, written directly to the sink.
+func (r *Recorder) reportOverflow(ctx context.Context) {
+	n := r.unreported.Swap(0)
+	if n == 0 {
+		return
+	}
+	e := Event{Time: r.now(), Kind: KindQueueOverflow, Reason: "queue_full", Dropped: n}
+	if err := r.emit(ctx, e); err != nil {
+		// Not written: keep the count for the next report.
+		r.unreported.Add(n)
+	}
+}
+
+// Close stops accepting events, waits for Record calls and reserved tool
+// calls in flight, writes every queued event (and a final overflow report
+// when events were dropped), then flushes the sink if it has a Flush
+// method. It waits as long as the sink needs; use Shutdown to bound that.
+// Close is safe to call more than once.
+func (r *Recorder) Close() error {
+	return r.Shutdown(context.Background())
+}
+
+// Shutdown is Close bounded by ctx. When ctx ends first, Record calls still
+// waiting under Block give up (their events are counted as dropped), the
+// background writer stops after its current event, and Shutdown returns
+// an error wrapping ctx.Err() that says how many events stay unwritten.
+func (r *Recorder) Shutdown(ctx context.Context) error {
+	r.closeOnce.Do(func() {
+		if r.state.Or(closingBit)&^closingBit == 0 {
+			r.sendersOnce.Do(func() { close(r.sendersDone) })
+		}
+	})
+	select {
+	case <-r.sendersDone:
+	case <-ctx.Done():
+		return r.giveUp(ctx)
+	}
+	if r.mode == Async {
+		r.qCloseOnce.Do(func() { close(r.q) })
+		select {
+		case <-r.workerDone:
+		case <-ctx.Done():
+			return r.giveUp(ctx)
+		}
+	}
+	if f, ok := r.sink.(flusher); ok {
+		if err := f.Flush(); err != nil {
+			return errors.Join(ErrSink, err)
+		}
+	}
+	return nil
+}
+
+func (r *Recorder) giveUp(ctx context.Context) error {
+	r.abortOnce.Do(func() { close(r.abort) })
+	return fmt.Errorf("audit: shutdown: %d events unwritten: %w", len(r.q), ctx.Err())
+}
+
+// ticket is what a tool call holds between begin and finish.
+type ticket struct {
+	entered bool // counted in state, so Close waits for finish
+	slot    bool // holds a FailClosed queue slot
+}
+
+// begin prepares to record a call's outcome. ok is false when the call
+// must be refused (FailClosed and no room, or closed).
+func (r *Recorder) begin() (t ticket, ok bool) {
+	if !r.enter() {
+		return ticket{}, r.onFull != FailClosed
+	}
+	if r.onFull != FailClosed {
+		return ticket{entered: true}, true
+	}
+	if r.mode == Sync {
+		if r.failing.Load() {
+			r.exit()
+			return ticket{}, false
+		}
+		return ticket{entered: true}, true
+	}
+	if !r.acquire() {
+		r.exit()
+		return ticket{}, false
+	}
+	return ticket{entered: true, slot: true}, true
+}
+
+// finish records the outcome of a call started with begin.
+func (r *Recorder) finish(ctx context.Context, t ticket, e Event) error {
+	if !t.entered {
+		return r.Record(ctx, e)
+	}
+	defer r.exit()
+	if e.Time.IsZero() {
+		e.Time = r.now()
+	}
+	switch {
+	case r.mode == Sync:
+		return r.emit(ctx, e)
+	case t.slot:
+		r.q <- e // cannot block: the slot is held
+		return nil
+	}
+	return r.enqueue(e)
+}

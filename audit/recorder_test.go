@@ -1,0 +1,471 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewValidatesConfig(t *testing.T) {
+	sink := &memSink{}
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+	}{
+		{"nil sink", Config{}, "Config.Sink"},
+		{"unknown mode", Config{Sink: sink, Mode: 7}, "Config.Mode"},
+		{"unknown policy", Config{Sink: sink, OnFull: 9}, "Config.OnFull"},
+		{"negative queue", Config{Sink: sink, Mode: Async, QueueSize: -1}, "Config.QueueSize"},
+		{"huge queue", Config{Sink: sink, Mode: Async, QueueSize: MaxQueueSize + 1}, "Config.QueueSize"},
+		{"token arg allow-listed", Config{Sink: sink, ArgValues: map[string][]string{"t": {"q", "access_token"}}}, "Config.ArgValues"},
+		{"password arg allow-listed", Config{Sink: sink, ArgValues: map[string][]string{"t": {"Password"}}}, "Config.ArgValues"},
+		{"api key allow-listed", Config{Sink: sink, ArgValues: map[string][]string{"t": {"apiKey"}}}, "Config.ArgValues"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := New(tt.cfg)
+			require.Error(t, err)
+			assert.Nil(t, r)
+			assert.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), tt.field)
+		})
+	}
+}
+
+func TestNewDefaults(t *testing.T) {
+	r := mustNew(t, Config{Sink: &memSink{}, Mode: Async})
+	assert.Equal(t, int64(DefaultQueueSize), r.queueSize)
+	assert.Equal(t, DefaultQueueSize, cap(r.q))
+	assert.Equal(t, "async", Async.String())
+	assert.Equal(t, "sync", Sync.String())
+	assert.Equal(t, "block", Block.String())
+	assert.Equal(t, "drop_and_count", DropAndCount.String())
+	assert.Equal(t, "fail_closed", FailClosed.String())
+}
+
+func TestSyncModeWritesBeforeReturning(t *testing.T) {
+	sink := &memSink{}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := mustNew(t, Config{Sink: sink, Now: fixedClock(t0, time.Second)})
+
+	require.NoError(t, r.Record(context.Background(), ev("a")))
+	require.Equal(t, 1, sink.len(), "event written before Record returned")
+	assert.Equal(t, t0, sink.all()[0].Time, "zero Time filled from Now")
+
+	stamped := ev("b")
+	stamped.Time = t0.Add(-time.Hour)
+	require.NoError(t, r.Record(context.Background(), stamped))
+	assert.Equal(t, t0.Add(-time.Hour), sink.all()[1].Time, "a set Time is kept")
+
+	sink.setFail(errors.New("disk full"))
+	err := r.Record(context.Background(), ev("c"))
+	require.ErrorIs(t, err, ErrSink)
+	st := r.Stats()
+	assert.Equal(t, uint64(2), st.Recorded)
+	assert.Equal(t, uint64(1), st.SinkErrors)
+
+	require.NoError(t, r.Close())
+	assert.ErrorIs(t, r.Record(context.Background(), ev("d")), ErrClosed)
+	assert.Equal(t, uint64(1), r.Stats().Dropped)
+}
+
+func TestSyncConcurrent(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				assert.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("%d-%d", i, j))))
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, r.Close())
+	assert.Equal(t, 800, sink.len())
+}
+
+// fillQueue holds the writer inside Emit with the first event and fills
+// the queue (size n) behind it, so the next Record meets a full queue.
+func fillQueue(t *testing.T, r *Recorder, sink *gateSink, n int) {
+	t.Helper()
+	require.NoError(t, r.Record(context.Background(), ev("held")))
+	<-sink.entered // the writer took "held" and is blocked in Emit
+	for i := range n {
+		require.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("q%d", i))))
+	}
+	require.Equal(t, n, r.Stats().Queued)
+}
+
+func TestAsyncBlockWaitsForRoom(t *testing.T) {
+	sink := newGateSink()
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 2, OnFull: Block})
+	fillQueue(t, r, sink, 2)
+
+	done := make(chan error, 1)
+	go func() { done <- r.Record(context.Background(), ev("late")) }()
+	waitFor(t, "Record waits for room", func() bool { return r.Stats().Waits == 1 })
+	select {
+	case err := <-done:
+		require.FailNow(t, "Record returned while the queue was full", "%v", err)
+	default:
+	}
+
+	sink.open()
+	require.NoError(t, <-done)
+	require.NoError(t, r.Close())
+	assert.Equal(t, []string{"held", "q0", "q1", "late"}, tools(sink.all()))
+	st := r.Stats()
+	assert.Zero(t, st.Dropped)
+	assert.Equal(t, uint64(4), st.Recorded)
+}
+
+func TestAsyncDropAndCount(t *testing.T) {
+	sink := newGateSink()
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 2, OnFull: DropAndCount})
+	fillQueue(t, r, sink, 2)
+
+	assert.ErrorIs(t, r.Record(context.Background(), ev("lost1")), ErrQueueFull)
+	assert.ErrorIs(t, r.Record(context.Background(), ev("lost2")), ErrQueueFull)
+	assert.Equal(t, uint64(2), r.Stats().Dropped)
+
+	// When the queue drains, the drop count is itself recorded, before
+	// Close and without any further Record.
+	sink.open()
+	waitFor(t, "overflow reported", func() bool { return sink.len() == 4 })
+	got := sink.all()
+	assert.Equal(t, []string{"held", "q0", "q1", "<overflow>"}, tools(got))
+	overflow := got[3]
+	assert.Equal(t, KindQueueOverflow, overflow.Kind)
+	assert.Equal(t, uint64(2), overflow.Dropped)
+	assert.Equal(t, "queue_full", overflow.Reason)
+	assert.False(t, overflow.Time.IsZero())
+
+	require.NoError(t, r.Record(context.Background(), ev("after")))
+	require.NoError(t, r.Close())
+	assert.Equal(t, []string{"held", "q0", "q1", "<overflow>", "after"}, tools(sink.all()))
+	assert.Equal(t, uint64(2), r.Stats().Dropped, "the count stays exposed")
+}
+
+func TestAsyncFailClosedRefusesToolCalls(t *testing.T) {
+	sink := newGateSink()
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 2, OnFull: FailClosed})
+	fillQueue(t, r, sink, 2)
+
+	called := false
+	h := r.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		called = true
+		return mcp.NewToolResultText("ok"), nil
+	})
+	req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "delete_everything"}}
+	res, err := h(context.Background(), req)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Nil(t, res)
+	assert.False(t, called, "the tool must not run when its outcome cannot be recorded")
+
+	// Other events are dropped and counted.
+	assert.ErrorIs(t, r.Record(context.Background(), ev("lost")), ErrQueueFull)
+	st := r.Stats()
+	assert.Equal(t, uint64(1), st.Refused)
+	assert.Equal(t, uint64(2), st.Dropped, "the refusal event and the plain event")
+
+	sink.open()
+	waitFor(t, "overflow reported", func() bool { return sink.len() == 4 })
+	assert.Equal(t, uint64(2), sink.all()[3].Dropped)
+
+	// Room again: the call runs and its outcome is recorded.
+	_, err = h(context.Background(), req)
+	require.NoError(t, err)
+	assert.True(t, called)
+	require.NoError(t, r.Close())
+	last := sink.all()[4]
+	assert.Equal(t, KindToolCall, last.Kind)
+	assert.Equal(t, "delete_everything", last.Tool)
+	assert.Equal(t, DecisionAllow, last.Decision)
+}
+
+func TestAsyncFailClosedReservesBeforeTheCall(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 1, OnFull: FailClosed})
+
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	slow := r.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		close(inside)
+		<-release
+		return mcp.NewToolResultText("ok"), nil
+	})
+	fast := r.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	})
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := slow(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "slow"}})
+		done <- err
+	}()
+	<-inside
+	// The queue is empty, but its only slot is promised to the slow call.
+	_, err := fast(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "fast"}})
+	require.ErrorIs(t, err, ErrUnavailable)
+
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, r.Close())
+	got := sink.all()
+	require.NotEmpty(t, got)
+	assert.Contains(t, tools(got), "slow")
+	assert.Equal(t, uint64(1), r.Stats().Refused)
+}
+
+func TestSyncFailClosedRefusesWhileSinkFails(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink, Mode: Sync, OnFull: FailClosed})
+	calls := 0
+	h := r.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		calls++
+		return mcp.NewToolResultText("ok"), nil
+	})
+	req := mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "t"}}
+
+	sink.setFail(errors.New("write: broken pipe"))
+	_, err := h(context.Background(), req) // runs; its outcome fails to write
+	require.NoError(t, err)
+	assert.Equal(t, 1, calls)
+
+	_, err = h(context.Background(), req) // sink known to fail: refused
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, 1, calls)
+
+	sink.setFail(nil)
+	_, err = h(context.Background(), req) // refused, but the refusal is written: healthy again
+	require.ErrorIs(t, err, ErrUnavailable)
+	_, err = h(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls)
+
+	got := sink.all()
+	require.Len(t, got, 2)
+	assert.Equal(t, KindToolDenied, got[0].Kind)
+	assert.Equal(t, "audit_unavailable", got[0].Reason)
+	assert.Equal(t, KindToolCall, got[1].Kind)
+}
+
+func TestCloseFlushesEverything(t *testing.T) {
+	for _, policy := range []FullPolicy{Block, DropAndCount, FailClosed} {
+		t.Run(policy.String(), func(t *testing.T) {
+			sink := newGateSink()
+			r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 256, OnFull: policy})
+			for i := range 200 {
+				require.NoError(t, r.Record(context.Background(), ev(fmt.Sprint(i))))
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- r.Close() }()
+			sink.open()
+			require.NoError(t, <-closed)
+			got := sink.all()
+			require.Len(t, got, 200)
+			for i, e := range got {
+				assert.Equal(t, fmt.Sprint(i), e.Tool)
+			}
+			assert.ErrorIs(t, r.Record(context.Background(), ev("x")), ErrClosed)
+			require.NoError(t, r.Close(), "Close is idempotent")
+		})
+	}
+}
+
+func TestCloseWaitsForBlockedSenders(t *testing.T) {
+	sink := newGateSink()
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 2, OnFull: Block})
+	fillQueue(t, r, sink, 2)
+
+	const waiting = 20
+	var wg sync.WaitGroup
+	for i := range waiting {
+		wg.Go(func() { assert.NoError(t, r.Record(context.Background(), ev(fmt.Sprint("w", i)))) })
+	}
+	waitFor(t, "all senders wait", func() bool { return r.Stats().Waits == waiting })
+
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	sink.open()
+	require.NoError(t, <-closed)
+	wg.Wait()
+	assert.Equal(t, 3+waiting, sink.len(), "every accepted and waiting event written")
+	assert.Zero(t, r.Stats().Dropped)
+}
+
+func TestCloseWaitsForToolCallsInFlight(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink, Mode: Async, OnFull: FailClosed})
+	inside, release := make(chan struct{}), make(chan struct{})
+	h := r.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		close(inside)
+		<-release
+		return mcp.NewToolResultText("ok"), nil
+	})
+	go func() { _, _ = h(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "long"}}) }()
+	<-inside
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case <-closed:
+		require.FailNow(t, "Close returned while a tool call was in flight")
+	default:
+	}
+	close(release)
+	require.NoError(t, <-closed)
+	assert.Equal(t, []string{"long"}, tools(sink.all()))
+}
+
+func TestShutdownGivesUpWithContext(t *testing.T) {
+	sink := newGateSink()
+	t.Cleanup(sink.open)
+	r, err := New(Config{Sink: sink, Mode: Async, QueueSize: 1, OnFull: Block})
+	require.NoError(t, err)
+	fillQueue(t, r, sink, 1)
+	blocked := make(chan error, 1)
+	go func() { blocked <- r.Record(context.Background(), ev("blocked")) }()
+	waitFor(t, "sender waits", func() bool { return r.Stats().Waits == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = r.Shutdown(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "unwritten")
+	assert.ErrorIs(t, <-blocked, ErrClosed)
+	assert.Equal(t, uint64(1), r.Stats().Dropped)
+}
+
+func TestRecordIgnoresCancelledContext(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 1, OnFull: Block})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 50 {
+		require.NoError(t, r.Record(ctx, ev(fmt.Sprint(i))))
+	}
+	require.NoError(t, r.Close())
+	assert.Equal(t, 50, sink.len())
+}
+
+func TestSinkFailureLoggedOnTransitionsOnly(t *testing.T) {
+	var logs bytes.Buffer
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	sink.setFail(errors.New("boom"))
+	for range 5 {
+		assert.ErrorIs(t, r.Record(context.Background(), ev("x")), ErrSink)
+	}
+	sink.setFail(nil)
+	for range 3 {
+		require.NoError(t, r.Record(context.Background(), ev("y")))
+	}
+	assert.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("audit sink failing")))
+	assert.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("audit sink recovered")))
+	assert.Equal(t, uint64(5), r.Stats().SinkErrors)
+	assert.NotContains(t, logs.String(), "boom", "sink error text stays out of logs")
+}
+
+func TestOverflowReportRetriedWhenSinkFails(t *testing.T) {
+	sink := newGateSink()
+	r := mustNew(t, Config{Sink: sink, Mode: Async, QueueSize: 1, OnFull: DropAndCount})
+	fillQueue(t, r, sink, 1)
+	assert.ErrorIs(t, r.Record(context.Background(), ev("lost")), ErrQueueFull)
+	sink.setFail(errors.New("down"))
+	sink.open()
+	waitFor(t, "queue drained", func() bool { return r.Stats().SinkErrors >= 3 })
+	sink.setFail(nil)
+	require.NoError(t, r.Close())
+	got := sink.all()
+	require.Len(t, got, 1, "only the final overflow report got through")
+	assert.Equal(t, KindQueueOverflow, got[0].Kind)
+	assert.Equal(t, uint64(1), got[0].Dropped)
+}
+
+func TestFanout(t *testing.T) {
+	a, b := &memSink{}, &memSink{}
+	b.setFail(errors.New("b down"))
+	c := &memSink{}
+	f := Fanout{a, nil, b, c}
+	err := f.Emit(context.Background(), ev("x"))
+	require.ErrorIs(t, err, ErrSink)
+	assert.Equal(t, 1, a.len())
+	assert.Equal(t, 1, c.len(), "a failing sink does not stop the others")
+	require.NoError(t, Fanout{}.Emit(context.Background(), ev("x")))
+
+	fl := &flushSink{}
+	require.NoError(t, Fanout{a, fl}.Flush())
+	assert.Equal(t, 1, fl.flushed)
+}
+
+type flushSink struct {
+	memSink
+	flushed int
+}
+
+func (s *flushSink) Flush() error { s.flushed++; return nil }
+
+func TestCloseFlushesSink(t *testing.T) {
+	for _, mode := range []Mode{Sync, Async} {
+		t.Run(mode.String(), func(t *testing.T) {
+			fl := &flushSink{}
+			r, err := New(Config{Sink: fl, Mode: mode})
+			require.NoError(t, err)
+			require.NoError(t, r.Record(context.Background(), ev("x")))
+			require.NoError(t, r.Close())
+			assert.Equal(t, 1, fl.flushed)
+			assert.Equal(t, 1, fl.len())
+		})
+	}
+}
+
+func TestConcurrentRecordAndClose(t *testing.T) {
+	for _, policy := range []FullPolicy{Block, DropAndCount, FailClosed} {
+		t.Run(policy.String(), func(t *testing.T) {
+			sink := &memSink{}
+			r, err := New(Config{Sink: sink, Mode: Async, QueueSize: 8, OnFull: policy})
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			accepted := 0
+			for range 8 {
+				wg.Go(func() {
+					for range 200 {
+						if r.Record(context.Background(), ev("x")) == nil {
+							mu.Lock()
+							accepted++
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			require.NoError(t, r.Close())
+			wg.Wait()
+			st := r.Stats()
+			// Every Record either got its event written or counted as dropped.
+			assert.Equal(t, uint64(1600), uint64(accepted)+st.Dropped)
+			written := 0
+			var reported uint64
+			for _, e := range sink.all() {
+				if e.Kind == KindQueueOverflow {
+					reported += e.Dropped
+					continue
+				}
+				written++
+			}
+			assert.Equal(t, accepted, written)
+			assert.LessOrEqual(t, reported, st.Dropped)
+		})
+	}
+}

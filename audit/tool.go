@@ -1,0 +1,328 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/redact"
+)
+
+// ToolMiddleware records the outcome of every tool call that reaches it:
+// KindToolCall with DecisionAllow, the duration and, on failure, an error
+// class ("tool_error" for a result with IsError, else from
+// Config.ClassifyError); or KindToolDenied with DecisionDeny when the
+// error is classified as a denial (an authz refusal returned by an inner
+// middleware). Each event carries the caller (auth.FromContext), tenant,
+// request ID, JSON-RPC id, MCP session ID, tool name and argument names,
+// with values only for names allow-listed in Config.ArgValues.
+//
+// Under FailClosed it claims room for the outcome before running the tool
+// and, when there is none, refuses the call with ErrUnavailable (counted in
+// Stats.Refused) without calling next. A panic in next is recorded with
+// class "panic" and re-raised.
+//
+// Its signature is server.ToolHandlerMiddleware: register it first
+// (server.WithToolHandlerMiddleware(rec.ToolMiddleware)), so it is
+// outermost and sees authz's and the tool budget's refusals.
+func (r *Recorder) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		t, ok := r.begin()
+		if !ok {
+			r.refused.Add(1)
+			e := r.toolEvent(ctx, &req)
+			e.Kind = KindToolDenied
+			e.Decision = DecisionDeny
+			e.Reason = "audit_unavailable"
+			_ = r.Record(ctx, e)
+			return nil, ErrUnavailable
+		}
+		start := r.now()
+		finished := false
+		defer func() {
+			if finished {
+				return
+			}
+			e := r.toolEvent(ctx, &req)
+			e.Kind = KindToolCall
+			e.Decision = DecisionAllow
+			e.ErrorClass = "panic"
+			e.Time = r.now()
+			e.Duration = e.Time.Sub(start)
+			_ = r.finish(ctx, t, e)
+		}()
+		res, err = next(ctx, req)
+		finished = true
+		e := r.toolEvent(ctx, &req)
+		e.Time = r.now()
+		e.Duration = e.Time.Sub(start)
+		r.outcome(&e, err, KindToolCall, KindToolDenied)
+		if err == nil && res != nil && res.IsError {
+			e.ErrorClass = "tool_error"
+		}
+		_ = r.finish(ctx, t, e)
+		return res, err
+	}
+}
+
+// ResourceMiddleware records resource reads as ToolMiddleware records tool
+// calls (KindResourceRead / KindResourceDenied). The resource URI is
+// recorded without its query or fragment. Its signature is
+// server.ResourceHandlerMiddleware (server.WithResourceHandlerMiddleware).
+func (r *Recorder) ResourceMiddleware(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		start := r.now()
+		res, err := next(ctx, req)
+		e := NewEvent(ctx, KindResourceRead)
+		e.Resource = stripQuery(req.Params.URI)
+		e.Args, e.ArgsOmitted = argNames(req.Params.Arguments)
+		e.Time = r.now()
+		e.Duration = e.Time.Sub(start)
+		r.outcome(&e, err, KindResourceRead, KindResourceDenied)
+		_ = r.Record(ctx, e)
+		return res, err
+	}
+}
+
+// PromptMiddleware records prompt requests as ToolMiddleware records tool
+// calls (KindPromptGet / KindPromptDenied), with argument names only. Its
+// signature is server.PromptHandlerMiddleware
+// (server.WithPromptHandlerMiddleware).
+func (r *Recorder) PromptMiddleware(next server.PromptHandlerFunc) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		start := r.now()
+		res, err := next(ctx, req)
+		e := NewEvent(ctx, KindPromptGet)
+		e.Prompt = req.Params.Name
+		e.Args, e.ArgsOmitted = argNames(req.Params.Arguments)
+		e.Time = r.now()
+		e.Duration = e.Time.Sub(start)
+		r.outcome(&e, err, KindPromptGet, KindPromptDenied)
+		_ = r.Record(ctx, e)
+		return res, err
+	}
+}
+
+// outcome sets kind, decision and error class from err.
+func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
+	e.Kind = ran
+	e.Decision = DecisionAllow
+	if err == nil {
+		return
+	}
+	class, deny := r.classifyError(err)
+	e.ErrorClass = class
+	if deny {
+		e.Kind = denied
+		e.Decision = DecisionDeny
+		e.Reason = class
+	}
+}
+
+func (r *Recorder) classifyError(err error) (string, bool) {
+	if r.classify != nil {
+		if class, denied := r.classify(err); class != "" {
+			return class, denied
+		}
+	}
+	return classify(err)
+}
+
+// classify is the default error classification. It reads only error
+// identities, never error text.
+func classify(err error) (class string, denied bool) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return "audit_unavailable", true
+	case errors.Is(err, context.Canceled):
+		return "canceled", false
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded", false
+	case errors.Is(err, auth.ErrInsufficientScope):
+		return auth.CodeInsufficientScope, true
+	case errors.Is(err, auth.ErrNoCredential):
+		return "no_credential", true
+	case errors.Is(err, auth.ErrExpired):
+		return "expired_token", true
+	case errors.Is(err, auth.ErrInvalidToken):
+		return auth.CodeInvalidToken, true
+	case errors.Is(err, auth.ErrMalformedRequest):
+		return auth.CodeInvalidRequest, true
+	case errors.Is(err, auth.ErrUnavailable):
+		return "auth_unavailable", false
+	}
+	// Denials that convert to an *auth.Error (as authz's do) without
+	// matching a sentinel above: classify them by status.
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae != nil {
+		switch {
+		case ae.Status == http.StatusServiceUnavailable:
+			return "auth_unavailable", false
+		case ae.Code != "":
+			return ae.Code, true
+		case ae.Status == http.StatusUnauthorized:
+			return "no_credential", true
+		case ae.Status == http.StatusForbidden:
+			return "access_denied", true
+		}
+	}
+	return "error", false
+}
+
+// toolEvent builds the common part of a tool event.
+func (r *Recorder) toolEvent(ctx context.Context, req *mcp.CallToolRequest) Event {
+	e := NewEvent(ctx, KindToolCall)
+	e.Tool = req.Params.Name
+	args := req.GetArguments()
+	if len(args) == 0 {
+		return e
+	}
+	names := sortedNames(args)
+	e.ArgsOmitted = len(names) - min(len(names), MaxArgs)
+	names = names[:min(len(names), MaxArgs)]
+	allowed := r.argValues[req.Params.Name]
+	e.Args = make([]Arg, len(names))
+	for i, name := range names {
+		e.Args[i].Name = name
+		if _, ok := allowed[name]; ok {
+			e.Args[i].Value = r.argValue(req.Params.Name, name, args[name])
+			e.Args[i].HasValue = true
+		}
+	}
+	return e
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func argNames[V any](m map[string]V) ([]Arg, int) {
+	if len(m) == 0 {
+		return nil, 0
+	}
+	names := sortedNames(m)
+	n := min(len(names), MaxArgs)
+	args := make([]Arg, n)
+	for i, name := range names[:n] {
+		args[i].Name = name
+	}
+	return args, len(names) - n
+}
+
+// argValue renders an allow-listed value as bounded text.
+func (r *Recorder) argValue(tool, name string, v any) string {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case nil:
+		s = "null"
+	case bool:
+		s = strconv.FormatBool(v)
+	case float64:
+		s = strconv.FormatFloat(v, 'g', -1, 64)
+	case json.Number:
+		s = v.String()
+	case int:
+		s = strconv.Itoa(v)
+	case int64:
+		s = strconv.FormatInt(v, 10)
+	case map[string]any:
+		s = "[object]"
+	case []any:
+		s = "[array]"
+	default:
+		s = "[value]"
+	}
+	if len(s) > MaxTextLen {
+		s = s[:MaxTextLen]
+	}
+	if r.redactArg != nil {
+		s = r.redactArg(tool, name, s)
+	}
+	if redact.LooksLikeToken(s) {
+		return redact.Redacted
+	}
+	return s
+}
+
+func stripQuery(uri string) string {
+	if i := strings.IndexAny(uri, "?#"); i >= 0 {
+		return uri[:i]
+	}
+	return uri
+}
+
+// ExchangeFunc is the shape of the token-exchange hook: package obo calls
+// it after each exchange it performs (not for cache hits) with the flow
+// ("token-exchange", "jwt-bearer", "client_credentials"), the downstream
+// audience, how long the exchange took and its error (nil on success).
+// Recorder.TokenExchange has this shape; obo declares an identical func
+// type of its own so that it need not import audit.
+type ExchangeFunc func(ctx context.Context, grant, audience string, d time.Duration, err error)
+
+// TokenExchange records a downstream token exchange as KindTokenExchange:
+// the caller from ctx, the grant, the audience, the duration and, on
+// failure, an error class (a denial when classified so). It never sees a
+// token: the hook carries none. Wire it as obo's exchange hook:
+//
+//	obo.Config{OnExchange: rec.TokenExchange}
+func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error) {
+	e := NewEvent(ctx, KindTokenExchange)
+	e.Grant = grant
+	e.Audience = audience
+	e.Duration = d
+	e.Decision = DecisionAllow
+	if err != nil {
+		class, denied := r.classifyError(err)
+		e.ErrorClass = class
+		if denied {
+			e.Decision = DecisionDeny
+			e.Reason = class
+		}
+	}
+	_ = r.Record(ctx, e)
+}
+
+// DenialFunc is the shape of a denial hook: a policy that refuses an MCP
+// request before mcp-go dispatches it (authz's request hook, say) reports
+// the JSON-RPC method ("tools/call", "prompts/get", "resources/read"), the
+// tool or prompt name or resource URI, and a short reason such as
+// "insufficient_scope". Recorder.Denial has this shape, so the policy's
+// package can declare an identical func type without importing audit.
+type DenialFunc func(ctx context.Context, method, name, reason string)
+
+// Denial records a request refused before dispatch: KindToolDenied,
+// KindPromptDenied or KindResourceDenied by method (KindAccessDenied for
+// any other method), with DecisionDeny, the reason and the caller from
+// ctx. A resource URI is recorded without its query or fragment.
+func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
+	e := NewEvent(ctx, KindAccessDenied)
+	switch method {
+	case "tools/call":
+		e.Kind, e.Tool = KindToolDenied, name
+	case "prompts/get":
+		e.Kind, e.Prompt = KindPromptDenied, name
+	case "resources/read":
+		e.Kind, e.Resource = KindResourceDenied, stripQuery(name)
+	default:
+		e.Method = method
+	}
+	e.Decision = DecisionDeny
+	e.Reason = reason
+	_ = r.Record(ctx, e)
+}

@@ -1,0 +1,64 @@
+// Package authz decides what a verified caller may do on an MCP server:
+// which scopes a token grants, and which tools, prompts and resources those
+// scopes open.
+//
+// # Claims to scopes
+//
+// Identity providers put permissions in different claims. A Mapper
+// (auth.ScopeMapper) turns verified claims into the principal's scopes;
+// plug it into a validator. NewMapper reads scope claims and maps role or
+// group claims through a table; the presets Entra, Okta, Auth0, Keycloak
+// and Cognito know each provider's token shape and document the claims
+// they read; Mappers composes several mappers.
+//
+//	mapper, err := authz.Entra(authz.PresetConfig{
+//		RoleMap: map[string][]string{"Notes.ReadWrite.All": {"notes:read", "notes:write"}},
+//	})
+//
+// # Policy
+//
+// A Policy holds per-tool rules (all-of and any-of scopes), a default rule
+// that denies unless configured otherwise, optional annotation-driven
+// defaults (read-only tools need ReadScope, every other tool WriteScope),
+// per-tenant tool allow-lists, and rules for prompts (by name) and
+// resources (by URI prefix). Policy.Check is the pure decision; it allocates
+// nothing when it allows.
+//
+// # Wiring into mcp-go
+//
+// ServerOptions installs, in one go, the authoritative tool, prompt and
+// resource middlewares (a denied call never reaches its handler, and the
+// client gets a JSON-RPC error naming the missing scopes), the tools/list
+// and prompts/list filters, and the request hook that keeps a call denied
+// for lack of scope from reading "tool not found" once filters are on:
+//
+//	pl, err := authz.New(authz.Config{
+//		ReadScope:  "notes:read",
+//		WriteScope: "notes:write",
+//		ToolRules:  map[string]authz.Rule{"purge": {AllOf: []string{"notes:admin"}}},
+//	})
+//	if err != nil { ... }
+//	srv := server.NewMCPServer("notes", "1.0.0",
+//		append([]server.ServerOption{server.WithToolCapabilities(true)}, pl.ServerOptions()...)...)
+//	handler := authMiddleware(server.NewStreamableHTTPServer(srv)) // auth.Middleware puts the Principal in the context
+//
+// The scopes for the protected resource metadata come from
+// pl.ScopesSupported().
+//
+// # The HTTP edge
+//
+// The transport layer may answer a tools/call it can already see is denied
+// with HTTP 403 before mcp-go runs (step-up): it peeks the method and name,
+// calls Check(ctx, principal, method, name) and answers d.Err() with
+// auth.WriteError, which renders 403 insufficient_scope with the missing
+// scopes. Outside mcp-go the context holds no mcp-go server, so for the
+// annotation defaults Check finds tool annotations through Config.Tools:
+// build the server first, then the policy with Tools: authz.ServerTools(srv),
+// then pl.Install(srv). That check is an early answer; the tool middleware
+// stays authoritative.
+//
+// # Per-tool wrapper
+//
+// Authors who prefer to state scopes where they register a tool can wrap
+// the handler instead: srv.AddTool(tool, authz.Require("notes:write")(h)).
+package authz

@@ -1,0 +1,285 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+)
+
+// ToolLookup returns the annotations of the tool called name, and false when
+// there is no such tool. It must be safe for concurrent use.
+type ToolLookup func(name string) (mcp.ToolAnnotation, bool)
+
+// ServerTools returns a ToolLookup over the tools registered on srv with
+// AddTool or SetTools (not session tools, which exist only inside a
+// session). It lets the HTTP edge, which runs before mcp-go, apply the
+// annotation defaults; see Config.Tools. srv must not be nil.
+func ServerTools(srv *server.MCPServer) ToolLookup {
+	return func(name string) (mcp.ToolAnnotation, bool) {
+		if t := srv.GetTool(name); t != nil {
+			return t.Tool.Annotations, true
+		}
+		return mcp.ToolAnnotation{}, false
+	}
+}
+
+func hintOf(a mcp.ToolAnnotation) toolHint {
+	return toolHint{known: true, readOnly: a.ReadOnlyHint != nil && *a.ReadOnlyHint}
+}
+
+// lookupTool finds a tool as mcp-go dispatches it: the session's tools
+// first, then the server's, then Config.Tools. A tool found nowhere is not
+// read-only.
+func (pl *Policy) lookupTool(ctx context.Context, name string) toolHint {
+	if t, ok := findTool(ctx, name); ok {
+		return hintOf(t.Annotations)
+	}
+	if pl.tools != nil {
+		if a, ok := pl.tools(name); ok {
+			return hintOf(a)
+		}
+	}
+	return toolHint{known: true}
+}
+
+// findTool finds the tool called name in the mcp-go session and server in
+// ctx, if any.
+func findTool(ctx context.Context, name string) (mcp.Tool, bool) {
+	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithTools); ok {
+		if t, ok := s.GetSessionTools()[name]; ok {
+			return t.Tool, true
+		}
+	}
+	if srv := server.ServerFromContext(ctx); srv != nil {
+		if t := srv.GetTool(name); t != nil {
+			return t.Tool, true
+		}
+	}
+	return mcp.Tool{}, false
+}
+
+// ToolMiddleware returns the authoritative tool-call check: a call the
+// principal in the context (auth.FromContext) may not make returns a
+// *DeniedError without reaching the handler. mcp-go sends that error to the
+// client as a JSON-RPC error whose message is the error's client-safe text,
+// naming the missing scopes.
+//
+// Install it with ServerOptions (or server.WithToolHandlerMiddleware). The
+// returned middleware is safe for concurrent use.
+func (pl *Policy) ToolMiddleware() server.ToolHandlerMiddleware {
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			p, _ := auth.FromContext(ctx)
+			if d := pl.Check(ctx, p, MethodToolsCall, req.Params.Name); !d.Allowed {
+				return nil, d.Err()
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// ToolFilter returns a tools/list filter that keeps only the tools the
+// principal in the context may call, judging each by its own annotations.
+//
+// mcp-go also runs tool filters at call time and answers "tool not found"
+// for a filtered-out tool. Tools hidden by a tenant allow-list or by a rule
+// nobody meets are meant to look absent; but a tool hidden only for lack of
+// scope deserves an insufficient-scope answer the client can act on. That
+// answer comes from RequestHook, which runs before the filter: install the
+// filter only together with the hook (ServerOptions does).
+func (pl *Policy) ToolFilter() server.ToolFilterFunc {
+	return func(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+		p, _ := auth.FromContext(ctx)
+		for i := range tools {
+			if pl.allowsTool(ctx, p, tools[i].Name, hintOf(tools[i].Annotations)) {
+				continue
+			}
+			// Copy on the first denial: the input may be shared and is
+			// never modified.
+			out := make([]mcp.Tool, i, len(tools)-1)
+			copy(out, tools[:i])
+			for _, t := range tools[i+1:] {
+				if pl.allowsTool(ctx, p, t.Name, hintOf(t.Annotations)) {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+		return tools
+	}
+}
+
+// PromptFilter returns a prompts/list filter that keeps only the prompts
+// the principal in the context may get. Like ToolFilter it also runs at
+// prompts/get time, so install it together with RequestHook.
+func (pl *Policy) PromptFilter() server.PromptFilterFunc {
+	return func(ctx context.Context, prompts []mcp.Prompt) []mcp.Prompt {
+		p, _ := auth.FromContext(ctx)
+		for i := range prompts {
+			if pl.allowsPrompt(p, prompts[i].Name) {
+				continue
+			}
+			out := make([]mcp.Prompt, i, len(prompts)-1)
+			copy(out, prompts[:i])
+			for _, pr := range prompts[i+1:] {
+				if pl.allowsPrompt(p, pr.Name) {
+					out = append(out, pr)
+				}
+			}
+			return out
+		}
+		return prompts
+	}
+}
+
+// PromptMiddleware returns the authoritative prompts/get check, which
+// returns a *DeniedError without reaching the handler.
+func (pl *Policy) PromptMiddleware() server.PromptHandlerMiddleware {
+	return func(next server.PromptHandlerFunc) server.PromptHandlerFunc {
+		return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			p, _ := auth.FromContext(ctx)
+			if d := pl.checkPrompt(p, req.Params.Name); !d.Allowed {
+				return nil, d.Err()
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// ResourceMiddleware returns the authoritative resources/read check (by URI
+// prefix), which returns a *DeniedError without reaching the handler. mcp-go
+// has no resource filter, so resources/list is not narrowed.
+func (pl *Policy) ResourceMiddleware() server.ResourceHandlerMiddleware {
+	return func(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
+		return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			p, _ := auth.FromContext(ctx)
+			if d := pl.checkResource(p, req.Params.URI); !d.Allowed {
+				return nil, d.Err()
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+// RequestHook returns an mcp-go request-initialization hook that answers a
+// tools/call or prompts/get early, before mcp-go's filters run, when the
+// answer is one the client can act on: no principal, or an existing tool or
+// prompt whose rule the principal's scopes do not meet. mcp-go then replies
+// with a JSON-RPC error (code -32600) whose message is the *DeniedError's
+// text, e.g. "insufficient scope: this request requires notes:write",
+// instead of the filters' "tool not found". Every other request passes on
+// to mcp-go, where the filters and middlewares decide.
+//
+// The hook is only an early answer: the middlewares remain the
+// authoritative check.
+func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
+	return func(ctx context.Context, _ any, message any) error {
+		var body []byte
+		switch m := message.(type) {
+		case json.RawMessage:
+			body = m
+		case []byte:
+			body = m
+		default:
+			return nil
+		}
+		msg, err := jsonrpc.Peek(body)
+		if err != nil {
+			return nil
+		}
+		p, _ := auth.FromContext(ctx)
+		var d Decision
+		switch msg.Method {
+		case MethodToolsCall:
+			d = pl.checkTool(ctx, p, msg.Name, toolHint{})
+		case MethodPromptsGet:
+			d = pl.checkPrompt(p, msg.Name)
+		default:
+			return nil
+		}
+		switch {
+		case d.Allowed:
+			return nil
+		case d.Reason == ReasonUnauthenticated:
+			return d.Err()
+		case d.Reason != ReasonInsufficientScope:
+			return nil
+		}
+		// Say "insufficient scope" only about something that exists, so the
+		// hook reveals no more than mcp-go's own "not found".
+		if msg.Method == MethodToolsCall {
+			if _, ok := findTool(ctx, msg.Name); !ok {
+				return nil
+			}
+		} else if srv := server.ServerFromContext(ctx); srv == nil || srv.ListPrompts()[msg.Name] == nil {
+			return nil
+		}
+		return d.Err()
+	}
+}
+
+// ServerOptions returns the mcp-go options that install the whole policy:
+// RequestHook (added to the server's hooks, created if there are none),
+// ToolFilter, ToolMiddleware, PromptFilter, PromptMiddleware and
+// ResourceMiddleware. Pass them after any server.WithHooks option, which
+// would otherwise replace the hooks holding RequestHook (calls denied for
+// scope would then read "tool not found"; still denied).
+func (pl *Policy) ServerOptions() []server.ServerOption {
+	return []server.ServerOption{
+		func(s *server.MCPServer) {
+			h := s.GetHooks()
+			if h == nil {
+				h = &server.Hooks{}
+				server.WithHooks(h)(s)
+			}
+			h.AddOnRequestInitialization(pl.RequestHook())
+		},
+		server.WithToolFilter(pl.ToolFilter()),
+		server.WithToolHandlerMiddleware(pl.ToolMiddleware()),
+		server.WithPromptFilter(pl.PromptFilter()),
+		server.WithPromptHandlerMiddleware(pl.PromptMiddleware()),
+		server.WithResourceHandlerMiddleware(pl.ResourceMiddleware()),
+	}
+}
+
+// Install applies ServerOptions to an existing server, for servers built
+// before the policy (for example because Config.Tools is ServerTools(srv)).
+// Call it before the server starts serving.
+func (pl *Policy) Install(srv *server.MCPServer) {
+	for _, opt := range pl.ServerOptions() {
+		opt(srv)
+	}
+}
+
+// Require returns a middleware for one tool handler, for authors who prefer
+// to state a tool's scopes where they register it:
+//
+//	srv.AddTool(tool, authz.Require("notes:write")(handler))
+//
+// The handler runs only when the principal in the context holds every
+// scope; otherwise the call fails with a *DeniedError naming the missing
+// ones. With no scopes it requires only an authenticated principal. The
+// empty scope is never held, so Require("") denies every call.
+func Require(scopes ...string) server.ToolHandlerMiddleware {
+	r := rule{allOf: append([]string(nil), scopes...), authenticated: true}
+	if len(scopes) > 0 {
+		r.authenticated = false
+	}
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			p, ok := auth.FromContext(ctx)
+			if !ok {
+				return nil, &DeniedError{Reason: ReasonUnauthenticated}
+			}
+			if d := decide(p, &r); !d.Allowed {
+				return nil, d.Err()
+			}
+			return next(ctx, req)
+		}
+	}
+}

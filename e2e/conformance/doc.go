@@ -1,0 +1,18 @@
+// Package conformance runs the official MCP conformance suite's server
+// scenarios (the npm package @modelcontextprotocol/conformance) against an
+// mcp-go server, bare and wrapped by mcpguard's production stack.
+//
+// NewMCPServer builds the fixture server the scenarios expect. Handler
+// serves it over Streamable HTTP at /mcp, optionally inside a Stack: the
+// server options, HTTP wrapper and extra routes mcpguard adds. ProdStack
+// builds that stack; since the suite's client sends no credential,
+// TokenProxy sits in front and adds a bearer token to every request.
+//
+// The command cmd/conformance-server serves either variant:
+//
+//	conformance-server -addr 127.0.0.1:3001          # bare
+//	conformance-server -addr 127.0.0.1:3002 -guard   # behind mcpguard
+//
+// and .ci/conformance.sh runs the suite against both and fails when the
+// wrapped server passes fewer scenarios than the bare one.
+package conformance
