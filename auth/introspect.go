@@ -430,7 +430,10 @@ func (v *IntrospectionValidator) introspect(ctx context.Context, token string) (
 	case v.sem <- struct{}{}:
 		defer func() { <-v.sem }()
 	case <-ctx.Done():
-		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: waiting for an introspection slot: %w", ErrUnavailable, ctx.Err()))
+	}
+	if err := ctx.Err(); err != nil {
+		// Also when a slot and the deadline arrived together: send nothing.
+		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: waiting for an introspection slot: %w", ErrUnavailable, err))
 	}
 	body, err := v.post(ctx, endpoint, token)
 	if err != nil {

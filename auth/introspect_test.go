@@ -598,11 +598,12 @@ func TestIntrospectionSingleflight(t *testing.T) {
 	})
 }
 
-func TestIntrospectionTimeoutAndInFlightCap(t *testing.T) {
+func TestIntrospectionInFlightCapAndTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newFakeAS(t).inMemory()
-		a.add("tok-a", nil)
-		a.add("tok-b", nil)
+		for _, tok := range []string{"tok-a", "tok-b", "tok-c"} {
+			a.add(tok, nil)
+		}
 		a.gate = make(chan struct{})
 		v := newIntrospection(t, a, func(c *IntrospectionConfig) { c.MaxInFlight = 1; c.Timeout = 2 * time.Second })
 
@@ -612,17 +613,21 @@ func TestIntrospectionTimeoutAndInFlightCap(t *testing.T) {
 		synctest.Wait()
 		wg.Go(func() { _, errB = v.Validate(t.Context(), "tok-b") })
 		synctest.Wait()
-		assert.EqualValues(t, 1, a.requests.Load(), "the second token waits for a slot")
-
-		// Nobody answers: both time out (fake time advances in the bubble).
-		wg.Wait()
-		require.ErrorIs(t, errA, ErrUnavailable)
-		require.ErrorIs(t, errA, context.DeadlineExceeded)
-		require.ErrorIs(t, errB, ErrUnavailable)
-		assert.EqualValues(t, 1, a.requests.Load())
-
+		assert.EqualValues(t, 1, a.requests.Load(), "the second token waits for the one slot")
 		close(a.gate)
-		_, err := v.Validate(t.Context(), "tok-b")
+		wg.Wait()
+		require.NoError(t, errA)
+		require.NoError(t, errB)
+		assert.EqualValues(t, 2, a.requests.Load())
+
+		// An endpoint that never answers: the request times out (fake
+		// time advances in the bubble) and the caller gets a 503.
+		a.set(func(a *fakeAS) { a.gate = make(chan struct{}) })
+		_, err := v.Validate(t.Context(), "tok-c")
+		require.ErrorIs(t, err, ErrUnavailable)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		a.set(func(a *fakeAS) { close(a.gate); a.gate = nil })
+		_, err = v.Validate(t.Context(), "tok-c")
 		require.NoError(t, err, "a timeout is not cached")
 	})
 }
