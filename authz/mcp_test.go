@@ -446,3 +446,27 @@ func TestRequestHookIgnoresWhatItCannotRead(t *testing.T) {
 	require.True(t, errors.As(err, &de))
 	assert.Equal(t, authz.ReasonUnauthenticated, de.Reason)
 }
+
+func TestConcurrentUse(t *testing.T) {
+	n := newNotesServer(t, notesPolicy(t, nil).ServerOptions()...)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, tool, ok := reader, "write_note", false
+			if i%2 == 0 {
+				p, ok = writer, true
+			}
+			for range 50 {
+				msg := n.rpc(t, context.Background(), p, "tools/call", map[string]any{"name": tool})
+				if _, isResp := msg.(mcp.JSONRPCResponse); isResp != ok {
+					t.Errorf("principal %v: got %#v", p.Scopes, msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(4*50), n.count("write_note"))
+}
