@@ -55,8 +55,9 @@
 // best left to mcp-go, where a tool hidden from a tenant reads as absent. Outside mcp-go the context holds no mcp-go server, so for the
 // annotation defaults Check finds tool annotations through Config.Tools:
 // build the server first, then the policy with Tools: authz.ServerTools(srv),
-// then pl.Install(srv). That check is an early answer; the tool middleware
-// stays authoritative.
+// then pl.Install(srv) — or, for a fixed tool set, pass
+// authz.StaticTools(tools...), which allocates nothing per lookup. That
+// check is an early answer; the tool middleware stays authoritative.
 //
 // # Per-tool wrapper
 //

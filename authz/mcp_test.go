@@ -334,6 +334,24 @@ func TestInstallOnExistingServer(t *testing.T) {
 	assert.Equal(t, []string{"notes:write"}, d.Missing)
 }
 
+func TestStaticTools(t *testing.T) {
+	tools := []mcp.Tool{
+		mcp.NewTool("list_notes", mcp.WithReadOnlyHintAnnotation(true)),
+		mcp.NewTool("write_note"),
+	}
+	lookup := authz.StaticTools(tools...)
+	tools[0].Annotations.ReadOnlyHint = mcp.ToBoolPtr(false)
+	a, ok := lookup("list_notes")
+	require.True(t, ok)
+	assert.True(t, *a.ReadOnlyHint, "later changes do not affect the lookup")
+	_, ok = lookup("nope")
+	assert.False(t, ok)
+
+	pl := notesPolicy(t, func(c *authz.Config) { c.Tools = lookup })
+	assert.True(t, pl.Check(context.Background(), reader, authz.MethodToolsCall, "list_notes").Allowed)
+	assert.False(t, pl.Check(context.Background(), reader, authz.MethodToolsCall, "write_note").Allowed)
+}
+
 // sessionWithTools is a minimal mcp-go session carrying its own tools.
 type sessionWithTools struct {
 	id    string
