@@ -41,6 +41,9 @@
 //	h = rec.Middleware(h)           // records 401/403/429 and annotated refusals
 //	h = requestIDMiddleware(h)      // calls audit.NewRequestIDContext
 //
-// Inner middleware says why it refused with Annotate; the obo package
-// reports exchanges through Recorder.TokenExchange (see ExchangeFunc).
+// Inner middleware says why it refused with Annotate. Packages that must
+// not import audit report through method values of basic-typed signature:
+// obo's exchanges through Recorder.TokenExchange (see ExchangeFunc), and a
+// policy's refusals made before mcp-go dispatches a request through
+// Recorder.Denial (see DenialFunc).
 package audit

@@ -186,7 +186,9 @@ type Event struct {
 	// "jwt-bearer" (on-behalf-of) or "client_credentials".
 	Grant string
 
-	// Method is the HTTP method of an edge event.
+	// Method is the HTTP method of an edge event, or the JSON-RPC method of
+	// a denial (Recorder.Denial) that is not a tool, prompt or resource
+	// request.
 	Method string
 	// Path is the URL path of an edge event, never the query (which may
 	// carry an access_token, RFC 6750 §2.3).

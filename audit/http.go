@@ -18,10 +18,11 @@ import (
 //
 // It records responses with status 400 or above and requests an inner
 // handler annotated (Annotate); with Config.RecordAllRequests, every
-// request. The kind comes from Annotate, else from the status: 401 is
-// KindAuthFailure (reason: the RFC 6750 error code of the
-// WWW-Authenticate challenge, or "no_credential" when it has none), 403
-// KindAccessDenied, 429 KindRateLimited, anything else KindRequest.
+// request. The kind comes from Annotate, else from the status: 401, and
+// 400 with a Bearer challenge (invalid_request), are KindAuthFailure, 403
+// KindAccessDenied, 429 KindRateLimited, anything else KindRequest. The
+// reason, unless annotated, is the RFC 6750 §3.1 error code of the
+// WWW-Authenticate challenge, or "no_credential" for a 401 without one.
 //
 // Place it outermost, or just inside the middleware that sets the request
 // ID. The wrapped ResponseWriter keeps http.Flusher and http.Hijacker when
@@ -76,13 +77,19 @@ func (r *Recorder) recordEdge(req *http.Request, st *edgeState, sw *statusWriter
 	if p != nil {
 		e.setPrincipal(p)
 	}
+	challenge := ""
+	if status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden {
+		challenge = challengeError(sw.Header().Values("WWW-Authenticate"))
+	}
 	if kind == KindUnknown {
-		switch status {
-		case http.StatusUnauthorized:
+		switch {
+		case status == http.StatusBadRequest && challenge != "":
+			kind = KindAuthFailure // a malformed bearer request (RFC 6750 §3.1)
+		case status == http.StatusUnauthorized:
 			kind = KindAuthFailure
-		case http.StatusForbidden:
+		case status == http.StatusForbidden:
 			kind = KindAccessDenied
-		case http.StatusTooManyRequests:
+		case status == http.StatusTooManyRequests:
 			kind = KindRateLimited
 		default:
 			kind = KindRequest
@@ -92,11 +99,10 @@ func (r *Recorder) recordEdge(req *http.Request, st *edgeState, sw *statusWriter
 		switch {
 		case sw.hijacked:
 			reason = "hijacked"
-		case status == http.StatusUnauthorized || status == http.StatusForbidden:
-			reason = challengeError(sw.Header().Values("WWW-Authenticate"))
-			if reason == "" && status == http.StatusUnauthorized {
-				reason = "no_credential"
-			}
+		case challenge != "":
+			reason = challenge
+		case status == http.StatusUnauthorized:
+			reason = "no_credential"
 		}
 	}
 	e.Kind = kind

@@ -72,6 +72,16 @@ func TestMiddlewareRecordsEdgeOutcomes(t *testing.T) {
 			kind:  KindAccessDenied, reason: "insufficient_scope", decision: DecisionDeny, status: 403, wantRecord: true,
 		},
 		{
+			name:  "400 malformed bearer request",
+			inner: respond(400, "WWW-Authenticate", `Bearer resource_metadata="https://x/", error="invalid_request"`),
+			kind:  KindAuthFailure, reason: "invalid_request", decision: DecisionDeny, status: 400, wantRecord: true,
+		},
+		{
+			name:  "400 without challenge",
+			inner: respond(400),
+			kind:  KindRequest, status: 400, wantRecord: true,
+		},
+		{
 			name:  "429",
 			inner: respond(429, "Retry-After", "3"),
 			kind:  KindRateLimited, decision: DecisionDeny, status: 429, wantRecord: true,

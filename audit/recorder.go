@@ -109,6 +109,8 @@ type Config struct {
 	// kind with DecisionDeny). An empty class defers to the default, which
 	// knows context cancellation, the auth sentinels
 	// (auth.ErrInsufficientScope and the token errors count as denials),
+	// errors that errors.As converts to an *auth.Error with status 401 or
+	// 403 (authz's denials: "access_denied" or their RFC 6750 code),
 	// ErrUnavailable, and calls everything else "error". It must be safe
 	// for concurrent use and must not return error text.
 	ClassifyError func(err error) (class string, denied bool)

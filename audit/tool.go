@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -159,6 +160,21 @@ func classify(err error) (class string, denied bool) {
 	case errors.Is(err, auth.ErrUnavailable):
 		return "auth_unavailable", false
 	}
+	// Denials that convert to an *auth.Error (as authz's do) without
+	// matching a sentinel above: classify them by status.
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae != nil {
+		switch {
+		case ae.Status == http.StatusServiceUnavailable:
+			return "auth_unavailable", false
+		case ae.Code != "":
+			return ae.Code, true
+		case ae.Status == http.StatusUnauthorized:
+			return "no_credential", true
+		case ae.Status == http.StatusForbidden:
+			return "access_denied", true
+		}
+	}
 	return "error", false
 }
 
@@ -279,5 +295,34 @@ func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d 
 			e.Reason = class
 		}
 	}
+	_ = r.Record(ctx, e)
+}
+
+// DenialFunc is the shape of a denial hook: a policy that refuses an MCP
+// request before mcp-go dispatches it (authz's request hook, say) reports
+// the JSON-RPC method ("tools/call", "prompts/get", "resources/read"), the
+// tool or prompt name or resource URI, and a short reason such as
+// "insufficient_scope". Recorder.Denial has this shape, so the policy's
+// package can declare an identical func type without importing audit.
+type DenialFunc func(ctx context.Context, method, name, reason string)
+
+// Denial records a request refused before dispatch: KindToolDenied,
+// KindPromptDenied or KindResourceDenied by method (KindAccessDenied for
+// any other method), with DecisionDeny, the reason and the caller from
+// ctx. A resource URI is recorded without its query or fragment.
+func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
+	e := NewEvent(ctx, KindAccessDenied)
+	switch method {
+	case "tools/call":
+		e.Kind, e.Tool = KindToolDenied, name
+	case "prompts/get":
+		e.Kind, e.Prompt = KindPromptDenied, name
+	case "resources/read":
+		e.Kind, e.Resource = KindResourceDenied, stripQuery(name)
+	default:
+		e.Method = method
+	}
+	e.Decision = DecisionDeny
+	e.Reason = reason
 	_ = r.Record(ctx, e)
 }

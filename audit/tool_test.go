@@ -121,6 +121,9 @@ func TestToolMiddlewareOutcomes(t *testing.T) {
 		{"tool error result", mcp.NewToolResultError("x"), nil, nil, KindToolCall, DecisionAllow, "tool_error", ""},
 		{"insufficient scope is a denial", nil, denied, nil, KindToolDenied, DecisionDeny, "insufficient_scope", "insufficient_scope"},
 		{"expired", nil, auth.InvalidToken("expired", auth.ErrExpired), nil, KindToolDenied, DecisionDeny, "expired_token", "expired_token"},
+		{"denial converting to auth.Error 403", nil, fmt.Errorf("x: %w", &asAuthError{status: 403}), nil, KindToolDenied, DecisionDeny, "access_denied", "access_denied"},
+		{"denial converting to auth.Error 401", nil, &asAuthError{status: 401}, nil, KindToolDenied, DecisionDeny, "no_credential", "no_credential"},
+		{"auth.Error 503 is no denial", nil, &asAuthError{status: 503}, nil, KindToolCall, DecisionAllow, "auth_unavailable", ""},
 		{"canceled", nil, context.Canceled, nil, KindToolCall, DecisionAllow, "canceled", ""},
 		{"deadline", nil, fmt.Errorf("call: %w", context.DeadlineExceeded), nil, KindToolCall, DecisionAllow, "deadline_exceeded", ""},
 		{"generic", nil, errors.New("x"), nil, KindToolCall, DecisionAllow, "error", ""},
@@ -150,6 +153,21 @@ func TestToolMiddlewareOutcomes(t *testing.T) {
 			assert.Equal(t, tt.reason, got[0].Reason)
 		})
 	}
+}
+
+// asAuthError converts to an *auth.Error through errors.As without
+// matching any auth sentinel, as authz's DeniedError does for tenant and
+// no-rule denials.
+type asAuthError struct{ status int }
+
+func (e *asAuthError) Error() string { return "denied" }
+
+func (e *asAuthError) As(target any) bool {
+	if t, ok := target.(**auth.Error); ok {
+		*t = &auth.Error{Status: e.status, Description: "access denied", Err: e}
+		return true
+	}
+	return false
 }
 
 func TestToolMiddlewarePanic(t *testing.T) {
@@ -285,4 +303,37 @@ func TestTokenExchangeHook(t *testing.T) {
 	assert.Equal(t, "invalid_token", got[1].ErrorClass)
 	assert.Equal(t, DecisionAllow, got[2].Decision)
 	assert.Equal(t, "error", got[2].ErrorClass)
+}
+
+func TestDenialHook(t *testing.T) {
+	type authzHook func(ctx context.Context, method, name, reason string)
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink})
+	var hook authzHook = r.Denial
+	var exported DenialFunc = r.Denial
+	ctx := callCtx(nil)
+	hook(ctx, "tools/call", "delete_repo", "insufficient_scope")
+	exported(ctx, "prompts/get", "admin_prompt", "tenant")
+	hook(ctx, "resources/read", "files://secret?sig=abc", "no_rule")
+	hook(ctx, "tasks/get", "t1", "no_rule")
+
+	got := sink.all()
+	require.Len(t, got, 4)
+	want := []Event{
+		{Kind: KindToolDenied, Tool: "delete_repo", Reason: "insufficient_scope"},
+		{Kind: KindPromptDenied, Prompt: "admin_prompt", Reason: "tenant"},
+		{Kind: KindResourceDenied, Resource: "files://secret", Reason: "no_rule"},
+		{Kind: KindAccessDenied, Method: "tasks/get", Reason: "no_rule"},
+	}
+	for i, e := range got {
+		assert.Equal(t, want[i].Kind, e.Kind)
+		assert.Equal(t, want[i].Tool, e.Tool)
+		assert.Equal(t, want[i].Prompt, e.Prompt)
+		assert.Equal(t, want[i].Resource, e.Resource)
+		assert.Equal(t, want[i].Method, e.Method)
+		assert.Equal(t, want[i].Reason, e.Reason)
+		assert.Equal(t, DecisionDeny, e.Decision)
+		assert.Equal(t, "alice", e.Subject)
+		assert.Equal(t, "42", e.RPCID)
+	}
 }

@@ -362,7 +362,7 @@ func (ks *keySource) onDemand(now time.Time) *fetchCall {
 // maybeRefresh starts a background fetch when the refresh interval has
 // passed since the last attempt. It does not wait for it.
 func (ks *keySource) maybeRefresh(now time.Time) {
-	if now.UnixNano()-ks.lastAttempt.Load() < int64(ks.interval) {
+	if ks.static || now.UnixNano()-ks.lastAttempt.Load() < int64(ks.interval) {
 		return
 	}
 	ks.mu.Lock()

@@ -18,12 +18,20 @@ import (
 
 // Defaults and limits of JWTConfig.
 const (
-	DefaultLeeway          = 60 * time.Second
-	MaxLeeway              = 5 * time.Minute
+	// DefaultLeeway is the clock-skew tolerance when JWTConfig.Leeway is zero.
+	DefaultLeeway = 60 * time.Second
+	// MaxLeeway is the largest JWTConfig.Leeway accepted.
+	MaxLeeway = 5 * time.Minute
+	// DefaultRefreshInterval is the key set's age that triggers a
+	// background refetch when JWTConfig.RefreshInterval is zero.
 	DefaultRefreshInterval = time.Hour
+	// DefaultRefetchCooldown is the minimum time between on-demand JWKS
+	// fetches when JWTConfig.RefetchCooldown is zero.
 	DefaultRefetchCooldown = 5 * time.Second
-	DefaultFetchTimeout    = 10 * time.Second
-	// MaxTokenSizeLimit is the largest MaxTokenSize accepted.
+	// DefaultFetchTimeout bounds one discovery plus JWKS fetch when
+	// JWTConfig.FetchTimeout is zero.
+	DefaultFetchTimeout = 10 * time.Second
+	// MaxTokenSizeLimit is the largest JWTConfig.MaxTokenSize accepted.
 	MaxTokenSizeLimit = 1 << 20
 )
 
@@ -154,22 +162,22 @@ type JWTConfig struct {
 // fetches run in goroutines only while a fetch is in progress; Close waits
 // for them.
 type JWTValidator struct {
-	issuers     []string
-	templates   []issuerTemplate
-	issuerFunc  func(string, Claims) bool
-	audiences   []string
-	clientIDs   []string
-	clientAud   bool
-	skipAud     bool
-	algs        []string
-	leeway      time.Duration
-	requireAT   bool
-	maxSize     int
-	scopes      ScopeMapper
-	defaultScop bool
-	cache       *tokenCache
-	now         func() time.Time
-	keys        *keySource
+	issuers    []string
+	templates  []issuerTemplate
+	issuerFunc func(string, Claims) bool
+	audiences  []string
+	clientIDs  []string
+	clientAud  bool
+	skipAud    bool
+	algs       []string
+	leeway     time.Duration
+	requireAT  bool
+	maxSize    int
+	scopes     ScopeMapper
+	stdScopes  bool
+	cache      *tokenCache
+	now        func() time.Time
+	keys       *keySource
 }
 
 type issuerTemplate struct {
@@ -297,7 +305,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		v.now = time.Now
 	}
 	if v.scopes == nil {
-		v.defaultScop = true
+		v.stdScopes = true
 	}
 
 	// Keys.
@@ -384,7 +392,11 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	var ck tokenKey
 	if v.cache != nil {
 		ck = keyOf(token)
-		if p := v.cache.get(ck, v.now(), v.keys.epoch.Load()); p != nil {
+		now := v.now()
+		if p := v.cache.get(ck, now, v.keys.epoch.Load()); p != nil {
+			// Cached traffic still drives the periodic refresh, so that a
+			// key the issuer retires stops serving its cached tokens.
+			v.keys.maybeRefresh(now)
 			cp := *p
 			return &cp, nil
 		}
@@ -522,7 +534,7 @@ func (v *JWTValidator) checkClaims(m map[string]any) (*Principal, time.Time, err
 	}
 
 	var serr error
-	if v.defaultScop {
+	if v.stdScopes {
 		p.Scopes, serr = StandardScopes(p.Claims)
 	} else {
 		p.Scopes, serr = v.scopes.MapScopes(p.Claims)

@@ -10,8 +10,13 @@
 // missing kid, crit headers, raw bytes through Sign), rotates and retires
 // keys, and makes its JWKS endpoint fail on demand (down, slow, 500,
 // garbage, empty, oversized, cross-host redirect) while counting fetches.
-// Token-exchange and introspection endpoints are published in the metadata
-// and refuse every request for now.
+// Its token endpoint authenticates registered clients (RegisterClient:
+// client_secret_basic, client_secret_post, private_key_jwt) and issues
+// tokens for client credentials, RFC 8693 token exchange and the Entra
+// on-behalf-of flow, validating the subject token it is given; it fails on
+// demand too (SetTokenFault, SetTokenDelay, SetTokenError). The
+// introspection endpoint is published in the metadata and refuses every
+// request for now.
 //
 // Typical use in a test:
 //

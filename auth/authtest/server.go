@@ -114,6 +114,8 @@ type Server struct {
 	fault      Fault
 	delay      time.Duration
 	editMeta   func(map[string]any)
+
+	token tokenEndpoint // the token endpoint's clients, faults and counters (token.go)
 }
 
 // NewServer starts a Server with the default Config for a test and closes

@@ -377,7 +377,7 @@ func TestTokenAndIntrospectionEndpointsRefuse(t *testing.T) {
 		status            int
 		code              string
 	}{
-		{"token POST", s.TokenURL(), http.MethodPost, http.StatusBadRequest, "unsupported_grant_type"},
+		{"token POST without client authentication", s.TokenURL(), http.MethodPost, http.StatusUnauthorized, "invalid_client"},
 		{"token GET", s.TokenURL(), http.MethodGet, http.StatusMethodNotAllowed, "invalid_request"},
 		{"introspect POST", s.IntrospectionURL(), http.MethodPost, http.StatusNotImplemented, "server_error"},
 		{"introspect GET", s.IntrospectionURL(), http.MethodGet, http.StatusMethodNotAllowed, "invalid_request"},

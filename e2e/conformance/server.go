@@ -95,6 +95,10 @@ func TokenProxy(target *url.URL, token func(ctx context.Context) (string, error)
 type Server struct {
 	// URL is the MCP endpoint, http://ADDR/mcp.
 	URL string
+	// Backend is the guarded server's own MCP endpoint, behind the proxy;
+	// requests sent there carry no token unless the sender adds one. It is
+	// empty for a bare server.
+	Backend string
 
 	stop func()
 	done chan struct{}
@@ -115,8 +119,7 @@ type Options struct {
 // Start serves the fixture server until Close or until ctx ends. Bare it
 // is mcp-go's Streamable HTTP server alone. Guarded, Addr is a TokenProxy in
 // front of the server wrapped by ProdStack, which listens on another
-// loopback port; Start then fails with ErrStackUnavailable when the stack
-// cannot be built.
+// loopback port (Server.Backend).
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	addr := opts.Addr
 	if addr == "" {
@@ -177,6 +180,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err != nil {
 			return fail(err)
 		}
+		s.Backend = "http://" + back.Addr().String() + "/mcp"
 		frontHandler, err = TokenProxy(&url.URL{Scheme: "http", Host: back.Addr().String()}, st.Token)
 		if err != nil {
 			back.Close()

@@ -6,14 +6,11 @@
 //
 //	conformance-server [-addr 127.0.0.1:3001] [-guard]
 //
-// The MCP endpoint is http://ADDR/mcp; http://ADDR/health answers 200. It
-// exits with status 3 when -guard is given but the stack cannot be built
-// because mcpguard's packages are not there yet.
+// The MCP endpoint is http://ADDR/mcp; http://ADDR/health answers 200.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log"
 	"log/slog"
@@ -33,11 +30,7 @@ func main() {
 	defer stop()
 	srv, err := conformance.Start(ctx, conformance.Options{Addr: *addr, Guarded: *guard, Logger: slog.Default()})
 	if err != nil {
-		log.Print(err)
-		if errors.Is(err, conformance.ErrStackUnavailable) {
-			os.Exit(3)
-		}
-		os.Exit(1)
+		log.Fatal(err)
 	}
 	log.Printf("conformance server (guarded=%v) on %s", *guard, srv.URL)
 	<-ctx.Done()

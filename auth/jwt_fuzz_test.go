@@ -1,0 +1,183 @@
+package auth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fuzzSeeds are tokens of every shape the validator must handle.
+func fuzzSeeds(t testing.TB, idp *authtest.Server) []string {
+	seeds := []string{"", ".", "..", "a.b.c", "e30.e30.e30", "eyJhbGciOiJub25lIn0.e30.", strings.Repeat("A", 100)}
+	add := func(tok string, err error) {
+		require.NoError(t, err)
+		seeds = append(seeds, tok)
+	}
+	add(idp.Mint(nil))
+	add(idp.MintUnsigned(nil))
+	add(idp.MintBadSignature(nil))
+	add(idp.MintToken(authtest.Token{Header: map[string]any{"kid": nil, "crit": []string{"b64"}, "b64": false}}))
+	add(idp.MintToken(authtest.Token{Header: map[string]any{"typ": "JWT", "cty": "JWT", "jku": "https://x"}}))
+	add(authtest.Sign([]byte(`{"alg":"EdDSA","alg":"EdDSA"}`), []byte(`{"aud":1,"aud":2}`), "EdDSA", idp.SigningKey().Private()))
+	add(authtest.Sign([]byte(`{"alg":"EdDSA","kid":"\u0065ddsa-1"}`), []byte(`{"a":{"b":[{"c":"\"\\"}]}}`), "EdDSA", idp.SigningKey().Private()))
+	return seeds
+}
+
+// FuzzParseJWS fuzzes the checks made before any key is used: size,
+// segments, strict base64url and the protected header.
+func FuzzParseJWS(f *testing.F) {
+	idp := newIDP(f, nil, "EdDSA")
+	for _, s := range fuzzSeeds(f, idp) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		j, err := parseJWS(tok, 4096)
+		if err != nil {
+			assert.ErrorIs(t, err, ErrInvalidToken)
+			if len(tok) >= 16 {
+				assertNoTokenLeak(t, tok, err)
+			}
+			return
+		}
+		assert.LessOrEqual(t, len(tok), 4096)
+		assert.Equal(t, 2, strings.Count(tok, "."))
+		assert.True(t, strings.HasPrefix(tok, j.signingInput+"."))
+		assert.Equal(t, tok, j.signingInput+"."+b64.EncodeToString(j.sig), "signature segment must be canonical")
+		assert.NotEmpty(t, j.alg)
+		assert.NotEmpty(t, j.sig)
+		if j.hasKID {
+			assert.NotEmpty(t, j.kid)
+			assert.LessOrEqual(t, len(j.kid), maxKIDLen)
+		} else {
+			assert.Empty(t, j.kid)
+		}
+		hb, derr := b64.DecodeString(tok[:strings.IndexByte(tok, '.')])
+		require.NoError(t, derr)
+		dup, derr := duplicateMembers(hb)
+		require.NoError(t, derr)
+		assert.False(t, dup)
+		assert.NotContains(t, string(hb), `"crit"`)
+	})
+}
+
+// FuzzDecodePayload checks the duplicate-member detection against a slow
+// reference built on json.Decoder.
+func FuzzDecodePayload(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `{"a":[{"x":1},{"x":1}]}`,
+		`{"\u0061":1,"a":2}`, `{"a:b":"c:d","e":"\":"}`, `[]`, `null`, `{"a":"\ud800"}`, "{\"\xff\":1,\"\xfe\":2}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		claims, err := decodePayload(b64.EncodeToString([]byte(payload)))
+		dup, refErr := duplicateMembers([]byte(payload))
+		var obj map[string]any
+		isObject := json.Unmarshal([]byte(payload), &obj) == nil && obj != nil
+		switch {
+		case err == nil:
+			require.True(t, isObject)
+			require.NoError(t, refErr)
+			assert.False(t, dup, "duplicate member accepted")
+			assert.Equal(t, obj, claims)
+		case isObject && refErr == nil:
+			assert.True(t, dup, "object without duplicates rejected: %v", err)
+		}
+	})
+}
+
+// duplicateMembers reports whether any object in the JSON text repeats a
+// member name (after unescaping), walking it with json.Decoder.
+func duplicateMembers(b []byte) (bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		keys     map[string]bool
+		isObject bool
+		wantKey  bool
+	}
+	var stack []*frame
+	dup := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return dup, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.isObject && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			k := tok.(string)
+			if top.keys[k] {
+				dup = true
+			}
+			top.keys[k] = true
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			if top != nil && top.isObject {
+				top.wantKey = true
+			}
+			stack = append(stack, &frame{keys: map[string]bool{}, isObject: true, wantKey: true})
+			continue
+		case json.Delim('['):
+			if top != nil && top.isObject {
+				top.wantKey = true
+			}
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top != nil && top.isObject {
+			top.wantKey = true
+		}
+	}
+}
+
+// FuzzJWTValidate runs whole validations against a fixed Ed25519 key set
+// (Ed25519 signatures are not malleable): only the exact tokens minted can
+// pass, and no error quotes the token.
+func FuzzJWTValidate(f *testing.F) {
+	clock := newFakeClock()
+	idp := newIDP(f, clock, "EdDSA")
+	doc, err := idp.JWKS()
+	require.NoError(f, err)
+	v, err := NewJWTValidator(JWTConfig{Issuer: idp.Issuer(), Audience: idp.Audience(), JWKS: doc, Now: clock.Now})
+	require.NoError(f, err)
+	good := map[string]bool{}
+	for _, s := range fuzzSeeds(f, idp) {
+		if _, err := v.Validate(f.Context(), s); err == nil {
+			good[s] = true
+		}
+		f.Add(s)
+	}
+	require.Len(f, good, 1)
+	f.Fuzz(func(t *testing.T, tok string) {
+		p, err := v.Validate(t.Context(), tok)
+		if err == nil {
+			require.True(t, good[tok], "accepted a token that was never minted")
+			require.NotNil(t, p)
+			return
+		}
+		assert.ErrorIs(t, err, ErrInvalidToken)
+		if len(tok) >= 16 {
+			assertNoTokenLeak(t, tok, err)
+		}
+	})
+}
