@@ -1,0 +1,182 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors, one per class, matched with errors.Is.
+var (
+	// ErrLimited: the key has used its budget; retry after Decision.RetryAfter.
+	ErrLimited = errors.New("ratelimit: rate limit exceeded")
+	// ErrUnavailable: the limiter could not decide (Redis unreachable) and
+	// is configured to fail closed.
+	ErrUnavailable = errors.New("ratelimit: limiter unavailable")
+	// ErrConcurrency: a tool already has its maximum number of calls in
+	// flight for this key.
+	ErrConcurrency = errors.New("ratelimit: too many concurrent calls")
+	// ErrTimeout: a tool call ran past its budget's timeout.
+	ErrTimeout = errors.New("ratelimit: tool call timed out")
+	// ErrConfig: a configuration mistake detected by a constructor, or an
+	// invalid Limit passed to a Limiter.
+	ErrConfig = errors.New("ratelimit: invalid configuration")
+)
+
+// Limit is a rate: Events per Period, with bursts of up to Burst events.
+// It is a token bucket holding Burst tokens and refilled at Events/Period
+// (equivalently, GCRA with emission interval Period/Events and tolerance
+// Burst intervals), so a key idle for long enough may spend Burst events at
+// once and then Events per Period.
+//
+// The zero value is not a valid limit: Events must be positive.
+type Limit struct {
+	// Events is the number of events allowed per Period. Required (> 0).
+	Events int
+	// Period is the window Events refer to. Zero means one second.
+	Period time.Duration
+	// Burst is the largest number of events allowed at once. Zero means
+	// Events.
+	Burst int
+}
+
+// PerSecond returns a limit of n events per second with a burst of n.
+func PerSecond(n int) Limit { return Limit{Events: n, Period: time.Second, Burst: n} }
+
+// PerMinute returns a limit of n events per minute with a burst of n.
+func PerMinute(n int) Limit { return Limit{Events: n, Period: time.Minute, Burst: n} }
+
+// IsZero reports whether l is the zero Limit (no limit configured).
+func (l Limit) IsZero() bool { return l == Limit{} }
+
+// String renders l as "10/1s burst 20".
+func (l Limit) String() string {
+	l = l.normalize()
+	return fmt.Sprintf("%d/%s burst %d", l.Events, l.Period, l.Burst)
+}
+
+// normalize fills the documented defaults.
+func (l Limit) normalize() Limit {
+	if l.Period == 0 {
+		l.Period = time.Second
+	}
+	if l.Burst == 0 {
+		l.Burst = l.Events
+	}
+	return l
+}
+
+// check reports a malformed limit. It does not allocate on success.
+func (l Limit) check() error {
+	switch {
+	case l.Events <= 0:
+		return fmt.Errorf("%w: Limit.Events must be positive, got %d", ErrConfig, l.Events)
+	case l.Period < 0:
+		return fmt.Errorf("%w: Limit.Period must not be negative", ErrConfig)
+	case l.Burst < 0:
+		return fmt.Errorf("%w: Limit.Burst must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+// Decision is a limiter's answer for one event.
+type Decision struct {
+	// Allowed reports whether the event may happen now.
+	Allowed bool
+	// RetryAfter is, when Allowed is false, how long until one event will
+	// be allowed. It is zero when Allowed is true.
+	RetryAfter time.Duration
+	// FailedOpen holds the backend error when the limiter could not decide
+	// and allowed the event only because it is configured to fail open. It
+	// is nil otherwise. Callers should audit it.
+	FailedOpen error
+}
+
+// Limiter decides whether one more event may happen for a key.
+//
+// Allow consumes one event from key's budget when it allows it. It returns
+// an error wrapping ErrConfig for an invalid limit and ErrUnavailable when a
+// backend failed and the limiter fails closed; on error the event must be
+// refused. Implementations are safe for concurrent use. A key's state is
+// created on first use with a full burst. The limit is passed with each
+// call, so one limiter serves keys with different limits (per-tenant
+// overrides); if a key's limit changes, the new rate and burst apply from
+// that call on to what the key has left.
+type Limiter interface {
+	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
+}
+
+// EventKind says what happened to an event that callers should audit.
+type EventKind uint8
+
+const (
+	// EventLimited: a request or tool call was refused because its key
+	// exhausted its rate (HTTP 429, tool error wrapping ErrLimited).
+	EventLimited EventKind = iota + 1
+	// EventUnavailable: the limiter failed and the event was refused
+	// (fail closed: HTTP 503, tool error wrapping ErrUnavailable).
+	EventUnavailable
+	// EventFailOpen: the limiter failed and the event was let through
+	// uncounted because the limiter is configured to fail open.
+	EventFailOpen
+	// EventConcurrency: a tool call was refused because the tool already
+	// had its maximum number of calls in flight for the key.
+	EventConcurrency
+	// EventTimeout: a tool call ran past its timeout; its context was
+	// cancelled and the caller got an error wrapping ErrTimeout.
+	EventTimeout
+)
+
+// String returns the kind's lower-case name, e.g. "limited".
+func (k EventKind) String() string {
+	switch k {
+	case EventLimited:
+		return "limited"
+	case EventUnavailable:
+		return "unavailable"
+	case EventFailOpen:
+		return "fail_open"
+	case EventConcurrency:
+		return "concurrency"
+	case EventTimeout:
+		return "timeout"
+	}
+	return "unknown"
+}
+
+// Event describes a refusal, a fail-open or a timeout, for audit. It never
+// holds a credential: Key is built from the tenant, issuer, subject, client
+// ID and client address only.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind
+	// Key is the limiter key the event was counted against.
+	Key string
+	// Tool is the tool name for tool budgets; empty at the HTTP level.
+	Tool string
+	// Limit is the limit that applied; zero for concurrency and timeout
+	// events.
+	Limit Limit
+	// RetryAfter is the delay the client was told to wait, if any.
+	RetryAfter time.Duration
+	// Err is the internal cause (for example the Redis error), nil when
+	// there is none. It is for audit and logs, never for the client.
+	Err error
+}
+
+// EventFunc receives events for audit. ctx is the request's (or tool
+// call's) context, carrying the principal, tenant and request ID. It is
+// called synchronously on the request path, so it must be fast and must not
+// write a response. Implementations must be safe for concurrent use.
+type EventFunc func(ctx context.Context, ev Event)
+
+// RetryAfterSeconds renders d for a Retry-After header (RFC 9110 §10.2.3):
+// whole seconds, rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return max(s, 1)
+}

@@ -1,0 +1,164 @@
+package ratelimit
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/mcpguard/mcpguard/internal/clientip"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// MiddlewareConfig configures request-level rate limiting. Limiter and
+// Limit are required; every other field's zero value is a secure default.
+type MiddlewareConfig struct {
+	// Limiter holds the budgets: a *Memory for one replica, a *Redis to
+	// share budgets across replicas. Required.
+	Limiter Limiter
+	// Limit applies to every key unless Tenants overrides it. Required.
+	Limit Limit
+	// Tenants overrides Limit for the requests of a tenant
+	// (tenancy.FromContext), e.g. a premium tenant gets more. With
+	// KeyBy including Subject, the override is each user's budget in that
+	// tenant. The map is copied.
+	Tenants map[string]Limit
+	// KeyBy selects what a budget is keyed by. Zero means DefaultParts
+	// (Tenant|Subject). Requests carrying none of the selected identity
+	// parts (unauthenticated traffic) are keyed by client address.
+	KeyBy Parts
+	// TrustedProxies are the reverse proxies and load balancers allowed
+	// to name the client in X-Forwarded-For. Only when the connection's
+	// peer is inside one of them is the header read, right to left,
+	// skipping trusted hops. Empty means the header is never read, which
+	// is right when clients connect directly. The slice is copied.
+	TrustedProxies []netip.Prefix
+	// OnEvent, when set, receives every refusal (EventLimited,
+	// EventUnavailable) and every EventFailOpen, for audit.
+	OnEvent EventFunc
+}
+
+// Middleware limits the rate of HTTP requests per key, answering 429 with
+// Retry-After when a budget is spent.
+//
+// Middleware is safe for concurrent use. Construct it with NewMiddleware.
+type Middleware struct {
+	lim     Limiter
+	limit   Limit
+	tenants map[string]Limit
+	parts   Parts
+	trusted []netip.Prefix
+	onEvent EventFunc
+}
+
+// NewMiddleware returns request-level rate limiting configured by cfg.
+func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
+	if cfg.Limiter == nil {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.Limiter is required", ErrConfig)
+	}
+	if err := cfg.Limit.check(); err != nil {
+		return nil, fmt.Errorf("MiddlewareConfig.Limit: %w", err)
+	}
+	for t, l := range cfg.Tenants {
+		if t == "" {
+			return nil, fmt.Errorf("%w: MiddlewareConfig.Tenants: empty tenant", ErrConfig)
+		}
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("MiddlewareConfig.Tenants[%q]: %w", t, err)
+		}
+	}
+	if cfg.KeyBy == 0 {
+		cfg.KeyBy = DefaultParts
+	}
+	if cfg.KeyBy&^allParts != 0 {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.KeyBy: unknown parts %#x", ErrConfig, uint8(cfg.KeyBy&^allParts))
+	}
+	trusted, i, ok := clientip.Prefixes(cfg.TrustedProxies)
+	if !ok {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.TrustedProxies[%d] is not a valid prefix", ErrConfig, i)
+	}
+	return &Middleware{
+		lim:     cfg.Limiter,
+		limit:   cfg.Limit.normalize(),
+		tenants: normalizeLimits(cfg.Tenants),
+		parts:   cfg.KeyBy,
+		trusted: trusted,
+		onEvent: cfg.OnEvent,
+	}, nil
+}
+
+func normalizeLimits(in map[string]Limit) map[string]Limit {
+	out := maps.Clone(in)
+	for k, v := range out {
+		out[k] = v.normalize()
+	}
+	return out
+}
+
+// httpScope prefixes request-level keys, apart from tool budget keys.
+const httpScope = "http|"
+
+// Check decides whether r may proceed and consumes one event from its
+// budget if so, without writing anything. An error (wrapping
+// ErrUnavailable or ErrConfig) means r must be refused. Check does not
+// report events; Handler does.
+func (m *Middleware) Check(r *http.Request) (Decision, error) {
+	d, _, _, err := m.check(r)
+	return d, err
+}
+
+func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
+	ctx := r.Context()
+	limit := m.limit
+	if len(m.tenants) > 0 {
+		if t, ok := tenancy.FromContext(ctx); ok {
+			if l, ok := m.tenants[t]; ok {
+				limit = l
+			}
+		}
+	}
+	var buf [128]byte
+	k := key(ctx, buf[:], httpScope, "", m.parts, r, m.trusted)
+	d, err := m.lim.Allow(ctx, k, limit)
+	return d, k, limit, err
+}
+
+// Handler returns next wrapped by the limit. A request within its budget
+// reaches next unchanged. A request over budget gets 429 Too Many Requests
+// (RFC 6585 §4) with Retry-After in whole seconds, rounded up (RFC 9110
+// §10.2.3); a request the limiter could not decide on, with a fail-closed
+// limiter, gets 503 Service Unavailable with Retry-After. Response bodies
+// are fixed texts; causes go to OnEvent only. A request let through by a
+// fail-open limiter reaches next and is reported as EventFailOpen (one
+// event per request while the backend is down).
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, k, limit, err := m.check(r)
+		switch {
+		case err != nil:
+			m.event(r, Event{Kind: EventUnavailable, Key: k, Limit: limit, RetryAfter: d.RetryAfter, Err: err})
+			refuse(w, http.StatusServiceUnavailable, d.RetryAfter, "rate limiter unavailable")
+		case !d.Allowed:
+			m.event(r, Event{Kind: EventLimited, Key: k, Limit: limit, RetryAfter: d.RetryAfter})
+			refuse(w, http.StatusTooManyRequests, d.RetryAfter, "rate limit exceeded")
+		default:
+			if d.FailedOpen != nil {
+				m.event(r, Event{Kind: EventFailOpen, Key: k, Limit: limit, Err: d.FailedOpen})
+			}
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func (m *Middleware) event(r *http.Request, ev Event) {
+	if m.onEvent != nil {
+		m.onEvent(r.Context(), ev)
+	}
+}
+
+func refuse(w http.ResponseWriter, status int, retry time.Duration, text string) {
+	w.Header().Set("Retry-After", strconv.FormatInt(RetryAfterSeconds(retry), 10))
+	http.Error(w, text, status)
+}

@@ -1,0 +1,358 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth"
+)
+
+// clock is a settable time source for MemoryConfig.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// recorder collects events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	ctxs   []context.Context
+}
+
+func (r *recorder) OnEvent(ctx context.Context, ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.ctxs = append(r.ctxs, ctx)
+}
+
+func (r *recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
+}
+
+// limiterFunc adapts a function to Limiter, for failure injection.
+type limiterFunc func(ctx context.Context, key string, limit Limit) (Decision, error)
+
+func (f limiterFunc) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
+	return f(ctx, key, limit)
+}
+
+func okHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+}
+
+type call struct {
+	tenant string
+	p      *auth.Principal
+	remote string
+	xff    string
+}
+
+func serve(h http.Handler, c call) *httptest.ResponseRecorder {
+	ctx := withIdentity(context.Background(), c.tenant, c.p)
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/mcp", nil)
+	if c.remote != "" {
+		r.RemoteAddr = c.remote
+	}
+	if c.xff != "" {
+		r.Header.Set("X-Forwarded-For", c.xff)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
+}
+
+func TestMiddleware429(t *testing.T) {
+	clk := &clock{now: t0}
+	mem := newMemory(t, MemoryConfig{Now: clk.Now})
+	rec := &recorder{}
+	m, err := NewMiddleware(MiddlewareConfig{
+		Limiter: mem,
+		Limit:   Limit{Events: 2, Period: 3 * time.Second, Burst: 2},
+		OnEvent: rec.OnEvent,
+	})
+	require.NoError(t, err)
+	h := m.Handler(okHandler())
+	alice := call{tenant: "acme", p: &auth.Principal{Issuer: "iss", Subject: "alice"}}
+
+	for range 2 {
+		res := serve(h, alice)
+		require.Equal(t, http.StatusOK, res.Code)
+		assert.Empty(t, res.Header().Get("Retry-After"))
+	}
+	res := serve(h, alice)
+	assert.Equal(t, http.StatusTooManyRequests, res.Code)
+	// One event per 1.5 s: Retry-After rounds 1.5 up to 2.
+	assert.Equal(t, "2", res.Header().Get("Retry-After"))
+	assert.Equal(t, "rate limit exceeded\n", res.Body.String())
+
+	clk.Advance(1400 * time.Millisecond)
+	res = serve(h, alice)
+	assert.Equal(t, http.StatusTooManyRequests, res.Code)
+	assert.Equal(t, "1", res.Header().Get("Retry-After"), "0.1 s rounds up to 1")
+
+	clk.Advance(100 * time.Millisecond)
+	assert.Equal(t, http.StatusOK, serve(h, alice).Code)
+
+	events := rec.Events()
+	require.Len(t, events, 2)
+	assert.Equal(t, EventLimited, events[0].Kind)
+	assert.Equal(t, "http|t4:acmei3:isss5:alice", events[0].Key)
+	assert.Equal(t, 1500*time.Millisecond, events[0].RetryAfter)
+	assert.Equal(t, Limit{Events: 2, Period: 3 * time.Second, Burst: 2}, events[0].Limit)
+	assert.Empty(t, events[0].Tool)
+	p, ok := auth.FromContext(rec.ctxs[0])
+	require.True(t, ok, "the hook gets the request context")
+	assert.Equal(t, "alice", p.Subject)
+}
+
+func TestMiddlewareKeysAndOverrides(t *testing.T) {
+	trustedLB := netip.MustParsePrefix("10.0.0.0/8")
+	alice := &auth.Principal{Issuer: "iss", Subject: "alice"}
+	bob := &auth.Principal{Issuer: "iss", Subject: "bob"}
+	tests := []struct {
+		name  string
+		cfg   MiddlewareConfig
+		calls []call
+		want  []int
+	}{
+		{
+			name:  "each user of a tenant has a budget",
+			calls: []call{{tenant: "acme", p: alice}, {tenant: "acme", p: alice}, {tenant: "acme", p: bob}},
+			want:  []int{200, 429, 200},
+		},
+		{
+			name:  "same subject in two tenants",
+			calls: []call{{tenant: "acme", p: alice}, {tenant: "globex", p: alice}},
+			want:  []int{200, 200},
+		},
+		{
+			name:  "keyed by tenant: users share",
+			cfg:   MiddlewareConfig{KeyBy: Tenant},
+			calls: []call{{tenant: "acme", p: alice}, {tenant: "acme", p: bob}, {tenant: "globex", p: bob}},
+			want:  []int{200, 429, 200},
+		},
+		{
+			name:  "premium tenant gets more",
+			cfg:   MiddlewareConfig{KeyBy: Tenant, Tenants: map[string]Limit{"premium": PerMinute(3)}},
+			calls: []call{{tenant: "premium"}, {tenant: "premium"}, {tenant: "premium"}, {tenant: "premium"}, {tenant: "acme"}, {tenant: "acme"}},
+			want:  []int{200, 200, 200, 429, 200, 429},
+		},
+		{
+			name:  "unauthenticated keyed by peer address",
+			calls: []call{{remote: "192.0.2.1:1000"}, {remote: "192.0.2.1:2000"}, {remote: "192.0.2.2:1000"}},
+			want:  []int{200, 429, 200},
+		},
+		{
+			name:  "x-forwarded-for from an untrusted peer is ignored",
+			calls: []call{{remote: "192.0.2.1:1", xff: "198.51.100.1"}, {remote: "192.0.2.1:1", xff: "198.51.100.2"}},
+			want:  []int{200, 429},
+		},
+		{
+			name: "x-forwarded-for from a trusted proxy names the client",
+			cfg:  MiddlewareConfig{TrustedProxies: []netip.Prefix{trustedLB}},
+			calls: []call{
+				{remote: "10.0.0.1:1", xff: "198.51.100.1"},
+				{remote: "10.0.0.2:1", xff: "198.51.100.2"},
+				{remote: "10.0.0.1:1", xff: "203.0.113.66, 198.51.100.1"}, // spoofed left part is ignored
+			},
+			want: []int{200, 200, 429},
+		},
+		{
+			name:  "ipv6 clients share their /64",
+			calls: []call{{remote: "[2001:db8::1]:1"}, {remote: "[2001:db8::ffff]:1"}, {remote: "[2001:db8:0:1::1]:1"}},
+			want:  []int{200, 429, 200},
+		},
+		{
+			name:  "address on top of identity",
+			cfg:   MiddlewareConfig{KeyBy: Subject | Address},
+			calls: []call{{p: alice, remote: "192.0.2.1:1"}, {p: alice, remote: "192.0.2.2:1"}, {p: alice, remote: "192.0.2.1:1"}},
+			want:  []int{200, 200, 429},
+		},
+		{
+			name:  "client",
+			cfg:   MiddlewareConfig{KeyBy: Client},
+			calls: []call{{p: &auth.Principal{Issuer: "iss", Subject: "a", ClientID: "app"}}, {p: &auth.Principal{Issuer: "iss", Subject: "b", ClientID: "app"}}},
+			want:  []int{200, 429},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Limiter = newMemory(t, MemoryConfig{})
+			cfg.Limit = PerMinute(1)
+			m, err := NewMiddleware(cfg)
+			require.NoError(t, err)
+			h := m.Handler(okHandler())
+			var got []int
+			for _, c := range tc.calls {
+				got = append(got, serve(h, c).Code)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestMiddlewareLimiterFailure(t *testing.T) {
+	redisDown := errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	tests := []struct {
+		name     string
+		lim      limiterFunc
+		wantCode int
+		wantKind EventKind
+	}{
+		{
+			name: "fail closed answers 503",
+			lim: func(context.Context, string, Limit) (Decision, error) {
+				return Decision{RetryAfter: UnavailableRetryAfter}, errors.Join(ErrUnavailable, redisDown)
+			},
+			wantCode: http.StatusServiceUnavailable,
+			wantKind: EventUnavailable,
+		},
+		{
+			name: "fail open lets the request through and reports it",
+			lim: func(context.Context, string, Limit) (Decision, error) {
+				return Decision{Allowed: true, FailedOpen: errors.Join(ErrUnavailable, redisDown)}, nil
+			},
+			wantCode: http.StatusOK,
+			wantKind: EventFailOpen,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			m, err := NewMiddleware(MiddlewareConfig{Limiter: tc.lim, Limit: PerSecond(1), OnEvent: rec.OnEvent})
+			require.NoError(t, err)
+			res := serve(m.Handler(okHandler()), call{remote: "192.0.2.1:1"})
+			assert.Equal(t, tc.wantCode, res.Code)
+			if tc.wantCode != http.StatusOK {
+				assert.Equal(t, "1", res.Header().Get("Retry-After"))
+				assert.Equal(t, "rate limiter unavailable\n", res.Body.String(), "no cause leaks to the client")
+			}
+			events := rec.Events()
+			require.Len(t, events, 1)
+			assert.Equal(t, tc.wantKind, events[0].Kind)
+			assert.ErrorIs(t, events[0].Err, redisDown)
+			assert.ErrorIs(t, events[0].Err, ErrUnavailable)
+		})
+	}
+}
+
+func TestMiddlewareWithRedis(t *testing.T) {
+	srv := startRedis(t)
+	for _, policy := range []FailurePolicy{FailClosed, FailOpen} {
+		t.Run(policy.String(), func(t *testing.T) {
+			rec := &recorder{}
+			// Two middlewares on one Redis stand for two replicas.
+			var handlers []http.Handler
+			for range 2 {
+				l := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), Prefix: "mw:" + policy.String() + ":", OnError: policy})
+				m, err := NewMiddleware(MiddlewareConfig{Limiter: l, Limit: Limit{Events: 2, Period: time.Hour}, OnEvent: rec.OnEvent})
+				require.NoError(t, err)
+				handlers = append(handlers, m.Handler(okHandler()))
+			}
+			alice := call{tenant: "acme", p: &auth.Principal{Issuer: "iss", Subject: "alice"}}
+			assert.Equal(t, 200, serve(handlers[0], alice).Code)
+			assert.Equal(t, 200, serve(handlers[1], alice).Code)
+			res := serve(handlers[0], alice)
+			assert.Equal(t, 429, res.Code)
+			assert.Equal(t, "1800", res.Header().Get("Retry-After"))
+			assert.Equal(t, 429, serve(handlers[1], alice).Code)
+		})
+	}
+}
+
+func TestNewMiddlewareConfig(t *testing.T) {
+	mem := newMemory(t, MemoryConfig{})
+	tests := []struct {
+		name  string
+		cfg   MiddlewareConfig
+		field string
+	}{
+		{"no limiter", MiddlewareConfig{Limit: PerSecond(1)}, "Limiter"},
+		{"no limit", MiddlewareConfig{Limiter: mem}, "Limit.Events"},
+		{"bad tenant limit", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"a": {Events: -1}}}, `Tenants["a"]`},
+		{"empty tenant", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"": PerSecond(1)}}, "Tenants"},
+		{"unknown parts", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), KeyBy: 0x40}, "KeyBy"},
+		{"invalid proxy", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), TrustedProxies: []netip.Prefix{{}}}, "TrustedProxies[0]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewMiddleware(tc.cfg)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+}
+
+func TestMiddlewareConfigCopied(t *testing.T) {
+	tenants := map[string]Limit{"premium": PerMinute(2)}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	m, err := NewMiddleware(MiddlewareConfig{
+		Limiter: newMemory(t, MemoryConfig{}), Limit: PerMinute(1), KeyBy: Tenant,
+		Tenants: tenants, TrustedProxies: proxies,
+	})
+	require.NoError(t, err)
+	tenants["premium"] = PerMinute(100)
+	proxies[0] = netip.MustParsePrefix("0.0.0.0/0")
+	h := m.Handler(okHandler())
+	codes := []int{serve(h, call{tenant: "premium"}).Code, serve(h, call{tenant: "premium"}).Code, serve(h, call{tenant: "premium"}).Code}
+	assert.Equal(t, []int{200, 200, 429}, codes)
+	assert.Equal(t, 200, serve(h, call{remote: "192.0.2.1:1", xff: "198.51.100.1"}).Code)
+	assert.Equal(t, 429, serve(h, call{remote: "192.0.2.1:1", xff: "198.51.100.2"}).Code, "the peer is not trusted")
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	for d, want := range map[time.Duration]int64{
+		0:                      1,
+		time.Nanosecond:        1,
+		999 * time.Millisecond: 1,
+		time.Second:            1,
+		time.Second + 1:        2,
+		90 * time.Second:       90,
+		12*time.Minute - 1:     720,
+		-5 * time.Second:       1,
+	} {
+		assert.Equal(t, want, RetryAfterSeconds(d), "%v", d)
+	}
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	m, err := NewMiddleware(MiddlewareConfig{
+		Limiter: newMemory(b, MemoryConfig{}),
+		Limit:   Limit{Events: 1 << 30, Burst: 1 << 30},
+	})
+	require.NoError(b, err)
+	h := m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	ctx := withIdentity(context.Background(), "acme", &auth.Principal{Issuer: "https://idp.example.com", Subject: "alice"})
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/mcp", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}

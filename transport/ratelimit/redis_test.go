@@ -1,0 +1,328 @@
+package ratelimit
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// redisServer is a redis-server process on a loopback port, owned by a test.
+type redisServer struct {
+	addr string
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+// startRedis starts redis-server on a free loopback port and stops it when
+// the test ends. It skips the test only when the binary is not installed.
+func startRedis(t testing.TB) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run the Redis limiter tests; .ci/run does")
+	}
+	port := freePort(t)
+	return startRedisAt(t, bin, port)
+}
+
+func startRedisAt(t testing.TB, bin string, port int) *redisServer {
+	t.Helper()
+	cmd := exec.Command(bin,
+		"--bind", "127.0.0.1",
+		"--port", strconv.Itoa(port),
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", t.TempDir(),
+		"--loglevel", "warning",
+	)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
+	t.Cleanup(s.stop)
+
+	// Keep the pipe drained and remember the output in case start fails.
+	var mu sync.Mutex
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+		}
+	}()
+
+	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("redis-server on %s did not answer: %v\n%s", s.addr, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server and waits for it; safe to call twice.
+func (s *redisServer) stop() {
+	s.once.Do(func() {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	})
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return port
+}
+
+// newRedisClient returns a client that fails fast: no retries, short
+// timeouts, as RedisConfig recommends.
+func newRedisClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr:         addr,
+		MaxRetries:   -1,
+		DialTimeout:  500 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		PoolTimeout:  time.Second,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func newRedis(t testing.TB, cfg RedisConfig) *Redis {
+	t.Helper()
+	l, err := NewRedis(cfg)
+	require.NoError(t, err)
+	return l
+}
+
+// hourly allows Burst events and then refills one event every 12 minutes,
+// so no refill can happen while a test runs: results are deterministic
+// although Redis uses its own clock.
+var hourly = Limit{Events: 5, Period: time.Hour, Burst: 3}
+
+func TestRedisAllow(t *testing.T) {
+	srv := startRedis(t)
+	l := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), Prefix: "test:" + t.Name() + ":"})
+	ctx := context.Background()
+
+	for i := range hourly.Burst {
+		d, err := l.Allow(ctx, "alice", hourly)
+		require.NoError(t, err)
+		assert.True(t, d.Allowed, "event %d", i)
+		assert.Zero(t, d.RetryAfter)
+	}
+	d, err := l.Allow(ctx, "alice", hourly)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	// One event per 12 minutes: the next is due in just under 12 minutes.
+	assert.InDelta(t, float64(12*time.Minute), float64(d.RetryAfter), float64(10*time.Second))
+	assert.NoError(t, d.FailedOpen)
+
+	d, err = l.Allow(ctx, "bob", hourly)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "keys are independent")
+
+	long := strings.Repeat("k", 500)
+	d, err = l.Allow(ctx, long, PerMinute(1))
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+	d, err = l.Allow(ctx, long, PerMinute(1))
+	require.NoError(t, err)
+	assert.False(t, d.Allowed, "a digested key keeps its budget")
+
+	_, err = l.Allow(ctx, "alice", Limit{})
+	assert.ErrorIs(t, err, ErrConfig)
+}
+
+func TestRedisKeysStayShort(t *testing.T) {
+	srv := startRedis(t)
+	c := newRedisClient(t, srv.addr)
+	l := newRedis(t, RedisConfig{Client: c})
+	ctx := context.Background()
+	_, err := l.Allow(ctx, strings.Repeat("k", 10_000), PerMinute(1))
+	require.NoError(t, err)
+	_, err = l.Allow(ctx, "short", PerMinute(1))
+	require.NoError(t, err)
+	keys, err := c.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	for _, k := range keys {
+		assert.True(t, strings.Contains(k, DefaultRedisPrefix), k)
+		assert.Less(t, len(k), 100, k)
+	}
+}
+
+func TestRedisReplicasShareOneBudget(t *testing.T) {
+	srv := startRedis(t)
+	// Two limiters with their own clients stand for two replicas.
+	a := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr)})
+	b := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr)})
+	ctx := context.Background()
+	limit := Limit{Events: 10, Period: time.Hour, Burst: 10}
+
+	var mu sync.Mutex
+	allowed := map[string]int{}
+	var wg sync.WaitGroup
+	for _, replica := range []struct {
+		name string
+		l    *Redis
+	}{{"a", a}, {"b", b}} {
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					d, err := replica.l.Allow(ctx, "tenant-1", limit)
+					if !assert.NoError(t, err) {
+						return
+					}
+					if d.Allowed {
+						mu.Lock()
+						allowed[replica.name]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// 80 attempts over two replicas; the shared budget is 10.
+	assert.Equal(t, 10, allowed["a"]+allowed["b"], "per replica: %v", allowed)
+
+	// Spending on one replica is seen by the other.
+	d, err := a.Allow(ctx, "tenant-2", PerMinute(1))
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	d, err = b.Allow(ctx, "tenant-2", PerMinute(1))
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+
+	// A different prefix is a different budget.
+	other := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), Prefix: "other:"})
+	d, err = other.Allow(ctx, "tenant-2", PerMinute(1))
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+}
+
+func TestRedisGoesAway(t *testing.T) {
+	tests := []struct {
+		policy FailurePolicy
+		check  func(t *testing.T, d Decision, err error)
+	}{
+		{policy: FailClosed, check: func(t *testing.T, d Decision, err error) {
+			require.ErrorIs(t, err, ErrUnavailable)
+			assert.False(t, d.Allowed)
+			assert.Equal(t, UnavailableRetryAfter, d.RetryAfter)
+			assert.NoError(t, d.FailedOpen)
+		}},
+		{policy: FailOpen, check: func(t *testing.T, d Decision, err error) {
+			require.NoError(t, err)
+			assert.True(t, d.Allowed)
+			require.Error(t, d.FailedOpen)
+			assert.ErrorIs(t, d.FailedOpen, ErrUnavailable)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			srv := startRedis(t)
+			l := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), OnError: tc.policy})
+			ctx := context.Background()
+			d, err := l.Allow(ctx, "k", PerMinute(1))
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			d, err = l.Allow(ctx, "k", PerMinute(1))
+			require.NoError(t, err)
+			require.False(t, d.Allowed, "budget is enforced while Redis is up")
+
+			srv.stop()
+			for i := range 3 {
+				d, err := l.Allow(ctx, "k", PerMinute(1))
+				t.Logf("call %d after stop: %+v, %v", i, d, err)
+				tc.check(t, d, err)
+			}
+
+			// Redis comes back (empty, on the same port): the limiter
+			// recovers by itself, reloading its script.
+			bin, err := exec.LookPath("redis-server")
+			require.NoError(t, err)
+			port, err := strconv.Atoi(srv.addr[strings.LastIndexByte(srv.addr, ':')+1:])
+			require.NoError(t, err)
+			startRedisAt(t, bin, port)
+			d, err = l.Allow(ctx, "k", PerMinute(1))
+			require.NoError(t, err)
+			assert.True(t, d.Allowed)
+			assert.NoError(t, d.FailedOpen)
+			d, err = l.Allow(ctx, "k", PerMinute(1))
+			require.NoError(t, err)
+			assert.False(t, d.Allowed, "enforced again")
+		})
+	}
+}
+
+func TestNewRedisConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	tests := []struct {
+		name  string
+		cfg   RedisConfig
+		field string
+	}{
+		{"no client", RedisConfig{}, "Client"},
+		{"unknown policy", RedisConfig{Client: c, OnError: 7}, "OnError"},
+		{"braces in prefix", RedisConfig{Client: c, Prefix: "{x}:"}, "Prefix"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRedis(tc.cfg)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+	l, err := NewRedis(RedisConfig{Client: c})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultRedisPrefix, l.prefix)
+	assert.Equal(t, FailClosed, l.policy, "fail closed by default")
+}
+
+func BenchmarkRedisAllow(b *testing.B) {
+	srv := startRedis(b)
+	l := newRedis(b, RedisConfig{Client: newRedisClient(b, srv.addr)})
+	ctx := context.Background()
+	limit := Limit{Events: 1 << 30, Burst: 1 << 30}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Allow(ctx, "http|t4:acmei0:s5:alice", limit); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

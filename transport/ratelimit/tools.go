@@ -1,0 +1,422 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// DefaultMaxInFlightKeys is the in-flight key cap of a ToolBudgets whose
+// MaxInFlightKeys is zero.
+const DefaultMaxInFlightKeys = 65536
+
+// Budget is what one tool call may use. Each zero field imposes nothing
+// of its own; in overrides it inherits (see ToolBudgetsConfig).
+type Budget struct {
+	// Rate limits calls of the tool per key (see ToolBudgetsConfig.KeyBy).
+	Rate Limit
+	// MaxConcurrent caps the calls of the tool in flight per key on this
+	// replica. A call that ran past Timeout still counts until its
+	// handler returns.
+	MaxConcurrent int
+	// Timeout bounds a call: the handler's context is cancelled when it
+	// expires and the caller gets an error wrapping ErrTimeout without
+	// waiting for a handler that ignores its context.
+	Timeout time.Duration
+}
+
+// IsZero reports whether b sets nothing.
+func (b Budget) IsZero() bool { return b == Budget{} }
+
+// inherit fills b's zero fields from parent.
+func (b Budget) inherit(parent Budget) Budget {
+	if b.Rate.IsZero() {
+		b.Rate = parent.Rate
+	}
+	if b.MaxConcurrent == 0 {
+		b.MaxConcurrent = parent.MaxConcurrent
+	}
+	if b.Timeout == 0 {
+		b.Timeout = parent.Timeout
+	}
+	return b
+}
+
+func (b Budget) check(field string) error {
+	if !b.Rate.IsZero() {
+		if err := b.Rate.check(); err != nil {
+			return fmt.Errorf("%s.Rate: %w", field, err)
+		}
+	}
+	if b.MaxConcurrent < 0 {
+		return fmt.Errorf("%w: %s.MaxConcurrent must not be negative", ErrConfig, field)
+	}
+	if b.Timeout < 0 {
+		return fmt.Errorf("%w: %s.Timeout must not be negative", ErrConfig, field)
+	}
+	return nil
+}
+
+// TenantBudget overrides budgets for one tenant.
+type TenantBudget struct {
+	// Default overrides ToolBudgetsConfig.Default for this tenant.
+	Default Budget
+	// Tools overrides budgets of named tools for this tenant.
+	Tools map[string]Budget
+}
+
+// ToolBudgetsConfig configures per-tool budgets.
+//
+// The budget of a call of tool T by tenant N is built field by field: each
+// field of Budget comes from the first of these that sets it (non-zero):
+// Tenants[N].Tools[T], Tools[T], Tenants[N].Default, Default. So a
+// tool-specific setting beats a tenant-wide one, and a tenant override
+// that sets only Rate keeps the global Timeout. A field left zero
+// everywhere imposes nothing.
+type ToolBudgetsConfig struct {
+	// Limiter holds the rate budgets. Required when any Budget sets Rate.
+	Limiter Limiter
+	// Default applies to every tool.
+	Default Budget
+	// Tools sets budgets for named tools. The map is copied.
+	Tools map[string]Budget
+	// Tenants overrides budgets per tenant (tenancy.FromContext). The maps
+	// are copied.
+	Tenants map[string]TenantBudget
+	// KeyBy selects what rate and concurrency budgets are counted per,
+	// besides the tool: Tenant, Subject, Client or a combination; Address
+	// is not available to tool middleware. Zero means DefaultParts
+	// (Tenant|Subject). Calls carrying none of the selected parts share
+	// one "anonymous" budget per tool.
+	KeyBy Parts
+	// MaxInFlightKeys caps the number of keys tracked for MaxConcurrent
+	// (only keys with calls in flight are tracked). When it is reached,
+	// calls under new keys are refused with ErrConcurrency. Zero means
+	// DefaultMaxInFlightKeys.
+	MaxInFlightKeys int
+	// OnEvent, when set, receives every refusal (EventLimited,
+	// EventUnavailable, EventConcurrency), every EventTimeout and every
+	// EventFailOpen, for audit.
+	OnEvent EventFunc
+}
+
+// ToolBudgets enforces per-tool budgets — rate, concurrency, timeout — as
+// mcp-go tool middleware. Refusals reach the client as JSON-RPC errors (see
+// ToolError).
+//
+// ToolBudgets is safe for concurrent use. Construct it with NewToolBudgets.
+type ToolBudgets struct {
+	lim     Limiter
+	def     Budget
+	tools   map[string]Budget
+	tenants map[string]tenantBudgets
+	parts   Parts
+	onEvent EventFunc
+
+	mu       sync.Mutex
+	inFlight map[string]int
+	maxKeys  int
+}
+
+type tenantBudgets struct {
+	def   Budget
+	tools map[string]Budget
+}
+
+// NewToolBudgets returns tool budgets configured by cfg.
+func NewToolBudgets(cfg ToolBudgetsConfig) (*ToolBudgets, error) {
+	needLimiter := !cfg.Default.Rate.IsZero()
+	if err := cfg.Default.check("ToolBudgetsConfig.Default"); err != nil {
+		return nil, err
+	}
+	for name, b := range cfg.Tools {
+		if name == "" {
+			return nil, fmt.Errorf("%w: ToolBudgetsConfig.Tools: empty tool name", ErrConfig)
+		}
+		if err := b.check(fmt.Sprintf("ToolBudgetsConfig.Tools[%q]", name)); err != nil {
+			return nil, err
+		}
+		needLimiter = needLimiter || !b.Rate.IsZero()
+	}
+	for t, tb := range cfg.Tenants {
+		if t == "" {
+			return nil, fmt.Errorf("%w: ToolBudgetsConfig.Tenants: empty tenant", ErrConfig)
+		}
+		if err := tb.Default.check(fmt.Sprintf("ToolBudgetsConfig.Tenants[%q].Default", t)); err != nil {
+			return nil, err
+		}
+		needLimiter = needLimiter || !tb.Default.Rate.IsZero()
+		for name, b := range tb.Tools {
+			if name == "" {
+				return nil, fmt.Errorf("%w: ToolBudgetsConfig.Tenants[%q].Tools: empty tool name", ErrConfig, t)
+			}
+			if err := b.check(fmt.Sprintf("ToolBudgetsConfig.Tenants[%q].Tools[%q]", t, name)); err != nil {
+				return nil, err
+			}
+			needLimiter = needLimiter || !b.Rate.IsZero()
+		}
+	}
+	if needLimiter && cfg.Limiter == nil {
+		return nil, fmt.Errorf("%w: ToolBudgetsConfig.Limiter is required when a budget sets Rate", ErrConfig)
+	}
+	if cfg.KeyBy == 0 {
+		cfg.KeyBy = DefaultParts
+	}
+	if cfg.KeyBy&^(Tenant|Subject|Client) != 0 {
+		return nil, fmt.Errorf("%w: ToolBudgetsConfig.KeyBy: only Tenant, Subject and Client are available to tool budgets", ErrConfig)
+	}
+	if cfg.MaxInFlightKeys < 0 {
+		return nil, fmt.Errorf("%w: ToolBudgetsConfig.MaxInFlightKeys must not be negative", ErrConfig)
+	}
+	if cfg.MaxInFlightKeys == 0 {
+		cfg.MaxInFlightKeys = DefaultMaxInFlightKeys
+	}
+
+	tb := &ToolBudgets{
+		lim:      cfg.Limiter,
+		def:      normalizeBudget(cfg.Default),
+		tools:    make(map[string]Budget, len(cfg.Tools)),
+		tenants:  make(map[string]tenantBudgets, len(cfg.Tenants)),
+		parts:    cfg.KeyBy,
+		onEvent:  cfg.OnEvent,
+		inFlight: make(map[string]int),
+		maxKeys:  cfg.MaxInFlightKeys,
+	}
+	for name, b := range cfg.Tools {
+		tb.tools[name] = normalizeBudget(b.inherit(cfg.Default))
+	}
+	for t, o := range cfg.Tenants {
+		def := o.Default.inherit(cfg.Default)
+		tools := make(map[string]Budget, len(cfg.Tools)+len(o.Tools))
+		for name, b := range cfg.Tools {
+			tools[name] = normalizeBudget(b.inherit(def))
+		}
+		for name, b := range o.Tools {
+			tools[name] = normalizeBudget(b.inherit(cfg.Tools[name]).inherit(def))
+		}
+		tb.tenants[t] = tenantBudgets{def: normalizeBudget(def), tools: tools}
+	}
+	return tb, nil
+}
+
+func normalizeBudget(b Budget) Budget {
+	if !b.Rate.IsZero() {
+		b.Rate = b.Rate.normalize()
+	}
+	return b
+}
+
+// BudgetFor returns the effective budget of tool for tenant (empty when the
+// call has no tenant), after inheritance.
+func (tb *ToolBudgets) BudgetFor(tenant, tool string) Budget {
+	if tenant != "" {
+		if o, ok := tb.tenants[tenant]; ok {
+			if b, ok := o.tools[tool]; ok {
+				return b
+			}
+			return o.def
+		}
+	}
+	if b, ok := tb.tools[tool]; ok {
+		return b
+	}
+	return tb.def
+}
+
+// ToolError is what a tool call refused by a budget returns to mcp-go.
+//
+// mcp-go answers a tool handler's error with a JSON-RPC error, code -32603
+// (internal error), whose message is Error(): an mcp-go client's CallTool
+// returns an error matching mcp.ErrInternalError whose text ends with, for
+// example, `tool "search": rate limit exceeded, retry after 2s`. Error()
+// is built from a fixed table, the tool name and the delay only; the cause
+// (a Redis error, say) is reachable through Unwrap for audit but never sent.
+type ToolError struct {
+	// Tool is the name of the refused tool.
+	Tool string
+	// Kind is one of ErrLimited, ErrUnavailable, ErrConcurrency, ErrTimeout.
+	Kind error
+	// RetryAfter is the delay advised to the client, zero when none.
+	RetryAfter time.Duration
+	// Cause is the internal cause, nil when there is none.
+	Cause error
+}
+
+// Error returns the client-safe message.
+func (e *ToolError) Error() string {
+	var text string
+	switch e.Kind {
+	case ErrLimited:
+		text = "rate limit exceeded"
+	case ErrUnavailable:
+		text = "rate limiter unavailable"
+	case ErrConcurrency:
+		text = "too many concurrent calls"
+	case ErrTimeout:
+		text = "timed out"
+	default:
+		text = "refused by budget"
+	}
+	s := "tool " + strconv.Quote(e.Tool) + ": " + text
+	if e.RetryAfter > 0 {
+		s += ", retry after " + strconv.FormatInt(RetryAfterSeconds(e.RetryAfter), 10) + "s"
+	}
+	return s
+}
+
+// Unwrap returns Kind and Cause, so errors.Is matches both.
+func (e *ToolError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Cause}
+}
+
+// Middleware is the mcp-go tool middleware; pass the method value to
+// server.WithToolHandlerMiddleware or MCPServer.Use. Per call, it resolves
+// the budget (BudgetFor), takes a concurrency slot, spends one event of the
+// tool's rate, and runs next under the timeout. It adds nothing to a call
+// whose budget is zero.
+func (tb *ToolBudgets) Middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		tool := req.Params.Name
+		tenant, _ := tenancy.FromContext(ctx)
+		b := tb.BudgetFor(tenant, tool)
+		if b.IsZero() {
+			return next(ctx, req)
+		}
+		var buf [128]byte
+		k := key(ctx, buf[:], toolScope, tool, tb.parts, nil, nil)
+
+		release := func() {}
+		if b.MaxConcurrent > 0 {
+			if !tb.acquire(k, b.MaxConcurrent) {
+				tb.event(ctx, Event{Kind: EventConcurrency, Key: k, Tool: tool})
+				return nil, &ToolError{Tool: tool, Kind: ErrConcurrency}
+			}
+			release = func() { tb.release(k) }
+		}
+		if !b.Rate.IsZero() {
+			d, err := tb.lim.Allow(ctx, k, b.Rate)
+			switch {
+			case err != nil:
+				release()
+				tb.event(ctx, Event{Kind: EventUnavailable, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter, Err: err})
+				return nil, &ToolError{Tool: tool, Kind: ErrUnavailable, RetryAfter: d.RetryAfter, Cause: err}
+			case !d.Allowed:
+				release()
+				tb.event(ctx, Event{Kind: EventLimited, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter})
+				return nil, &ToolError{Tool: tool, Kind: ErrLimited, RetryAfter: d.RetryAfter}
+			case d.FailedOpen != nil:
+				tb.event(ctx, Event{Kind: EventFailOpen, Key: k, Tool: tool, Limit: b.Rate, Err: d.FailedOpen})
+			}
+		}
+		if b.Timeout <= 0 {
+			defer release()
+			return next(ctx, req)
+		}
+		return tb.runWithTimeout(ctx, next, req, b.Timeout, k, release)
+	}
+}
+
+// toolScope prefixes tool budget keys, apart from request-level keys.
+const toolScope = "tool|"
+
+type callResult struct {
+	res      *mcp.CallToolResult
+	err      error
+	panicked bool
+	panicVal any
+}
+
+// runWithTimeout runs next on its own goroutine under a deadline, as
+// http.TimeoutHandler does: the caller gets an answer when the deadline
+// passes even if next ignores its context, and release runs only when next
+// has returned, so an abandoned handler keeps its concurrency slot. A panic
+// in next is re-raised on the caller's goroutine when it happens in time.
+func (tb *ToolBudgets) runWithTimeout(ctx context.Context, next server.ToolHandlerFunc, req mcp.CallToolRequest, timeout time.Duration, k string, release func()) (*mcp.CallToolResult, error) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	done := make(chan callResult, 1)
+	go func() {
+		defer release()
+		defer func() {
+			if p := recover(); p != nil {
+				done <- callResult{panicked: true, panicVal: p}
+			}
+		}()
+		res, err := next(tctx, req)
+		done <- callResult{res: res, err: err}
+	}()
+	select {
+	case r := <-done:
+		cancel()
+		if r.panicked {
+			panic(r.panicVal)
+		}
+		if r.err != nil && errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, tb.timedOut(ctx, req.Params.Name, k, timeout, r.err)
+		}
+		return r.res, r.err
+	case <-tctx.Done():
+		cancel()
+		if err := ctx.Err(); err != nil {
+			// The caller went away; there is no one to tell about a budget.
+			return nil, err
+		}
+		return nil, tb.timedOut(ctx, req.Params.Name, k, timeout, context.DeadlineExceeded)
+	}
+}
+
+func (tb *ToolBudgets) timedOut(ctx context.Context, tool, k string, timeout time.Duration, cause error) error {
+	tb.event(ctx, Event{Kind: EventTimeout, Key: k, Tool: tool, Err: cause})
+	return &ToolError{Tool: tool, Kind: ErrTimeout, Cause: fmt.Errorf("after %s: %w", timeout, cause)}
+}
+
+func (tb *ToolBudgets) acquire(k string, limit int) bool {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	n, ok := tb.inFlight[k]
+	if !ok && len(tb.inFlight) >= tb.maxKeys {
+		return false
+	}
+	if n >= limit {
+		return false
+	}
+	tb.inFlight[k] = n + 1
+	return true
+}
+
+func (tb *ToolBudgets) release(k string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if n := tb.inFlight[k]; n <= 1 {
+		delete(tb.inFlight, k)
+	} else {
+		tb.inFlight[k] = n - 1
+	}
+}
+
+// InFlight returns the number of calls in flight under all keys.
+func (tb *ToolBudgets) InFlight() int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	n := 0
+	for _, c := range tb.inFlight {
+		n += c
+	}
+	return n
+}
+
+func (tb *ToolBudgets) event(ctx context.Context, ev Event) {
+	if tb.onEvent != nil {
+		tb.onEvent(ctx, ev)
+	}
+}
