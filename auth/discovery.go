@@ -22,6 +22,14 @@ type jwksLocator struct {
 	discoveryURLs []string
 }
 
+// forget drops the discovered URL so that the next fetch discovers it
+// again, in case the issuer moved its JWK Set.
+func (l *jwksLocator) forget() {
+	l.mu.Lock()
+	l.jwksURL = ""
+	l.mu.Unlock()
+}
+
 func (l *jwksLocator) locate(ctx context.Context) (string, error) {
 	l.mu.Lock()
 	u := l.jwksURL

@@ -251,6 +251,7 @@ type keySource struct {
 	now      func() time.Time
 	log      *slog.Logger
 	locate   func(ctx context.Context) (string, error) // the JWKS URL, discovering it if needed
+	forget   func()                                    // drops a discovered URL; nil when configured
 
 	snap        atomic.Pointer[keySnapshot]
 	epoch       atomic.Uint64 // bumped when a held key disappears
@@ -427,11 +428,14 @@ func (ks *keySource) fetch(ctx context.Context) error {
 		return err
 	}
 	body, err := getBounded(ctx, ks.client, u, "application/jwk-set+json, application/json")
-	if err != nil {
-		return fmt.Errorf("JWK Set: %w", err)
+	var keys []*verifyKey
+	if err == nil {
+		keys, err = parseJWKS(body, ks.algs)
 	}
-	keys, err := parseJWKS(body, ks.algs)
 	if err != nil {
+		if ks.forget != nil {
+			ks.forget()
+		}
 		return fmt.Errorf("JWK Set: %w", err)
 	}
 	ks.install(keys)

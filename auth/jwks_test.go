@@ -493,6 +493,20 @@ func TestJWKSDiscovery(t *testing.T) {
 	}
 }
 
+func TestJWKSRediscoveredAfterFailure(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, func(c *JWTConfig) { c.JWKSURL = "" })
+	require.NoError(t, v.Refresh(t.Context()))
+	require.NoError(t, v.Refresh(t.Context()))
+	assert.Equal(t, 1, idp.MetadataFetches(), "jwks_uri remembered while it works")
+	idp.SetJWKSFault(authtest.FaultStatus500)
+	require.Error(t, v.Refresh(t.Context()))
+	idp.SetJWKSFault(authtest.FaultNone)
+	require.NoError(t, v.Refresh(t.Context()))
+	assert.Equal(t, 2, idp.MetadataFetches(), "a failing jwks_uri is discovered again")
+}
+
 func keySourceGoroutines() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]

@@ -158,7 +158,8 @@ type JWTConfig struct {
 // members: exp (required, even when 0), nbf, iat (not in the future), iss,
 // aud, sub (required), the client, and the scopes from the ScopeMapper.
 //
-// Construct it with NewJWTValidator. It is safe for concurrent use. Key
+// Construct it with NewJWTValidator; the zero value rejects every token
+// (503, wrapping ErrConfig). It is safe for concurrent use. Key
 // fetches run in goroutines only while a fetch is in progress; Close waits
 // for them.
 type JWTValidator struct {
@@ -178,6 +179,7 @@ type JWTValidator struct {
 	cache      *tokenCache
 	now        func() time.Time
 	keys       *keySource
+	methods    map[string]jwt.SigningMethod // golang-jwt's implementation of each allowed alg
 }
 
 type issuerTemplate struct {
@@ -267,6 +269,11 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		}
 	}
 
+	v.methods = make(map[string]jwt.SigningMethod, len(v.algs))
+	for _, a := range v.algs {
+		v.methods[a] = jwt.GetSigningMethod(a)
+	}
+
 	// Times and sizes.
 	var err error
 	if v.leeway, err = durationOr(cfg.Leeway, DefaultLeeway, 0, MaxLeeway); err != nil {
@@ -347,7 +354,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 			return nil, cfgErr("Issuer", "%v", err)
 		}
 		l := &jwksLocator{client: ks.client, issuer: cfg.Issuer, allowHTTP: cfg.InsecureAllowHTTP, discoveryURLs: urls}
-		ks.locate = l.locate
+		ks.locate, ks.forget = l.locate, l.forget
 	default:
 		return nil, cfgErr("JWKSURL", "required when Issuer is not set (keys cannot be discovered from a list, template or function)")
 	}
@@ -362,7 +369,9 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 // validator keeps validating with the keys it holds but fetches no more.
 // Close is safe to call more than once.
 func (v *JWTValidator) Close() error {
-	v.keys.close()
+	if v != nil && v.keys != nil {
+		v.keys.close()
+	}
 	return nil
 }
 
@@ -371,6 +380,9 @@ func (v *JWTValidator) Close() error {
 // fail fast at startup when the issuer is unreachable. A fixed JWKS needs
 // no refresh.
 func (v *JWTValidator) Refresh(ctx context.Context) error {
+	if v == nil || v.keys == nil {
+		return fmt.Errorf("%w: JWTValidator not built by NewJWTValidator", ErrConfig)
+	}
 	if err := v.keys.refresh(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -386,6 +398,9 @@ func (v *JWTValidator) Refresh(ctx context.Context) error {
 // The returned principal is a fresh copy; its slices and Claims are shared
 // with the cache and must not be modified.
 func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, error) {
+	if v == nil || v.keys == nil {
+		return nil, Unavailable("token validation is not configured", fmt.Errorf("%w: JWTValidator not built by NewJWTValidator", ErrConfig))
+	}
 	if len(token) > v.maxSize {
 		return nil, InvalidToken(descTooLarge, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, v.maxSize))
 	}
@@ -417,7 +432,8 @@ func (v *JWTValidator) verify(ctx context.Context, token string) (*Principal, ti
 	if perr != nil {
 		return nil, time.Time{}, 0, perr
 	}
-	if !slices.Contains(v.algs, t.alg) {
+	method := v.methods[t.alg]
+	if method == nil {
 		return nil, time.Time{}, 0, InvalidToken(descAlgorithm, fmt.Errorf("%w: alg %s is not in the allow-list", ErrInvalidToken, quoteShort(t.alg)))
 	}
 	if err := v.checkType(t.typ); err != nil {
@@ -440,7 +456,7 @@ func (v *JWTValidator) verify(ctx context.Context, token string) (*Principal, ti
 	if key == nil {
 		return nil, time.Time{}, 0, InvalidToken(descKeyMismatch, fmt.Errorf("%w: key %s does not fit alg %s (JWK alg, kty or curve differ)", ErrInvalidToken, quoteShort(t.kid), t.alg))
 	}
-	if err := jwt.GetSigningMethod(t.alg).Verify(t.signingInput, t.sig, key.key); err != nil {
+	if err := method.Verify(t.signingInput, t.sig, key.key); err != nil {
 		return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed: %w", ErrInvalidToken, err))
 	}
 	claims, derr := decodePayload(t.payloadB64)

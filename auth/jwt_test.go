@@ -529,6 +529,19 @@ func TestNewJWTValidatorConfigErrors(t *testing.T) {
 	})
 }
 
+func TestJWTValidatorZeroValueFailsClosed(t *testing.T) {
+	var zero JWTValidator
+	p, err := zero.Validate(t.Context(), "a.b.c")
+	assert.Nil(t, p)
+	assert.ErrorIs(t, err, ErrConfig)
+	assert.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorIs(t, zero.Refresh(t.Context()), ErrConfig)
+	assert.NoError(t, zero.Close())
+	var nilV *JWTValidator
+	_, err = nilV.Validate(t.Context(), "a.b.c")
+	assert.Error(t, err)
+}
+
 func TestJWTValidatorFixedJWKS(t *testing.T) {
 	clock := newFakeClock()
 	idp := newIDP(t, clock, "EdDSA")
