@@ -11,8 +11,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/mcpguard/mcpguard/audit"
 )
 
 // DefaultMaxBodyBytes is the default request body limit.
@@ -79,6 +80,19 @@ func bodyFromContext(ctx context.Context) ([]byte, bool) {
 //     is kept, otherwise a random one is made; it is echoed in the response
 //     and stored with audit.NewRequestIDContext.
 func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
+	e, err := newEdge(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func(next http.Handler) http.Handler { return requestID(e.checks(next)) }, nil
+}
+
+type edge struct {
+	cfg     EdgeConfig
+	allowed map[string]struct{}
+}
+
+func newEdge(cfg EdgeConfig) (*edge, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -86,60 +100,74 @@ func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
 	for _, o := range cfg.AllowedOrigins {
 		allowed[strings.TrimSuffix(strings.ToLower(o), "/")] = struct{}{}
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := r.Header.Get(HeaderRequestID)
-			if !saneRequestID(id) {
-				id = newRequestID()
+	return &edge{cfg: cfg, allowed: allowed}, nil
+}
+
+// requestID keeps a sane incoming X-Request-Id or makes one, echoes it and
+// stores it with audit.NewRequestIDContext.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(HeaderRequestID)
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set(HeaderRequestID, id)
+		next.ServeHTTP(w, r.WithContext(audit.NewRequestIDContext(r.Context(), id)))
+	})
+}
+
+// checks applies the Origin, Content-Type and body checks.
+func (e *edge) checks(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		reject := func(status int, reason, code string) {
+			kind := audit.KindRequest
+			if status == http.StatusForbidden {
+				kind = audit.KindOriginRejected
 			}
-			w.Header().Set(HeaderRequestID, id)
-			ctx := withRequestID(r.Context(), id)
-			reject := func(status int, reason string) {
-				if cfg.OnReject != nil {
-					cfg.OnReject(r.WithContext(ctx), status, reason)
-				}
-				http.Error(w, reason, status)
+			audit.Annotate(ctx, kind, code)
+			if e.cfg.OnReject != nil {
+				e.cfg.OnReject(r, status, reason)
 			}
-			if origins := r.Header.Values("Origin"); len(origins) > 0 {
-				if len(origins) > 1 {
-					reject(http.StatusForbidden, "forbidden: more than one Origin header")
-					return
-				}
-				if _, ok := allowed[strings.ToLower(origins[0])]; !ok {
-					reject(http.StatusForbidden, "forbidden: origin not allowed")
-					return
-				}
-			}
-			if r.Method == http.MethodPost {
-				mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-				if err != nil || mt != "application/json" {
-					reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json")
-					return
-				}
-				if r.ContentLength > cfg.MaxBodyBytes {
-					reject(http.StatusRequestEntityTooLarge, "request body too large")
-					return
-				}
-				body, err := io.ReadAll(io.LimitReader(r.Body, cfg.MaxBodyBytes+1))
-				if err != nil {
-					reject(http.StatusBadRequest, "could not read the request body")
-					return
-				}
-				if int64(len(body)) > cfg.MaxBodyBytes {
-					reject(http.StatusRequestEntityTooLarge, "request body too large")
-					return
-				}
-				r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, body))
-				r2.Body = io.NopCloser(bytes.NewReader(body))
-				r2.ContentLength = int64(len(body))
-				r2.Header = r.Header.Clone()
-				r2.Header.Set("Content-Length", strconv.Itoa(len(body)))
-				next.ServeHTTP(w, r2)
+			http.Error(w, reason, status)
+		}
+		if origins := r.Header.Values("Origin"); len(origins) > 0 {
+			if len(origins) > 1 {
+				reject(http.StatusForbidden, "forbidden: more than one Origin header", "origin_repeated")
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}, nil
+			if _, ok := e.allowed[strings.ToLower(origins[0])]; !ok {
+				reject(http.StatusForbidden, "forbidden: origin not allowed", "origin_not_allowed")
+				return
+			}
+		}
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
+			return
+		}
+		if r.ContentLength > e.cfg.MaxBodyBytes {
+			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, e.cfg.MaxBodyBytes+1))
+		if err != nil {
+			reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
+			return
+		}
+		if int64(len(body)) > e.cfg.MaxBodyBytes {
+			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+			return
+		}
+		r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, body))
+		r2.Body = io.NopCloser(bytes.NewReader(body))
+		r2.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r2)
+	})
 }
 
 func saneRequestID(id string) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 )
 
@@ -24,7 +25,7 @@ func TestEdge(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		gotBody = string(b)
-		gotID, _ = RequestIDFromContext(r.Context())
+		gotID, _ = audit.RequestIDFromContext(r.Context())
 		w.WriteHeader(http.StatusOK)
 	})
 	var rejects []int

@@ -1,0 +1,285 @@
+package transport
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// Mode selects how callers are identified.
+type Mode int
+
+const (
+	// ModeProd authenticates every request with Config.Validator. It is the
+	// zero value.
+	ModeProd Mode = iota
+	// ModeDev serves without authentication on a loopback listener only,
+	// injecting Config.Dev as the caller. The same policy, limits and audit
+	// run as in production.
+	ModeDev
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeProd:
+		return "prod"
+	case ModeDev:
+		return "dev"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Config is everything a server author wires. Components are built by
+// their own packages and handed in; nil optional components are left out.
+type Config struct {
+	// Mode is ModeProd (the zero value) or ModeDev.
+	Mode Mode
+
+	// Resource is the MCP endpoint's URL and the resource identifier tokens
+	// must be issued for (RFC 8707, RFC 9728), e.g.
+	// "https://mcp.example.com/mcp". Its path is where the MCP handler is
+	// mounted. Required in ModeProd: https, or http for a loopback host. In
+	// ModeDev it defaults to "http://<Addr>/mcp".
+	Resource string
+	// Addr is the address the server listens on. Required in ModeDev, where
+	// it must be loopback; optional in ModeProd.
+	Addr string
+
+	// AuthorizationServers are the issuers listed in the protected resource
+	// metadata so clients can find where to get a token. Required in
+	// ModeProd.
+	AuthorizationServers []string
+	// ScopesSupported are listed in the metadata. Nil means
+	// Policy.ScopesSupported().
+	ScopesSupported []string
+	// ResourceName is the metadata's human-readable name; optional.
+	ResourceName string
+
+	// Validator authenticates bearer tokens. Required in ModeProd.
+	Validator auth.Validator
+	// Auth tunes the bearer middleware (Realm, MaxTokenBytes, OnError).
+	// ResourceMetadataURL is filled in from Resource.
+	Auth auth.MiddlewareConfig
+
+	// Policy decides every tool call, prompt and resource read. Required in
+	// both modes: authz.New(authz.Config{}) denies everything, which is the
+	// place to start.
+	Policy *authz.Policy
+	// Tenancy resolves the caller's tenant from verified claims. Nil serves
+	// without tenants. Ignored in ModeDev, where Dev.Tenant is used.
+	Tenancy *tenancy.Resolver
+
+	// PreAuthRateLimit runs before authentication, typically keyed by the
+	// remote address, so floods of forged tokens are cut before any
+	// signature check. Nil: none.
+	PreAuthRateLimit func(http.Handler) http.Handler
+	// RateLimit runs after authentication and tenancy, typically keyed by
+	// tenant and subject (transport/ratelimit's Middleware.Handler). Nil:
+	// none.
+	RateLimit func(http.Handler) http.Handler
+	// ToolBudgets is tool middleware enforcing per-tool rates, concurrency
+	// and timeouts (transport/ratelimit's ToolBudgets.Middleware). Nil: none.
+	ToolBudgets server.ToolHandlerMiddleware
+
+	// Audit records edge outcomes and tool calls. Nil: no audit.
+	Audit *audit.Recorder
+
+	// Edge configures Origin checks and the body limit.
+	Edge EdgeConfig
+	// SessionKey keys session binding (at least 32 bytes; share it among
+	// replicas). Nil draws a random key.
+	SessionKey []byte
+	// DisableStepUp turns off the HTTP-level insufficient_scope answer;
+	// tool middleware still enforces.
+	DisableStepUp bool
+
+	// Dev is the caller injected in ModeDev.
+	Dev DevIdentity
+
+	// HTTPOptions are passed to server.NewStreamableHTTPServer after
+	// mcpguard's own; they must not turn off its DNS rebinding protection.
+	HTTPOptions []server.StreamableHTTPOption
+	// Logger receives the dev-mode warning. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Guard is a configured mcpguard stack. Build it with New, pass
+// ServerOptions to server.NewMCPServer, and serve Handler. A Guard is safe
+// for concurrent use.
+type Guard struct {
+	cfg      Config
+	resource *url.URL
+	metaURL  string
+	edge     *edge
+	sessions *SessionBinding
+	authMW   func(http.Handler) http.Handler
+}
+
+// New checks cfg and builds a Guard. Every mistake is an error wrapping
+// ErrConfig that names the field to fix; production without a validator,
+// or with a non-https resource off loopback, does not start.
+func New(cfg Config) (*Guard, error) {
+	g := &Guard{cfg: cfg}
+	if cfg.Policy == nil {
+		return nil, fmt.Errorf("%w: Config.Policy is required (authz.New(authz.Config{}) denies everything; add rules from there)", ErrConfig)
+	}
+	switch cfg.Mode {
+	case ModeDev:
+		if err := CheckLoopbackAddr(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("%w: Config.Addr: %w", ErrConfig, err)
+		}
+		if cfg.Resource == "" {
+			cfg.Resource = "http://" + cfg.Addr + "/mcp"
+		}
+	case ModeProd:
+		if cfg.Validator == nil {
+			return nil, fmt.Errorf("%w: Config.Validator is required in prod mode (use auth.NewJWTValidator); for local work without tokens use ModeDev", ErrConfig)
+		}
+		if len(cfg.AuthorizationServers) == 0 {
+			return nil, fmt.Errorf("%w: Config.AuthorizationServers is required in prod mode: clients discover where to get a token from it", ErrConfig)
+		}
+	default:
+		return nil, fmt.Errorf("%w: Config.Mode %d is not a known mode", ErrConfig, int(cfg.Mode))
+	}
+	if err := auth.CheckResource(cfg.Resource); err != nil {
+		return nil, fmt.Errorf("%w: Config.Resource: %w", ErrConfig, err)
+	}
+	g.resource, _ = url.Parse(cfg.Resource)
+	if cfg.Addr != "" {
+		if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("%w: Config.Addr %q: %v", ErrConfig, cfg.Addr, err)
+		}
+	}
+	var err error
+	if g.metaURL, err = auth.ResourceMetadataURL(cfg.Resource); err != nil {
+		return nil, fmt.Errorf("%w: Config.Resource: %w", ErrConfig, err)
+	}
+	if g.edge, err = newEdge(cfg.Edge); err != nil {
+		return nil, err
+	}
+	if g.sessions, err = NewSessionBinding(cfg.SessionKey); err != nil {
+		return nil, fmt.Errorf("%w: Config.SessionKey: %w", ErrConfig, err)
+	}
+	if cfg.Mode == ModeProd {
+		ac := cfg.Auth
+		ac.ResourceMetadataURL = g.metaURL
+		if g.authMW, err = auth.Middleware(cfg.Validator, ac); err != nil {
+			return nil, fmt.Errorf("%w: Config.Auth: %w", ErrConfig, err)
+		}
+	} else {
+		g.authMW = devMiddleware(cfg.Dev)
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn("mcpguard: DEV MODE — no authentication; every request acts as the dev principal; loopback only",
+			"addr", cfg.Addr, "subject", cfg.Dev.principal().Subject, "tenant", cfg.Dev.Tenant)
+	}
+	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
+	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
+	g.cfg = cfg
+	return g, nil
+}
+
+// ServerOptions returns the mcp-go options that install the tool-level
+// layers, outermost first: audit (so it sees every refusal), the policy
+// (filters, authoritative middleware, early-denial hook), then tool budgets.
+// Pass them to server.NewMCPServer after any server.WithHooks option.
+func (g *Guard) ServerOptions() []server.ServerOption {
+	var opts []server.ServerOption
+	if g.cfg.Audit != nil {
+		opts = append(opts,
+			server.WithToolHandlerMiddleware(g.cfg.Audit.ToolMiddleware),
+			server.WithResourceHandlerMiddleware(g.cfg.Audit.ResourceMiddleware),
+			server.WithPromptHandlerMiddleware(g.cfg.Audit.PromptMiddleware),
+		)
+	}
+	opts = append(opts, g.cfg.Policy.ServerOptions()...)
+	if g.cfg.ToolBudgets != nil {
+		opts = append(opts, server.WithToolHandlerMiddleware(g.cfg.ToolBudgets))
+	}
+	return opts
+}
+
+// MetadataURL is the protected resource metadata URL sent in challenges.
+func (g *Guard) MetadataURL() string { return g.metaURL }
+
+// Resource is the resource identifier (the MCP endpoint's URL).
+func (g *Guard) Resource() string { return g.cfg.Resource }
+
+// Handler returns the complete HTTP handler for srv, which must have been
+// built with ServerOptions: mcp-go's Streamable HTTP server at the
+// resource's path behind the whole stack, and, in ModeProd, the protected
+// resource metadata at its RFC 9728 well-known paths.
+func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
+	opts := append([]server.StreamableHTTPOption{server.WithEndpointPath(g.endpointPath())}, g.cfg.HTTPOptions...)
+	mcpHandler := server.NewStreamableHTTPServer(srv, opts...)
+	mux := http.NewServeMux()
+	mux.Handle(g.endpointPath(), g.Wrap(srv, mcpHandler))
+	if g.cfg.Mode == ModeProd {
+		scopes := g.cfg.ScopesSupported
+		if scopes == nil {
+			scopes = g.cfg.Policy.ScopesSupported()
+		}
+		// New already checked everything MountMetadata checks.
+		_, _ = auth.MountMetadata(mux, auth.MetadataConfig{
+			Resource:             g.cfg.Resource,
+			AuthorizationServers: g.cfg.AuthorizationServers,
+			ScopesSupported:      scopes,
+			ResourceName:         g.cfg.ResourceName,
+		})
+	}
+	return mux
+}
+
+func (g *Guard) endpointPath() string {
+	if g.resource.Path == "" {
+		return "/"
+	}
+	return g.resource.Path
+}
+
+// Wrap puts the HTTP stack around h, for authors with their own router or
+// their own mcp-go handler. srv is consulted by step-up to find a tool's
+// annotations; nil turns step-up off. The order, outermost first:
+// request ID → audit → Origin/Content-Type/body → pre-auth rate limit →
+// authentication → tenancy → session binding → rate limit → step-up → h.
+func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
+	if srv != nil && !g.cfg.DisableStepUp {
+		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
+	} else {
+		h = (&stepUp{metaURL: g.metaURL}).handler(h) // still records the JSON-RPC id
+	}
+	if g.cfg.RateLimit != nil {
+		h = g.cfg.RateLimit(h)
+	}
+	h = g.sessions.Middleware(h)
+	if g.cfg.Audit != nil {
+		h = audit.Capture(h)
+	}
+	if g.cfg.Tenancy != nil && g.cfg.Mode == ModeProd {
+		h = g.cfg.Tenancy.Handler(h)
+	}
+	if g.cfg.Audit != nil {
+		h = audit.Capture(h)
+	}
+	h = g.authMW(h)
+	if g.cfg.PreAuthRateLimit != nil {
+		h = g.cfg.PreAuthRateLimit(h)
+	}
+	h = g.edge.checks(h)
+	if g.cfg.Audit != nil {
+		h = g.cfg.Audit.Middleware(h)
+	}
+	return requestID(h)
+}
