@@ -33,6 +33,16 @@ type MiddlewareConfig struct {
 	// is written, for audit and logs. The *Error never contains the token.
 	// It must not write to the response.
 	OnError func(r *http.Request, err *Error)
+
+	// RejectHeaders names request headers whose mere presence makes
+	// Middleware refuse the request with 400 invalid_request, before any
+	// validation. Empty means {DefaultUserTokenHeader}: a server that is
+	// not in dual-token mode refuses a user token sent on someone's behalf
+	// instead of silently serving the caller as itself (a confused deputy;
+	// see DualMiddleware). A list replaces the default, so include
+	// DefaultUserTokenHeader to keep refusing it. Authorization cannot be
+	// listed.
+	RejectHeaders []string
 }
 
 // Middleware returns HTTP middleware that authenticates every request with v.
@@ -42,7 +52,8 @@ type MiddlewareConfig struct {
 // in its context; the incoming request is not modified. Otherwise the
 // response is written by WriteError: 401 with a challenge carrying
 // resource_metadata (and error="invalid_token" only when a token was sent),
-// 400 invalid_request for malformed requests, 403 insufficient_scope when
+// 400 invalid_request for malformed requests and for headers listed in
+// RejectHeaders (by default a dual-token user token), 403 insufficient_scope when
 // RequiredScopes are missing, and 503 when v reports ErrUnavailable.
 //
 // The returned middleware is safe for concurrent use.
@@ -57,6 +68,10 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
 	}
 	cfg.RequiredScopes = slices.Clone(cfg.RequiredScopes)
+	reject, err := rejectList(cfg.RejectHeaders, true)
+	if err != nil {
+		return nil, err
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fail := func(err *Error) {
@@ -64,6 +79,10 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 					cfg.OnError(r, err)
 				}
 				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, err)
+			}
+			if e := refusedHeader(r, reject); e != nil {
+				fail(e)
+				return
 			}
 			raw, err := BearerToken(r, cfg.MaxTokenBytes)
 			if err != nil {

@@ -1,0 +1,798 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// Defaults and limits of IntrospectionConfig.
+const (
+	// DefaultIntrospectionTimeout bounds one introspection request,
+	// including the wait for a free slot (see MaxInFlight).
+	DefaultIntrospectionTimeout = 5 * time.Second
+	// DefaultIntrospectionCacheTTL is the longest an active result is
+	// served from the cache; a token's own "exp" shortens it.
+	DefaultIntrospectionCacheTTL = 60 * time.Second
+	// MaxIntrospectionCacheTTL is the largest CacheTTL accepted.
+	MaxIntrospectionCacheTTL = 10 * time.Minute
+	// DefaultNegativeCacheTTL is how long a rejection is remembered.
+	DefaultNegativeCacheTTL = 5 * time.Second
+	// MaxNegativeCacheTTL is the largest NegativeCacheTTL accepted.
+	MaxNegativeCacheTTL = time.Minute
+	// DefaultNegativeCacheSize is the capacity of the rejection cache.
+	DefaultNegativeCacheSize = 1_000
+	// DefaultMaxInFlight is the default cap on concurrent introspection
+	// requests to the authorization server.
+	DefaultMaxInFlight = 64
+)
+
+// Client authentication methods for the introspection endpoint (RFC 7662
+// §2.1 requires one; the names are those of RFC 8414 §2 and RFC 7591 §2).
+const (
+	// ClientSecretBasic sends the client ID and secret in an HTTP Basic
+	// Authorization header, each form-encoded first (RFC 6749 §2.3.1).
+	ClientSecretBasic = "client_secret_basic"
+	// ClientSecretPost sends them as client_id and client_secret form
+	// parameters in the request body (RFC 6749 §2.3.1).
+	ClientSecretPost = "client_secret_post"
+)
+
+// Client-safe descriptions of introspection outcomes.
+const (
+	descIntroUnavailable  = "token introspection is temporarily unavailable"
+	descInactive          = "the access token is not active"
+	descIntroClaims       = "the token's introspected claims are malformed"
+	descSenderConstrained = "the token is bound to a key and cannot be used as a bearer token"
+)
+
+// errRedirectRefused is returned by the introspection client's CheckRedirect.
+var errRedirectRefused = errors.New("redirect refused: the token and client secret are never re-sent")
+
+// IntrospectionConfig configures an IntrospectionValidator. Issuer,
+// Audience (or AllowMissingAudience), ClientID and ClientSecret are
+// required; every other zero value is a documented, safe default.
+type IntrospectionConfig struct {
+	// Issuer is the authorization server's issuer identifier (RFC 8414
+	// §2), an absolute URL. A response's "iss", when present, must equal
+	// it; a response without "iss" gets it as the principal's Issuer.
+	// When Endpoint is empty, the endpoint is discovered from Issuer's
+	// metadata. Required.
+	Issuer string
+	// Endpoint is the introspection endpoint (RFC 7662 §2). Empty means
+	// the "introspection_endpoint" of the issuer's RFC 8414 metadata,
+	// then of its OpenID Connect discovery document, whose "issuer" must
+	// equal Issuer. Must be https, or http to a loopback host (see
+	// InsecureAllowHTTP): the client secret and the token travel to it.
+	Endpoint string
+
+	// ClientID and ClientSecret authenticate this resource server to the
+	// introspection endpoint (RFC 7662 §2.1). Both required. The secret is
+	// a Credential so that printing the config never shows it.
+	ClientID     string
+	ClientSecret Credential
+	// AuthMethod is ClientSecretBasic (the default when empty) or
+	// ClientSecretPost.
+	AuthMethod string
+
+	// Audience is this resource server's identifier (RFC 8707 §2). An
+	// active response's "aud" (a string or an array) must hold Audience or
+	// one of AudienceAliases. Required unless AllowMissingAudience.
+	Audience string
+	// AudienceAliases are other identifiers of this resource in "aud".
+	AudienceAliases []string
+	// AllowMissingAudience accepts active responses that carry no "aud"
+	// member, trusting the authorization server to have judged the token
+	// for the client that asked (RFC 7662 §4). A response that does carry
+	// "aud" is still checked, so without Audience it is refused.
+	AllowMissingAudience bool
+
+	// HTTPClient sends the introspection and discovery requests. Nil means
+	// a new client. It is copied, and the copy follows no redirect at all,
+	// so the token and secret are never re-sent to another URL.
+	HTTPClient *http.Client
+	// Timeout bounds one introspection (waiting for a slot, the request
+	// and reading the response) and one discovery. Zero means
+	// DefaultIntrospectionTimeout (5 s); at most one minute.
+	Timeout time.Duration
+	// InsecureAllowHTTP allows a plain-http endpoint or issuer on a
+	// non-loopback host: the client secret and every token would cross
+	// the network in clear text.
+	InsecureAllowHTTP bool
+	// MaxInFlight caps the introspection requests running at once, whatever
+	// the number of callers; a flood of distinct tokens then waits (up to
+	// Timeout) instead of flooding the authorization server. Zero means
+	// DefaultMaxInFlight (64).
+	MaxInFlight int
+
+	// Leeway tolerates clock skew when checking exp, nbf and iat. Zero
+	// means DefaultLeeway (60 s); at most MaxLeeway.
+	Leeway time.Duration
+	// MaxTokenSize is the largest token sent for introspection, checked
+	// first. Zero means DefaultMaxTokenBytes (16 KiB); at most
+	// MaxTokenSizeLimit.
+	MaxTokenSize int
+	// ScopeMapper computes Principal.Scopes from the response. Nil means
+	// StandardScopes.
+	ScopeMapper ScopeMapper
+
+	// CacheTTL is the longest an active result is served without asking
+	// again; a token's "exp" shortens it, never the other way round. Zero
+	// means DefaultIntrospectionCacheTTL (60 s); at most
+	// MaxIntrospectionCacheTTL. A token revoked at the authorization
+	// server keeps working here for up to CacheTTL.
+	CacheTTL time.Duration
+	// CacheSize is the capacity of the active-result cache (least recently
+	// used entries are evicted). Zero means DefaultCacheSize (10,000).
+	CacheSize int
+	// DisableCache introspects every request.
+	DisableCache bool
+	// NegativeCacheTTL is how long a rejection (active:false, expired,
+	// wrong issuer or audience...) is remembered, so that a client
+	// retrying a dead token does not reach the authorization server on
+	// every request. Rejections live in their own small cache, so a flood
+	// of junk tokens cannot evict active entries. Outages (503) are never
+	// cached. Zero means DefaultNegativeCacheTTL (5 s); at most
+	// MaxNegativeCacheTTL.
+	NegativeCacheTTL time.Duration
+	// NegativeCacheSize is the capacity of the rejection cache. Zero means
+	// DefaultNegativeCacheSize (1,000).
+	NegativeCacheSize int
+	// DisableNegativeCache introspects every rejected token again.
+	DisableNegativeCache bool
+
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// IntrospectionValidator validates opaque access tokens by asking the
+// authorization server's token introspection endpoint (RFC 7662).
+//
+// Validate checks the token's size, then the caches, then POSTs the token
+// (with token_type_hint=access_token and client authentication) and reads
+// at most 1 MiB of JSON. A response that is not 200, not a JSON object, has
+// duplicate members or lacks the boolean "active" is an outage: the
+// validator fails closed with a 503-class *Error (ErrUnavailable), never a
+// 401 that would make a client discard a good token. So are timeouts,
+// refused redirects and an unreachable endpoint.
+//
+// An "active": true response is then checked like a verified JWT: exp (a
+// cache entry never outlives it), nbf and iat with Leeway; "iss" equal to
+// Issuer when present; "aud" holding Audience; "sub" present; no "cnf"
+// and no DPoP token_type (sender-constrained tokens need a proof this
+// validator cannot check, RFC 9449 §7.1, RFC 8705 §3); not a refresh token.
+// The Principal carries sub, iss, client_id (or azp, appid, cid), aud,
+// exp, iat, jti, the scopes from the ScopeMapper and every member of the
+// response as Claims.
+//
+// Concurrent Validate calls for the same token share one request
+// (singleflight). The request runs detached from any caller's context, so a
+// caller that gives up gets ErrUnavailable while the others still get the
+// answer.
+//
+// Construct it with NewIntrospectionValidator. It is safe for concurrent
+// use.
+type IntrospectionValidator struct {
+	issuer     string
+	audiences  []string
+	allowNoAud bool
+	clientID   string
+	secret     Credential
+	authMethod string
+	client     *http.Client
+	timeout    time.Duration
+	leeway     time.Duration
+	maxSize    int
+	scopes     ScopeMapper
+	ttl        time.Duration
+	cache      *tokenCache
+	neg        *verdictCache
+	negTTL     time.Duration
+	sem        chan struct{}
+	now        func() time.Time
+
+	flights singleflight.Group
+
+	endpoint      atomic.Pointer[string]
+	discoveryURLs []string
+	allowHTTP     bool
+	discoMu       sync.Mutex
+	discoCooldown *rate.Limiter
+	discoCall     *fetchCall
+	discoErr      error
+
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewIntrospectionValidator checks cfg and returns a validator. It does
+// no I/O: the endpoint is discovered on first use. Every configuration
+// mistake is an error naming the field and wrapping ErrConfig.
+func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator, error) {
+	cfgErr := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: IntrospectionConfig.%s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	}
+	v := &IntrospectionValidator{
+		issuer:     cfg.Issuer,
+		allowNoAud: cfg.AllowMissingAudience,
+		clientID:   cfg.ClientID,
+		secret:     cfg.ClientSecret,
+		authMethod: cfg.AuthMethod,
+		scopes:     cfg.ScopeMapper,
+		now:        cfg.Now,
+		allowHTTP:  cfg.InsecureAllowHTTP,
+	}
+	if err := checkFetchURL(cfg.Issuer, cfg.InsecureAllowHTTP); err != nil {
+		return nil, cfgErr("Issuer", "%v", err)
+	}
+	if cfg.Endpoint != "" {
+		if err := checkFetchURL(cfg.Endpoint, cfg.InsecureAllowHTTP); err != nil {
+			return nil, cfgErr("Endpoint", "%v", err)
+		}
+		u := cfg.Endpoint
+		v.endpoint.Store(&u)
+	} else {
+		urls, err := discoveryURLs(cfg.Issuer)
+		if err != nil {
+			return nil, cfgErr("Issuer", "%v", err)
+		}
+		// RFC 8414 defines introspection_endpoint; try it first.
+		v.discoveryURLs = []string{urls[1], urls[0]}
+	}
+	switch {
+	case cfg.ClientID == "":
+		return nil, cfgErr("ClientID", "required (RFC 7662 §2.1: the resource server must authenticate)")
+	case cfg.ClientSecret.IsZero():
+		return nil, cfgErr("ClientSecret", "required")
+	case strings.ContainsAny(cfg.ClientID, "\x00\r\n"):
+		return nil, cfgErr("ClientID", "contains a control character")
+	}
+	switch cfg.AuthMethod {
+	case "":
+		v.authMethod = ClientSecretBasic
+	case ClientSecretBasic, ClientSecretPost:
+	default:
+		return nil, cfgErr("AuthMethod", "%q is not %s or %s", cfg.AuthMethod, ClientSecretBasic, ClientSecretPost)
+	}
+	if cfg.Audience != "" {
+		if err := checkAbsoluteURL(cfg.Audience); err != nil {
+			return nil, cfgErr("Audience", "%v (an RFC 8707 resource URI; put other identifiers in AudienceAliases)", err)
+		}
+		v.audiences = append(v.audiences, cfg.Audience)
+	}
+	for _, a := range cfg.AudienceAliases {
+		if a == "" {
+			return nil, cfgErr("AudienceAliases", "empty alias")
+		}
+		v.audiences = append(v.audiences, a)
+	}
+	if cfg.Audience == "" && (len(cfg.AudienceAliases) > 0 || !cfg.AllowMissingAudience) {
+		return nil, cfgErr("Audience", "required (the resource URI of this server, RFC 8707)")
+	}
+
+	var err error
+	if v.timeout, err = durationOr(cfg.Timeout, DefaultIntrospectionTimeout, time.Millisecond, time.Minute); err != nil {
+		return nil, cfgErr("Timeout", "%v", err)
+	}
+	if v.leeway, err = durationOr(cfg.Leeway, DefaultLeeway, 0, MaxLeeway); err != nil {
+		return nil, cfgErr("Leeway", "%v", err)
+	}
+	if v.ttl, err = durationOr(cfg.CacheTTL, DefaultIntrospectionCacheTTL, time.Second, MaxIntrospectionCacheTTL); err != nil {
+		return nil, cfgErr("CacheTTL", "%v", err)
+	}
+	if v.negTTL, err = durationOr(cfg.NegativeCacheTTL, DefaultNegativeCacheTTL, time.Millisecond, MaxNegativeCacheTTL); err != nil {
+		return nil, cfgErr("NegativeCacheTTL", "%v", err)
+	}
+	switch {
+	case cfg.MaxTokenSize == 0:
+		v.maxSize = DefaultMaxTokenBytes
+	case cfg.MaxTokenSize < 0 || cfg.MaxTokenSize > MaxTokenSizeLimit:
+		return nil, cfgErr("MaxTokenSize", "must be between 1 and %d", MaxTokenSizeLimit)
+	default:
+		v.maxSize = cfg.MaxTokenSize
+	}
+	switch {
+	case cfg.CacheSize < 0 || cfg.CacheSize > 10_000_000:
+		return nil, cfgErr("CacheSize", "must be between 0 and 10,000,000")
+	case cfg.DisableCache:
+	case cfg.CacheSize == 0:
+		v.cache = newTokenCache(DefaultCacheSize)
+	default:
+		v.cache = newTokenCache(cfg.CacheSize)
+	}
+	switch {
+	case cfg.NegativeCacheSize < 0 || cfg.NegativeCacheSize > 1_000_000:
+		return nil, cfgErr("NegativeCacheSize", "must be between 0 and 1,000,000")
+	case cfg.DisableNegativeCache:
+	case cfg.NegativeCacheSize == 0:
+		v.neg = newVerdictCache(DefaultNegativeCacheSize)
+	default:
+		v.neg = newVerdictCache(cfg.NegativeCacheSize)
+	}
+	switch {
+	case cfg.MaxInFlight < 0 || cfg.MaxInFlight > 10_000:
+		return nil, cfgErr("MaxInFlight", "must be between 0 and 10,000")
+	case cfg.MaxInFlight == 0:
+		v.sem = make(chan struct{}, DefaultMaxInFlight)
+	default:
+		v.sem = make(chan struct{}, cfg.MaxInFlight)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.client = noRedirectClient(cfg.HTTPClient)
+	v.discoCooldown = rate.NewLimiter(rate.Every(DefaultRefetchCooldown), 1)
+	v.ctx, v.cancel = context.WithCancel(context.Background())
+	return v, nil
+}
+
+// Close aborts the introspection requests in flight; their callers get
+// ErrUnavailable. Cached results are still served, but no further request
+// is sent. Close is safe to call more than once.
+func (v *IntrospectionValidator) Close() error {
+	v.cancel()
+	return nil
+}
+
+// introResult is what one shared introspection produces.
+type introResult struct {
+	p   *Principal
+	err *Error
+}
+
+// Validate introspects token and returns the principal it proves. Errors
+// are *Error values with a fixed client-safe description: invalid_token
+// (401, errors.Is ErrInvalidToken; also ErrExpired when expired) when the
+// authorization server says the token is inactive or its claims do not
+// fit this resource; 503 (ErrUnavailable) when the answer could not be
+// obtained, including when ctx ends first. No error contains the token or
+// the client secret.
+//
+// The returned principal is a fresh copy; its slices and Claims are shared
+// with the cache and must not be modified.
+func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*Principal, error) {
+	if token == "" {
+		return nil, InvalidToken(descMalformed, fmt.Errorf("%w: empty token", ErrInvalidToken))
+	}
+	if len(token) > v.maxSize {
+		return nil, InvalidToken(descTooLarge, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, v.maxSize))
+	}
+	k := keyOf(token)
+	now := v.now()
+	if v.cache != nil {
+		if p := v.cache.get(k, now, 0); p != nil {
+			cp := *p
+			return &cp, nil
+		}
+	}
+	if v.neg != nil {
+		if e := v.neg.get(k, now); e != nil {
+			ce := *e
+			return nil, &ce
+		}
+	}
+	ch := v.flights.DoChan(string(k[:]), func() (any, error) {
+		return v.introspectShared(token, k), nil
+	})
+	select {
+	case res := <-ch:
+		r := res.Val.(introResult)
+		if r.err != nil {
+			ce := *r.err
+			return nil, &ce
+		}
+		cp := *r.p
+		return &cp, nil
+	case <-ctx.Done():
+		return nil, Unavailable(descIntroUnavailable, fmt.Errorf("%w: gave up waiting for introspection: %w", ErrUnavailable, ctx.Err()))
+	}
+}
+
+// introspectShared runs one introspection on behalf of every caller
+// waiting for token, detached from their contexts, and fills the caches.
+func (v *IntrospectionValidator) introspectShared(token string, k tokenKey) introResult {
+	ctx, cancel := context.WithTimeout(v.ctx, v.timeout)
+	defer cancel()
+	p, until, err := v.introspect(ctx, token)
+	now := v.now()
+	if err != nil {
+		if err.Status != http.StatusServiceUnavailable && v.neg != nil {
+			v.neg.put(k, err, now.Add(v.negTTL))
+		}
+		return introResult{err: err}
+	}
+	if v.cache != nil && until.After(now) {
+		v.cache.put(k, p, until, 0)
+	}
+	return introResult{p: p}
+}
+
+// introspect asks the endpoint about token and checks the answer. until is
+// how long an active result may be cached.
+func (v *IntrospectionValidator) introspect(ctx context.Context, token string) (*Principal, time.Time, *Error) {
+	endpoint, uerr := v.endpointURL(ctx)
+	if uerr != nil {
+		return nil, time.Time{}, uerr
+	}
+	select {
+	case v.sem <- struct{}{}:
+		defer func() { <-v.sem }()
+	case <-ctx.Done():
+	}
+	if err := ctx.Err(); err != nil {
+		// Also when a slot and the deadline arrived together: send nothing.
+		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: waiting for an introspection slot: %w", ErrUnavailable, err))
+	}
+	body, err := v.post(ctx, endpoint, token)
+	if err != nil {
+		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err))
+	}
+	m, err := decodeIntrospection(body)
+	if err != nil {
+		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err))
+	}
+	if m["active"] != true {
+		return nil, time.Time{}, InvalidToken(descInactive, fmt.Errorf("%w: the authorization server reports the token inactive", ErrInvalidToken))
+	}
+	return v.checkResponse(m)
+}
+
+// post sends the introspection request (RFC 7662 §2.1) and returns the
+// body of a 200 response, at most maxRemoteBody bytes. Its errors never
+// contain the token or the secret: both travel only in the body and the
+// Authorization header.
+func (v *IntrospectionValidator) post(ctx context.Context, endpoint, token string) ([]byte, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	if v.authMethod == ClientSecretPost {
+		form.Set("client_id", v.clientID)
+		form.Set("client_secret", v.secret.Reveal())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, errors.New("building the request failed")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if v.authMethod == ClientSecretBasic {
+		req.SetBasicAuth(url.QueryEscape(v.clientID), url.QueryEscape(v.secret.Reveal()))
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("POST %s: status %d", endpoint, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: reading the response: %w", endpoint, err)
+	}
+	if len(body) > maxRemoteBody {
+		return nil, fmt.Errorf("POST %s: response exceeds %d bytes", endpoint, maxRemoteBody)
+	}
+	return body, nil
+}
+
+// decodeIntrospection parses an RFC 7662 §2.2 response: a JSON object
+// without duplicate members (at any depth) whose "active" is a boolean.
+func decodeIntrospection(body []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, errors.New("the response is not a JSON object")
+	}
+	if countMembers(body) != totalMembers(m) {
+		return nil, errors.New("the response has duplicate members")
+	}
+	if _, ok := m["active"].(bool); !ok {
+		return nil, errors.New(`the response has no boolean "active" member`)
+	}
+	return m, nil
+}
+
+// checkResponse turns the members of an active response into a principal.
+func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, time.Time, *Error) {
+	now := v.now()
+	p := &Principal{Kind: KindUser, Claims: NewClaims(m)}
+	bad := func(e *Error) (*Principal, time.Time, *Error) {
+		if errors.Is(e.Err, errMalformed) {
+			return nil, time.Time{}, InvalidToken(descIntroClaims, e.Err)
+		}
+		return nil, time.Time{}, e
+	}
+
+	if _, present := m["cnf"]; present {
+		return bad(InvalidToken(descSenderConstrained, fmt.Errorf(`%w: the response carries "cnf" (a sender-constrained token)`, ErrInvalidToken)))
+	}
+	for _, name := range [...]string{"token_type", "token_use", "typ"} {
+		s, _, err := stringClaim(m, name)
+		if err != nil {
+			return bad(err)
+		}
+		switch strings.ToLower(s) {
+		case "dpop":
+			return bad(InvalidToken(descSenderConstrained, fmt.Errorf("%w: %s is DPoP (a sender-constrained token)", ErrInvalidToken, name)))
+		case "refresh_token", "refresh", "id_token", "id":
+			return bad(InvalidToken(descTokenUse, fmt.Errorf("%w: %s %s is not an access token", ErrInvalidToken, name, quoteShort(s))))
+		}
+	}
+
+	until := now.Add(v.ttl)
+	exp, present, err := numericDate(m, "exp")
+	switch {
+	case err != nil:
+		return bad(err)
+	case present && !now.Before(exp.Add(v.leeway)):
+		return bad(InvalidToken(descExpired, fmt.Errorf("%w: %w: exp is %s", ErrInvalidToken, ErrExpired, exp.UTC().Format(time.RFC3339))))
+	case present:
+		p.Expiry = exp
+		if exp.Before(until) {
+			until = exp
+		}
+	}
+	nbf, present, err := numericDate(m, "nbf")
+	switch {
+	case err != nil:
+		return bad(err)
+	case present && now.Add(v.leeway).Before(nbf):
+		return bad(InvalidToken(descNotYetValid, fmt.Errorf("%w: nbf is %s", ErrInvalidToken, nbf.UTC().Format(time.RFC3339))))
+	}
+	iat, present, err := numericDate(m, "iat")
+	switch {
+	case err != nil:
+		return bad(err)
+	case present && iat.After(now.Add(v.leeway)):
+		return bad(InvalidToken(descIssuedInFuture, fmt.Errorf("%w: iat is %s", ErrInvalidToken, iat.UTC().Format(time.RFC3339))))
+	case present:
+		p.IssuedAt = iat
+	}
+
+	iss, present, err := stringClaim(m, "iss")
+	switch {
+	case err != nil:
+		return bad(err)
+	case present && iss != v.issuer:
+		return bad(InvalidToken(descIssuer, fmt.Errorf("%w: iss %s is not the configured issuer", ErrInvalidToken, quoteShort(iss))))
+	}
+	p.Issuer = v.issuer
+	var ok bool
+	if p.Subject, ok, err = stringClaim(m, "sub"); err != nil {
+		return bad(err)
+	} else if !ok || p.Subject == "" {
+		return bad(InvalidToken(descMissingClaim, fmt.Errorf("%w: the response has no sub", ErrInvalidToken)))
+	}
+	if p.TokenID, _, err = stringClaim(m, "jti"); err != nil {
+		return bad(err)
+	}
+	if p.ClientID, err = clientID(m); err != nil {
+		return bad(err)
+	}
+	if p.Audience, err = audienceClaim(m); err != nil {
+		return bad(err)
+	}
+	if _, present := m["aud"]; present || !v.allowNoAud {
+		if !slices.ContainsFunc(p.Audience, func(a string) bool { return slices.Contains(v.audiences, a) }) {
+			return bad(InvalidToken(descAudience, fmt.Errorf("%w: aud holds none of the accepted audiences", ErrInvalidToken)))
+		}
+	}
+
+	var serr error
+	if v.scopes == nil {
+		p.Scopes, serr = StandardScopes(p.Claims)
+	} else {
+		p.Scopes, serr = v.scopes.MapScopes(p.Claims)
+	}
+	if serr != nil {
+		var e *Error
+		if errors.As(serr, &e) {
+			return bad(e)
+		}
+		return bad(InvalidToken(descScope, fmt.Errorf("%w: scope mapping: %w", ErrInvalidToken, serr)))
+	}
+	return p, until, nil
+}
+
+// endpointURL returns the configured endpoint or discovers it from the
+// issuer's metadata and keeps it. Concurrent callers share one discovery,
+// which runs detached from their contexts; after a failure the next one
+// starts no sooner than DefaultRefetchCooldown later.
+func (v *IntrospectionValidator) endpointURL(ctx context.Context) (string, *Error) {
+	if u := v.endpoint.Load(); u != nil {
+		return *u, nil
+	}
+	v.discoMu.Lock()
+	call := v.discoCall
+	if call == nil {
+		now := v.now()
+		r := v.discoCooldown.ReserveN(now, 1)
+		if !r.OK() || r.DelayFrom(now) > 0 {
+			r.CancelAt(now)
+			cause := v.discoErr
+			v.discoMu.Unlock()
+			if cause == nil {
+				cause = errors.New("no discovery attempted")
+			}
+			return "", Unavailable(descIntroUnavailable, fmt.Errorf("%w: no introspection endpoint yet and the discovery cooldown is active: %w", ErrUnavailable, cause))
+		}
+		call = &fetchCall{done: make(chan struct{})}
+		v.discoCall = call
+		go v.runDiscovery(call)
+	}
+	v.discoMu.Unlock()
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return "", Unavailable(descIntroUnavailable, fmt.Errorf("%w: waiting for endpoint discovery: %w", ErrUnavailable, ctx.Err()))
+	}
+	if call.err != nil {
+		return "", Unavailable(descIntroUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, call.err))
+	}
+	return *v.endpoint.Load(), nil
+}
+
+func (v *IntrospectionValidator) runDiscovery(call *fetchCall) {
+	ctx, cancel := context.WithTimeout(v.ctx, v.timeout)
+	defer cancel()
+	u, err := v.discover(ctx)
+	if err == nil {
+		v.endpoint.Store(&u)
+	}
+	v.discoMu.Lock()
+	v.discoCall = nil
+	v.discoErr = err
+	v.discoMu.Unlock()
+	call.err = err
+	close(call.done)
+}
+
+// discover fetches the issuer's metadata and returns its
+// introspection_endpoint, which must pass the same URL policy as a
+// configured Endpoint. The document's issuer must equal Issuer exactly
+// (RFC 8414 §3.3).
+func (v *IntrospectionValidator) discover(ctx context.Context) (string, error) {
+	var errs []error
+	for _, du := range v.discoveryURLs {
+		body, err := getBounded(ctx, v.client, du, "application/json")
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		var doc struct {
+			Issuer   *string `json:"issuer"`
+			Endpoint *string `json:"introspection_endpoint"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: not a JSON metadata document", du))
+			continue
+		}
+		if doc.Issuer == nil || *doc.Issuer != v.issuer {
+			errs = append(errs, fmt.Errorf("%s: metadata issuer does not match the configured issuer", du))
+			continue
+		}
+		if doc.Endpoint == nil {
+			errs = append(errs, fmt.Errorf("%s: metadata has no introspection_endpoint", du))
+			continue
+		}
+		if err := checkFetchURL(*doc.Endpoint, v.allowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("%s: introspection_endpoint: %w", du, err))
+			continue
+		}
+		return *doc.Endpoint, nil
+	}
+	return "", fmt.Errorf("discovering the introspection endpoint: %w", errors.Join(errs...))
+}
+
+// noRedirectClient returns a copy of base (or a fresh client) that follows
+// no redirect: a 3xx answer becomes an error, so a request carrying a
+// token or a client secret is never re-sent to another URL.
+func noRedirectClient(base *http.Client) *http.Client {
+	c := &http.Client{}
+	if base != nil {
+		*c = *base
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirectRefused }
+	return c
+}
+
+// verdictCache is a bounded LRU of rejections, keyed like tokenCache. It
+// is safe for concurrent use.
+type verdictCache struct {
+	mu       sync.Mutex
+	m        map[tokenKey]*verdictEntry
+	head     *verdictEntry // most recently used
+	tail     *verdictEntry
+	capacity int
+}
+
+type verdictEntry struct {
+	key        tokenKey
+	err        *Error
+	until      time.Time
+	prev, next *verdictEntry
+}
+
+func newVerdictCache(size int) *verdictCache {
+	return &verdictCache{m: make(map[tokenKey]*verdictEntry), capacity: max(size, 1)}
+}
+
+func (c *verdictCache) get(k tokenKey, now time.Time) *Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[k]
+	if e == nil {
+		return nil
+	}
+	if !now.Before(e.until) {
+		c.remove(e)
+		return nil
+	}
+	c.unlink(e)
+	c.pushFront(e)
+	return e.err
+}
+
+func (c *verdictCache) put(k tokenKey, err *Error, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil {
+		c.remove(e)
+	}
+	if len(c.m) >= c.capacity {
+		c.remove(c.tail)
+	}
+	e := &verdictEntry{key: k, err: err, until: until}
+	c.m[k] = e
+	c.pushFront(e)
+}
+
+func (c *verdictCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func (c *verdictCache) remove(e *verdictEntry) {
+	delete(c.m, e.key)
+	c.unlink(e)
+}
+
+func (c *verdictCache) unlink(e *verdictEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (c *verdictCache) pushFront(e *verdictEntry) {
+	e.next = c.head
+	if c.head != nil {
+		c.head.prev = e
+	}
+	c.head = e
+	if c.tail == nil {
+		c.tail = e
+	}
+}
