@@ -145,8 +145,7 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
+		if !isJSON(r.Header.Get("Content-Type")) {
 			reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
 			return
 		}
@@ -154,7 +153,7 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, e.cfg.MaxBodyBytes+1))
+		body, err := readBody(r, e.cfg.MaxBodyBytes)
 		if err != nil {
 			reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
 			return
@@ -168,6 +167,30 @@ func (e *edge) checks(next http.Handler) http.Handler {
 		r2.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// isJSON reports whether a Content-Type names application/json, with any
+// parameters; the exact common value skips the full media type parse.
+func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// readBody reads at most limit+1 bytes of the body: exactly once into a
+// buffer of the announced size when Content-Length is known.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is cut by net/http; nothing to read.
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, limit+1))
 }
 
 func saneRequestID(id string) bool {

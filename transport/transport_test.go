@@ -68,7 +68,7 @@ func (s *stack) token(t *testing.T, claims map[string]any) string {
 	return tok
 }
 
-func notesPolicy(t *testing.T) *authz.Policy {
+func notesPolicy(t testing.TB) *authz.Policy {
 	t.Helper()
 	pl, err := authz.New(authz.Config{
 		ReadScope:  "notes:read",
