@@ -488,3 +488,15 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int32(4*50), n.count("write_note"))
 }
+
+func TestCheckToolUsesTheGivenAnnotations(t *testing.T) {
+	pl := notesPolicy(t, nil)
+	ro := mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(true)}
+	assert.True(t, pl.CheckTool(context.Background(), reader, "anything", ro).Allowed)
+	d := pl.CheckTool(context.Background(), reader, "anything", mcp.ToolAnnotation{})
+	assert.Equal(t, []string{"notes:write"}, d.Missing)
+	assert.Equal(t, authz.ReasonInsufficientScope, pl.CheckTool(context.Background(), writer, "purge_notes", ro).Reason,
+		"an explicit rule beats the annotations")
+	var nilPolicy *authz.Policy
+	assert.False(t, nilPolicy.CheckTool(context.Background(), admin, "x", ro).Allowed)
+}
