@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -300,30 +301,36 @@ func decodePayload(p string) (map[string]any, *Error) {
 }
 
 // countMembers counts the object members in a valid JSON text: the colons
-// outside strings.
+// outside strings. It jumps from quote to quote with bytes.IndexByte.
 func countMembers(b []byte) int {
 	n := 0
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
-			}
-			continue
+	for {
+		q := bytes.IndexByte(b, '"')
+		if q < 0 {
+			return n + bytes.Count(b, colon)
 		}
-		switch c {
-		case '"':
-			inString = true
-		case ':':
-			n++
+		n += bytes.Count(b[:q], colon)
+		b = b[q+1:]
+		// Skip the string: its end is the first quote preceded by an even
+		// number of backslashes.
+		for {
+			e := bytes.IndexByte(b, '"')
+			if e < 0 {
+				return n // unterminated; cannot happen in valid JSON
+			}
+			k := 0
+			for k < e && b[e-1-k] == '\\' {
+				k++
+			}
+			b = b[e+1:]
+			if k%2 == 0 {
+				break
+			}
 		}
 	}
-	return n
 }
+
+var colon = []byte{':'}
 
 // totalMembers counts the members of every object in a decoded JSON value.
 // When it is smaller than countMembers of the text, a duplicate member was

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mcpguard/mcpguard/auth/authtest"
@@ -51,6 +52,34 @@ func BenchmarkJWTValidate(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+	// Interleaved: raw and cold alternate in one loop, so that load from
+	// other processes hits both alike; reports their ratio.
+	for _, k := range idp.Keys() {
+		tok := benchToken(b, idp, k)
+		i := strings.LastIndexByte(tok, '.')
+		sig, err := b64.DecodeString(tok[i+1:])
+		require.NoError(b, err)
+		method, pub := jwt.GetSigningMethod(k.Alg()), k.Public()
+		b.Run(k.Alg()+"/interleaved", func(b *testing.B) {
+			ctx := context.Background()
+			var raw, full time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if err := method.Verify(tok[:i], sig, pub); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := cold.Validate(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+				raw += t1.Sub(t0)
+				full += time.Since(t1)
+			}
+			b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+			b.ReportMetric(float64(full.Nanoseconds())/float64(b.N), "cold-ns/op")
+			b.ReportMetric(float64(full)/float64(raw), "cold/raw")
 		})
 	}
 	b.Run("warm", func(b *testing.B) {
