@@ -70,7 +70,9 @@ func bodyFromContext(ctx context.Context) ([]byte, bool) {
 //
 //   - Origin: a browser request whose Origin is not in AllowedOrigins is
 //     refused with 403 (MCP transport security: servers must validate
-//     Origin). DNS rebinding of loopback listeners is refused by mcp-go's
+//     Origin). An allowed origin gets CORS headers (exposing
+//     WWW-Authenticate and Mcp-Session-Id), and its preflight is answered
+//     with 204 before authentication. DNS rebinding of loopback listeners is refused by mcp-go's
 //     own Host check, which stays on.
 //   - Content-Type: a POST that is not application/json gets 415, because
 //     browsers send text/plain and form posts cross-site without a preflight.
@@ -140,6 +142,20 @@ func (e *edge) checks(next http.Handler) http.Handler {
 				reject(http.StatusForbidden, "forbidden: origin not allowed", "origin_not_allowed")
 				return
 			}
+			// An allowed browser origin: CORS (Fetch standard). A preflight
+			// carries no credentials, so it is answered here, before
+			// authentication.
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Origin", origins[0])
+			h.Set("Access-Control-Expose-Headers", corsExpose)
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
@@ -168,6 +184,11 @@ func (e *edge) checks(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r2)
 	})
 }
+
+const (
+	corsExpose       = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, Retry-After, X-Request-Id"
+	corsAllowHeaders = "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-Request-Id"
+)
 
 // isJSON reports whether a Content-Type names application/json, with any
 // parameters; the exact common value skips the full media type parse.
