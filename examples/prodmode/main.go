@@ -41,7 +41,6 @@ import (
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
-	"github.com/mcpguard/mcpguard/examples/internal/preauth"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -175,8 +174,9 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, err
 	}
 
-	// One budget per caller: its address before authentication (charged
-	// for failed authentications only), its tenant and subject after.
+	// One budget per caller: its tenant and subject once authenticated;
+	// its address while it fails to authenticate (only failures are
+	// charged, so users sharing an address keep their own budgets).
 	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	if err != nil {
 		return nil, nil, err
@@ -204,15 +204,15 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	closers = append(closers, rec.Close)
 
 	guard, err := transport.New(transport.Config{
-		Resource:             cfg.resource,
-		AuthorizationServers: []string{cfg.issuer},
-		ResourceName:         "mcpguard notes example",
-		Validator:            validator,
-		Policy:               policy,
-		Tenancy:              tenants,
-		PreAuthRateLimit:     preauth.Limit(byAddress),
-		RateLimit:            byCaller.Handler,
-		Audit:                rec,
+		Resource:                 cfg.resource,
+		AuthorizationServers:     []string{cfg.issuer},
+		ResourceName:             "mcpguard notes example",
+		Validator:                validator,
+		Policy:                   policy,
+		Tenancy:                  tenants,
+		UnauthenticatedRateLimit: byAddress,
+		RateLimit:                byCaller.Handler,
+		Audit:                    rec,
 		HTTPOptions: []server.StreamableHTTPOption{
 			server.WithSessionIdleTTL(15 * time.Minute), // sessions never DELETEd
 			server.WithStreamableHTTPLogger(logger),

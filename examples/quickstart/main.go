@@ -33,7 +33,6 @@ import (
 	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
-	"github.com/mcpguard/mcpguard/examples/internal/preauth"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -292,14 +291,14 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 	s.closers = append(s.closers, rec.Close)
 
 	cfg := transport.Config{
-		Resource:             resource,
-		AuthorizationServers: []string{issuer},
-		Validator:            validator,
-		Policy:               policy,
-		Tenancy:              tenants,
-		PreAuthRateLimit:     preauth.Limit(byAddress),
-		RateLimit:            byCaller.Handler,
-		Audit:                rec,
+		Resource:                 resource,
+		AuthorizationServers:     []string{issuer},
+		Validator:                validator,
+		Policy:                   policy,
+		Tenancy:                  tenants,
+		UnauthenticatedRateLimit: byAddress,
+		RateLimit:                byCaller.Handler,
+		Audit:                    rec,
 	}
 	if mutate != nil {
 		mutate(&cfg)
