@@ -70,7 +70,9 @@ func bodyFromContext(ctx context.Context) ([]byte, bool) {
 //
 //   - Origin: a browser request whose Origin is not in AllowedOrigins is
 //     refused with 403 (MCP transport security: servers must validate
-//     Origin). DNS rebinding of loopback listeners is refused by mcp-go's
+//     Origin). An allowed origin gets CORS headers (exposing
+//     WWW-Authenticate and Mcp-Session-Id), and its preflight is answered
+//     with 204 before authentication. DNS rebinding of loopback listeners is refused by mcp-go's
 //     own Host check, which stays on.
 //   - Content-Type: a POST that is not application/json gets 415, because
 //     browsers send text/plain and form posts cross-site without a preflight.
@@ -140,13 +142,26 @@ func (e *edge) checks(next http.Handler) http.Handler {
 				reject(http.StatusForbidden, "forbidden: origin not allowed", "origin_not_allowed")
 				return
 			}
+			// An allowed browser origin: CORS (Fetch standard). A preflight
+			// carries no credentials, so it is answered here, before
+			// authentication.
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Origin", origins[0])
+			h.Set("Access-Control-Expose-Headers", corsExpose)
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		if r.Method != http.MethodPost {
 			next.ServeHTTP(w, r)
 			return
 		}
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
+		if !isJSON(r.Header.Get("Content-Type")) {
 			reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
 			return
 		}
@@ -154,7 +169,7 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, e.cfg.MaxBodyBytes+1))
+		body, err := readBody(r, e.cfg.MaxBodyBytes)
 		if err != nil {
 			reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
 			return
@@ -168,6 +183,35 @@ func (e *edge) checks(next http.Handler) http.Handler {
 		r2.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r2)
 	})
+}
+
+const (
+	corsExpose       = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, Retry-After, X-Request-Id"
+	corsAllowHeaders = "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-Request-Id"
+)
+
+// isJSON reports whether a Content-Type names application/json, with any
+// parameters; the exact common value skips the full media type parse.
+func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// readBody reads at most limit+1 bytes of the body: exactly once into a
+// buffer of the announced size when Content-Length is known.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is cut by net/http; nothing to read.
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, limit+1))
 }
 
 func saneRequestID(id string) bool {

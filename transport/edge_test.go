@@ -215,3 +215,38 @@ func initReq(version string) mcp.InitializeRequest {
 	r.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
 	return r
 }
+
+func TestEdgeCORS(t *testing.T) {
+	mw, err := Edge(EdgeConfig{AllowedOrigins: []string{"https://app.example.com"}})
+	require.NoError(t, err)
+	reached := false
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+
+	pre := httptest.NewRequest(http.MethodOptions, "/mcp", nil)
+	pre.Header.Set("Origin", "https://app.example.com")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, pre)
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	assert.False(t, reached, "a preflight never reaches authentication")
+	assert.Equal(t, "https://app.example.com", rec.Header().Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, rec.Header().Get("Access-Control-Allow-Headers"), "Authorization")
+	assert.Contains(t, rec.Header().Get("Access-Control-Allow-Methods"), "POST")
+
+	post := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader("{}"))
+	post.Header.Set("Origin", "https://app.example.com")
+	post.Header.Set("Content-Type", "application/json")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, post)
+	assert.True(t, reached)
+	assert.Contains(t, rec.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate")
+
+	evil := httptest.NewRequest(http.MethodOptions, "/mcp", nil)
+	evil.Header.Set("Origin", "https://evil.example")
+	evil.Header.Set("Access-Control-Request-Method", "POST")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, evil)
+	assert.Equal(t, http.StatusForbidden, rec.Code)
+	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"))
+}

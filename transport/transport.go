@@ -14,6 +14,7 @@ import (
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/tenancy"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // Mode selects how callers are identified.
@@ -79,9 +80,18 @@ type Config struct {
 	// without tenants. Ignored in ModeDev, where Dev.Tenant is used.
 	Tenancy *tenancy.Resolver
 
-	// PreAuthRateLimit runs before authentication, typically keyed by the
-	// remote address, so floods of forged tokens are cut before any
-	// signature check. Nil: none.
+	// UnauthenticatedRateLimit limits requests that fail authentication
+	// (no token, a bad token), keyed by client address: each failure spends
+	// one event of the address's budget, and once it is spent the answer is
+	// 429 with Retry-After instead of 401. Authenticated requests are not
+	// charged here (RateLimit keys them by tenant and subject), so callers
+	// sharing an address keep their own budgets. Build it with
+	// ratelimit.NewMiddleware (its TrustedProxies decide whose
+	// X-Forwarded-For is believed). Nil: none.
+	UnauthenticatedRateLimit *ratelimit.Middleware
+	// PreAuthRateLimit runs before authentication on every request,
+	// authenticated or not (for example a per-address ceiling far above
+	// any one caller's budget). Nil: none.
 	PreAuthRateLimit func(http.Handler) http.Handler
 	// RateLimit runs after authentication and tenancy, typically keyed by
 	// tenant and subject (transport/ratelimit's Middleware.Handler). Nil:
@@ -123,6 +133,7 @@ type Guard struct {
 	edge     *edge
 	sessions *SessionBinding
 	authMW   func(http.Handler) http.Handler
+	unauth   *unauthLimiter
 }
 
 // New checks cfg and builds a Guard. Every mistake is an error wrapping
@@ -184,6 +195,9 @@ func New(cfg Config) (*Guard, error) {
 		}
 		logger.Warn("mcpguard: DEV MODE — no authentication; every request acts as the dev principal; loopback only",
 			"addr", cfg.Addr, "subject", cfg.Dev.principal().Subject, "tenant", cfg.Dev.Tenant)
+	}
+	if cfg.UnauthenticatedRateLimit != nil {
+		g.unauth = &unauthLimiter{lim: cfg.UnauthenticatedRateLimit}
 	}
 	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
 	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
@@ -253,7 +267,7 @@ func (g *Guard) endpointPath() string {
 // their own mcp-go handler. srv is consulted by step-up to find a tool's
 // annotations; nil turns step-up off. The order, outermost first:
 // request ID → audit → Origin/Content-Type/body → pre-auth rate limit →
-// authentication → tenancy → session binding → rate limit → step-up → h.
+// unauthenticated rate limit → authentication → tenancy → session binding → rate limit → step-up → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
@@ -274,6 +288,9 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 		h = audit.Capture(h)
 	}
 	h = g.authMW(h)
+	if g.unauth != nil {
+		h = g.unauth.wrap(h)
+	}
 	if g.cfg.PreAuthRateLimit != nil {
 		h = g.cfg.PreAuthRateLimit(h)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/tenancy"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // syncBuffer collects audit output from concurrent writers.
@@ -68,7 +69,7 @@ func (s *stack) token(t *testing.T, claims map[string]any) string {
 	return tok
 }
 
-func notesPolicy(t *testing.T) *authz.Policy {
+func notesPolicy(t testing.TB) *authz.Policy {
 	t.Helper()
 	pl, err := authz.New(authz.Config{
 		ReadScope:  "notes:read",
@@ -517,4 +518,44 @@ func streamMidCall(t *testing.T, url, token, sid string, seen chan struct{}) {
 		}
 	}
 	t.Fatalf("stream ended without a result: %v", sc.Err())
+}
+
+// Failed authentications spend the address's budget and turn into 429;
+// authenticated callers from the same address keep their own budgets.
+func TestStackUnauthenticatedRateLimit(t *testing.T) {
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	require.NoError(t, err)
+	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}})
+	require.NoError(t, err)
+	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 2}})
+	require.NoError(t, err)
+	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth; c.RateLimit = post.Handler })
+	forged, err := st.idp.MintBadSignature(map[string]any{"aud": st.url, "tenant_id": "acme"})
+	require.NoError(t, err)
+
+	var got []int
+	for i := 0; i < 5; i++ {
+		status, hdr, body := rawCall(t, st.url, forged, "whoami", "")
+		got = append(got, status)
+		if status == http.StatusTooManyRequests {
+			assert.Equal(t, "3600", hdr.Get("Retry-After"))
+			assert.Empty(t, hdr.Get("WWW-Authenticate"))
+			assert.NotContains(t, body, "invalid_token")
+		}
+	}
+	assert.Equal(t, []int{401, 401, 401, 429, 429}, got)
+	status, _, _ := rawCall(t, st.url, "", "whoami", "")
+	assert.Equal(t, http.StatusTooManyRequests, status, "no token counts as a failure too")
+
+	// Two users on the same address are unaffected, each with its own budget.
+	for _, sub := range []string{"alice", "bob"} {
+		tok := st.token(t, map[string]any{"sub": sub, "scope": "notes:read"})
+		var s []int
+		for i := 0; i < 3; i++ {
+			status, _, _ := rawCall(t, st.url, tok, "whoami", "")
+			s = append(s, status)
+		}
+		assert.Equal(t, []int{200, 200, 429}, s, sub)
+	}
+	assert.Contains(t, st.audit.String(), "unauthenticated_rate_limited")
 }

@@ -1,0 +1,42 @@
+// Package transport is the HTTP edge of an mcpguard server: it composes
+// every other package around mcp-go's Streamable HTTP server, in the one
+// order that is safe, and holds no policy of its own.
+//
+// A server author's main reads:
+//
+//	guard, err := transport.New(transport.Config{
+//		Resource:             "https://notes.example.com/mcp",
+//		AuthorizationServers: []string{issuer},
+//		Validator:            validator, // auth.NewJWTValidator
+//		Policy:               policy,    // authz.New
+//		Tenancy:              tenants,   // tenancy.New, optional
+//		Audit:                recorder,  // audit.New, optional
+//	})
+//	srv := server.NewMCPServer("notes", "1.0", guard.ServerOptions()...)
+//	// srv.AddTool(...)
+//	http.ListenAndServe(addr, guard.Handler(srv))
+//
+// Handler serves the MCP endpoint at the resource's path and the RFC 9728
+// protected resource metadata at its well-known paths. Each request passes,
+// outermost first: request ID → audit → Origin allow-list, 415 for non-JSON
+// POSTs, body limit → pre-auth rate limit → bearer authentication (or the
+// dev identity) → tenant → session binding → rate limit → HTTP step-up →
+// mcp-go. Inside mcp-go, ServerOptions installs audit, then the policy's
+// filters and authoritative tool middleware, then tool budgets.
+//
+// ModeDev serves without tokens on a loopback listener only, as a fixed
+// DevIdentity, through the same policy, limits and audit; New refuses a
+// non-loopback address. ModeProd (the zero value) refuses to start without
+// a Validator, an authorization server and an https resource (http only on
+// loopback).
+//
+// Session binding is stateless: the Mcp-Session-Id a client sees carries an
+// HMAC tag over mcp-go's ID and the principal's issuer and subject, so a
+// session serves only the principal that created it (another gets 404), with
+// nothing stored per session. StdioIdentity gives a stdio server the same
+// identity, policy and audit path.
+//
+// Every wrapper keeps http.Flusher, http.Hijacker and Unwrap working, so
+// SSE streams, GET listening streams and DELETE pass through unchanged, as
+// do 2026-07-28 stateless requests.
+package transport
