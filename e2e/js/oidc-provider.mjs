@@ -9,13 +9,16 @@
 //     "keysFile": "keys.json",        // private JWKS, created when missing
 //     "tenantClaim": "tenant",        // claim name carrying a client's tenant
 //     "clients": [{"client_id": "a", "client_secret": "s",
-//                  "scope": "tools:read", "tenant": "acme"}],
+//                  "scope": "tools:read", "tenant": "acme",
+//                  "token_endpoint_auth_method": "client_secret_basic"}],
+//     "defaultResource": "",          // resource for requests naming none
 //     "resources": [{"prefix": "http://127.0.0.1:", "scope": "tools:read",
 //                    "format": "jwt", "ttl": 300}]
 //   }
 //
 // Only the client_credentials grant is enabled. A token request must name a
-// resource (RFC 8707); the first entry of "resources" whose prefix matches it
+// resource (RFC 8707), unless "defaultResource" is set: it is then the
+// resource of requests that name none. The first entry of "resources" whose prefix matches it
 // decides the scopes the resource accepts, the token format ("jwt" gives an
 // RFC 9068 access token whose aud is the resource, "opaque" a reference
 // token for RFC 7662 introspection) and the lifetime in seconds.
@@ -169,8 +172,9 @@ function buildProvider(issuer, keys) {
         // A client_credentials request without a resource gets no token:
         // every token in these tests is for one resource server.
         defaultResource: async (_ctx, _client, oneOf) => {
-          if (!oneOf) throw new errors.InvalidTarget('a resource indicator (RFC 8707) is required');
-          return oneOf;
+          if (oneOf) return oneOf;
+          if (cfg.defaultResource) return cfg.defaultResource;
+          throw new errors.InvalidTarget('a resource indicator (RFC 8707) is required');
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {

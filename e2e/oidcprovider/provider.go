@@ -26,7 +26,7 @@ import (
 var ErrNotInstalled = errors.New("oidcprovider: node modules not installed")
 
 // Client is an OAuth client registered at the provider. It may use the
-// client_credentials grant only, authenticating with client_secret_basic.
+// client_credentials grant only.
 type Client struct {
 	// ID is the client_id; it is also the "sub" and "client_id" claims of
 	// the tokens it gets. Required.
@@ -40,6 +40,9 @@ type Client struct {
 	// Tenant, when set, is put in every access token of the client under
 	// Config.TenantClaim.
 	Tenant string
+	// PostSecret makes the client authenticate with client_secret_post
+	// instead of client_secret_basic (RFC 6749 §2.3.1).
+	PostSecret bool
 }
 
 // Resource describes the resource servers the provider issues tokens for.
@@ -75,6 +78,11 @@ type Config struct {
 	Clients []Client
 	// Resources are the resource servers tokens may be issued for.
 	Resources []Resource
+	// DefaultResource, when set, is the resource of a token request that
+	// names none. Empty means such requests are refused with
+	// invalid_target. Clients that omit the RFC 8707 resource parameter
+	// need it.
+	DefaultResource string
 	// Log, when set, receives the provider's stderr (warnings, errors).
 	Log io.Writer
 }
@@ -105,15 +113,17 @@ type jsConfig struct {
 	Port        int          `json:"port"`
 	KeysFile    string       `json:"keysFile"`
 	TenantClaim string       `json:"tenantClaim,omitempty"`
+	Default     string       `json:"defaultResource,omitempty"`
 	Clients     []jsClient   `json:"clients"`
 	Resources   []jsResource `json:"resources"`
 }
 
 type jsClient struct {
-	ID     string `json:"client_id"`
-	Secret string `json:"client_secret"`
-	Scope  string `json:"scope,omitempty"`
-	Tenant string `json:"tenant,omitempty"`
+	ID         string `json:"client_id"`
+	Secret     string `json:"client_secret"`
+	Scope      string `json:"scope,omitempty"`
+	Tenant     string `json:"tenant,omitempty"`
+	AuthMethod string `json:"token_endpoint_auth_method"`
 }
 
 type jsResource struct {
@@ -197,9 +207,14 @@ func (p *Provider) writeConfig(port int) error {
 		Port:        port,
 		KeysFile:    filepath.Join(p.cfg.WorkDir, "oidc-keys.json"),
 		TenantClaim: p.cfg.TenantClaim,
+		Default:     p.cfg.DefaultResource,
 	}
 	for _, c := range p.cfg.Clients {
-		jc.Clients = append(jc.Clients, jsClient{ID: c.ID, Secret: c.Secret, Scope: c.Scope, Tenant: c.Tenant})
+		method := "client_secret_basic"
+		if c.PostSecret {
+			method = "client_secret_post"
+		}
+		jc.Clients = append(jc.Clients, jsClient{ID: c.ID, Secret: c.Secret, Scope: c.Scope, Tenant: c.Tenant, AuthMethod: method})
 	}
 	for _, r := range p.cfg.Resources {
 		format := "jwt"
@@ -373,16 +388,26 @@ func (p *Provider) Endpoint() oauth2.Endpoint {
 	return oauth2.Endpoint{TokenURL: iss + "/token", AuthStyle: oauth2.AuthStyleInHeader}
 }
 
-// ClientCredentials gets an access token for resource (RFC 8707) with the
-// client_credentials grant (RFC 6749 §4.4).
+// ClientCredentials gets an access token for resource (RFC 8707; empty
+// sends no resource parameter) with the client_credentials grant (RFC 6749
+// §4.4), authenticating as the client is registered to (client_secret_basic
+// unless Client.PostSecret).
 func (p *Provider) ClientCredentials(ctx context.Context, clientID, secret, resource string, scopes ...string) (*oauth2.Token, error) {
+	style := oauth2.AuthStyleInHeader
+	for _, c := range p.cfg.Clients {
+		if c.ID == clientID && c.PostSecret {
+			style = oauth2.AuthStyleInParams
+		}
+	}
 	cc := clientcredentials.Config{
-		ClientID:       clientID,
-		ClientSecret:   secret,
-		TokenURL:       p.Endpoint().TokenURL,
-		AuthStyle:      oauth2.AuthStyleInHeader,
-		Scopes:         scopes,
-		EndpointParams: url.Values{"resource": {resource}},
+		ClientID:     clientID,
+		ClientSecret: secret,
+		TokenURL:     p.Endpoint().TokenURL,
+		AuthStyle:    style,
+		Scopes:       scopes,
+	}
+	if resource != "" {
+		cc.EndpointParams = url.Values{"resource": {resource}}
 	}
 	return cc.Token(ctx)
 }
