@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -146,12 +147,23 @@ func encodeIssued(tok issued) string {
 
 func decodeIssued(t testing.TB, raw string) issued {
 	t.Helper()
-	require.True(t, strings.HasPrefix(raw, "dt."), "not a fake token")
-	b, err := base64.RawURLEncoding.DecodeString(raw[3:])
+	tok, err := tryDecodeIssued(raw)
 	require.NoError(t, err)
-	var tok issued
-	require.NoError(t, json.Unmarshal(b, &tok))
 	return tok
+}
+
+// tryDecodeIssued is decodeIssued for goroutines other than the test's,
+// which must not call t.FailNow.
+func tryDecodeIssued(raw string) (issued, error) {
+	var tok issued
+	if !strings.HasPrefix(raw, "dt.") {
+		return tok, errors.New("not a fake token")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(raw[3:])
+	if err != nil {
+		return tok, err
+	}
+	return tok, json.Unmarshal(b, &tok)
 }
 
 func (as *fakeAS) clientOK(r *http.Request) bool {

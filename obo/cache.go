@@ -21,8 +21,8 @@ type cacheEntry struct {
 	refreshAt time.Time // expiry minus skew: after it, the entry is a miss
 }
 
-func newCache(max int) *cache {
-	return &cache{max: max, m: make(map[[32]byte]*list.Element, min(max, 1024))}
+func newCache(size int) *cache {
+	return &cache{max: size, m: make(map[[32]byte]*list.Element, min(size, 1024))}
 }
 
 // get returns the token for key if one is stored and now is before its

@@ -72,6 +72,7 @@ type PrivateKey struct {
 	ThumbprintS256 string
 }
 
+// String names the algorithm and key ID and redacts the key.
 func (k PrivateKey) String() string {
 	return fmt.Sprintf("obo.PrivateKey{alg=%s kid=%s %s}", k.Algorithm, k.KeyID, redacted)
 }

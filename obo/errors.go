@@ -96,6 +96,8 @@ type Error struct {
 	Err error
 }
 
+// Error describes the failure: flavor, OAuth code, status, the sanitised
+// description and the cause. It never contains a token or secret.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("obo: ")

@@ -90,12 +90,17 @@ type Client struct {
 // token endpoint return.
 type TokenError struct {
 	// Status is the HTTP status; zero means 400.
-	Status      int
-	Code        string
+	Status int
+	// Code is the "error" code, such as invalid_grant.
+	Code string
+	// Description is the "error_description".
 	Description string
-	SubError    string
-	Claims      string
-	ErrorCodes  []int
+	// SubError is Entra's "suberror", such as consent_required.
+	SubError string
+	// Claims is Entra's claims challenge, a JSON object as a string.
+	Claims string
+	// ErrorCodes are Entra's numeric AADSTS codes.
+	ErrorCodes []int
 }
 
 // InvalidGrant returns the error an authorization server gives for an
