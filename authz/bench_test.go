@@ -170,3 +170,35 @@ func BenchmarkMapper(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckServerTools is the HTTP-edge decision for an annotation
+// default, looking the tool up on a real mcp-go server: mcp-go's GetTool
+// returns a copy of the tool on the heap, one allocation that is mcp-go's.
+func BenchmarkCheckServerTools(b *testing.B) {
+	n := newNotesServer(b)
+	var tools []mcp.Tool
+	for _, st := range n.srv.ListTools() {
+		tools = append(tools, st.Tool)
+	}
+	for _, bc := range []struct {
+		name   string
+		lookup authz.ToolLookup
+	}{
+		{"ServerTools", authz.ServerTools(n.srv)},
+		{"StaticTools", authz.StaticTools(tools...)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			pl := notesPolicy(b, func(c *authz.Config) { c.Tools = bc.lookup })
+			p := benchPrincipal("notes:read")
+			ctx := context.Background()
+			require.True(b, pl.Check(ctx, p, authz.MethodToolsCall, "list_notes").Allowed)
+			require.False(b, pl.Check(ctx, p, authz.MethodToolsCall, "write_note").Allowed)
+			b.ReportAllocs()
+			for b.Loop() {
+				if !pl.Check(ctx, p, authz.MethodToolsCall, "list_notes").Allowed {
+					b.Fatal("denied")
+				}
+			}
+		})
+	}
+}

@@ -49,13 +49,15 @@
 //
 // The transport layer may answer a tools/call it can already see is denied
 // with HTTP 403 before mcp-go runs (step-up): it peeks the method and name,
-// calls Check(ctx, principal, method, name) and answers d.Err() with
-// auth.WriteError, which renders 403 insufficient_scope with the missing
-// scopes. Outside mcp-go the context holds no mcp-go server, so for the
+// calls Check(ctx, principal, method, name) and, when d.Reason is
+// ReasonInsufficientScope, answers d.Err() with auth.WriteError, which
+// renders 403 insufficient_scope with the missing scopes. Other denials are
+// best left to mcp-go, where a tool hidden from a tenant reads as absent. Outside mcp-go the context holds no mcp-go server, so for the
 // annotation defaults Check finds tool annotations through Config.Tools:
 // build the server first, then the policy with Tools: authz.ServerTools(srv),
-// then pl.Install(srv). That check is an early answer; the tool middleware
-// stays authoritative.
+// then pl.Install(srv) — or, for a fixed tool set, pass
+// authz.StaticTools(tools...), which allocates nothing per lookup. That
+// check is an early answer; the tool middleware stays authoritative.
 //
 // # Per-tool wrapper
 //

@@ -18,13 +18,29 @@ type ToolLookup func(name string) (mcp.ToolAnnotation, bool)
 // ServerTools returns a ToolLookup over the tools registered on srv with
 // AddTool or SetTools (not session tools, which exist only inside a
 // session). It lets the HTTP edge, which runs before mcp-go, apply the
-// annotation defaults; see Config.Tools. srv must not be nil.
+// annotation defaults; see Config.Tools. srv must not be nil. Each lookup
+// allocates once inside mcp-go; see StaticTools for a fixed tool set.
 func ServerTools(srv *server.MCPServer) ToolLookup {
 	return func(name string) (mcp.ToolAnnotation, bool) {
 		if t := srv.GetTool(name); t != nil {
 			return t.Tool.Annotations, true
 		}
 		return mcp.ToolAnnotation{}, false
+	}
+}
+
+// StaticTools returns a ToolLookup over a fixed list of tools, for servers
+// whose tools do not change once registered. Unlike ServerTools it costs no
+// allocation per lookup (mcp-go's GetTool copies the tool to the heap).
+// Later changes to tools do not affect it.
+func StaticTools(tools ...mcp.Tool) ToolLookup {
+	known := make(map[string]mcp.ToolAnnotation, len(tools))
+	for _, t := range tools {
+		known[t.Name] = t.Annotations
+	}
+	return func(name string) (mcp.ToolAnnotation, bool) {
+		a, ok := known[name]
+		return a, ok
 	}
 }
 

@@ -334,6 +334,24 @@ func TestInstallOnExistingServer(t *testing.T) {
 	assert.Equal(t, []string{"notes:write"}, d.Missing)
 }
 
+func TestStaticTools(t *testing.T) {
+	tools := []mcp.Tool{
+		mcp.NewTool("list_notes", mcp.WithReadOnlyHintAnnotation(true)),
+		mcp.NewTool("write_note"),
+	}
+	lookup := authz.StaticTools(tools...)
+	tools[0].Annotations.ReadOnlyHint = mcp.ToBoolPtr(false)
+	a, ok := lookup("list_notes")
+	require.True(t, ok)
+	assert.True(t, *a.ReadOnlyHint, "later changes do not affect the lookup")
+	_, ok = lookup("nope")
+	assert.False(t, ok)
+
+	pl := notesPolicy(t, func(c *authz.Config) { c.Tools = lookup })
+	assert.True(t, pl.Check(context.Background(), reader, authz.MethodToolsCall, "list_notes").Allowed)
+	assert.False(t, pl.Check(context.Background(), reader, authz.MethodToolsCall, "write_note").Allowed)
+}
+
 // sessionWithTools is a minimal mcp-go session carrying its own tools.
 type sessionWithTools struct {
 	id    string
@@ -445,4 +463,40 @@ func TestRequestHookIgnoresWhatItCannotRead(t *testing.T) {
 	var de *authz.DeniedError
 	require.True(t, errors.As(err, &de))
 	assert.Equal(t, authz.ReasonUnauthenticated, de.Reason)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	n := newNotesServer(t, notesPolicy(t, nil).ServerOptions()...)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, tool, ok := reader, "write_note", false
+			if i%2 == 0 {
+				p, ok = writer, true
+			}
+			for range 50 {
+				msg := n.rpc(t, context.Background(), p, "tools/call", map[string]any{"name": tool})
+				if _, isResp := msg.(mcp.JSONRPCResponse); isResp != ok {
+					t.Errorf("principal %v: got %#v", p.Scopes, msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(4*50), n.count("write_note"))
+}
+
+func TestCheckToolUsesTheGivenAnnotations(t *testing.T) {
+	pl := notesPolicy(t, nil)
+	ro := mcp.ToolAnnotation{ReadOnlyHint: mcp.ToBoolPtr(true)}
+	assert.True(t, pl.CheckTool(context.Background(), reader, "anything", ro).Allowed)
+	d := pl.CheckTool(context.Background(), reader, "anything", mcp.ToolAnnotation{})
+	assert.Equal(t, []string{"notes:write"}, d.Missing)
+	assert.Equal(t, authz.ReasonInsufficientScope, pl.CheckTool(context.Background(), writer, "purge_notes", ro).Reason,
+		"an explicit rule beats the annotations")
+	var nilPolicy *authz.Policy
+	assert.False(t, nilPolicy.CheckTool(context.Background(), admin, "x", ro).Allowed)
 }

@@ -63,7 +63,8 @@ type Config struct {
 	// absent hint, or a tool whose annotations cannot be found, is not
 	// read-only). Set both or neither. A principal holding WriteScope but
 	// not ReadScope cannot call read-only tools: grant both scopes to
-	// writers.
+	// writers. mcp-go offers no lookup of task tools (AddTaskTool), so they
+	// always count as not read-only: give them ToolRules entries.
 	ReadScope  string
 	WriteScope string
 
