@@ -93,41 +93,191 @@ func parseJWS(token string, maxSize int) (jws, *Error) {
 }
 
 func parseHeader(hb []byte, t *jws) *Error {
-	var hdr map[string]any
-	if err := json.Unmarshal(hb, &hdr); err != nil || hdr == nil {
-		return malformed("header is not a JSON object")
+	h, ok, err := scanFlatHeader(hb)
+	if err != nil {
+		return err
 	}
-	if countMembers(hb) != totalMembers(hdr) {
-		return malformed("header has duplicate members")
+	if !ok {
+		if h, err = decodeHeader(hb); err != nil {
+			return err
+		}
 	}
-	alg, ok := hdr["alg"].(string)
-	if !ok || alg == "" {
+	return h.apply(t)
+}
+
+// hdrFields is what the header checks need, however the header was read.
+type hdrFields struct {
+	alg, kid, typ          string
+	hasAlg, hasKID, hasTyp bool
+	algStr, kidStr, typStr bool // the member is a JSON string
+	crit, cty, enc, zip    bool
+}
+
+func (h *hdrFields) apply(t *jws) *Error {
+	if !h.hasAlg || !h.algStr || h.alg == "" {
 		return malformed(`header "alg" is missing or not a string`)
 	}
-	t.alg = alg
-	if v, present := hdr["kid"]; present {
-		kid, ok := v.(string)
-		if !ok || kid == "" || len(kid) > maxKIDLen {
+	t.alg = h.alg
+	if h.hasKID {
+		if !h.kidStr || h.kid == "" || len(h.kid) > maxKIDLen {
 			return malformed(`header "kid" is not a non-empty string of sane length`)
 		}
-		t.kid, t.hasKID = kid, true
+		t.kid, t.hasKID = h.kid, true
 	}
-	if v, present := hdr["typ"]; present {
-		typ, ok := v.(string)
-		if !ok {
+	if h.hasTyp {
+		if !h.typStr {
 			return malformed(`header "typ" is not a string`)
 		}
-		t.typ = typ
+		t.typ = h.typ
 	}
-	if _, present := hdr["crit"]; present {
+	if h.crit {
 		return InvalidToken(descCritical, fmt.Errorf(`%w: header carries "crit" (RFC 7515 §4.1.11), no extension is understood`, ErrInvalidToken))
 	}
-	for _, m := range [...]string{"cty", "enc", "zip"} {
-		if _, present := hdr[m]; present {
-			return InvalidToken(descType, fmt.Errorf("%w: header member %q is not accepted (nested or encrypted token)", ErrInvalidToken, m))
+	for _, m := range [...]struct {
+		name    string
+		present bool
+	}{{"cty", h.cty}, {"enc", h.enc}, {"zip", h.zip}} {
+		if m.present {
+			return InvalidToken(descType, fmt.Errorf("%w: header member %q is not accepted (nested or encrypted token)", ErrInvalidToken, m.name))
 		}
 	}
 	return nil
+}
+
+// set records one member; v is a string when str is true.
+func (h *hdrFields) set(name string, v string, str bool) {
+	switch name {
+	case "alg":
+		h.alg, h.hasAlg, h.algStr = v, true, str
+	case "kid":
+		h.kid, h.hasKID, h.kidStr = v, true, str
+	case "typ":
+		h.typ, h.hasTyp, h.typStr = v, true, str
+	case "crit":
+		h.crit = true
+	case "cty":
+		h.cty = true
+	case "enc":
+		h.enc = true
+	case "zip":
+		h.zip = true
+	}
+}
+
+// decodeHeader reads any header through encoding/json.
+func decodeHeader(hb []byte) (hdrFields, *Error) {
+	var h hdrFields
+	var m map[string]any
+	if err := json.Unmarshal(hb, &m); err != nil || m == nil {
+		return h, malformed("header is not a JSON object")
+	}
+	if countMembers(hb) != totalMembers(m) {
+		return h, malformed("header has duplicate members")
+	}
+	for k, v := range m {
+		s, ok := v.(string)
+		h.set(k, s, ok)
+	}
+	return h, nil
+}
+
+// scanFlatHeader reads, without reflection, the header shape nearly every
+// token has: one JSON object whose members are all printable-ASCII strings
+// without escapes, such as {"alg":"RS256","kid":"k1","typ":"JWT"}. ok is
+// false for anything else, which decodeHeader then reads; for the inputs it
+// accepts it must agree with decodeHeader exactly (FuzzHeaderFastPath).
+func scanFlatHeader(b []byte) (h hdrFields, ok bool, err *Error) {
+	const maxMembers = 8
+	var keys [maxMembers][]byte
+	n := 0
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return h, false, nil
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			k, next, ok := flatString(b, i)
+			if !ok || n == maxMembers {
+				return h, false, nil
+			}
+			i = skipWS(b, next)
+			if i >= len(b) || b[i] != ':' {
+				return h, false, nil
+			}
+			v, next, ok := flatString(b, skipWS(b, i+1))
+			if !ok {
+				return h, false, nil
+			}
+			for _, prev := range keys[:n] {
+				if string(prev) == string(k) {
+					return h, false, malformed("header has duplicate members")
+				}
+			}
+			keys[n] = k
+			n++
+			h.set(string(k), internHeaderValue(v), true)
+			i = skipWS(b, next)
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return h, false, nil
+		}
+	}
+	if skipWS(b, i) != len(b) {
+		return h, false, nil
+	}
+	return h, true, nil
+}
+
+// flatString reads a JSON string at b[i] made only of printable ASCII
+// without escapes, returning its content and the index after it.
+func flatString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// internHeaderValue returns common header values without allocating.
+func internHeaderValue(v []byte) string {
+	switch string(v) {
+	case "RS256":
+		return "RS256"
+	case "PS256":
+		return "PS256"
+	case "ES256":
+		return "ES256"
+	case "EdDSA":
+		return "EdDSA"
+	case "JWT":
+		return "JWT"
+	case "at+jwt":
+		return "at+jwt"
+	}
+	return string(v)
 }
 
 // decodePayload decodes the (verified) payload into a claims map,

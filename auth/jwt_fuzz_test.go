@@ -181,3 +181,40 @@ func FuzzJWTValidate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHeaderFastPath checks that the reflection-free header reader agrees
+// with encoding/json on every header it accepts.
+func FuzzHeaderFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"alg":"RS256","kid":"k1","typ":"JWT"}`, ` { "alg" : "EdDSA" } `, `{}`, `{"alg":"ES256","alg":"ES256"}`,
+		`{"alg":"RS256","crit":"x"}`, `{"alg":"RS256","kid":7}`, `{"alg":"R\u0053256"}`, `{"alg":"RS256"}x`,
+		`{"alg":"RS256",}`, `{"a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9"}`, "{\"alg\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok, ferr := scanFlatHeader(b)
+		slow, serr := decodeHeader(b)
+		if ferr != nil {
+			require.NotNil(t, serr, "fast path rejected what encoding/json accepts")
+			return
+		}
+		if !ok {
+			return
+		}
+		require.Nil(t, serr, "fast path accepted what encoding/json rejects")
+		assert.Equal(t, slow, fast)
+	})
+}
+
+func TestHeaderFastPathTaken(t *testing.T) {
+	for _, h := range []string{`{"alg":"RS256","kid":"k1","typ":"JWT"}`, `{"typ":"at+jwt","alg":"EdDSA","kid":"eddsa-1"}`} {
+		got, ok, err := scanFlatHeader([]byte(h))
+		require.Nil(t, err)
+		require.True(t, ok, h)
+		assert.True(t, got.hasAlg && got.algStr && got.hasKID && got.hasTyp)
+	}
+	_, ok, err := scanFlatHeader([]byte(`{"alg":"RS256","x5c":["MIIB"]}`))
+	assert.Nil(t, err)
+	assert.False(t, ok, "arrays go through encoding/json")
+}

@@ -154,9 +154,8 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		cfg.Algorithms = slices.Clone(cfg.Algorithms)
 	}
-	if cfg.IssuerPath != "" && (!strings.HasPrefix(cfg.IssuerPath, "/") || strings.HasSuffix(cfg.IssuerPath, "/") ||
-		strings.ContainsAny(cfg.IssuerPath, "?#")) {
-		return nil, fmt.Errorf("authtest: Config.IssuerPath %q must start with '/' and not end with '/'", cfg.IssuerPath)
+	if !validIssuerPath(cfg.IssuerPath) {
+		return nil, fmt.Errorf("authtest: Config.IssuerPath %q must be empty or like \"/realms/acme\": segments of letters, digits, '-', '.', '_' or '~'", cfg.IssuerPath)
 	}
 	addr := cfg.Addr
 	if addr == "" {
@@ -185,11 +184,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authtest: listen: %w", err)
 	}
+	s.issuer = "http://" + ln.Addr().String() + cfg.IssuerPath // what httptest will call its URL
 	s.ts = httptest.NewUnstartedServer(s.routes())
 	_ = s.ts.Listener.Close()
 	s.ts.Listener = ln
 	s.ts.Start()
-	s.issuer = s.ts.URL + cfg.IssuerPath
 	s.redirect = httptest.NewServer(http.HandlerFunc(s.serveRedirected))
 
 	if cfg.TB != nil {
@@ -437,6 +436,26 @@ func (s *Server) MetadataFetches() int { return int(s.metadataFetches.Load()) }
 // FaultRedirect points to. A client that refuses cross-host redirects
 // leaves it at zero.
 func (s *Server) RedirectFetches() int { return int(s.redirectFetches.Load()) }
+
+func validIssuerPath(p string) bool {
+	if p == "" {
+		return true
+	}
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-._~", c)) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func (s *Server) fatal(err error) {
 	if s.cfg.TB != nil {

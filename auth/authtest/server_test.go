@@ -409,6 +409,9 @@ func TestConfigErrors(t *testing.T) {
 		"negative lifetime":  {TokenLifetime: -time.Second},
 		"public hostname":    {Addr: "example.com:80"},
 		"query in issuer":    {IssuerPath: "/a?b"},
+		"pattern in issuer":  {IssuerPath: "/{tenant}"},
+		"empty segment":      {IssuerPath: "/a//b"},
+		"dot segment":        {IssuerPath: "/a/../b"},
 		"unsupported as alg": {Algorithms: []string{"none"}},
 	} {
 		t.Run(name, func(t *testing.T) {
