@@ -406,7 +406,7 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	}
 	var ck tokenKey
 	if v.cache != nil {
-		ck = keyOf(token)
+		ck = keyFor(ctx, token)
 		now := v.now()
 		if p := v.cache.get(ck, now, v.keys.epoch.Load()); p != nil {
 			// Cached traffic still drives the periodic refresh, so that a
