@@ -278,9 +278,11 @@ type ExchangeFunc func(ctx context.Context, grant, audience string, d time.Durat
 // TokenExchange records a downstream token exchange as KindTokenExchange:
 // the caller from ctx, the grant, the audience, the duration and, on
 // failure, an error class (a denial when classified so). It never sees a
-// token: the hook carries none. Wire it as obo's exchange hook:
+// token: the hook carries none. Wire it as obo's exchange hook through
+// obo's adapter, and let obo classify its errors:
 //
-//	obo.Config{OnExchange: rec.TokenExchange}
+//	obo.Config{OnExchange: obo.AuditHook(rec.TokenExchange)}
+//	audit.Config{ClassifyError: obo.Classify}
 func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error) {
 	e := NewEvent(ctx, KindTokenExchange)
 	e.Grant = grant

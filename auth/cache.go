@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
@@ -20,6 +21,18 @@ func keyOf(token string) tokenKey {
 	// Sum256 only reads its argument, so hashing the string's bytes in
 	// place is safe, and spares a copy of the token on every request.
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+}
+
+// keyFor is keyOf(token), reusing the digest Middleware computed for the
+// request's credential when ctx carries the very same token: one SHA-256 per
+// request serves the verified-token cache and obo's exchange cache. Any
+// other token is hashed afresh, so a context can never lend its digest to a
+// different token.
+func keyFor(ctx context.Context, token string) tokenKey {
+	if c, ok := ctx.Value(credentialKey{}).(Credential); ok && c.sum != nil && c.raw == token {
+		return tokenKey(*c.sum)
+	}
+	return keyOf(token)
 }
 
 // tokenCache is a bounded, sharded LRU of verified principals. An entry

@@ -16,14 +16,29 @@ const redacted = "[REDACTED]"
 // The zero value is an empty credential. Credential is safe for concurrent use.
 type Credential struct {
 	raw string
+	sum *[32]byte // SHA-256 of raw when Middleware computed it, else nil
 }
 
-// NewCredential wraps a raw token.
-func NewCredential(raw string) Credential { return Credential{raw: raw} }
+// NewCredential wraps a raw token and computes its digest (see Digest)
+// once, so the caches that key on it during the request never hash it again.
+func NewCredential(raw string) Credential {
+	sum := [32]byte(keyOf(raw))
+	return Credential{raw: raw, sum: &sum}
+}
 
 // Reveal returns the raw token. Call it only to send the token to the party
 // that issued it or may exchange it; never log or store the result.
 func (c Credential) Reveal() string { return c.raw }
+
+// Digest returns the SHA-256 of the token: the key under which caches
+// (verified tokens, exchanged tokens) may remember it without holding it.
+// NewCredential computes it once; every later call returns that value.
+func (c Credential) Digest() [32]byte {
+	if c.sum != nil {
+		return *c.sum
+	}
+	return keyOf(c.raw)
+}
 
 // IsZero reports whether the credential is empty.
 func (c Credential) IsZero() bool { return c.raw == "" }

@@ -369,7 +369,7 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	if len(token) > v.maxSize {
 		return nil, InvalidToken(descTooLarge, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, v.maxSize))
 	}
-	k := keyOf(token)
+	k := keyFor(ctx, token)
 	now := v.now()
 	if v.cache != nil {
 		if p := v.cache.get(k, now, 0); p != nil {

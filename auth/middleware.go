@@ -89,7 +89,10 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 				fail(AsError(err))
 				return
 			}
-			p, err := v.Validate(r.Context(), raw)
+			// The credential, hashed once, is in the context from here on, so
+			// validators' caches (keyFor) and obo reuse its digest.
+			ctx := NewCredentialContext(r.Context(), NewCredential(raw))
+			p, err := v.Validate(ctx, raw)
 			if err == nil && p == nil {
 				err = InvalidToken("the access token is invalid", errors.New("validator returned no principal"))
 			}
@@ -101,8 +104,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 				fail(InsufficientScope(missing...))
 				return
 			}
-			ctx := NewCredentialContext(NewContext(r.Context(), p), NewCredential(raw))
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r.WithContext(NewContext(ctx, p)))
 		})
 	}, nil
 }

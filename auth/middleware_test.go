@@ -241,3 +241,13 @@ func TestCredentialRedacts(t *testing.T) {
 	_, ok = CredentialFromContext(NewCredentialContext(context.Background(), Credential{}))
 	assert.False(t, ok)
 }
+
+func TestKeyForReusesOnlyTheSameToken(t *testing.T) {
+	a, b := "token-a.payload.sig", "token-b.payload.sig"
+	ctx := NewCredentialContext(context.Background(), NewCredential(a))
+	assert.Equal(t, keyOf(a), keyFor(ctx, a), "the credential's digest is reused for its own token")
+	assert.Equal(t, keyOf(b), keyFor(ctx, b), "another token is hashed afresh, never given a's digest")
+	assert.Equal(t, keyOf(a), keyFor(context.Background(), a))
+	assert.Equal(t, [32]byte(keyOf(a)), NewCredential(a).Digest())
+	assert.Equal(t, [32]byte(keyOf("")), Credential{}.Digest())
+}

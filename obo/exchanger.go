@@ -109,6 +109,7 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 		start = time.Now()
 	}
 	var subject string
+	var digest [32]byte // of the subject token; zero for ClientCredentials
 	if ct.Flavor.needsSubject() {
 		cred, ok := auth.CredentialFromContext(ctx)
 		if !ok {
@@ -116,9 +117,9 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 			e.emit(ctx, ct, start, false, false, err)
 			return Token{}, err
 		}
-		subject = cred.Reveal()
+		subject, digest = cred.Reveal(), cred.Digest()
 	}
-	key := ct.key(subject)
+	key := ct.key(digest)
 	if e.cache != nil {
 		if tok, ok := e.cache.get(key, e.cfg.Now()); ok {
 			e.emit(ctx, ct, start, true, false, nil)

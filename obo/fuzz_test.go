@@ -1,6 +1,7 @@
 package obo
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -152,6 +153,12 @@ func TestKeyUnambiguous(t *testing.T) {
 		require.NoError(t, err)
 		return ct
 	}
+	subj := func(s string) [32]byte { // what auth.Credential.Digest returns
+		if s == "" {
+			return [32]byte{}
+		}
+		return sha256.Sum256([]byte(s))
+	}
 	keys := map[[32]byte]string{}
 	add := func(name string, k [32]byte) {
 		if prev, dup := keys[k]; dup {
@@ -159,17 +166,17 @@ func TestKeyUnambiguous(t *testing.T) {
 		}
 		keys[k] = name
 	}
-	add("ab|c", mk(Target{Flavor: TokenExchange, Audience: "ab", Resource: "https://c"}).key("s"))
-	add("a|bc", mk(Target{Flavor: TokenExchange, Audience: "a", Resource: "https://bc"}).key("s"))
-	add("scopes x,y", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"x", "y"}}).key("s"))
-	add("scope xy", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"xy"}}).key("s"))
-	add("subject s1", mk(Target{Flavor: TokenExchange, Audience: "a"}).key("s1"))
-	add("subject s", mk(Target{Flavor: TokenExchange, Audience: "a"}).key("s"))
-	add("obo", mk(Target{Flavor: EntraOBO, Scopes: []string{"a"}}).key("s"))
-	add("cc", mk(Target{Flavor: ClientCredentials, Scopes: []string{"a"}}).key(""))
+	add("ab|c", mk(Target{Flavor: TokenExchange, Audience: "ab", Resource: "https://c"}).key(subj("s")))
+	add("a|bc", mk(Target{Flavor: TokenExchange, Audience: "a", Resource: "https://bc"}).key(subj("s")))
+	add("scopes x,y", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"x", "y"}}).key(subj("s")))
+	add("scope xy", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"xy"}}).key(subj("s")))
+	add("subject s1", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj("s1")))
+	add("subject s", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj("s")))
+	add("obo", mk(Target{Flavor: EntraOBO, Scopes: []string{"a"}}).key(subj("s")))
+	add("cc", mk(Target{Flavor: ClientCredentials, Scopes: []string{"a"}}).key(subj("")))
 	long := strings.Repeat("x", 5000) // beyond the stack buffer
-	add("long subject", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(long))
-	assert.Equal(t, mk(Target{Flavor: TokenExchange, Audience: "a"}).key(long), mk(Target{Flavor: TokenExchange, Audience: "a"}).key(long))
+	add("long subject", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)))
+	assert.Equal(t, mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)), mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)))
 }
 
 func TestCacheLRU(t *testing.T) {

@@ -175,23 +175,17 @@ func compileTarget(t Target) (*target, error) {
 	return ct, nil
 }
 
-// key is the cache key for subject (empty for ClientCredentials): SHA-256
-// over the target digest (fixed length) and the length-prefixed subject
-// token, so no two (subject, target) pairs share a key.
-func (t *target) key(subject string) [32]byte {
-	var buf [32 + 8 + 2048]byte
-	b := append(buf[:0], t.digest[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(subject)))
-	if len(b)+len(subject) <= len(buf) {
-		b = append(b, subject...)
-		return sha256.Sum256(b)
-	}
-	h := sha256.New()
-	h.Write(b)
-	h.Write([]byte(subject))
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+// key is the cache key for a subject token given by its SHA-256 digest
+// (all zero for ClientCredentials, which has no subject): SHA-256 over the
+// target digest and the subject digest, both of fixed length, so no two
+// (subject, target) pairs share a key. The digest comes from
+// auth.Credential.Digest, computed once per request by auth.Middleware.
+func (t *target) key(subject [32]byte) [32]byte {
+	var buf [1 + 32 + 32]byte
+	buf[0] = keyVersion
+	copy(buf[1:], t.digest[:])
+	copy(buf[33:], subject[:])
+	return sha256.Sum256(buf[:])
 }
 
 // isScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).

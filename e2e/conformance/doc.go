@@ -3,10 +3,11 @@
 // mcp-go server, bare and wrapped by mcpguard's production stack.
 //
 // NewMCPServer builds the fixture server the scenarios expect. Handler
-// serves it over Streamable HTTP at /mcp, optionally inside a Stack: the
-// server options, HTTP wrapper and extra routes mcpguard adds. ProdStack
-// builds that stack; since the suite's client sends no credential,
-// TokenProxy sits in front and adds a bearer token to every request.
+// serves it over Streamable HTTP at /mcp, bare or inside a Stack: the
+// server options and complete HTTP handler mcpguard provides. ProdStack
+// builds that stack with transport.New in production mode; since the
+// suite's client sends no credential, TokenProxy sits in front and adds a
+// bearer token to every request.
 //
 // The command cmd/conformance-server serves either variant:
 //

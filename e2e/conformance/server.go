@@ -14,46 +14,38 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// Stack is what mcpguard puts around the conformance server. The zero value
-// (and a nil *Stack) adds nothing: that is the bare server.
+// Stack is what mcpguard puts around the conformance server. A nil *Stack
+// adds nothing: that is the bare server.
 type Stack struct {
 	// ServerOptions go to server.NewMCPServer after the fixture's own
-	// capabilities: tool middleware, tool and prompt filters.
+	// capabilities: tool middleware, tool and prompt filters, hooks.
 	ServerOptions []server.ServerOption
-	// HTTPOptions go to server.NewStreamableHTTPServer.
-	HTTPOptions []server.StreamableHTTPOption
-	// Wrap wraps the Streamable HTTP handler served at /mcp. Nil means none.
-	Wrap func(http.Handler) http.Handler
-	// Mount adds routes beside /mcp, such as the RFC 9728 protected
-	// resource metadata document. Nil means none.
-	Mount func(mux *http.ServeMux) error
+	// Handler returns the complete HTTP handler for srv (built with
+	// ServerOptions): the MCP endpoint at /mcp behind the stack, and the
+	// routes the stack adds, such as the RFC 9728 metadata. Required.
+	Handler func(srv *server.MCPServer) http.Handler
 	// Token returns the bearer token the token-adding proxy sends, since
-	// the suite's client sends none. Required when the stack authenticates.
+	// the suite's client sends none. Required.
 	Token func(ctx context.Context) (string, error)
-	// Close releases what the stack started (its identity provider). Nil
-	// means nothing to release.
+	// Close releases what the stack started (its identity provider, audit
+	// recorder). Nil means nothing to release.
 	Close func()
 }
 
-// Handler returns the conformance server's HTTP handler: mcp-go's
-// Streamable HTTP server for s at /mcp, wrapped by st.Wrap, the routes of
-// st.Mount, and an unauthenticated /health that answers 200.
-func Handler(s *server.MCPServer, st *Stack) (http.Handler, error) {
-	if st == nil {
-		st = &Stack{}
-	}
-	var mcpHandler http.Handler = server.NewStreamableHTTPServer(s, st.HTTPOptions...)
-	if st.Wrap != nil {
-		mcpHandler = st.Wrap(mcpHandler)
-	}
+// Handler returns the conformance server's HTTP handler: with st nil,
+// mcp-go's Streamable HTTP server for s at /mcp (with httpOpts); otherwise
+// st.Handler(s). Either way an unauthenticated GET /health answers 200.
+func Handler(s *server.MCPServer, st *Stack, httpOpts ...server.StreamableHTTPOption) (http.Handler, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcpHandler)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	if st.Mount != nil {
-		if err := st.Mount(mux); err != nil {
-			return nil, fmt.Errorf("conformance: mounting the stack's routes: %w", err)
-		}
+	if st == nil {
+		mux.Handle("/mcp", server.NewStreamableHTTPServer(s, httpOpts...))
+		return mux, nil
 	}
+	if st.Handler == nil {
+		return nil, errors.New("conformance: Stack.Handler is required")
+	}
+	mux.Handle("/", st.Handler(s))
 	return mux, nil
 }
 
@@ -156,23 +148,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		frontHandler http.Handler
 		waits        []chan struct{}
 	)
-	logOpt := server.WithStreamableHTTPLogger(logger)
 	if !opts.Guarded {
-		frontHandler, err = Handler(NewMCPServer(), &Stack{HTTPOptions: []server.StreamableHTTPOption{logOpt}})
+		frontHandler, err = Handler(NewMCPServer(), nil, server.WithStreamableHTTPLogger(logger))
 		if err != nil {
 			return fail(err)
 		}
 	} else {
-		st, err := ProdStack(ctx, s.URL)
+		st, err := ProdStack(ctx, s.URL, logger)
 		if err != nil {
 			return fail(err)
 		}
 		if st.Close != nil {
 			cleanups = append(cleanups, st.Close)
 		}
-		withLog := *st
-		withLog.HTTPOptions = append([]server.StreamableHTTPOption{logOpt}, st.HTTPOptions...)
-		h, err := Handler(NewMCPServer(st.ServerOptions...), &withLog)
+		h, err := Handler(NewMCPServer(st.ServerOptions...), st)
 		if err != nil {
 			return fail(err)
 		}

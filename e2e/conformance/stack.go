@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,8 +14,10 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // Tenant is the tenant of the token the conformance stack's proxy sends.
@@ -23,41 +26,45 @@ const Tenant = "conformance"
 // TenantClaim is the claim carrying the tenant in that token.
 const TenantClaim = "tenant"
 
-// Scopes are the scopes of that token.
-var scopes = []string{"tools:call", "resources:read", "prompts:get"}
+// The scopes the stack's policy requires, all held by the proxy's token.
+const (
+	scopeTools     = "tools:call"
+	scopeResources = "resources:read"
+	scopePrompts   = "prompts:get"
+)
 
-// ProdStack builds mcpguard's production stack for a server whose MCP
-// endpoint clients reach at resource (an absolute URL; the token-adding
-// proxy listens there). It is the one place the wrapped conformance run
-// depends on mcpguard's packages.
+// ProdStack builds mcpguard's production stack (transport.New in ModeProd)
+// for a server whose MCP endpoint clients reach at resource (an absolute
+// URL; the token-adding proxy listens there). It is the one place the
+// wrapped conformance run depends on mcpguard's packages. logger receives
+// mcp-go's Streamable HTTP server logs; nil discards them.
 //
-// Until transport offers the one-call composition, the stack is assembled
-// here in the order DESIGN.md prescribes, from the outside in:
-//
-//	transport.Edge (Origin, Content-Type, body limit, request ID)
-//	audit Recorder.Middleware (records refusals)
-//	auth.Middleware (RS256 JWT via OIDC discovery + JWKS of an authtest
-//	    issuer, audience = resource, RFC 9068 profile enforced)
-//	tenancy Resolver.Handler (tenant from the verified claim, allow-list)
-//	transport SessionBinding (session IDs bound to the principal)
-//	audit.Capture
-//	mcp-go Streamable HTTP server, with audit's tool, resource and prompt
-//	    middleware, writing JSON events to a discarding sink
-//
-// plus the RFC 9728 protected resource metadata route. The identity
-// provider is authtest's, in-process on loopback; Token mints one access
-// token for the stack's life.
-func ProdStack(ctx context.Context, resource string) (st *Stack, err error) {
+// Every layer is on: Origin/Content-Type/body checks, request IDs, audit (to
+// a discarding JSON sink), RS256 JWT authentication with keys found through
+// OpenID discovery of an in-process authtest issuer (audience = resource,
+// RFC 9068 profile), tenancy from a verified claim with an allow-list,
+// session binding, rate limits far above what the suite sends, HTTP-level
+// step-up, the authz policy (every tool, prompt and resource needs a scope,
+// which the proxy's token holds) and tool budgets. The suite's requests
+// carry the server's own origin in its DNS-rebinding scenario, so that
+// origin is allowed.
+func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *Stack, err error) {
 	u, err := url.Parse(resource)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("conformance: resource %q is not an absolute URL", resource)
 	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	var closers []func()
+	release := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	defer func() {
 		if err != nil {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
+			release()
 		}
 	}()
 
@@ -75,25 +82,16 @@ func ProdStack(ctx context.Context, resource string) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	metaURL, err := auth.ResourceMetadataURL(resource)
-	if err != nil {
-		return nil, err
-	}
-	authn, err := auth.Middleware(validator, auth.MiddlewareConfig{ResourceMetadataURL: metaURL})
-	if err != nil {
-		return nil, err
-	}
+	closers = append(closers, func() { _ = validator.Close() })
 	tenants, err := tenancy.New(tenancy.Config{Claim: TenantClaim, Allowed: []string{Tenant}})
 	if err != nil {
 		return nil, err
 	}
-	binding, err := transport.NewSessionBinding(nil)
-	if err != nil {
-		return nil, err
-	}
-	// The server's own origin is allowed: the suite's DNS-rebinding
-	// scenario sends it with its valid request.
-	edge, err := transport.Edge(transport.EdgeConfig{AllowedOrigins: []string{u.Scheme + "://" + u.Host}})
+	policy, err := authz.New(authz.Config{
+		DefaultToolRule:     authz.Rule{AllOf: []string{scopeTools}},
+		DefaultPromptRule:   authz.Rule{AllOf: []string{scopePrompts}},
+		DefaultResourceRule: authz.Rule{AllOf: []string{scopeResources}},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +104,49 @@ func ProdStack(ctx context.Context, resource string) (st *Stack, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = rec.Close() })
+	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	if err != nil {
+		return nil, err
+	}
+	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(10_000)})
+	if err != nil {
+		return nil, err
+	}
+	unauthenticated, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(1_000)})
+	if err != nil {
+		return nil, err
+	}
+	budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{
+		Limiter: limiter,
+		Default: ratelimit.Budget{Rate: ratelimit.PerSecond(1_000), MaxConcurrent: 100},
+	})
+	if err != nil {
+		return nil, err
+	}
 
-	token, err := idp.Mint(map[string]any{"scope": strings.Join(scopes, " "), TenantClaim: Tenant})
+	guard, err := transport.New(transport.Config{
+		Mode:                     transport.ModeProd,
+		Resource:                 resource,
+		AuthorizationServers:     []string{idp.Issuer()},
+		Validator:                validator,
+		Policy:                   policy,
+		Tenancy:                  tenants,
+		Audit:                    rec,
+		RateLimit:                requests.Handler,
+		UnauthenticatedRateLimit: unauthenticated,
+		ToolBudgets:              budgets.Middleware,
+		Edge:                     transport.EdgeConfig{AllowedOrigins: []string{u.Scheme + "://" + u.Host}},
+		HTTPOptions:              []server.StreamableHTTPOption{server.WithStreamableHTTPLogger(logger)},
+		Logger:                   logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	token, err := idp.Mint(map[string]any{
+		"scope":     strings.Join([]string{scopeTools, scopeResources, scopePrompts}, " "),
+		TenantClaim: Tenant,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -118,32 +157,9 @@ func ProdStack(ctx context.Context, resource string) (st *Stack, err error) {
 	}
 
 	return &Stack{
-		ServerOptions: []server.ServerOption{
-			server.WithToolHandlerMiddleware(rec.ToolMiddleware),
-			server.WithResourceHandlerMiddleware(rec.ResourceMiddleware),
-			server.WithPromptHandlerMiddleware(rec.PromptMiddleware),
-		},
-		Wrap: func(h http.Handler) http.Handler {
-			h = audit.Capture(h)
-			h = binding.Middleware(h)
-			h = tenants.Handler(h)
-			h = authn(h)
-			h = rec.Middleware(h)
-			return edge(h)
-		},
-		Mount: func(mux *http.ServeMux) error {
-			_, err := auth.MountMetadata(mux, auth.MetadataConfig{
-				Resource:             resource,
-				AuthorizationServers: []string{idp.Issuer()},
-				ScopesSupported:      scopes,
-			})
-			return err
-		},
-		Token: func(context.Context) (string, error) { return token, nil },
-		Close: func() {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
-		},
+		ServerOptions: guard.ServerOptions(),
+		Handler:       func(srv *server.MCPServer) http.Handler { return guard.Handler(srv) },
+		Token:         func(context.Context) (string, error) { return token, nil },
+		Close:         release,
 	}, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/mcpguard/mcpguard/e2e/internal/e2etest"
 	"github.com/mcpguard/mcpguard/e2e/oidcprovider"
 	"github.com/mcpguard/mcpguard/tenancy"
+	"github.com/mcpguard/mcpguard/transport"
 )
 
 type client struct{ id, secret, scope, tenant string }
@@ -146,17 +147,27 @@ func setup(t *testing.T, ttl, leeway time.Duration) *env {
 		RefetchCooldown: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)
-	metaURL, err := auth.ResourceMetadataURL(resource)
-	require.NoError(t, err)
-	authn, err := auth.Middleware(v, auth.MiddlewareConfig{ResourceMetadataURL: metaURL})
-	require.NoError(t, err)
+	t.Cleanup(func() { _ = v.Close() })
 	tenants, err := tenancy.New(tenancy.Config{Claim: "tenant"})
 	require.NoError(t, err)
 	policy, err := authz.New(authz.Config{ReadScope: "tools:read", WriteScope: "tools:write"})
 	require.NoError(t, err)
+	guard, err := transport.New(transport.Config{
+		Resource:             resource,
+		AuthorizationServers: []string{p.Issuer()},
+		// scopes_supported names the baseline scope only: a client that is
+		// not told which scope to ask for requests all of scopes_supported,
+		// and the provider refuses scopes a client is not allowed. More
+		// comes by step-up.
+		ScopesSupported: []string{"tools:read"},
+		Validator:       v,
+		Policy:          policy,
+		Tenancy:         tenants,
+	})
+	require.NoError(t, err)
 
 	srv := server.NewMCPServer("interop", "1.0.0",
-		append([]server.ServerOption{server.WithToolCapabilities(true)}, policy.ServerOptions()...)...)
+		append([]server.ServerOption{server.WithToolCapabilities(true)}, guard.ServerOptions()...)...)
 	srv.AddTool(mcpgo.NewTool("whoami", mcpgo.WithDescription("Names the caller"), mcpgo.WithReadOnlyHintAnnotation(true)),
 		func(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 			p, _ := auth.FromContext(ctx)
@@ -175,18 +186,7 @@ func setup(t *testing.T, ttl, leeway time.Duration) *env {
 		func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 			return mcpgo.NewToolResultText("written"), nil
 		})
-
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", authn(tenants.Handler(server.NewStreamableHTTPServer(srv))))
-	// scopes_supported names the baseline scope only: a client that is not
-	// told which scope to ask for requests all of scopes_supported, and the
-	// provider refuses scopes a client is not allowed.
-	_, err = auth.MountMetadata(mux, auth.MetadataConfig{
-		Resource:             resource,
-		AuthorizationServers: []string{p.Issuer()},
-		ScopesSupported:      []string{"tools:read"},
-	})
-	require.NoError(t, err)
+	mux := guard.Handler(srv)
 	rec := &recorder{}
 	hs := &http.Server{Handler: rec.wrap(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(l) }()
@@ -416,4 +416,46 @@ func TestProviderRotationAndRestartMidRun(t *testing.T) {
 		tc, ok := res.Content[0].(*gosdk.TextContent)
 		return ok && tc.Text == "sub=acme-app tenant=acme"
 	}, 10*time.Second, 200*time.Millisecond, "a token signed by the rotated key is accepted")
+}
+
+// TestStepUp: the Go SDK's client holds the baseline token (tools:read);
+// calling a write tool gets mcpguard's HTTP 403 insufficient_scope challenge
+// naming tools:write, the client asks the provider for tools:read and
+// tools:write and the retried call succeeds. A client the provider does not
+// allow tools:write stays refused.
+func TestStepUp(t *testing.T) {
+	e := setup(t, 5*time.Minute, 0)
+	cs := e.goSDKSession(t, acme)
+	text, ok := callText(t, cs, "whoami")
+	require.True(t, ok, text)
+
+	text, ok = callText(t, cs, "write_note")
+	require.True(t, ok, text)
+	assert.Equal(t, "written", text)
+
+	var challenge string
+	tokens := map[string]bool{}
+	for _, x := range e.rec.exchanges() {
+		if x.token != "" {
+			tokens[x.token] = true
+		}
+		if x.status == http.StatusForbidden {
+			challenge = x.challenge
+		}
+	}
+	require.NotEmpty(t, challenge, "the write call was challenged")
+	assert.True(t, strings.HasPrefix(challenge, "Bearer "), challenge)
+	for _, part := range []string{
+		`error="insufficient_scope"`,
+		`scope="tools:write"`,
+		`resource_metadata="` + strings.TrimSuffix(e.resource, "/mcp") + `/.well-known/oauth-protected-resource/mcp"`,
+	} {
+		assert.Contains(t, challenge, part)
+	}
+	assert.Len(t, tokens, 2, "one baseline token, one stepped-up token")
+
+	other := e.goSDKSession(t, globex)
+	text, ok = callText(t, other, "write_note")
+	assert.False(t, ok, "globex may not get tools:write: %s", text)
+	assert.NotContains(t, text, "written")
 }
