@@ -7,4 +7,134 @@
 // RFC 6750 WWW-Authenticate challenge and RFC 9728 protected resource
 // metadata. It decides who is calling, never what they may do: that is
 // package authz.
+//
+// # Typical wiring
+//
+//	v, err := auth.NewJWTValidator(auth.JWTConfig{
+//		Issuer:   "https://login.example.com",
+//		Audience: "https://mcp.example.com/mcp",
+//	})
+//	if err != nil { ... }
+//	defer v.Close()
+//	metaURL, err := auth.MountMetadata(mux, auth.MetadataConfig{
+//		Resource:             "https://mcp.example.com/mcp",
+//		AuthorizationServers: []string{"https://login.example.com"},
+//	})
+//	if err != nil { ... }
+//	mw, err := auth.Middleware(v, auth.MiddlewareConfig{ResourceMetadataURL: metaURL})
+//	if err != nil { ... }
+//	mux.Handle("/mcp", mw(mcpHandler))
+//
+// Middleware refuses a request that carries the dual-token user header
+// (DefaultUserTokenHeader) with 400: a server not in dual-token mode must
+// not silently serve a backend as itself when it meant to act for a user.
+//
+// # Opaque tokens: introspection
+//
+// An IntrospectionValidator asks the authorization server about each token
+// (RFC 7662), authenticating with client_secret_basic or client_secret_post;
+// the endpoint is configured or discovered from the issuer's RFC 8414
+// metadata. A ChainValidator sends JWT-shaped tokens to the JWT validator
+// and the rest to introspection (optionally JWTs to both, to catch
+// revocation):
+//
+//	iv, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{
+//		Issuer:       "https://login.example.com",
+//		Audience:     "https://mcp.example.com/mcp",
+//		ClientID:     "mcp-server",
+//		ClientSecret: auth.NewCredential(secret),
+//	})
+//	if err != nil { ... }
+//	defer iv.Close()
+//	chain, err := auth.NewChainValidator(auth.ChainConfig{JWT: v, Opaque: iv})
+//
+// Decisions worth knowing: an active answer is cached for at most CacheTTL
+// (60 s by default) and never past the token's exp, so a token revoked at
+// the authorization server keeps working here for up to CacheTTL; a
+// rejection is cached for 5 s in a separate, smaller cache, so junk tokens
+// cannot evict good entries; an outage (timeout, 5xx, a garbled or
+// oversized answer, a redirect — never followed, so the token and secret go
+// nowhere else) is a 503 and is never cached, so clients retry instead of
+// discarding a good token. Concurrent requests with one token share one
+// introspection, and at most MaxInFlight run at once.
+//
+// # Dual tokens: a service acting for its user
+//
+// A trusted backend sends its own token in Authorization and the user's in
+// X-User-Token ("Bearer " optional). DualMiddleware validates each with its
+// own validator, requires the service's client ID to be allow-listed and
+// the user token's issuer to be one that service may present, and puts the
+// user's principal in the context with Actor set to the service — so audit
+// records both — and the user's credential, which package obo exchanges
+// (the service's token never reaches the context):
+//
+//	dv, err := auth.NewDualValidator(auth.DualConfig{
+//		Service:          serviceValidator, // aud: this server
+//		User:             userValidator,
+//		ServiceClientIDs: []string{"billing-backend"},
+//		UserIssuers:      []string{"https://login.example.com"},
+//		Direct:           userValidator, // users may also call directly
+//	})
+//	if err != nil { ... }
+//	mw, err := auth.DualMiddleware(dv, auth.MiddlewareConfig{ResourceMetadataURL: metaURL})
+//
+// A user token without a service token, from a service not on the list, or
+// from an issuer the service may not present is refused with a reason that
+// names the failing token.
+//
+// # Job tokens: long-running work after the user's token expired
+//
+// When a tool starts a task that may outlive the user's access token, it
+// mints a job token with a JobIssuer: an EdDSA JWT (typ job+jwt, its own
+// iss and aud) carrying the job ID, the user's iss, sub and tenant, a
+// subset of the user's scopes, the original token's iat and exp, and
+// "ath", the SHA-256 of that exact original token. Minting verifies the
+// original token as a normal request would, so it must be valid then.
+//
+//	jobTok, err := issuer.Mint(ctx, auth.JobRequest{
+//		JobID:    jobID,
+//		Original: cred, // auth.CredentialFromContext(ctx)
+//		Scopes:   []string{"reports:write"},
+//		Tenant:   tenant, // tenancy.FromContext(ctx)
+//	})
+//
+// Hours later the task presents both tokens to JobValidator.ValidateJob. It
+// verifies the job token (signature, iss, aud, unexpired, lifetime within
+// MaxLifetime), asks the Revoked hook, checks the binding hash, verifies
+// the original token's signature, issuer, audience and every other rule
+// except its expiry, checks that the job token was issued while the
+// original was valid and that its scopes are a subset of the original's.
+// The result is a KindJob principal with JobID set, the narrowed Scopes and
+// the job token's claims; policies can refuse job principals for tools
+// that must be used interactively.
+//
+// Threat model. The server holds the Ed25519 signing key; job tokens are
+// bearer credentials and should be stored like the user's token (encrypted
+// with the job, never logged — keep them in a Credential).
+//
+//   - A stolen job token alone is useless: it works only together with the
+//     exact original token it is bound to.
+//   - A stolen pair (job token and original token, for instance read from
+//     the job queue) lets the thief act as that user, with the job's
+//     narrowed scopes only and as a KindJob principal, until the job token's
+//     exp: at most MaxLifetime after minting (4 h by default, one week at
+//     most), even though the original has expired. It cannot widen the
+//     scopes, change the user or tenant, or mint further job tokens
+//     (minting needs an original that is valid now, and the key).
+//   - A stolen original token alone is the usual bearer-token risk, bounded
+//     by its own exp; it gives no access to existing jobs.
+//   - A stolen signing key is serious: with it and any token the user ever
+//     held, a thief can mint job tokens for that user's scopes. Rotate the
+//     key: removing it from JobValidatorConfig.Keys revokes every job token
+//     it signed.
+//
+// To revoke: deny the job ID in the Revoked hook (effective on the next
+// call, cached or not — wire it to job cancellation, user logout and
+// off-boarding, because revoking the user's session at the identity
+// provider does not reach job tokens); remove the signing key to revoke
+// all jobs at once; or let the job token expire. If the identity provider
+// retires the key that signed the original token, the job fails closed:
+// keep job lifetimes shorter than the provider's key-rotation overlap.
+// Opaque (introspected) tokens cannot be originals: once expired, the
+// authorization server no longer vouches for them.
 package auth

@@ -416,7 +416,7 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 			return &cp, nil
 		}
 	}
-	p, expiry, epoch, err := v.verify(ctx, token)
+	p, expiry, epoch, err := v.verify(ctx, token, enforceExpiry)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +427,18 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	return &cp, nil
 }
 
-func (v *JWTValidator) verify(ctx context.Context, token string) (*Principal, time.Time, uint64, error) {
+// expiryRule says whether checkClaims enforces "exp". Validate always
+// passes enforceExpiry; ignoreExpiry exists only for the job validator's
+// check of a user's original token (verifyIgnoringExpiry in job.go), whose
+// result is never cached.
+type expiryRule bool
+
+const (
+	enforceExpiry expiryRule = false
+	ignoreExpiry  expiryRule = true
+)
+
+func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule) (*Principal, time.Time, uint64, error) {
 	t, perr := parseJWS(token, v.maxSize)
 	if perr != nil {
 		return nil, time.Time{}, 0, perr
@@ -463,7 +474,7 @@ func (v *JWTValidator) verify(ctx context.Context, token string) (*Principal, ti
 	if derr != nil {
 		return nil, time.Time{}, 0, derr
 	}
-	p, expiry, err := v.checkClaims(claims)
+	p, expiry, err := v.checkClaims(claims, rule)
 	if err != nil {
 		return nil, time.Time{}, 0, err
 	}
@@ -484,7 +495,7 @@ func (v *JWTValidator) checkType(typ string) *Error {
 	return nil
 }
 
-func (v *JWTValidator) checkClaims(m map[string]any) (*Principal, time.Time, error) {
+func (v *JWTValidator) checkClaims(m map[string]any, rule expiryRule) (*Principal, time.Time, error) {
 	now := v.now()
 	p := &Principal{Kind: KindUser, Claims: NewClaims(m)}
 
@@ -494,7 +505,7 @@ func (v *JWTValidator) checkClaims(m map[string]any) (*Principal, time.Time, err
 		return nil, time.Time{}, err
 	case !present:
 		return nil, time.Time{}, InvalidToken(descMissingExp, fmt.Errorf("%w: no exp claim", ErrInvalidToken))
-	case !now.Before(exp.Add(v.leeway)):
+	case rule == enforceExpiry && !now.Before(exp.Add(v.leeway)):
 		return nil, time.Time{}, InvalidToken(descExpired, fmt.Errorf("%w: %w: exp is %s", ErrInvalidToken, ErrExpired, exp.Format(time.RFC3339)))
 	}
 	p.Expiry = exp

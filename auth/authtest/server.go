@@ -115,7 +115,8 @@ type Server struct {
 	delay      time.Duration
 	editMeta   func(map[string]any)
 
-	token tokenEndpoint // the token endpoint's clients, faults and counters (token.go)
+	token tokenEndpoint         // the token endpoint's clients, faults and counters (token.go)
+	intro introspectionEndpoint // the introspection endpoint's opaque tokens, revocations and faults (introspect.go)
 }
 
 // NewServer starts a Server with the default Config for a test and closes

@@ -379,7 +379,7 @@ func TestTokenAndIntrospectionEndpointsRefuse(t *testing.T) {
 	}{
 		{"token POST without client authentication", s.TokenURL(), http.MethodPost, http.StatusUnauthorized, "invalid_client"},
 		{"token GET", s.TokenURL(), http.MethodGet, http.StatusMethodNotAllowed, "invalid_request"},
-		{"introspect POST", s.IntrospectionURL(), http.MethodPost, http.StatusNotImplemented, "server_error"},
+		{"introspect POST without client authentication", s.IntrospectionURL(), http.MethodPost, http.StatusUnauthorized, "invalid_client"},
 		{"introspect GET", s.IntrospectionURL(), http.MethodGet, http.StatusMethodNotAllowed, "invalid_request"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,558 @@
+package auth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	jobIssuerURL = "https://mcp.example.com/jobs"
+	jobAudience  = "https://mcp.example.com/mcp#jobs"
+)
+
+type jobFixture struct {
+	clock       *fakeClock
+	idp         *authtest.Server
+	users       *JWTValidator
+	issuer      *JobIssuer
+	validator   *JobValidator
+	mu          sync.Mutex
+	revoked     map[string]bool
+	revokeErr   error
+	revokeCalls atomic.Int64
+}
+
+func newJobFixture(t testing.TB, edit func(*JobValidatorConfig)) *jobFixture {
+	t.Helper()
+	f := &jobFixture{clock: newFakeClock(), revoked: map[string]bool{}}
+	f.idp = newIDP(t, f.clock, "ES256", "EdDSA")
+	f.users = newValidator(t, f.idp, f.clock, nil)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	f.issuer, err = NewJobIssuer(JobIssuerConfig{
+		Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now,
+	})
+	require.NoError(t, err)
+	cfg := JobValidatorConfig{
+		Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
+		Keys: map[string]ed25519.PublicKey{f.issuer.KeyID(): f.issuer.PublicKey()},
+		Revoked: func(_ context.Context, id string) (bool, error) {
+			f.revokeCalls.Add(1)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.revoked[id], f.revokeErr
+		},
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	f.validator, err = NewJobValidator(cfg)
+	require.NoError(t, err)
+	return f
+}
+
+// userToken mints alice's access token (iat now, exp now + 1 h).
+func (f *jobFixture) userToken(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	c := map[string]any{"sub": "alice", "scope": "notes:read notes:write files:read", "tenant_id": "acme"}
+	for k, v := range claims {
+		c[k] = v
+	}
+	return f.idp.MustMint(c)
+}
+
+func (f *jobFixture) mint(t testing.TB, original string, scopes ...string) string {
+	t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{"notes:read"}
+	}
+	tok, err := f.issuer.Mint(t.Context(), JobRequest{JobID: "job-42", Original: NewCredential(original), Scopes: scopes, Tenant: "acme"})
+	require.NoError(t, err)
+	return tok
+}
+
+// resign decodes a job token's claims, lets edit change them, and signs
+// the result with the issuer's real key: a token the attacker could only
+// build by stealing the key, used to test the checks behind the signature.
+func (f *jobFixture) resign(t testing.TB, jobTok string, edit func(c map[string]any)) string {
+	t.Helper()
+	parts := strings.Split(jobTok, ".")
+	require.Len(t, parts, 3)
+	b, err := b64.DecodeString(parts[1])
+	require.NoError(t, err)
+	var c map[string]any
+	require.NoError(t, json.Unmarshal(b, &c))
+	edit(c)
+	tok, err := f.issuer.sign(c)
+	require.NoError(t, err)
+	return tok
+}
+
+func TestJobTokenLifecycle(t *testing.T) {
+	f := newJobFixture(t, nil)
+	t0 := f.clock.Now()
+	original := f.userToken(t, nil)
+	jobTok := f.mint(t, original, "notes:read", "files:read", "notes:read")
+
+	check := func() *Principal {
+		t.Helper()
+		p, err := f.validator.ValidateJob(t.Context(), jobTok, original)
+		require.NoError(t, err)
+		assert.Equal(t, KindJob, p.Kind)
+		assert.Equal(t, "job-42", p.JobID)
+		assert.Equal(t, "alice", p.Subject)
+		assert.Equal(t, f.idp.Issuer(), p.Issuer)
+		assert.Equal(t, "mcp-client", p.ClientID)
+		assert.Equal(t, []string{f.idp.Audience()}, p.Audience)
+		assert.Equal(t, []string{"notes:read", "files:read"}, p.Scopes, "narrowed, deduplicated")
+		assert.Equal(t, t0.Add(DefaultJobLifetime), p.Expiry)
+		assert.Equal(t, t0, p.IssuedAt)
+		assert.NotEmpty(t, p.TokenID)
+		tenant, _ := p.Claims.String(DefaultJobTenantClaim)
+		assert.Equal(t, "acme", tenant)
+		iss, _ := p.Claims.String("iss")
+		assert.Equal(t, jobIssuerURL, iss, "Claims are the job token's own")
+		return p
+	}
+	check()
+
+	f.clock.Advance(3 * time.Hour) // the user's token expired two hours ago
+	_, err := f.users.Validate(t.Context(), original)
+	require.ErrorIs(t, err, ErrExpired, "the normal path still refuses the expired original")
+	check()
+
+	_, err = f.users.Validate(t.Context(), jobTok)
+	require.ErrorIs(t, err, ErrInvalidToken, "a job token is never an access token")
+	assert.Equal(t, descType, AsError(err).Description)
+
+	f.clock.Advance(time.Hour + DefaultLeeway) // past the job token's exp
+	_, err = f.validator.ValidateJob(t.Context(), jobTok, original)
+	require.ErrorIs(t, err, ErrExpired)
+	assert.Equal(t, descExpired, AsError(err).Description)
+}
+
+func TestJobTokenRejections(t *testing.T) {
+	tests := []struct {
+		name string
+		// build returns the job token and original token to present; it
+		// may move the clock.
+		build      func(t *testing.T, f *jobFixture) (job, original string)
+		wantDesc   string
+		wantStatus int // 401 unless set
+		wantIs     error
+	}{
+		{name: "swapped original of the same user", wantDesc: descJobBinding,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				job := f.mint(t, f.userToken(t, nil))
+				return job, f.userToken(t, nil)
+			}},
+		{name: "swapped original of another user", wantDesc: descJobBinding,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				return f.mint(t, f.userToken(t, nil)), f.userToken(t, map[string]any{"sub": "bob"})
+			}},
+		{name: "forged binding: ath edited, signature kept", wantDesc: descSignature,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				job := f.mint(t, f.userToken(t, nil))
+				other := f.userToken(t, map[string]any{"sub": "bob"})
+				parts := strings.Split(job, ".")
+				b, _ := b64.DecodeString(parts[1])
+				var c map[string]any
+				require.NoError(t, json.Unmarshal(b, &c))
+				c[claimOrigHash], c["sub"] = tokenHash(other), "bob"
+				nb, _ := json.Marshal(c)
+				return parts[0] + "." + b64.EncodeToString(nb) + "." + parts[2], other
+			}},
+		{name: "forged binding: signed with another key under our kid", wantDesc: descSignature,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				_, key, _ := ed25519.GenerateKey(rand.Reader)
+				forger, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key,
+					KeyID: f.issuer.KeyID(), Original: f.users, Now: f.clock.Now})
+				require.NoError(t, err)
+				orig := f.userToken(t, map[string]any{"scope": "notes:read admin"})
+				job, err := forger.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(orig), Scopes: []string{"admin"}})
+				require.NoError(t, err)
+				return job, orig
+			}},
+		{name: "forged binding: unknown key", wantDesc: descUnknownKey,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				_, key, _ := ed25519.GenerateKey(rand.Reader)
+				forger, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
+				require.NoError(t, err)
+				orig := f.userToken(t, nil)
+				job, err := forger.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(orig), Scopes: []string{"notes:read"}})
+				require.NoError(t, err)
+				return job, orig
+			}},
+		{name: "IdP-signed token dressed as a job token", wantDesc: descUnknownKey,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				k, _ := f.idp.KeyFor("EdDSA")
+				orig := f.userToken(t, nil)
+				job, err := f.idp.MintToken(authtest.Token{Key: k, Header: map[string]any{"typ": JobTokenType},
+					Claims: map[string]any{"iss": jobIssuerURL, "aud": jobAudience, "job_id": "j", "user_iss": f.idp.Issuer(),
+						"ath": tokenHash(orig), "scope": "notes:read", "orig_exp": f.clock.Now().Add(time.Hour).Unix()}})
+				require.NoError(t, err)
+				return job, orig
+			}},
+		{name: "access token presented as a job token", wantDesc: descAlgorithm,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return orig, orig
+			}},
+		{name: "scope widening", wantDesc: descJobScopes,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["scope"] = "notes:read admin" }), orig
+			}},
+		{name: "minted after the original expired", wantDesc: descJobWindow,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				origExp := f.clock.Now().Add(time.Hour).Unix()
+				job := f.resign(t, f.mint(t, orig), func(c map[string]any) {
+					c["iat"], c["exp"] = origExp+1, origExp+3600
+				})
+				f.clock.Advance(90 * time.Minute)
+				return job, orig
+			}},
+		{name: "minted before the original was issued", wantDesc: descJobWindow,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				now := f.clock.Now().Unix()
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["iat"], c["exp"] = now-120, now+3600 }), orig
+			}},
+		{name: "revoked job", wantDesc: descJobRevoked,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				job := f.mint(t, orig)
+				f.mu.Lock()
+				f.revoked["job-42"] = true
+				f.mu.Unlock()
+				return job, orig
+			}},
+		{name: "revocation store down fails closed", wantStatus: http.StatusServiceUnavailable, wantIs: ErrUnavailable, wantDesc: descJobRevokeFailed,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				job := f.mint(t, orig)
+				f.revokeErr = errors.New("redis: connection refused")
+				return job, orig
+			}},
+		{name: "job token expired", wantDesc: descExpired, wantIs: ErrExpired,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				job := f.mint(t, orig)
+				f.clock.Advance(DefaultJobLifetime + DefaultLeeway)
+				return job, orig
+			}},
+		{name: "job token lives longer than allowed", wantDesc: descJobLifetime,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) {
+					c["exp"] = f.clock.Now().Add(DefaultJobLifetime + time.Hour).Unix()
+				}), orig
+			}},
+		{name: "wrong job issuer", wantDesc: descIssuer,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["iss"] = f.idp.Issuer() }), orig
+			}},
+		{name: "wrong job audience", wantDesc: descAudience,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["aud"] = f.idp.Audience() }), orig
+			}},
+		{name: "no job ID", wantDesc: descMissingClaim,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { delete(c, claimJobID) }), orig
+			}},
+		{name: "job token names another user", wantDesc: descJobUser,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["sub"] = "mallory" }), orig
+			}},
+		{name: "orig_exp disagrees with the original", wantDesc: descJobBinding,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c[claimOrigExpiry] = c[claimOrigExpiry].(float64) + 3600 }), orig
+			}},
+		{name: "original with a forged signature", wantDesc: prefixOriginal + descSignature,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				bad, err := authtest.CorruptSignature(orig)
+				require.NoError(t, err)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c[claimOrigHash] = tokenHash(bad) }), bad
+			}},
+		{name: "original for another audience", wantDesc: prefixOriginal + descAudience,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				good := f.userToken(t, nil)
+				other := f.userToken(t, map[string]any{"aud": "https://other.example/api"})
+				return f.resign(t, f.mint(t, good), func(c map[string]any) { c[claimOrigHash] = tokenHash(other) }), other
+			}},
+		{name: "original from an untrusted issuer", wantDesc: prefixOriginal + descIssuer,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				good := f.userToken(t, nil)
+				other := f.userToken(t, map[string]any{"iss": "https://evil.example"})
+				return f.resign(t, f.mint(t, good), func(c map[string]any) {
+					c[claimOrigHash], c[claimUserIssuer] = tokenHash(other), "https://evil.example"
+				}), other
+			}},
+		{name: "garbage job token", wantDesc: descMalformed,
+			build: func(t *testing.T, f *jobFixture) (string, string) { return "not-a-jwt", f.userToken(t, nil) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newJobFixture(t, nil)
+			job, orig := tt.build(t, f)
+			p, err := f.validator.ValidateJob(t.Context(), job, orig)
+			assert.Nil(t, p)
+			require.Error(t, err)
+			e := AsError(err)
+			want := tt.wantStatus
+			if want == 0 {
+				want = http.StatusUnauthorized
+				assert.ErrorIs(t, err, ErrInvalidToken)
+			}
+			assert.Equal(t, want, e.Status)
+			assert.Equal(t, tt.wantDesc, e.Description)
+			if tt.wantIs != nil {
+				assert.ErrorIs(t, err, tt.wantIs)
+			}
+			for _, tok := range []string{job, orig} {
+				assert.NotContains(t, err.Error(), tok)
+				assert.NotContains(t, fmt.Sprintf("%+v", err), tok)
+			}
+		})
+	}
+}
+
+func TestJobRevocationReachesCachedPairs(t *testing.T) {
+	f := newJobFixture(t, nil)
+	orig := f.userToken(t, nil)
+	job := f.mint(t, orig)
+	for range 3 {
+		_, err := f.validator.ValidateJob(t.Context(), job, orig)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 3, f.revokeCalls.Load(), "the hook is asked on every call, cached or not")
+	f.mu.Lock()
+	f.revoked["job-42"] = true
+	f.mu.Unlock()
+	_, err := f.validator.ValidateJob(t.Context(), job, orig)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	assert.Equal(t, descJobRevoked, AsError(err).Description)
+}
+
+func TestJobMintRefuses(t *testing.T) {
+	f := newJobFixture(t, nil)
+	good := f.userToken(t, nil)
+	expired := f.userToken(t, map[string]any{"exp": f.clock.Now().Add(-time.Hour).Unix()})
+	forged, err := authtest.CorruptSignature(good)
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		req    JobRequest
+		wantIs error
+	}{
+		{"scope widening", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read", "admin"}}, ErrInsufficientScope},
+		{"original already expired", JobRequest{JobID: "j", Original: NewCredential(expired), Scopes: []string{"notes:read"}}, ErrExpired},
+		{"forged original", JobRequest{JobID: "j", Original: NewCredential(forged), Scopes: []string{"notes:read"}}, ErrInvalidToken},
+		{"no job ID", JobRequest{Original: NewCredential(good), Scopes: []string{"notes:read"}}, ErrConfig},
+		{"job ID with a space", JobRequest{JobID: "a b", Original: NewCredential(good), Scopes: []string{"notes:read"}}, ErrConfig},
+		{"no original", JobRequest{JobID: "j", Scopes: []string{"notes:read"}}, ErrConfig},
+		{"no scopes", JobRequest{JobID: "j", Original: NewCredential(good)}, ErrConfig},
+		{"malformed scope", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"a b"}}, ErrConfig},
+		{"lifetime over the cap", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: DefaultJobLifetime + time.Second}, ErrConfig},
+		{"negative lifetime", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: -time.Second}, ErrConfig},
+		{"tenant with a newline", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Tenant: "a\nb"}, ErrConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := f.issuer.Mint(t.Context(), tt.req)
+			assert.Empty(t, tok)
+			require.ErrorIs(t, err, tt.wantIs)
+			for _, s := range []string{good, expired, forged} {
+				assert.NotContains(t, err.Error(), s)
+			}
+		})
+	}
+
+	// The original may expire during the leeway: the job token would then
+	// be issued after it, so minting refuses.
+	almost := f.userToken(t, map[string]any{"exp": f.clock.Now().Add(-30 * time.Second).Unix()})
+	_, err = f.issuer.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(almost), Scopes: []string{"notes:read"}})
+	require.ErrorIs(t, err, ErrExpired)
+
+	short, err := f.issuer.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: time.Minute})
+	require.NoError(t, err)
+	p, err := f.validator.ValidateJob(t.Context(), short, good)
+	require.NoError(t, err)
+	assert.Equal(t, f.clock.Now().Add(time.Minute), p.Expiry)
+	assert.Empty(t, p.Claims.Map()[DefaultJobTenantClaim], "no tenant requested")
+}
+
+func TestJobKeyRotation(t *testing.T) {
+	f := newJobFixture(t, nil)
+	orig := f.userToken(t, nil)
+	oldJob := f.mint(t, orig)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	next, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
+	require.NoError(t, err)
+	assert.NotEqual(t, f.issuer.KeyID(), next.KeyID())
+	newJob, err := next.Mint(t.Context(), JobRequest{JobID: "job-43", Original: NewCredential(orig), Scopes: []string{"notes:read"}})
+	require.NoError(t, err)
+
+	both, err := NewJobValidator(JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
+		Keys: map[string]ed25519.PublicKey{f.issuer.KeyID(): f.issuer.PublicKey(), next.KeyID(): next.PublicKey()}})
+	require.NoError(t, err)
+	for _, job := range []string{oldJob, newJob} {
+		_, err := both.ValidateJob(t.Context(), job, orig)
+		require.NoError(t, err)
+	}
+	onlyNew, err := NewJobValidator(JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
+		Keys: map[string]ed25519.PublicKey{next.KeyID(): next.PublicKey()}})
+	require.NoError(t, err)
+	_, err = onlyNew.ValidateJob(t.Context(), oldJob, orig)
+	require.ErrorIs(t, err, ErrInvalidToken, "removing a key revokes every job token it signed")
+}
+
+func TestVerifyIgnoringExpiryStaysOffTheNormalPath(t *testing.T) {
+	f := newJobFixture(t, nil)
+	orig := f.userToken(t, nil)
+	f.clock.Advance(2 * time.Hour)
+	before := f.users.cache.len()
+	p, _, err := f.users.verifyIgnoringExpiry(t.Context(), orig)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", p.Subject)
+	assert.Equal(t, before, f.users.cache.len(), "a principal verified ignoring expiry is never cached")
+	_, err = f.users.Validate(t.Context(), orig)
+	require.ErrorIs(t, err, ErrExpired)
+
+	noExp := f.idp.MustMint(map[string]any{"exp": nil})
+	_, _, err = f.users.verifyIgnoringExpiry(t.Context(), noExp)
+	require.ErrorIs(t, err, ErrInvalidToken, "exp must still be present")
+}
+
+func TestJobConfigErrors(t *testing.T) {
+	f := newJobFixture(t, nil)
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	issuerTests := []struct {
+		field string
+		edit  func(*JobIssuerConfig)
+	}{
+		{"Original", func(c *JobIssuerConfig) { c.Original = nil }},
+		{"Issuer", func(c *JobIssuerConfig) { c.Issuer = "" }},
+		{"Issuer", func(c *JobIssuerConfig) { c.Issuer = f.idp.Issuer() }},
+		{"Audience", func(c *JobIssuerConfig) { c.Audience = "" }},
+		{"Key", func(c *JobIssuerConfig) { c.Key = key[:10] }},
+		{"KeyID", func(c *JobIssuerConfig) { c.KeyID = "a b" }},
+		{"MaxLifetime", func(c *JobIssuerConfig) { c.MaxLifetime = MaxJobLifetime + time.Hour }},
+		{"TenantClaim", func(c *JobIssuerConfig) { c.TenantClaim = "sub" }},
+	}
+	for _, tt := range issuerTests {
+		t.Run("issuer "+tt.field, func(t *testing.T) {
+			cfg := JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users}
+			tt.edit(&cfg)
+			i, err := NewJobIssuer(cfg)
+			assert.Nil(t, i)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), "JobIssuerConfig."+tt.field)
+		})
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	validatorTests := []struct {
+		field string
+		edit  func(*JobValidatorConfig)
+	}{
+		{"Original", func(c *JobValidatorConfig) { c.Original = nil }},
+		{"Issuer", func(c *JobValidatorConfig) { c.Issuer = f.idp.Issuer() }},
+		{"Audience", func(c *JobValidatorConfig) { c.Audience = "" }},
+		{"Keys", func(c *JobValidatorConfig) { c.Keys = nil }},
+		{"Keys", func(c *JobValidatorConfig) { c.Keys = map[string]ed25519.PublicKey{"k": pub[:5]} }},
+		{"MaxLifetime", func(c *JobValidatorConfig) { c.MaxLifetime = -time.Second }},
+		{"Leeway", func(c *JobValidatorConfig) { c.Leeway = time.Hour }},
+		{"CacheSize", func(c *JobValidatorConfig) { c.CacheSize = -1 }},
+	}
+	for _, tt := range validatorTests {
+		t.Run("validator "+tt.field, func(t *testing.T) {
+			cfg := JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users,
+				Keys: map[string]ed25519.PublicKey{"k": pub}}
+			tt.edit(&cfg)
+			v, err := NewJobValidator(cfg)
+			assert.Nil(t, v)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), "JobValidatorConfig."+tt.field)
+		})
+	}
+}
+
+// FuzzValidateJob mutates a valid job token: nothing may panic, and no
+// token other than the one minted may ever be accepted.
+func FuzzValidateJob(f *testing.F) {
+	fx := newJobFixture(f, func(c *JobValidatorConfig) { c.DisableCache = true; c.Revoked = nil })
+	orig := fx.userToken(f, nil)
+	job := fx.mint(f, orig)
+	f.Add(job)
+	f.Add(strings.Replace(job, ".", "..", 1))
+	f.Add(job[:len(job)-2])
+	f.Fuzz(func(t *testing.T, tok string) {
+		p, err := fx.validator.ValidateJob(context.Background(), tok, orig)
+		if err == nil {
+			if tok != job || p.Kind != KindJob {
+				t.Fatalf("accepted a token that was not minted")
+			}
+			return
+		}
+		if strings.Contains(err.Error(), orig) {
+			t.Fatal("the error contains the original token")
+		}
+	})
+}
+
+func BenchmarkJobValidate(b *testing.B) {
+	for _, mode := range []string{"cold", "warm"} {
+		b.Run(mode, func(b *testing.B) {
+			fx := newJobFixture(b, func(c *JobValidatorConfig) { c.DisableCache = mode == "cold" })
+			orig := fx.userToken(b, nil)
+			job := fx.mint(b, orig)
+			fx.clock.Advance(2 * time.Hour) // the original has expired
+			ctx := context.Background()
+			if _, err := fx.validator.ValidateJob(ctx, job, orig); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := fx.validator.ValidateJob(ctx, job, orig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkJobMint(b *testing.B) {
+	fx := newJobFixture(b, nil)
+	orig := fx.userToken(b, nil)
+	req := JobRequest{JobID: "job-1", Original: NewCredential(orig), Scopes: []string{"notes:read"}, Tenant: "acme"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fx.issuer.Mint(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
