@@ -1,0 +1,317 @@
+// Command prodmode serves the notes tools over MCP Streamable HTTP behind
+// the whole mcpguard stack, configured from the environment:
+//
+//	MCPGUARD_ADDR          listen address (default 127.0.0.1:8080)
+//	MCPGUARD_ISSUER        the authorization server's issuer URL (required)
+//	MCPGUARD_RESOURCE      this server's URL, the token audience (default http://<addr>/mcp)
+//	MCPGUARD_AUDIENCE      other accepted audiences, comma-separated (optional)
+//	MCPGUARD_JWKS_URL      the issuer's JWK Set (default: discovered from the issuer)
+//	MCPGUARD_TENANT_CLAIM  the claim naming the caller's tenant (default tenant_id)
+//	MCPGUARD_RATE_LIMIT    requests per second per caller, burst twice that (default 20)
+//
+// Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
+// "scope" or "scp". whoami needs only a valid token; notes_read and
+// notes_list need notes:read; notes_write needs notes:write. Notes are
+// kept per tenant. Audit events go to stderr as JSON lines; when the
+// server is ready it prints "listening on <resource URL>" to stdout.
+//
+//	MCPGUARD_ISSUER=https://idp.example.com go run ./examples/prodmode
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/examples/internal/notes"
+	"github.com/mcpguard/mcpguard/tenancy"
+	"github.com/mcpguard/mcpguard/transport"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "prodmode:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the validated environment.
+type config struct {
+	addr        string
+	issuer      string
+	resource    string // empty: http://<listen address>/mcp
+	audiences   []string
+	jwksURL     string
+	tenantClaim string
+	rate        int
+}
+
+// run serves until ctx is done. A configuration mistake is returned before
+// anything listens; the error names the variable to fix.
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := configFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	// Every log line on stderr is JSON, like the audit events beside it.
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	// With port 0 the resource URL is known only once the port is.
+	var ln net.Listener
+	if cfg.resource == "" {
+		if ln, err = net.Listen("tcp", cfg.addr); err != nil {
+			return fmt.Errorf("MCPGUARD_ADDR: %w", err)
+		}
+		defer ln.Close()
+		host, _, _ := net.SplitHostPort(cfg.addr)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		cfg.resource = "http://" + net.JoinHostPort(host, port) + "/mcp"
+	}
+
+	h, closeStack, err := newHandler(ctx, cfg, stderr, logger)
+	if err != nil {
+		return err
+	}
+	defer closeStack()
+
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.addr); err != nil {
+			return fmt.Errorf("MCPGUARD_ADDR: %w", err)
+		}
+		defer ln.Close()
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "listening on %s\n", cfg.resource)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		_ = hs.Close() // open SSE streams do not end by themselves
+	}
+	return nil
+}
+
+// newHandler is the mcpguard wiring: a JWT validator for this resource,
+// tenants from a claim, a policy keyed on tool annotations, rate limits
+// before and after authentication, and audit to stderr — composed by
+// transport.New around the mcp-go server.
+func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.Logger) (_ http.Handler, _ func(), err error) {
+	var closers []func() error
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+
+	validator, err := auth.NewJWTValidator(auth.JWTConfig{
+		Issuer:          cfg.issuer,
+		Audience:        cfg.resource,
+		AudienceAliases: cfg.audiences,
+		JWKSURL:         cfg.jwksURL, // empty: discovered from the issuer
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER, MCPGUARD_AUDIENCE or MCPGUARD_JWKS_URL: %w", err)
+	}
+	closers = append(closers, validator.Close)
+	// Fail now rather than on the first request if the keys cannot be had.
+	refresh, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := validator.Refresh(refresh); err != nil {
+		if cfg.jwksURL != "" {
+			return nil, nil, fmt.Errorf("MCPGUARD_JWKS_URL: cannot fetch the signing keys: %w", err)
+		}
+		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER: cannot discover the signing keys: %w", err)
+	}
+	tenants, err := tenancy.New(tenancy.Config{Claim: cfg.tenantClaim})
+	if err != nil {
+		return nil, nil, fmt.Errorf("MCPGUARD_TENANT_CLAIM: %w", err)
+	}
+	policy, err := authz.New(authz.Config{
+		ReadScope:  notes.ScopeRead,  // tools annotated read-only
+		WriteScope: notes.ScopeWrite, // every other tool
+		ToolRules:  map[string]authz.Rule{"whoami": {Authenticated: true}},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// One budget per caller: its tenant and subject once authenticated;
+	// its address while it fails to authenticate (only failures are
+	// charged, so users sharing an address keep their own budgets).
+	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	if err != nil {
+		return nil, nil, err
+	}
+	perCaller := ratelimit.Limit{Events: cfg.rate, Period: time.Second, Burst: 2 * cfg.rate}
+	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address})
+	if err != nil {
+		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
+	}
+	byCaller, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Tenant | ratelimit.Subject})
+	if err != nil {
+		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
+	}
+
+	// Audit through a bounded queue: a stderr nobody reads slows nothing;
+	// events that do not fit are counted and reported, never silently lost.
+	sink, err := audit.NewJSONSink(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := audit.New(audit.Config{Sink: sink, Mode: audit.Async, OnFull: audit.DropAndCount})
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, rec.Close)
+
+	guard, err := transport.New(transport.Config{
+		Resource:                 cfg.resource,
+		AuthorizationServers:     []string{cfg.issuer},
+		ResourceName:             "mcpguard notes example",
+		Validator:                validator,
+		Policy:                   policy,
+		Tenancy:                  tenants,
+		UnauthenticatedRateLimit: byAddress,
+		RateLimit:                byCaller.Handler,
+		Audit:                    rec,
+		HTTPOptions: []server.StreamableHTTPOption{
+			server.WithSessionIdleTTL(15 * time.Minute), // sessions never DELETEd
+			server.WithStreamableHTTPLogger(logger),
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
+	}
+	srv := server.NewMCPServer("notes", "1.0.0", guard.ServerOptions()...)
+	notes.AddTools(srv, notes.NewStore(notes.Limits{}))
+	return guard.Handler(srv), closeAll, nil
+}
+
+// configFromEnv reads and checks the environment. Every error names the
+// variable.
+func configFromEnv(getenv func(string) string) (config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		addr:        env("MCPGUARD_ADDR", "127.0.0.1:8080"),
+		issuer:      env("MCPGUARD_ISSUER", ""),
+		resource:    env("MCPGUARD_RESOURCE", ""),
+		jwksURL:     env("MCPGUARD_JWKS_URL", ""),
+		tenantClaim: env("MCPGUARD_TENANT_CLAIM", tenancy.ClaimTenantID),
+	}
+
+	host, port, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return config{}, fmt.Errorf("MCPGUARD_ADDR %q is not host:port: %v", cfg.addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return config{}, fmt.Errorf("MCPGUARD_ADDR %q: the port must be a number from 0 to 65535", cfg.addr)
+	}
+	if cfg.resource == "" {
+		if host == "" || !auth.IsLoopbackHost(host) {
+			return config{}, fmt.Errorf("MCPGUARD_RESOURCE is required when MCPGUARD_ADDR (%q) is not a loopback address: set it to the https URL clients reach this server at, e.g. https://mcp.example.com/mcp", cfg.addr)
+		}
+		if port != "0" {
+			cfg.resource = "http://" + net.JoinHostPort(host, port) + "/mcp"
+		}
+	} else if err := auth.CheckResource(cfg.resource); err != nil {
+		return config{}, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
+	}
+
+	if cfg.issuer == "" {
+		return config{}, errors.New("MCPGUARD_ISSUER is required: the issuer URL of the authorization server whose tokens this server accepts")
+	}
+	if err := checkURL(cfg.issuer, cfg.jwksURL == ""); err != nil {
+		if cfg.jwksURL == "" {
+			return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v (its signing keys are discovered from it; or set MCPGUARD_JWKS_URL)", cfg.issuer, err)
+		}
+		return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v", cfg.issuer, err)
+	}
+	if cfg.jwksURL != "" {
+		if err := checkURL(cfg.jwksURL, true); err != nil {
+			return config{}, fmt.Errorf("MCPGUARD_JWKS_URL %q: %v", cfg.jwksURL, err)
+		}
+	}
+
+	for _, a := range strings.Split(getenv("MCPGUARD_AUDIENCE"), ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+			return config{}, fmt.Errorf("MCPGUARD_AUDIENCE: %q is not an audience (comma-separated identifiers, no spaces)", a)
+		}
+		cfg.audiences = append(cfg.audiences, a)
+	}
+
+	if _, err := tenancy.New(tenancy.Config{Claim: cfg.tenantClaim}); err != nil {
+		return config{}, fmt.Errorf("MCPGUARD_TENANT_CLAIM %q: %w", cfg.tenantClaim, err)
+	}
+
+	rate := env("MCPGUARD_RATE_LIMIT", "20")
+	if cfg.rate, err = strconv.Atoi(rate); err != nil || cfg.rate < 1 || cfg.rate > 1_000_000 {
+		return config{}, fmt.Errorf("MCPGUARD_RATE_LIMIT %q: want a whole number of requests per second from 1 to 1000000", rate)
+	}
+	return cfg, nil
+}
+
+// checkURL accepts an absolute http(s) URL; with fetched, plain http only
+// to a loopback host, since keys fetched over http could be forged.
+func checkURL(s string, fetched bool) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
+		return errors.New("want an absolute http(s) URL")
+	case u.User != nil, u.Fragment != "", u.RawQuery != "":
+		return errors.New("must not carry user info, a query or a fragment")
+	case fetched && u.Scheme == "http" && !auth.IsLoopbackHost(u.Hostname()):
+		return errors.New("plain http is allowed only on loopback; use https")
+	}
+	return nil
+}
