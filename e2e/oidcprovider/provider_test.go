@@ -24,6 +24,7 @@ import (
 const (
 	resource     = "http://127.0.0.1:8931/mcp"
 	opaqueRes    = "http://127.0.0.1:8932/opaque-mcp"
+	otherOpaque  = "http://127.0.0.1:8933/other-opaque-mcp"
 	acmeID       = "acme-app"
 	acmeSecret   = "acme-secret-0123456789abcdef0123456789"
 	globexID     = "globex-app"
@@ -71,6 +72,7 @@ func startProvider(t *testing.T) *oidcprovider.Provider {
 		},
 		Resources: []oidcprovider.Resource{
 			{Prefix: opaqueRes, Scope: "tools:read tools:write", Opaque: true},
+			{Prefix: otherOpaque, Scope: "tools:read", Opaque: true},
 			{Prefix: "http://127.0.0.1:", Scope: "tools:read tools:write admin", TTL: 2 * time.Minute},
 		},
 	})
