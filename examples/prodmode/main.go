@@ -10,10 +10,16 @@
 //	MCPGUARD_RATE_LIMIT    requests per second per caller, burst twice that (default 20)
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
-// "scope" or "scp". whoami needs only a valid token; notes_read and
-// notes_list need notes:read; notes_write needs notes:write. Notes are
-// kept per tenant. Audit events go to stderr as JSON lines; when the
-// server is ready it prints "listening on <resource URL>" to stdout.
+// "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
+// without one is refused). whoami needs only a valid token; notes_read and
+// notes_list need notes:read; notes_write needs notes:write. Notes are kept
+// per tenant. The issuer's keys are fetched at start: a wrong or
+// unreachable issuer stops the server before it listens, with the variable
+// named. Audit events go to stderr as JSON lines (so do the few log lines);
+// when the server is ready it prints "listening on <resource URL>" to
+// stdout. A listener on loopback refuses requests whose Host is not
+// loopback (DNS rebinding protection): behind a reverse proxy, listen on
+// the proxy-facing address or have the proxy pass a loopback Host.
 //
 //	MCPGUARD_ISSUER=https://idp.example.com go run ./examples/prodmode
 package main

@@ -524,22 +524,27 @@ func TestOptionalVariables(t *testing.T) {
 	})
 }
 
+// untilLimited calls whoami with tok until it gets 429 and returns how
+// many calls that took and the 429.
+func (in *instance) untilLimited(t *testing.T, tok string) (int, response) {
+	t.Helper()
+	for i := 1; i <= 50; i++ {
+		r := in.call(t, tok, "whoami", nil)
+		if r.status == http.StatusTooManyRequests {
+			return i, r
+		}
+	}
+	t.Fatal("no 429 after 50 requests")
+	return 0, response{}
+}
+
 func TestRateLimit(t *testing.T) {
 	in := start(t, map[string]*string{"MCPGUARD_RATE_LIMIT": ptr("2")}) // burst 4
 	alice := in.token(t, map[string]any{"sub": "alice"})
 	bob := in.token(t, map[string]any{"sub": "bob"})
 	aliceGlobex := in.token(t, map[string]any{"sub": "alice", "tenant_id": "globex"})
 
-	limited := func(tok string) (int, response) {
-		for i := 1; i <= 50; i++ {
-			r := in.call(t, tok, "whoami", nil)
-			if r.status == http.StatusTooManyRequests {
-				return i, r
-			}
-		}
-		t.Fatal("no 429 after 50 requests")
-		return 0, response{}
-	}
+	limited := func(tok string) (int, response) { return in.untilLimited(t, tok) }
 	n, r := limited(alice)
 	assert.GreaterOrEqual(t, n, 5, "a burst of 4 is served first")
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
@@ -556,8 +561,7 @@ func TestRateLimit(t *testing.T) {
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
 	assert.Empty(t, r.header.Get("WWW-Authenticate"))
 	for _, tok := range []string{"not-a-jwt", in.token(t, map[string]any{"aud": "https://elsewhere.example"})} {
-		r := in.call(t, tok, "whoami", nil)
-		assert.Equal(t, http.StatusTooManyRequests, r.status)
+		_, r := limited(tok)
 		assert.NotEmpty(t, r.header.Get("Retry-After"))
 	}
 	// Authenticated callers of that address are still served.
@@ -669,9 +673,7 @@ func TestAuditOnStderr(t *testing.T) {
 	require.False(t, isErr)
 	assert.Equal(t, http.StatusForbidden, in.call(t, reader, "notes_write", map[string]any{"key": "k", "text": "v"}).status)
 	assert.Equal(t, http.StatusUnauthorized, in.call(t, forged, "whoami", nil).status)
-	for range 3 {
-		in.call(t, writer, "whoami", nil) // the third is over a burst of 2
-	}
+	in.untilLimited(t, writer)
 	require.NoError(t, in.stop())
 
 	out := in.stderr.String()
