@@ -22,8 +22,14 @@ type Challenge struct {
 	Error string
 	// Description is a short human-readable text, sent only with Error.
 	Description string
-	// Scope lists the scopes required, sent only with Error.
+	// Scope lists the scopes required, sent with Error, or always when
+	// ScopeAlways is set.
 	Scope []string
+	// ScopeAlways sends Scope even without an error code: the scope hint
+	// an MCP server gives a client that sent no token (RFC 6750 §3 allows
+	// scope in any Bearer challenge; the MCP authorization spec asks for it
+	// so clients request the right scopes).
+	ScopeAlways bool
 }
 
 const maxChallengeParam = 512
@@ -57,6 +63,8 @@ func (c Challenge) String() string {
 		if c.Description != "" {
 			param("error_description", sanitizeParam(c.Description, false))
 		}
+	}
+	if c.Error != "" || c.ScopeAlways {
 		if len(c.Scope) > 0 {
 			scopes := make([]string, 0, len(c.Scope))
 			for _, s := range c.Scope {

@@ -162,7 +162,9 @@ type IntrospectionConfig struct {
 //
 // Validate checks the token's size, then the caches, then POSTs the token
 // (with token_type_hint=access_token and client authentication) and reads
-// at most 1 MiB of JSON. A response that is not 200, not a JSON object, has
+// at most 1 MiB of JSON. A 400 whose OAuth error is unsupported_token_type
+// or invalid_token is a rejection of the token (401). Any other response
+// that is not 200, is not a JSON object, has
 // duplicate members or lacks the boolean "active" is an outage: the
 // validator fails closed with a 503-class *Error (ErrUnavailable), never a
 // 401 that would make a client discard a good token. So are timeouts,
@@ -170,7 +172,8 @@ type IntrospectionConfig struct {
 //
 // An "active": true response is then checked like a verified JWT: exp (a
 // cache entry never outlives it), nbf and iat with Leeway; "iss" equal to
-// Issuer when present; "aud" holding Audience; "sub" present; no "cnf"
+// Issuer when present; "aud" holding Audience; "sub" present, or else "client_id" (a
+// client-credentials token acts for its client); no "cnf"
 // and no DPoP token_type (sender-constrained tokens need a proof this
 // validator cannot check, RFC 9449 §7.1, RFC 8705 §3); not a refresh token.
 // The Principal carries sub, iss, client_id (or azp, appid, cid), aud,
@@ -436,6 +439,10 @@ func (v *IntrospectionValidator) introspect(ctx context.Context, token string) (
 		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: waiting for an introspection slot: %w", ErrUnavailable, err))
 	}
 	body, err := v.post(ctx, endpoint, token)
+	if errors.Is(err, errTokenRefused) {
+		// The server answered, about this token: it will not introspect it.
+		return nil, time.Time{}, InvalidToken(descInactive, fmt.Errorf("%w: introspection: %w", ErrInvalidToken, err))
+	}
 	if err != nil {
 		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err))
 	}
@@ -474,7 +481,15 @@ func (v *IntrospectionValidator) post(ctx context.Context, endpoint, token strin
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		if resp.StatusCode == http.StatusBadRequest {
+			var oe struct {
+				Error string `json:"error"`
+			}
+			if json.Unmarshal(b, &oe) == nil && (oe.Error == "unsupported_token_type" || oe.Error == "invalid_token") {
+				return nil, fmt.Errorf("%w: status 400 %s", errTokenRefused, oe.Error)
+			}
+		}
 		return nil, fmt.Errorf("POST %s: status %d", endpoint, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteBody+1))
@@ -486,6 +501,11 @@ func (v *IntrospectionValidator) post(ctx context.Context, endpoint, token strin
 	}
 	return body, nil
 }
+
+// errTokenRefused: the introspection endpoint answered 400 with an OAuth
+// error about the token itself (unsupported_token_type, invalid_token):
+// a verdict on the token, not an outage.
+var errTokenRefused = errors.New("the authorization server refused to introspect the token")
 
 // decodeIntrospection parses an RFC 7662 §2.2 response: a JSON object
 // without duplicate members (at any depth) whose "active" is a boolean.
@@ -571,14 +591,21 @@ func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, ti
 	var ok bool
 	if p.Subject, ok, err = stringClaim(m, "sub"); err != nil {
 		return bad(err)
-	} else if !ok || p.Subject == "" {
-		return bad(InvalidToken(descMissingClaim, fmt.Errorf("%w: the response has no sub", ErrInvalidToken)))
 	}
 	if p.TokenID, _, err = stringClaim(m, "jti"); err != nil {
 		return bad(err)
 	}
 	if p.ClientID, err = clientID(m); err != nil {
 		return bad(err)
+	}
+	if !ok || p.Subject == "" {
+		// "sub" is optional in RFC 7662 §2.2. A token with no resource
+		// owner (client credentials) acts for its client, as RFC 9068
+		// §2.2 writes sub for such tokens; with neither, fail closed.
+		if p.ClientID == "" {
+			return bad(InvalidToken(descMissingClaim, fmt.Errorf("%w: the response has neither sub nor client_id", ErrInvalidToken)))
+		}
+		p.Subject = p.ClientID
 	}
 	if p.Audience, err = audienceClaim(m); err != nil {
 		return bad(err)

@@ -163,7 +163,11 @@ func (a *fakeAS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status != 0 {
-		http.Error(w, "forced failure", status)
+		body := "forced failure"
+		if raw != nil {
+			body = string(raw)
+		}
+		http.Error(w, body, status)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -302,8 +306,8 @@ func TestIntrospectionRejects(t *testing.T) {
 		{name: "expired at 0", claims: map[string]any{"exp": 0}, expired: true, desc: descExpired},
 		{name: "not yet valid", claims: map[string]any{"nbf": float64(now.Add(time.Hour).Unix())}, desc: descNotYetValid},
 		{name: "issued in the future", claims: map[string]any{"iat": float64(now.Add(time.Hour).Unix())}, desc: descIssuedInFuture},
-		{name: "no sub", claims: map[string]any{"sub": nil}, desc: descMissingClaim},
-		{name: "empty sub", claims: map[string]any{"sub": ""}, desc: descMissingClaim},
+		{name: "no sub and no client", claims: map[string]any{"sub": nil, "client_id": nil}, desc: descMissingClaim},
+		{name: "empty sub and no client", claims: map[string]any{"sub": "", "client_id": nil}, desc: descMissingClaim},
 		{name: "sub not a string", claims: map[string]any{"sub": 42}, desc: descIntroClaims},
 		{name: "exp not a number", claims: map[string]any{"exp": "tomorrow"}, desc: descIntroClaims},
 		{name: "aud of numbers", claims: map[string]any{"aud": []any{1}}, desc: descIntroClaims},
@@ -773,5 +777,42 @@ func BenchmarkIntrospectionWarmCache(b *testing.B) {
 	}
 	if n := a.requests.Load(); n != 1 {
 		b.Fatalf("%d introspection requests, want 1", n)
+	}
+}
+
+// A client-credentials token has no resource owner: without "sub" it acts
+// for its client (RFC 7662 makes sub optional; oidc-provider omits it).
+func TestIntrospectionNoSubActsForClient(t *testing.T) {
+	a := newFakeAS(t).serve()
+	tok := "client-credentials-token-" + strings.Repeat("c", 20)
+	a.add(tok, map[string]any{"sub": nil})
+	p, err := newIntrospection(t, a, nil).Validate(t.Context(), tok)
+	require.NoError(t, err)
+	assert.Equal(t, "mcp-client", p.Subject)
+	assert.Equal(t, "mcp-client", p.ClientID)
+}
+
+// A 400 whose OAuth error is about the token is a verdict on the token
+// (401), not an outage; other 400s stay outages (503).
+func TestIntrospection400(t *testing.T) {
+	for _, tt := range []struct {
+		body        string
+		unavailable bool
+	}{
+		{body: `{"error":"unsupported_token_type"}`},
+		{body: `{"error":"invalid_token"}`},
+		{body: `{"error":"invalid_request"}`, unavailable: true},
+		{body: `not json`, unavailable: true},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			a := newFakeAS(t).serve()
+			a.set(func(a *fakeAS) { a.status, a.raw = http.StatusBadRequest, []byte(tt.body) })
+			tok := "refused-token-" + strings.Repeat("r", 20)
+			_, err := newIntrospection(t, a, nil).Validate(t.Context(), tok)
+			require.Error(t, err)
+			assert.Equal(t, tt.unavailable, errors.Is(err, ErrUnavailable))
+			assert.Equal(t, !tt.unavailable, errors.Is(err, ErrInvalidToken))
+			assertNoSecrets(t, err, tok)
+		})
 	}
 }

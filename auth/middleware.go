@@ -25,6 +25,13 @@ type MiddlewareConfig struct {
 	// principal lacking one gets 403 insufficient_scope naming them.
 	RequiredScopes []string
 
+	// ChallengeScope, when set, is sent as the challenge's scope on every
+	// 401 that names no scope of its own — including the one for a request
+	// with no token — so clients know which scopes to ask for (MCP
+	// authorization spec, scope selection). Usually the scopes needed to
+	// connect at all, such as a read scope.
+	ChallengeScope []string
+
 	// MaxTokenBytes caps the bearer token's length before any parsing.
 	// Zero means DefaultMaxTokenBytes.
 	MaxTokenBytes int
@@ -68,6 +75,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
 	}
 	cfg.RequiredScopes = slices.Clone(cfg.RequiredScopes)
+	cfg.ChallengeScope = slices.Clone(cfg.ChallengeScope)
 	reject, err := rejectList(cfg.RejectHeaders, true)
 	if err != nil {
 		return nil, err
@@ -78,7 +86,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
-				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, err)
+				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err)
 			}
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)
@@ -127,10 +135,10 @@ func missingScopes(p *Principal, required []string) []string {
 // Retry-After instead of a challenge. This is the one function that renders
 // challenges; other packages (authz step-up, tenancy) call it too.
 func WriteError(w http.ResponseWriter, resourceMetadataURL string, err error) {
-	writeError(w, resourceMetadataURL, "", AsError(err))
+	writeError(w, resourceMetadataURL, "", nil, AsError(err))
 }
 
-func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, e *Error) {
+func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeHint []string, e *Error) {
 	if e == nil {
 		e = InvalidToken("the access token is invalid", ErrInvalidToken)
 	}
@@ -143,6 +151,9 @@ func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, e *Err
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest:
 		c := ChallengeFor(resourceMetadataURL, e)
 		c.Realm = realm
+		if status == http.StatusUnauthorized && len(c.Scope) == 0 && len(scopeHint) > 0 {
+			c.Scope, c.ScopeAlways = scopeHint, true
+		}
 		h.Set("WWW-Authenticate", c.String())
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")

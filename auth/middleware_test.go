@@ -251,3 +251,22 @@ func TestKeyForReusesOnlyTheSameToken(t *testing.T) {
 	assert.Equal(t, [32]byte(keyOf(a)), NewCredential(a).Digest())
 	assert.Equal(t, [32]byte(keyOf("")), Credential{}.Digest())
 }
+
+func TestMiddlewareChallengeScope(t *testing.T) {
+	mw, err := Middleware(fakeValidator(), MiddlewareConfig{ResourceMetadataURL: testMetaURL, ChallengeScope: []string{"notes:read"}})
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, tt := range []struct{ auth, want string }{
+		{"", `Bearer resource_metadata="` + testMetaURL + `", scope="notes:read"`},
+		{"Bearer forged", `Bearer resource_metadata="` + testMetaURL + `", error="invalid_token", error_description="the access token is invalid", scope="notes:read"`},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		if tt.auth != "" {
+			r.Header.Set("Authorization", tt.auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		assert.Equal(t, http.StatusUnauthorized, rec.Code)
+		assert.Equal(t, tt.want, rec.Header().Get("WWW-Authenticate"))
+	}
+}

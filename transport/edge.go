@@ -9,15 +9,20 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
 )
 
 // DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 4 << 20
+
+// DefaultBodyTimeout is the default time allowed to read a request body.
+const DefaultBodyTimeout = 30 * time.Second
 
 // HeaderRequestID is the request ID header accepted and echoed.
 const HeaderRequestID = "X-Request-Id"
@@ -33,6 +38,12 @@ type EdgeConfig struct {
 	// MaxBodyBytes caps POST bodies (413 above it). Zero means
 	// DefaultMaxBodyBytes; negative is an error.
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time to read a POST body, so a client that
+	// sends its body slowly cannot hold a goroutine and a connection open
+	// (408 when it passes). The deadline is lifted once the body is read,
+	// so response streams are not affected. Zero means DefaultBodyTimeout;
+	// negative is an error.
+	BodyTimeout time.Duration
 	// OnReject, when set, is called for every request the edge refuses,
 	// with the status and a fixed reason, for audit. It must not write to w.
 	OnReject func(r *http.Request, status int, reason string)
@@ -44,6 +55,12 @@ func (c *EdgeConfig) check() error {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.BodyTimeout < 0 {
+		return fmt.Errorf("%w: EdgeConfig.BodyTimeout must not be negative", ErrConfig)
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" || o == "null" {
@@ -131,6 +148,11 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			if e.cfg.OnReject != nil {
 				e.cfg.OnReject(r, status, reason)
 			}
+			if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
+				// The body was not read to its end: close the connection
+				// rather than let net/http wait to drain it.
+				w.Header().Set("Connection", "close")
+			}
 			http.Error(w, reason, status)
 		}
 		if origins := r.Header.Values("Origin"); len(origins) > 0 {
@@ -169,8 +191,18 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return
 		}
+		rc := http.NewResponseController(w)
+		deadline := rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil
 		body, err := readBody(r, e.cfg.MaxBodyBytes)
+		if deadline {
+			_ = rc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				reject(http.StatusRequestTimeout, "request body not received in time", "body_timeout")
+				return
+			}
 			reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
 			return
 		}

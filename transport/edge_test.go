@@ -3,10 +3,12 @@ package transport
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
@@ -249,4 +251,22 @@ func TestEdgeCORS(t *testing.T) {
 	h.ServeHTTP(rec, evil)
 	assert.Equal(t, http.StatusForbidden, rec.Code)
 	assert.Empty(t, rec.Header().Get("Access-Control-Allow-Origin"))
+}
+
+func TestEdgeSlowBody(t *testing.T) {
+	mw, err := Edge(EdgeConfig{BodyTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	ts := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})))
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"))
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, _ := conn.Read(buf)
+	assert.Contains(t, string(buf[:n]), "408", "a body that never arrives is cut off")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -16,6 +17,11 @@ import (
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
+
+// DefaultSessionIdleTTL is how long a stateful session may stay unused
+// before mcp-go forgets it; without it every initialize would keep a
+// session forever.
+const DefaultSessionIdleTTL = 15 * time.Minute
 
 // Mode selects how callers are identified.
 type Mode int
@@ -117,7 +123,9 @@ type Config struct {
 	Dev DevIdentity
 
 	// HTTPOptions are passed to server.NewStreamableHTTPServer after
-	// mcpguard's own; they must not turn off its DNS rebinding protection.
+	// mcpguard's own (which include server.WithSessionIdleTTL(
+	// DefaultSessionIdleTTL), so abandoned sessions are swept); they must
+	// not turn off its DNS rebinding protection.
 	HTTPOptions []server.StreamableHTTPOption
 	// Logger receives the dev-mode warning. Nil means slog.Default().
 	Logger *slog.Logger
@@ -236,7 +244,10 @@ func (g *Guard) Resource() string { return g.cfg.Resource }
 // resource's path behind the whole stack, and, in ModeProd, the protected
 // resource metadata at its RFC 9728 well-known paths.
 func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
-	opts := append([]server.StreamableHTTPOption{server.WithEndpointPath(g.endpointPath())}, g.cfg.HTTPOptions...)
+	opts := append([]server.StreamableHTTPOption{
+		server.WithEndpointPath(g.endpointPath()),
+		server.WithSessionIdleTTL(DefaultSessionIdleTTL),
+	}, g.cfg.HTTPOptions...)
 	mcpHandler := server.NewStreamableHTTPServer(srv, opts...)
 	mux := http.NewServeMux()
 	mux.Handle(g.endpointPath(), g.Wrap(srv, mcpHandler))

@@ -559,3 +559,23 @@ func TestStackUnauthenticatedRateLimit(t *testing.T) {
 	}
 	assert.Contains(t, st.audit.String(), "unauthenticated_rate_limited")
 }
+
+// An authenticated caller's bad requests (mcp-go's own 400s) are not
+// authentication failures and do not spend the address's budget.
+func TestStackUnauthenticatedRateLimitIgnoresOtherErrors(t *testing.T) {
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	require.NoError(t, err)
+	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	require.NoError(t, err)
+	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth })
+	tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	for i := 0; i < 3; i++ {
+		status, hdr, _ := rawCall(t, st.url, tok, "", `{"jsonrpc":"2.0","id":1,"method":`)
+		assert.Equal(t, http.StatusBadRequest, status)
+		assert.Empty(t, hdr.Get("WWW-Authenticate"))
+	}
+	status, _, _ := rawCall(t, st.url, "", "whoami", "")
+	assert.Equal(t, http.StatusUnauthorized, status, "the budget of one failure is still unspent")
+	status, _, _ = rawCall(t, st.url, "", "whoami", "")
+	assert.Equal(t, http.StatusTooManyRequests, status)
+}

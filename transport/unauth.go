@@ -3,6 +3,7 @@ package transport
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
@@ -43,7 +44,11 @@ type unauthWriter struct {
 func (w *unauthWriter) WriteHeader(status int) {
 	if !w.decided {
 		w.decided = true
-		if status == http.StatusUnauthorized || status == http.StatusBadRequest {
+		// Only authentication's own refusals count: they carry a Bearer
+		// challenge. mcp-go's 400s for an authenticated caller's bad JSON
+		// do not, and must not spend the address's budget.
+		if (status == http.StatusUnauthorized || status == http.StatusBadRequest) &&
+			strings.HasPrefix(w.ResponseWriter.Header().Get("WWW-Authenticate"), "Bearer") {
 			d, err := w.lim.Check(w.r)
 			if err != nil || !d.Allowed {
 				retry := d.RetryAfter
