@@ -132,9 +132,6 @@ func newIntrospector(t *testing.T, p *oidcprovider.Provider) *auth.Introspection
 // server's own client, accepts the provider's opaque tokens for this
 // resource.
 func TestMCPGuardIntrospectsOpaqueTokens(t *testing.T) {
-	t.Skip("known gap: auth.IntrospectionValidator requires \"sub\", which oidc-provider leaves out of " +
-		"the introspection response of a client_credentials token (RFC 7662 §2.2 makes it optional); " +
-		"remove this skip once the validator falls back to client_id")
 	p := startProvider(t)
 	ctx := context.Background()
 	v := newIntrospector(t, p)
@@ -147,6 +144,7 @@ func TestMCPGuardIntrospectsOpaqueTokens(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p.Issuer(), pr.Issuer)
 	assert.Equal(t, acmeID, pr.ClientID)
+	assert.Equal(t, acmeID, pr.Subject, "a client-credentials token acts for its client")
 	assert.True(t, pr.HasScope("tools:read"))
 	tenant, err := tenants.Resolve(pr)
 	require.NoError(t, err)
@@ -159,12 +157,18 @@ func TestMCPGuardIntrospectsOpaqueTokens(t *testing.T) {
 }
 
 // TestMCPGuardIntrospectionRejectsInactive: a token the provider never
-// issued is reported inactive and refused. (JWT access tokens are not tried:
-// oidc-provider answers 400 unsupported_token_type for them, which mcpguard
-// reports as the endpoint being unavailable.)
+// issued is reported inactive and refused, and so is a JWT access token,
+// for which oidc-provider answers 400 unsupported_token_type: a verdict on
+// the token (401), not an outage (503).
 func TestMCPGuardIntrospectionRejectsInactive(t *testing.T) {
 	p := startProvider(t)
 	v := newIntrospector(t, p)
 	_, err := v.Validate(context.Background(), "this-token-was-never-issued-by-the-provider")
 	assert.ErrorIs(t, err, auth.ErrInvalidToken)
+
+	jwtTok, err := p.ClientCredentials(context.Background(), acmeID, acmeSecret, resource, "tools:read")
+	require.NoError(t, err)
+	_, err = v.Validate(context.Background(), jwtTok.AccessToken)
+	assert.ErrorIs(t, err, auth.ErrInvalidToken)
+	assert.NotErrorIs(t, err, auth.ErrUnavailable)
 }
