@@ -210,10 +210,13 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	closers = append(closers, rec.Close)
 
 	guard, err := transport.New(transport.Config{
-		Resource:                 cfg.resource,
-		AuthorizationServers:     []string{cfg.issuer},
-		ResourceName:             "mcpguard notes example",
-		Validator:                validator,
+		Resource:             cfg.resource,
+		AuthorizationServers: []string{cfg.issuer},
+		ResourceName:         "mcpguard notes example",
+		Validator:            validator,
+		// The scope to ask for first, sent with every 401 (MCP scope
+		// selection); notes:write comes later through step-up.
+		Auth:                     auth.MiddlewareConfig{ChallengeScope: []string{"notes:read"}},
 		Policy:                   policy,
 		Tenancy:                  tenants,
 		UnauthenticatedRateLimit: byAddress,

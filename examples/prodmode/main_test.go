@@ -330,7 +330,7 @@ func TestDiscovery(t *testing.T) {
 	// No token: 401 pointing at the metadata, without an error code.
 	r := in.post(t, "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 	assert.Equal(t, http.StatusUnauthorized, r.status)
-	assert.Equal(t, `Bearer resource_metadata="`+metaURL+`"`, r.header.Get("WWW-Authenticate"))
+	assert.Equal(t, `Bearer resource_metadata="`+metaURL+`", scope="notes:read"`, r.header.Get("WWW-Authenticate"), "no error code without a token; the scope to request first (MCP scope selection)")
 	// A bad token: invalid_token.
 	forged, err := in.idp.MintBadSignature(map[string]any{"aud": in.url, "tenant_id": "acme"})
 	require.NoError(t, err)
