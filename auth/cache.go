@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 	"unsafe"
@@ -33,6 +35,32 @@ func keyFor(ctx context.Context, token string) tokenKey {
 		return tokenKey(*c.sum)
 	}
 	return keyOf(token)
+}
+
+// maxTokenSize checks a MaxTokenSize setting: zero means
+// DefaultMaxTokenBytes, otherwise 1 to MaxTokenSizeLimit.
+func maxTokenSize(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultMaxTokenBytes, nil
+	case n < 0 || n > MaxTokenSizeLimit:
+		return 0, fmt.Errorf("must be between 1 and %d", MaxTokenSizeLimit)
+	}
+	return n, nil
+}
+
+// tokenCacheFor checks a CacheSize setting and builds the cache: zero means
+// DefaultCacheSize; disable gives none.
+func tokenCacheFor(size int, disable bool) (*tokenCache, error) {
+	switch {
+	case size < 0 || size > 10_000_000:
+		return nil, errors.New("must be between 0 and 10,000,000")
+	case disable:
+		return nil, nil
+	case size == 0:
+		return newTokenCache(DefaultCacheSize), nil
+	}
+	return newTokenCache(size), nil
 }
 
 // tokenCache is a bounded, sharded LRU of verified principals. An entry

@@ -65,13 +65,20 @@ func discoveryURLs(issuer string) ([]string, error) {
 }
 
 // discover fetches the issuer's metadata (OIDC discovery first, then RFC
-// 8414) and returns its jwks_uri. The document's issuer must equal the
-// configured issuer exactly (OIDC Discovery §4.3, RFC 8414 §3.3), and
-// jwks_uri must pass the same URL policy as a configured JWKSURL.
+// 8414) and returns its jwks_uri.
 func (l *jwksLocator) discover(ctx context.Context) (string, error) {
+	return discoverEndpoint(ctx, l.client, l.discoveryURLs, l.issuer, "jwks_uri", l.allowHTTP)
+}
+
+// discoverEndpoint fetches the metadata documents at urls in order and
+// returns the first one's URL-valued member: the document's issuer must
+// equal issuer exactly (OIDC Discovery §4.3, RFC 8414 §3.3), and the URL must
+// pass the same policy as a configured one (checkFetchURL). Bodies are
+// bounded by getBounded; errors name the documents, never a credential.
+func discoverEndpoint(ctx context.Context, client *http.Client, urls []string, issuer, member string, allowHTTP bool) (string, error) {
 	var errs []error
-	for _, du := range l.discoveryURLs {
-		body, err := getBounded(ctx, l.client, du, "application/json")
+	for _, du := range urls {
+		body, err := getBounded(ctx, client, du, "application/json")
 		if err != nil {
 			errs = append(errs, err)
 			if ctx.Err() != nil {
@@ -79,29 +86,27 @@ func (l *jwksLocator) discover(ctx context.Context) (string, error) {
 			}
 			continue
 		}
-		var doc struct {
-			Issuer  *string `json:"issuer"`
-			JWKSURI *string `json:"jwks_uri"`
-		}
-		if err := json.Unmarshal(body, &doc); err != nil {
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(body, &doc); err != nil || doc == nil {
 			errs = append(errs, fmt.Errorf("%s: not a JSON metadata document", du))
 			continue
 		}
-		if doc.Issuer == nil || *doc.Issuer != l.issuer {
+		var iss, endpoint string
+		if json.Unmarshal(doc["issuer"], &iss) != nil || iss != issuer {
 			errs = append(errs, fmt.Errorf("%s: metadata issuer does not match the configured issuer", du))
 			continue
 		}
-		if doc.JWKSURI == nil {
-			errs = append(errs, fmt.Errorf("%s: metadata has no jwks_uri", du))
+		if json.Unmarshal(doc[member], &endpoint) != nil || endpoint == "" {
+			errs = append(errs, fmt.Errorf("%s: metadata has no %s", du, member))
 			continue
 		}
-		if err := checkFetchURL(*doc.JWKSURI, l.allowHTTP); err != nil {
-			errs = append(errs, fmt.Errorf("%s: jwks_uri: %w", du, err))
+		if err := checkFetchURL(endpoint, allowHTTP); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", du, member, err))
 			continue
 		}
-		return *doc.JWKSURI, nil
+		return endpoint, nil
 	}
-	return "", fmt.Errorf("discovering the JWKS of the issuer: %w", errors.Join(errs...))
+	return "", fmt.Errorf("discovering the %s of the issuer: %w", member, errors.Join(errs...))
 }
 
 // checkFetchURL accepts an absolute https URL without user info or

@@ -298,22 +298,11 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 	if v.negTTL, err = durationOr(cfg.NegativeCacheTTL, DefaultNegativeCacheTTL, time.Millisecond, MaxNegativeCacheTTL); err != nil {
 		return nil, cfgErr("NegativeCacheTTL", "%v", err)
 	}
-	switch {
-	case cfg.MaxTokenSize == 0:
-		v.maxSize = DefaultMaxTokenBytes
-	case cfg.MaxTokenSize < 0 || cfg.MaxTokenSize > MaxTokenSizeLimit:
-		return nil, cfgErr("MaxTokenSize", "must be between 1 and %d", MaxTokenSizeLimit)
-	default:
-		v.maxSize = cfg.MaxTokenSize
+	if v.maxSize, err = maxTokenSize(cfg.MaxTokenSize); err != nil {
+		return nil, cfgErr("MaxTokenSize", "%v", err)
 	}
-	switch {
-	case cfg.CacheSize < 0 || cfg.CacheSize > 10_000_000:
-		return nil, cfgErr("CacheSize", "must be between 0 and 10,000,000")
-	case cfg.DisableCache:
-	case cfg.CacheSize == 0:
-		v.cache = newTokenCache(DefaultCacheSize)
-	default:
-		v.cache = newTokenCache(cfg.CacheSize)
+	if v.cache, err = tokenCacheFor(cfg.CacheSize, cfg.DisableCache); err != nil {
+		return nil, cfgErr("CacheSize", "%v", err)
 	}
 	switch {
 	case cfg.NegativeCacheSize < 0 || cfg.NegativeCacheSize > 1_000_000:
@@ -686,43 +675,9 @@ func (v *IntrospectionValidator) runDiscovery(call *fetchCall) {
 }
 
 // discover fetches the issuer's metadata and returns its
-// introspection_endpoint, which must pass the same URL policy as a
-// configured Endpoint. The document's issuer must equal Issuer exactly
-// (RFC 8414 §3.3).
+// introspection_endpoint (RFC 8414 §2, RFC 7662 §4).
 func (v *IntrospectionValidator) discover(ctx context.Context) (string, error) {
-	var errs []error
-	for _, du := range v.discoveryURLs {
-		body, err := getBounded(ctx, v.client, du, "application/json")
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		var doc struct {
-			Issuer   *string `json:"issuer"`
-			Endpoint *string `json:"introspection_endpoint"`
-		}
-		if err := json.Unmarshal(body, &doc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: not a JSON metadata document", du))
-			continue
-		}
-		if doc.Issuer == nil || *doc.Issuer != v.issuer {
-			errs = append(errs, fmt.Errorf("%s: metadata issuer does not match the configured issuer", du))
-			continue
-		}
-		if doc.Endpoint == nil {
-			errs = append(errs, fmt.Errorf("%s: metadata has no introspection_endpoint", du))
-			continue
-		}
-		if err := checkFetchURL(*doc.Endpoint, v.allowHTTP); err != nil {
-			errs = append(errs, fmt.Errorf("%s: introspection_endpoint: %w", du, err))
-			continue
-		}
-		return *doc.Endpoint, nil
-	}
-	return "", fmt.Errorf("discovering the introspection endpoint: %w", errors.Join(errs...))
+	return discoverEndpoint(ctx, v.client, v.discoveryURLs, v.issuer, "introspection_endpoint", v.allowHTTP)
 }
 
 // noRedirectClient returns a copy of base (or a fresh client) that follows

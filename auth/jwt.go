@@ -291,22 +291,11 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	if err != nil {
 		return nil, cfgErr("RefetchCooldown", "%v", err)
 	}
-	switch {
-	case cfg.MaxTokenSize == 0:
-		v.maxSize = DefaultMaxTokenBytes
-	case cfg.MaxTokenSize < 0 || cfg.MaxTokenSize > MaxTokenSizeLimit:
-		return nil, cfgErr("MaxTokenSize", "must be between 1 and %d", MaxTokenSizeLimit)
-	default:
-		v.maxSize = cfg.MaxTokenSize
+	if v.maxSize, err = maxTokenSize(cfg.MaxTokenSize); err != nil {
+		return nil, cfgErr("MaxTokenSize", "%v", err)
 	}
-	switch {
-	case cfg.CacheSize < 0 || cfg.CacheSize > 10_000_000:
-		return nil, cfgErr("CacheSize", "must be between 0 and 10,000,000")
-	case cfg.DisableCache:
-	case cfg.CacheSize == 0:
-		v.cache = newTokenCache(DefaultCacheSize)
-	default:
-		v.cache = newTokenCache(cfg.CacheSize)
+	if v.cache, err = tokenCacheFor(cfg.CacheSize, cfg.DisableCache); err != nil {
+		return nil, cfgErr("CacheSize", "%v", err)
 	}
 	if v.now == nil {
 		v.now = time.Now
