@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,19 @@ func main() {
 	conc := flag.Int("concurrency", 32, "concurrent client workers")
 	rounds := flag.Int("rounds", 2, "rounds; variants are interleaved within each round")
 	flood := flag.Int("flood", 100000, "requests in the unknown-kid JWKS flood (0 to skip)")
+	only := flag.String("only", "", "measure only this variant (bare, gosdk-jwt, mcpguard)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured runs to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		profile = f
+	}
+	onlyVariant = *only
 	if err := run(*duration, *warmup, *conc, *rounds, *flood); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
@@ -110,6 +123,11 @@ func serve(h http.Handler) (string, func(), error) {
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
+
+var (
+	profile     *os.File // CPU profile of the measured runs, when set
+	onlyVariant string   // measure only this variant, when set
+)
 
 type variant struct {
 	name  string
@@ -180,12 +198,31 @@ func run(duration, warmup time.Duration, conc, rounds, flood int) error {
 
 func measure(variants []variant, p *idp, mg *mcpguardVariant, duration, warmup time.Duration, conc, rounds, flood int) error {
 	results := map[string]*result{}
-	for round := 0; round < rounds; round++ {
+	if onlyVariant != "" {
+		kept := variants[:0]
 		for _, v := range variants {
+			if v.name == onlyVariant || v.name == "bare" {
+				kept = append(kept, v)
+			}
+		}
+		variants = kept
+	}
+	for round := 0; round < rounds; round++ {
+		// Rotate the order each round, so no variant always runs right
+		// after another (and its garbage) or first on a cold machine.
+		order := append(append([]variant(nil), variants[round%len(variants):]...), variants[:round%len(variants)]...)
+		for _, v := range order {
 			if _, err := load(v, conc, warmup); err != nil { // warm-up
 				return fmt.Errorf("%s warm-up: %w", v.name, err)
 			}
+			if profile != nil && v.name != "bare" {
+				_ = pprof.StartCPUProfile(profile)
+			}
 			r, err := load(v, conc, duration)
+			if profile != nil && v.name != "bare" {
+				pprof.StopCPUProfile()
+				profile = nil // one measured run is enough
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", v.name, err)
 			}
