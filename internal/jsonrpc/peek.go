@@ -62,8 +62,10 @@ func Peek(body []byte) (Message, error) {
 	if idRaw != nil && string(idRaw) != "null" {
 		m.ID = json.RawMessage(idRaw)
 	}
-	if m.Method, err = optionalString(methodRaw, "method"); err != nil {
-		return m, err
+	if m.Method = knownMethod(methodRaw); m.Method == "" {
+		if m.Method, err = optionalString(methodRaw, "method"); err != nil {
+			return m, err
+		}
 	}
 	if len(paramsRaw) == 0 || paramsRaw[0] != '{' {
 		return m, nil
@@ -92,6 +94,32 @@ var (
 	topMembers   = []string{"jsonrpc", "id", "method", "params"}
 	paramMembers = []string{"name", "uri"}
 )
+
+// knownMethods are the MCP methods a request names most often; Peek returns
+// these constants instead of allocating a copy of the body's bytes.
+var knownMethods = [...]string{
+	"tools/call", "tools/list", "prompts/get", "prompts/list",
+	"resources/read", "resources/list", "resources/templates/list",
+	"initialize", "notifications/initialized", "ping",
+	"completion/complete", "logging/setLevel",
+	"resources/subscribe", "resources/unsubscribe",
+	"notifications/cancelled", "notifications/progress",
+	"notifications/roots/list_changed",
+}
+
+// knownMethod returns the constant for a raw "method" value that is exactly
+// a quoted, unescaped well-known method name, and "" for anything else.
+func knownMethod(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return ""
+	}
+	for _, m := range knownMethods {
+		if string(raw[1:len(raw)-1]) == m {
+			return m
+		}
+	}
+	return ""
+}
 
 // optionalString decodes a JSON string value; null or absent gives "".
 // A plain ASCII string without escapes is sliced without decoding.

@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,6 +54,38 @@ func TestPeek(t *testing.T) {
 	}
 }
 
+func TestPeekKnownMethods(t *testing.T) {
+	for _, m := range knownMethods {
+		t.Run(m, func(t *testing.T) {
+			got, err := Peek([]byte(`{"method":"` + m + `"}`))
+			require.NoError(t, err)
+			assert.Equal(t, m, got.Method)
+			// An escaped spelling decodes to the same method.
+			got, err = Peek([]byte(`{"method":"\u00` + strconv.FormatInt(int64(m[0]), 16) + m[1:] + `"}`))
+			require.NoError(t, err)
+			assert.Equal(t, m, got.Method)
+		})
+	}
+	for _, body := range []string{`{"method":"tools/call2"}`, `{"method":"tools/cal"}`, `{"method":"Tools/call"}`} {
+		got, err := Peek([]byte(body))
+		require.NoError(t, err)
+		assert.NotContains(t, knownMethods, got.Method, body)
+	}
+	_, err := Peek([]byte(`{"method":["tools/call"]}`))
+	assert.ErrorIs(t, err, ErrMalformed)
+}
+
+func TestPeekAllocs(t *testing.T) {
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"notes_write"}}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		m, err := Peek(body)
+		if err != nil || m.Name != "notes_write" {
+			t.Fatal(m, err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 1.0, "only the tool name is copied")
+}
+
 // mcpGoView decodes like mcp-go does: plain encoding/json into structs.
 func mcpGoView(body []byte) (method, name string, ok bool) {
 	var req struct {
@@ -76,6 +109,7 @@ func FuzzPeek(f *testing.F) {
 		`{"method":"tools/call","params":{"name":"a","nam\u212a":"b"}}`,
 		`{"method":"tools/call","params":{"nAme":"a"}}`,
 		`{"method":"tools/call","params":{"name":"\ud800"}}`,
+		`{"method":"tools\/call","params":{"name":"a"}}`,
 	} {
 		f.Add([]byte(s))
 	}
