@@ -35,14 +35,14 @@ import (
 func (r *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := r.now()
-		st := &edgeState{}
+		both := &edgeRecord{sw: statusWriter{ResponseWriter: w}}
+		st, sw := &both.st, &both.sw
 		if rid, ok := RequestIDFromContext(req.Context()); ok {
 			st.requestID = rid
 		}
 		if rpc, ok := RPCIDFromContext(req.Context()); ok {
 			st.rpcID = rpc
 		}
-		sw := &statusWriter{ResponseWriter: w}
 		ww := wrap(sw)
 		ctx := context.WithValue(req.Context(), edgeKey{}, st)
 		done := false
@@ -161,6 +161,13 @@ func challengeError(values []string) string {
 }
 
 // statusWriter records the status an inner handler writes.
+// edgeRecord holds one request's edge state and status writer, allocated
+// together.
+type edgeRecord struct {
+	st edgeState
+	sw statusWriter
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	status   int

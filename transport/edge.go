@@ -76,11 +76,25 @@ func (c *EdgeConfig) check() error {
 
 type bodyKey struct{}
 
+// edgeBody is the POST body Edge hands on: the bytes it read, both as the
+// request's Body and, whole, in the context for later middleware. One value
+// serves both, so the pair costs one allocation.
+type edgeBody struct {
+	bytes.Reader
+	buf []byte
+}
+
+// Close does nothing: the bytes are in memory.
+func (*edgeBody) Close() error { return nil }
+
 // bodyFromContext returns the POST body read by Edge, so later middleware can
 // peek at it without reading the request again.
 func bodyFromContext(ctx context.Context) ([]byte, bool) {
-	b, ok := ctx.Value(bodyKey{}).([]byte)
-	return b, ok
+	b, ok := ctx.Value(bodyKey{}).(*edgeBody)
+	if !ok {
+		return nil, false
+	}
+	return b.buf, true
 }
 
 // Edge returns the outermost middleware of the stack:
@@ -210,8 +224,10 @@ func (e *edge) checks(next http.Handler) http.Handler {
 			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 			return
 		}
-		r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, body))
-		r2.Body = io.NopCloser(bytes.NewReader(body))
+		eb := &edgeBody{buf: body}
+		eb.Reset(body)
+		r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, eb))
+		r2.Body = eb
 		r2.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r2)
 	})
