@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/ctxval"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -21,13 +22,13 @@ func NewRequestIDContext(ctx context.Context, id string) context.Context {
 	if st := edgeFrom(ctx); st != nil {
 		st.setRequestID(id)
 	}
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return ctxval.WithString(ctx, requestIDKey{}, id)
 }
 
 // RequestIDFromContext returns the request ID stored by
 // NewRequestIDContext. It reports false when there is none or it is empty.
 func RequestIDFromContext(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(requestIDKey{}).(string)
+	id, ok := ctxval.String(ctx, requestIDKey{})
 	return id, ok && id != ""
 }
 
@@ -41,13 +42,13 @@ func NewRPCIDContext(ctx context.Context, id string) context.Context {
 	if st := edgeFrom(ctx); st != nil {
 		st.setRPCID(id)
 	}
-	return context.WithValue(ctx, rpcIDKey{}, id)
+	return ctxval.WithString(ctx, rpcIDKey{}, id)
 }
 
 // RPCIDFromContext returns the JSON-RPC id stored by NewRPCIDContext. It
 // reports false when there is none or it is empty.
 func RPCIDFromContext(ctx context.Context) (string, bool) {
-	id, ok := ctx.Value(rpcIDKey{}).(string)
+	id, ok := ctxval.String(ctx, rpcIDKey{})
 	return id, ok && id != ""
 }
 

@@ -3,6 +3,8 @@ package tenancy
 import (
 	"context"
 	"fmt"
+
+	"github.com/mcpguard/mcpguard/internal/ctxval"
 )
 
 type tenantKey struct{}
@@ -12,13 +14,13 @@ type tenantKey struct{}
 // NewContext does not validate the ID; Require and the partition helpers
 // do, every time they read it.
 func NewContext(ctx context.Context, tenant string) context.Context {
-	return context.WithValue(ctx, tenantKey{}, tenant)
+	return ctxval.WithString(ctx, tenantKey{}, tenant)
 }
 
 // FromContext returns the tenant stored by NewContext. It reports false when
 // there is none or it is empty.
 func FromContext(ctx context.Context) (string, bool) {
-	t, ok := ctx.Value(tenantKey{}).(string)
+	t, ok := ctxval.String(ctx, tenantKey{})
 	return t, ok && t != ""
 }
 
