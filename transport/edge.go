@@ -117,7 +117,7 @@ func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(next http.Handler) http.Handler { return requestID(e.checks(next)) }, nil
+	return e.handler, nil
 }
 
 type edge struct {
@@ -136,101 +136,100 @@ func newEdge(cfg EdgeConfig) (*edge, error) {
 	return &edge{cfg: cfg, allowed: allowed}, nil
 }
 
-// requestID keeps a sane incoming X-Request-Id or makes one, echoes it and
-// stores it with audit.NewRequestIDContext.
-func requestID(next http.Handler) http.Handler {
+// handler keeps a sane incoming X-Request-Id or makes one, echoes it and
+// stores it with audit.NewRequestIDContext, then applies the Origin,
+// Content-Type and body checks. The request ID and the body go into one copy
+// of the request.
+func (e *edge) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(HeaderRequestID)
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
 		w.Header().Set(HeaderRequestID, id)
-		next.ServeHTTP(w, r.WithContext(audit.NewRequestIDContext(r.Context(), id)))
+		e.serve(w, r, audit.NewRequestIDContext(r.Context(), id), next)
 	})
 }
 
-// checks applies the Origin, Content-Type and body checks.
-func (e *edge) checks(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		reject := func(status int, reason, code string) {
-			kind := audit.KindRequest
-			if status == http.StatusForbidden {
-				kind = audit.KindOriginRejected
-			}
-			audit.Annotate(ctx, kind, code)
-			if e.cfg.OnReject != nil {
-				e.cfg.OnReject(r, status, reason)
-			}
-			if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
-				// The body was not read to its end: close the connection
-				// rather than let net/http wait to drain it.
-				w.Header().Set("Connection", "close")
-			}
-			http.Error(w, reason, status)
+// serve applies the checks to r, whose context is to become ctx.
+func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context, next http.Handler) {
+	reject := func(status int, reason, code string) {
+		kind := audit.KindRequest
+		if status == http.StatusForbidden {
+			kind = audit.KindOriginRejected
 		}
-		if origins := r.Header.Values("Origin"); len(origins) > 0 {
-			if len(origins) > 1 {
-				reject(http.StatusForbidden, "forbidden: more than one Origin header", "origin_repeated")
-				return
-			}
-			if _, ok := e.allowed[strings.ToLower(origins[0])]; !ok {
-				reject(http.StatusForbidden, "forbidden: origin not allowed", "origin_not_allowed")
-				return
-			}
-			// An allowed browser origin: CORS (Fetch standard). A preflight
-			// carries no credentials, so it is answered here, before
-			// authentication.
-			h := w.Header()
-			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Allow-Origin", origins[0])
-			h.Set("Access-Control-Expose-Headers", corsExpose)
-			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-				h.Set("Access-Control-Max-Age", "600")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
+		audit.Annotate(ctx, kind, code)
+		if e.cfg.OnReject != nil {
+			e.cfg.OnReject(r.WithContext(ctx), status, reason)
 		}
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
+		if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
+			// The body was not read to its end: close the connection
+			// rather than let net/http wait to drain it.
+			w.Header().Set("Connection", "close")
+		}
+		http.Error(w, reason, status)
+	}
+	if origins := r.Header.Values("Origin"); len(origins) > 0 {
+		if len(origins) > 1 {
+			reject(http.StatusForbidden, "forbidden: more than one Origin header", "origin_repeated")
 			return
 		}
-		if !isJSON(r.Header.Get("Content-Type")) {
-			reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
+		if _, ok := e.allowed[strings.ToLower(origins[0])]; !ok {
+			reject(http.StatusForbidden, "forbidden: origin not allowed", "origin_not_allowed")
 			return
 		}
-		if r.ContentLength > e.cfg.MaxBodyBytes {
-			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+		// An allowed browser origin: CORS (Fetch standard). A preflight
+		// carries no credentials, so it is answered here, before
+		// authentication.
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Allow-Origin", origins[0])
+		h.Set("Access-Control-Expose-Headers", corsExpose)
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		rc := http.NewResponseController(w)
-		deadline := rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil
-		body, err := readBody(r, e.cfg.MaxBodyBytes)
-		if deadline {
-			_ = rc.SetReadDeadline(time.Time{})
-		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				reject(http.StatusRequestTimeout, "request body not received in time", "body_timeout")
-				return
-			}
-			reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
+	}
+	if r.Method != http.MethodPost {
+		next.ServeHTTP(w, r.WithContext(ctx))
+		return
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
+		return
+	}
+	if r.ContentLength > e.cfg.MaxBodyBytes {
+		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+		return
+	}
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil
+	body, err := readBody(r, e.cfg.MaxBodyBytes)
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			reject(http.StatusRequestTimeout, "request body not received in time", "body_timeout")
 			return
 		}
-		if int64(len(body)) > e.cfg.MaxBodyBytes {
-			reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
-			return
-		}
-		eb := &edgeBody{buf: body}
-		eb.Reset(body)
-		r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, eb))
-		r2.Body = eb
-		r2.ContentLength = int64(len(body))
-		next.ServeHTTP(w, r2)
-	})
+		reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
+		return
+	}
+	if int64(len(body)) > e.cfg.MaxBodyBytes {
+		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+		return
+	}
+	eb := &edgeBody{buf: body}
+	eb.Reset(body)
+	r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, eb))
+	r2.Body = eb
+	r2.ContentLength = int64(len(body))
+	next.ServeHTTP(w, r2)
 }
 
 const (

@@ -277,7 +277,7 @@ func (g *Guard) endpointPath() string {
 // Wrap puts the HTTP stack around h, for authors with their own router or
 // their own mcp-go handler. srv is consulted by step-up to find a tool's
 // annotations; nil turns step-up off. The order, outermost first:
-// request ID → audit → Origin/Content-Type/body → pre-auth rate limit →
+// audit → request ID, Origin/Content-Type/body → pre-auth rate limit →
 // unauthenticated rate limit → authentication → tenancy → session binding → rate limit → step-up → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if srv != nil && !g.cfg.DisableStepUp {
@@ -305,9 +305,9 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if g.cfg.PreAuthRateLimit != nil {
 		h = g.cfg.PreAuthRateLimit(h)
 	}
-	h = g.edge.checks(h)
+	h = g.edge.handler(h)
 	if g.cfg.Audit != nil {
 		h = g.cfg.Audit.Middleware(h)
 	}
-	return requestID(h)
+	return h
 }

@@ -339,6 +339,11 @@ func TestStackRejections(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
 			assert.Equal(t, tt.status, resp.StatusCode, string(body))
+			if rid := resp.Header.Get(HeaderRequestID); tt.status >= 400 && rid != "" {
+				// The audit event of a refusal, at the edge or later,
+				// carries the request ID echoed to the client.
+				assert.Contains(t, st.audit.String(), `"request_id":"`+rid+`"`)
+			}
 			if tt.errCode != "" {
 				assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="`+tt.errCode+`"`)
 			}
