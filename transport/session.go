@@ -93,11 +93,22 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 			r = r.Clone(r.Context())
 			r.Header.Set(server.HeaderKeySessionID, inner)
 		}
-		hw := &httpx.HeaderHook{ResponseWriter: w, Before: func(h http.Header, _ int) {
-			if id := h.Get(server.HeaderKeySessionID); id != "" {
-				h.Set(server.HeaderKeySessionID, id+"."+b.tag(id, p))
-			}
-		}}
-		next.ServeHTTP(hw, r)
+		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p}
+		sw.Before = sw
+		next.ServeHTTP(&sw.HeaderHook, r)
 	})
+}
+
+// sessionWriter tags the session ID mcp-go sets in the response header with
+// the principal's binding. It is its own hook: one allocation per request.
+type sessionWriter struct {
+	httpx.HeaderHook
+	b *SessionBinding
+	p *auth.Principal
+}
+
+func (w *sessionWriter) BeforeHeader(h http.Header, _ int) {
+	if id := h.Get(server.HeaderKeySessionID); id != "" {
+		h.Set(server.HeaderKeySessionID, id+"."+w.b.tag(id, w.p))
+	}
 }

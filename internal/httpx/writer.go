@@ -15,13 +15,27 @@ import (
 // through it.
 type HeaderHook struct {
 	http.ResponseWriter
-	// Before runs once with the status about to be written.
-	Before func(h http.Header, status int)
+	// Before runs once with the status about to be written. An interface
+	// rather than a func, so a middleware can embed HeaderHook in its own
+	// writer and be its hook without allocating a closure per request.
+	Before BeforeHeader
 	// Status is the status written, 0 until then.
 	Status int
 	// Bytes counts the body bytes written.
 	Bytes int64
 }
+
+// BeforeHeader is the hook HeaderHook calls once, with the response header
+// and the status about to be written.
+type BeforeHeader interface {
+	BeforeHeader(h http.Header, status int)
+}
+
+// BeforeFunc adapts a function to BeforeHeader.
+type BeforeFunc func(h http.Header, status int)
+
+// BeforeHeader calls f.
+func (f BeforeFunc) BeforeHeader(h http.Header, status int) { f(h, status) }
 
 func (w *HeaderHook) fire(status int) {
 	if w.Status != 0 {
@@ -29,7 +43,7 @@ func (w *HeaderHook) fire(status int) {
 	}
 	w.Status = status
 	if w.Before != nil {
-		w.Before(w.ResponseWriter.Header(), status)
+		w.Before.BeforeHeader(w.ResponseWriter.Header(), status)
 	}
 }
 
