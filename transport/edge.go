@@ -205,11 +205,10 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 		return
 	}
-	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(e.cfg.BodyTimeout)) == nil
+	deadline := setReadDeadline(w, time.Now().Add(e.cfg.BodyTimeout)) == nil
 	body, err := readBody(r, e.cfg.MaxBodyBytes)
 	if deadline {
-		_ = rc.SetReadDeadline(time.Time{})
+		_ = setReadDeadline(w, time.Time{})
 	}
 	if err != nil {
 		var ne net.Error
@@ -236,6 +235,22 @@ const (
 	corsExpose       = "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, Retry-After, X-Request-Id"
 	corsAllowHeaders = "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, X-Request-Id"
 )
+
+// setReadDeadline does what http.ResponseController.SetReadDeadline does
+// (find the writer with SetReadDeadline through Unwrap; http.ErrNotSupported
+// when there is none) without allocating a controller per request.
+func setReadDeadline(w http.ResponseWriter, t time.Time) error {
+	for {
+		switch x := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			return x.SetReadDeadline(t)
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return http.ErrNotSupported
+		}
+	}
+}
 
 // isJSON reports whether a Content-Type names application/json, with any
 // parameters; the exact common value skips the full media type parse.

@@ -270,3 +270,61 @@ func TestEdgeSlowBody(t *testing.T) {
 	n, _ := conn.Read(buf)
 	assert.Contains(t, string(buf[:n]), "408", "a body that never arrives is cut off")
 }
+
+type deadlineWriter struct {
+	http.ResponseWriter
+	got []time.Time
+}
+
+func (w *deadlineWriter) SetReadDeadline(t time.Time) error {
+	w.got = append(w.got, t)
+	return nil
+}
+
+type unwrapWriter struct{ http.ResponseWriter }
+
+func (w unwrapWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestSetReadDeadline(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	tests := []struct {
+		name string
+		wrap func(*deadlineWriter) http.ResponseWriter
+		ok   bool
+	}{
+		{name: "direct", wrap: func(d *deadlineWriter) http.ResponseWriter { return d }, ok: true},
+		{name: "unwrapped", wrap: func(d *deadlineWriter) http.ResponseWriter { return unwrapWriter{unwrapWriter{d}} }, ok: true},
+		{name: "not supported", wrap: func(*deadlineWriter) http.ResponseWriter { return unwrapWriter{httptest.NewRecorder()} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &deadlineWriter{ResponseWriter: httptest.NewRecorder()}
+			err := setReadDeadline(tt.wrap(d), at)
+			if !tt.ok {
+				assert.ErrorIs(t, err, http.ErrNotSupported)
+				assert.Empty(t, d.got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []time.Time{at}, d.got)
+		})
+	}
+}
+
+func TestEdgeBodyDeadlineThroughWrapper(t *testing.T) {
+	mw, err := Edge(EdgeConfig{BodyTimeout: time.Minute})
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		assert.NoError(t, err)
+		assert.Equal(t, `{"a":1}`, string(b))
+		assert.NoError(t, r.Body.Close())
+	}))
+	d := &deadlineWriter{ResponseWriter: httptest.NewRecorder()}
+	req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"a":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(unwrapWriter{d}, req)
+	require.Len(t, d.got, 2, "the deadline is set for the body and lifted after it")
+	assert.False(t, d.got[0].IsZero())
+	assert.True(t, d.got[1].IsZero())
+}
