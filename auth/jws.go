@@ -255,7 +255,7 @@ func flatString(b []byte, i int) ([]byte, int, bool) {
 	return nil, 0, false
 }
 
-func skipWS(b []byte, i int) int {
+func skipWS[T string | []byte](b T, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
@@ -279,25 +279,6 @@ func internHeaderValue(v []byte) string {
 		return "at+jwt"
 	}
 	return string(v)
-}
-
-// decodePayload decodes the (verified) payload into a claims map,
-// rejecting anything but a JSON object and any object, at any depth, with a
-// duplicate member name. Member names are matched exactly: "AUD" is not
-// "aud".
-func decodePayload(p string) (map[string]any, *Error) {
-	pb, err := b64.DecodeString(p)
-	if err != nil {
-		return nil, malformed("payload is not base64url")
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(pb, &claims); err != nil || claims == nil {
-		return nil, malformed("payload is not a JSON object")
-	}
-	if countMembers(pb) != totalMembers(claims) {
-		return nil, malformed("payload has duplicate members")
-	}
-	return claims, nil
 }
 
 // countMembers counts the object members in a valid JSON text: the colons

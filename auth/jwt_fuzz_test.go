@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -217,4 +218,76 @@ func TestHeaderFastPathTaken(t *testing.T) {
 	_, ok, err := scanFlatHeader([]byte(`{"alg":"RS256","x5c":["MIIB"]}`))
 	assert.Nil(t, err)
 	assert.False(t, ok, "arrays go through encoding/json")
+}
+
+// FuzzPayloadFastPath checks that the reflection-free payload reader agrees
+// with encoding/json on every payload it reads: same acceptance, the same
+// map, the same duplicate verdict.
+func FuzzPayloadFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"iss":"https://idp.example","aud":["a","b"],"exp":1700000000,"scope":"r w","ok":true,"x":null}`,
+		`{}`, ` {"a" : { "b" : [ 1 , -0 , 0.5 , 1e3 , -2E-7 , 12345678901234567890 ] } } `, `{"a":1,"a":2}`,
+		`{"a":{"b":1,"b":2}}`, `{"a":[{"x":1},{"x":1}]}`, `{"a":[],"b":{}}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`,
+		`{"a":1e}`, `{"a":-}`, `{"a":1e400}`, `{"a":tru}`, `{"a":1,}`, `{"a":[1,]}`, `{"a":"\u0041"}`, `{"a":1}x`,
+		`[]`, `null`, `"s"`, "{\"a\":\"\xff\"}", "{\"a\":\"\x01\"}", "{\"a\":\"\x7f\"}", `{"a":9007199254740993}`,
+		`{"a":999999999999999,"b":-999999999999999,"c":1000000000000000}`,
+		strings.Repeat(`{"a":`, fastMaxDepth) + "1" + strings.Repeat("}", fastMaxDepth),
+		strings.Repeat(`[`, fastMaxDepth+1) + strings.Repeat("]", fastMaxDepth+1),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, dup, ok := scanPayload(b)
+		var slow map[string]any
+		serr := json.Unmarshal(b, &slow)
+		if !ok {
+			return
+		}
+		require.NoError(t, serr, "fast path read what encoding/json rejects")
+		require.NotNil(t, slow)
+		assert.Equal(t, countMembers(b) != totalMembers(slow), dup, "duplicate verdicts differ")
+		assert.True(t, reflect.DeepEqual(slow, fast), "maps differ: %#v vs %#v", slow, fast)
+		got, derr := decodePayload(b64.EncodeToString(b))
+		want, werr := decodePayloadJSON(b)
+		assert.Equal(t, werr == nil, derr == nil)
+		assert.True(t, reflect.DeepEqual(want, got))
+	})
+}
+
+func TestPayloadFastPathTaken(t *testing.T) {
+	for _, tc := range []struct {
+		name, payload string
+		dup           bool
+	}{
+		{"typical", `{"iss":"https://idp.example","sub":"alice","aud":["mcp"],"exp":1700000000,"iat":1699990000,"scope":"notes:read"}`, false},
+		{"nested", `{"a":{"b":[{"c":1.5e2},{"c":false}],"d":null},"e":[]}`, false},
+		{"whitespace", " \t\r\n{ \"a\" : [ 1 , 2 ] } \n", false},
+		{"top duplicate", `{"aud":"a","aud":"b"}`, true},
+		{"nested duplicate", `{"a":[{"x":1,"y":2,"x":3}]}`, true},
+		{"same name in sibling objects", `{"a":{"x":1},"b":{"x":1}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, dup, ok := scanPayload([]byte(tc.payload))
+			require.True(t, ok, "fast path not taken")
+			assert.Equal(t, tc.dup, dup)
+			var want map[string]any
+			require.NoError(t, json.Unmarshal([]byte(tc.payload), &want))
+			assert.Equal(t, want, got)
+		})
+	}
+	for _, tc := range []struct{ name, payload string }{
+		{"escape", `{"a":"\u0041"}`},
+		{"non-ASCII", "{\"a\":\"\xc3\xa9\"}"},
+		{"control byte", "{\"a\":\"\x01\"}"},
+		{"out of range", `{"a":1e400}`},
+		{"not an object", `[1]`},
+		{"trailing data", `{}{}`},
+		{"leading zero", `{"a":01}`},
+		{"too deep", strings.Repeat(`{"a":`, fastMaxDepth+1) + "1" + strings.Repeat("}", fastMaxDepth+1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, ok := scanPayload([]byte(tc.payload))
+			assert.False(t, ok, "left to encoding/json")
+		})
+	}
 }
