@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -35,7 +36,7 @@ import (
 func (r *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := r.now()
-		both := &edgeRecord{sw: statusWriter{ResponseWriter: w}}
+		both := &edgeRecord{Context: req.Context(), sw: statusWriter{ResponseWriter: w}}
 		st, sw := &both.st, &both.sw
 		if rid, ok := RequestIDFromContext(req.Context()); ok {
 			st.requestID = rid
@@ -44,7 +45,6 @@ func (r *Recorder) Middleware(next http.Handler) http.Handler {
 			st.rpcID = rpc
 		}
 		ww := wrap(sw)
-		ctx := context.WithValue(req.Context(), edgeKey{}, st)
 		done := false
 		defer func() {
 			if !done && sw.status == 0 && !sw.hijacked {
@@ -52,7 +52,7 @@ func (r *Recorder) Middleware(next http.Handler) http.Handler {
 			}
 			r.recordEdge(req, st, sw, start)
 		}()
-		next.ServeHTTP(ww, req.WithContext(ctx))
+		next.ServeHTTP(ww, req.WithContext(both))
 		done = true
 	})
 }
@@ -161,11 +161,27 @@ func challengeError(values []string) string {
 }
 
 // statusWriter records the status an inner handler writes.
-// edgeRecord holds one request's edge state and status writer, allocated
-// together.
+// edgeRecord is the context Middleware hands on: the parent with the edge
+// state under edgeKey, and the status writer, in one allocation.
 type edgeRecord struct {
+	context.Context
 	st edgeState
 	sw statusWriter
+}
+
+// String names the context without the edge state.
+func (c *edgeRecord) String() string {
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		return s.String() + ".WithValue(audit.edgeKey)"
+	}
+	return "context.WithValue(audit.edgeKey)"
+}
+
+func (c *edgeRecord) Value(key any) any {
+	if key == (edgeKey{}) {
+		return &c.st
+	}
+	return c.Context.Value(key)
 }
 
 type statusWriter struct {

@@ -77,11 +77,36 @@ func (c *EdgeConfig) check() error {
 type bodyKey struct{}
 
 // edgeBody is the POST body Edge hands on: the bytes it read, both as the
-// request's Body and, whole, in the context for later middleware. One value
-// serves both, so the pair costs one allocation.
+// request's Body and, whole, in the context for later middleware.
 type edgeBody struct {
 	bytes.Reader
 	buf []byte
+}
+
+// edgeContext is the context Edge hands on with a POST: the parent with the
+// body under bodyKey. It holds the body, so the two cost one allocation.
+type edgeContext struct {
+	context.Context
+	body edgeBody
+}
+
+// String names the context without the body.
+func (c *edgeContext) String() string {
+	return contextName(c.Context) + ".WithValue(transport.bodyKey)"
+}
+
+func contextName(c context.Context) string {
+	if s, ok := c.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return "context"
+}
+
+func (c *edgeContext) Value(key any) any {
+	if key == (bodyKey{}) {
+		return &c.body
+	}
+	return c.Context.Value(key)
 }
 
 // Close does nothing: the bytes are in memory.
@@ -223,10 +248,10 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 		return
 	}
-	eb := &edgeBody{buf: body}
-	eb.Reset(body)
-	r2 := r.WithContext(context.WithValue(ctx, bodyKey{}, eb))
-	r2.Body = eb
+	ec := &edgeContext{Context: ctx, body: edgeBody{buf: body}}
+	ec.body.Reset(body)
+	r2 := r.WithContext(ec)
+	r2.Body = &ec.body
 	r2.ContentLength = int64(len(body))
 	next.ServeHTTP(w, r2)
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -327,4 +328,37 @@ func TestEdgeBodyDeadlineThroughWrapper(t *testing.T) {
 	require.Len(t, d.got, 2, "the deadline is set for the body and lifted after it")
 	assert.False(t, d.got[0].IsZero())
 	assert.True(t, d.got[1].IsZero())
+}
+
+type parentKey struct{}
+
+func TestEdgeContextKeepsParent(t *testing.T) {
+	mw, err := Edge(EdgeConfig{})
+	require.NoError(t, err)
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), parentKey{}, "p"))
+	const body = `{"secret-marker":1}`
+	var reached bool
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached = true
+		ctx := r.Context()
+		assert.Equal(t, "p", ctx.Value(parentKey{}), "parent values reach through")
+		got, ok := bodyFromContext(ctx)
+		require.True(t, ok)
+		assert.Equal(t, body, string(got))
+		_, ok = audit.RequestIDFromContext(ctx)
+		assert.True(t, ok)
+		printed := fmt.Sprint(ctx)
+		assert.NotContains(t, printed, "secret-marker", "printing the context does not dump the body")
+		assert.NotContains(t, printed, strings.Trim(fmt.Sprint([]byte("secret-marker")), "[]"))
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Error("the parent's cancellation did not reach the request context")
+		}
+	}))
+	req := httptest.NewRequestWithContext(parent, http.MethodPost, "/mcp", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	assert.True(t, reached)
 }
