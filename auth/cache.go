@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/mcpguard/mcpguard/internal/lru"
 )
 
 // DefaultCacheSize is the default capacity of the verified-token cache.
@@ -72,18 +74,18 @@ type tokenCache struct {
 }
 
 type cacheShard struct {
-	mu         sync.Mutex
-	m          map[tokenKey]*cacheEntry
-	head, tail *cacheEntry // most and least recently used
-	capacity   int
+	mu       sync.Mutex
+	m        map[tokenKey]*cacheEntry
+	order    lru.List[cacheEntry, *cacheEntry] // most recently used first
+	capacity int
 }
 
 type cacheEntry struct {
-	key        tokenKey
-	p          *Principal
-	expiry     time.Time
-	epoch      uint64
-	prev, next *cacheEntry
+	lru.Links[cacheEntry]
+	key    tokenKey
+	p      *Principal
+	expiry time.Time
+	epoch  uint64
 }
 
 // newTokenCache returns a cache holding at most size entries (rounded up
@@ -120,7 +122,7 @@ func (c *tokenCache) get(k tokenKey, now time.Time, epoch uint64) *Principal {
 		s.remove(e)
 		return nil
 	}
-	s.toFront(e)
+	s.order.MoveToFront(e)
 	return e.p
 }
 
@@ -132,15 +134,15 @@ func (c *tokenCache) put(k tokenKey, p *Principal, expiry time.Time, epoch uint6
 	defer s.mu.Unlock()
 	if e := s.m[k]; e != nil {
 		e.p, e.expiry, e.epoch = p, expiry, epoch
-		s.toFront(e)
+		s.order.MoveToFront(e)
 		return
 	}
-	if len(s.m) >= s.capacity && s.tail != nil {
-		s.remove(s.tail)
+	if oldest := s.order.Back(); len(s.m) >= s.capacity && oldest != nil {
+		s.remove(oldest)
 	}
 	e := &cacheEntry{key: k, p: p, expiry: expiry, epoch: epoch}
 	s.m[k] = e
-	s.pushFront(e)
+	s.order.PushFront(e)
 }
 
 // len returns the number of entries held.
@@ -157,38 +159,5 @@ func (c *tokenCache) len() int {
 
 func (s *cacheShard) remove(e *cacheEntry) {
 	delete(s.m, e.key)
-	s.unlink(e)
-}
-
-func (s *cacheShard) unlink(e *cacheEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		s.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		s.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-func (s *cacheShard) pushFront(e *cacheEntry) {
-	e.next = s.head
-	if s.head != nil {
-		s.head.prev = e
-	}
-	s.head = e
-	if s.tail == nil {
-		s.tail = e
-	}
-}
-
-func (s *cacheShard) toFront(e *cacheEntry) {
-	if s.head == e {
-		return
-	}
-	s.unlink(e)
-	s.pushFront(e)
+	s.order.Remove(e)
 }

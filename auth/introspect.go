@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/mcpguard/mcpguard/internal/lru"
 )
 
 // Defaults and limits of IntrospectionConfig.
@@ -697,16 +699,15 @@ func noRedirectClient(base *http.Client) *http.Client {
 type verdictCache struct {
 	mu       sync.Mutex
 	m        map[tokenKey]*verdictEntry
-	head     *verdictEntry // most recently used
-	tail     *verdictEntry
+	order    lru.List[verdictEntry, *verdictEntry] // most recently used first
 	capacity int
 }
 
 type verdictEntry struct {
-	key        tokenKey
-	err        *Error
-	until      time.Time
-	prev, next *verdictEntry
+	lru.Links[verdictEntry]
+	key   tokenKey
+	err   *Error
+	until time.Time
 }
 
 func newVerdictCache(size int) *verdictCache {
@@ -724,8 +725,7 @@ func (c *verdictCache) get(k tokenKey, now time.Time) *Error {
 		c.remove(e)
 		return nil
 	}
-	c.unlink(e)
-	c.pushFront(e)
+	c.order.MoveToFront(e)
 	return e.err
 }
 
@@ -735,12 +735,12 @@ func (c *verdictCache) put(k tokenKey, err *Error, until time.Time) {
 	if e := c.m[k]; e != nil {
 		c.remove(e)
 	}
-	if len(c.m) >= c.capacity {
-		c.remove(c.tail)
+	if oldest := c.order.Back(); len(c.m) >= c.capacity && oldest != nil {
+		c.remove(oldest)
 	}
 	e := &verdictEntry{key: k, err: err, until: until}
 	c.m[k] = e
-	c.pushFront(e)
+	c.order.PushFront(e)
 }
 
 func (c *verdictCache) len() int {
@@ -751,30 +751,5 @@ func (c *verdictCache) len() int {
 
 func (c *verdictCache) remove(e *verdictEntry) {
 	delete(c.m, e.key)
-	c.unlink(e)
-}
-
-func (c *verdictCache) unlink(e *verdictEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-func (c *verdictCache) pushFront(e *verdictEntry) {
-	e.next = c.head
-	if c.head != nil {
-		c.head.prev = e
-	}
-	c.head = e
-	if c.tail == nil {
-		c.tail = e
-	}
+	c.order.Remove(e)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/mcpguard/mcpguard/internal/lru"
 )
 
 // DefaultMaxKeys is the key cap of a Memory limiter whose MaxKeys is zero.
@@ -66,16 +68,15 @@ type memShard struct {
 	mu      sync.Mutex
 	max     int
 	entries map[string]*memEntry
-	head    *memEntry // most recently used
-	tail    *memEntry // least recently used
-	_       [88]byte  // pad to 128 bytes: shards do not share cache lines
+	order   lru.List[memEntry, *memEntry] // most recently used first
+	_       [88]byte                      // pad to 128 bytes: shards do not share cache lines
 }
 
 type memEntry struct {
-	lim        rate.Limiter
-	key        string
-	limit      Limit
-	prev, next *memEntry
+	lru.Links[memEntry]
+	lim   rate.Limiter
+	key   string
+	limit Limit
 }
 
 // NewMemory returns a Memory limiter configured by cfg.
@@ -159,16 +160,13 @@ func (m *Memory) Len() int {
 // least recently used entry when the shard is full) with limit. s.mu is held.
 func (s *memShard) get(key string, limit Limit, now time.Time) *memEntry {
 	if e, ok := s.entries[key]; ok {
-		if s.head != e {
-			s.unlink(e)
-			s.pushFront(e)
-		}
+		s.order.MoveToFront(e)
 		return e
 	}
 	var e *memEntry
-	if len(s.entries) >= s.max && s.tail != nil {
-		e = s.tail
-		s.unlink(e)
+	if oldest := s.order.Back(); len(s.entries) >= s.max && oldest != nil {
+		e = oldest
+		s.order.Remove(e)
 		delete(s.entries, e.key)
 	} else {
 		e = new(memEntry)
@@ -177,33 +175,8 @@ func (s *memShard) get(key string, limit Limit, now time.Time) *memEntry {
 	e.limit = limit
 	resetLimiter(&e.lim, limit)
 	s.entries[key] = e
-	s.pushFront(e)
+	s.order.PushFront(e)
 	return e
-}
-
-func (s *memShard) unlink(e *memEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		s.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		s.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-func (s *memShard) pushFront(e *memEntry) {
-	e.next = s.head
-	if s.head != nil {
-		s.head.prev = e
-	}
-	s.head = e
-	if s.tail == nil {
-		s.tail = e
-	}
 }
 
 // resetLimiter makes lim a full bucket for limit, whatever it held before.
