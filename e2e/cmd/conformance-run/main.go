@@ -10,10 +10,11 @@
 //
 // Scenarios listed in the baseline fail intermittently in mcp-go itself (a
 // notification sent just before a tool returns can be dropped); each of
-// them that fails in the full run is rerun alone up to -retries times and
-// counts as passing if any attempt passes. The command exits 1 when the
-// wrapped server fails a scenario the bare one passes, or the bare fixture
-// fails one the reference passes.
+// them that fails in the full run is rerun alone up to -retries times, and
+// the outcome is reported; they do not decide the verdict, since even the
+// reference can fail them on every attempt. The command exits 1 when the
+// wrapped server fails any other scenario the bare one passes, or the bare
+// fixture fails one the reference passes.
 package main
 
 import (
@@ -133,9 +134,17 @@ func run(ctx context.Context, jsDir, reference, baselinePath string, retries int
 	}
 	report(variants, retries)
 
+	// The baseline scenarios fail intermittently in mcp-go itself, even
+	// after many retries (the reference server has failed one 21 times in a
+	// row here). They are reported above but do not decide the verdict:
+	// the comparison is over every other scenario.
+	if len(baseline) > 0 {
+		fmt.Printf("known mcp-go failures (expected-failures.yml), reported, not compared: %s\n", strings.Join(baseline, ", "))
+	}
 	code := 0
 	for i := 1; i < len(variants); i++ {
 		base, other := variants[i-1], variants[i]
+		base.final, other.final = without(base.final, baseline), without(other.final, baseline)
 		if reg := conformance.Regressions(base.final, other.final); len(reg) > 0 {
 			fmt.Printf("FAIL: %s fails scenarios %s passes: %s\n", other.name, base.name, strings.Join(reg, ", "))
 			code = 1
@@ -190,6 +199,18 @@ func report(variants []*variant, retries int) {
 		}
 	}
 	fmt.Println()
+}
+
+// without returns res less the named scenarios.
+func without(res conformance.Results, names []string) conformance.Results {
+	out := conformance.Results{}
+	for k, r := range res {
+		out[k] = r
+	}
+	for _, n := range names {
+		delete(out, n)
+	}
+	return out
 }
 
 // startReference runs mcp-go's conformance server binary on a free loopback
