@@ -137,4 +137,21 @@
 // keep job lifetimes shorter than the provider's key-rotation overlap.
 // Opaque (introspected) tokens cannot be originals: once expired, the
 // authorization server no longer vouches for them.
+//
+// # Why the JWS header and claims have their own readers
+//
+// A cold validation decodes the header and the payload of every new token.
+// For the shapes IdPs issue (printable ASCII, no escapes, shallow nesting)
+// two small readers without reflection do it (scanFlatHeader in jws.go,
+// scanPayload in payload.go); anything else goes through encoding/json. On
+// an Entra-v2-shaped token, BenchmarkDecodeFastPath measured (2 cores,
+// machine under load, so absolute figures are high but the ratios hold):
+// header 0.23 µs and 1 allocation against 3.3 µs and 18 with encoding/json;
+// payload 2.7–3.2 µs and 19 allocations against 11.4–13.3 µs and 60. That
+// is about 12 µs saved per new token, half the raw RS256 check (22.8 µs
+// quiet), which is what keeps cold validation within 1.1× the signature
+// check it contains. The price is that both readers must agree with
+// encoding/json exactly: FuzzHeaderFastPath and FuzzPayloadFastPath compare
+// them on every input and run in CI's fuzz smoke step (.ci/fuzz.sh). The
+// duplicate-member and crit checks apply on both paths.
 package auth
