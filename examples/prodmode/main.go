@@ -8,6 +8,7 @@
 //	MCPGUARD_JWKS_URL      the issuer's JWK Set (default: discovered from the issuer)
 //	MCPGUARD_TENANT_CLAIM  the claim naming the caller's tenant (default tenant_id)
 //	MCPGUARD_RATE_LIMIT    requests per second per caller, burst twice that (default 20)
+//	MCPGUARD_CPUPROFILE    write a CPU profile of the whole run to this file on shutdown (optional)
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
@@ -35,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,10 +76,21 @@ type config struct {
 
 // run serves until ctx is done. A configuration mistake is returned before
 // anything listens; the error names the variable to fix.
-func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	cfg, err := configFromEnv(getenv)
 	if err != nil {
 		return err
+	}
+	if path := strings.TrimSpace(getenv("MCPGUARD_CPUPROFILE")); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return fmt.Errorf("MCPGUARD_CPUPROFILE: %w", err)
+		}
+		defer func() {
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = fmt.Errorf("MCPGUARD_CPUPROFILE: %w", perr)
+			}
+		}()
 	}
 	// Every log line on stderr is JSON, like the audit events beside it.
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
@@ -128,6 +141,24 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		_ = hs.Close() // open SSE streams do not end by themselves
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into a new file at path; the
+// returned function stops the profile and flushes it (on shutdown, after
+// the server has stopped serving).
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // newHandler is the mcpguard wiring: a JWT validator for this resource,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -697,4 +699,38 @@ func TestAuditOnStderr(t *testing.T) {
 		}
 	}
 	assert.Equal(t, fmt.Sprintf("listening on %s\n", in.url), in.stdout.String(), "stdout holds the one line")
+}
+
+// TestCPUProfile: MCPGUARD_CPUPROFILE writes a gzipped pprof profile of the
+// run when the server shuts down; a path that cannot be created stops the
+// server before it listens, with the variable named.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cpu.pprof")
+	in := start(t, map[string]*string{"MCPGUARD_CPUPROFILE": ptr(path)})
+	tok := in.token(t, nil)
+	for range 20 {
+		_, isErr := in.toolText(t, tok, "whoami", nil)
+		require.False(t, isErr)
+	}
+	require.NoError(t, in.stop())
+
+	f, err := os.Open(path)
+	require.NoError(t, err, "the profile is written on shutdown")
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err, "a pprof profile is gzipped protobuf")
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.NotEmpty(t, b)
+
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{
+		"MCPGUARD_ADDR": "127.0.0.1:0", "MCPGUARD_ISSUER": in.idp.Issuer(),
+		"MCPGUARD_CPUPROFILE": filepath.Join(dir, "missing", "cpu.pprof"),
+	}
+	err = run(context.Background(), func(k string) string { return env[k] }, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "MCPGUARD_CPUPROFILE")
+	assert.Empty(t, stdout.String(), "nothing may claim to listen")
 }
