@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
@@ -42,11 +44,22 @@ func (d DevIdentity) principal() *auth.Principal {
 	return p
 }
 
-// devMiddleware injects the dev principal (and tenant) into every request.
+// devMiddleware injects the dev principal (and tenant) into every request
+// that arrived over a loopback connection. Config.Addr is only what the
+// author says; the handler may be served on any listener, so each request's
+// own connection is checked: its local address (http.LocalAddrContextKey)
+// and its peer (RemoteAddr) must both be loopback. Anything else — including
+// a request without a known local address — gets 403 and is audited as
+// access_denied with reason "dev_not_loopback".
 func devMiddleware(d DevIdentity) func(http.Handler) http.Handler {
 	p := d.principal()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !loopbackConn(r) {
+				audit.Annotate(r.Context(), audit.KindAccessDenied, "dev_not_loopback")
+				http.Error(w, "forbidden: dev mode serves loopback connections only", http.StatusForbidden)
+				return
+			}
 			ctx := auth.NewContext(r.Context(), p)
 			if d.Tenant != "" {
 				ctx = tenancy.NewContext(ctx, d.Tenant)
@@ -54,6 +67,24 @@ func devMiddleware(d DevIdentity) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// loopbackConn reports whether r arrived on a loopback connection from a
+// loopback peer. Both addresses must be known IPs: a missing local address
+// (a handler driven by something other than net/http's server) or a
+// RemoteAddr that is not host:port is refused.
+func loopbackConn(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || local == nil || !loopbackAddr(local.String()) {
+		return false
+	}
+	return loopbackAddr(r.RemoteAddr)
+}
+
+// loopbackAddr reports whether hostport is a loopback IP and a port.
+func loopbackAddr(hostport string) bool {
+	ap, err := netip.ParseAddrPort(hostport)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // CheckLoopbackAddr reports an error unless addr (host:port, as given to

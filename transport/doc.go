@@ -26,7 +26,9 @@
 //
 // ModeDev serves without tokens on a loopback listener only, as a fixed
 // DevIdentity, through the same policy, limits and audit; New refuses a
-// non-loopback address. ModeProd (the zero value) refuses to start without
+// non-loopback Addr, and every request whose connection is not loopback at
+// both ends (http.LocalAddrContextKey and RemoteAddr) gets 403 and an
+// access_denied audit event, whatever listener the handler is served on. ModeProd (the zero value) refuses to start without
 // a Validator, an authorization server and an https resource (http only on
 // loopback).
 //

@@ -31,8 +31,10 @@ const (
 	// zero value.
 	ModeProd Mode = iota
 	// ModeDev serves without authentication on a loopback listener only,
-	// injecting Config.Dev as the caller. The same policy, limits and audit
-	// run as in production.
+	// injecting Config.Dev as the caller. New refuses a non-loopback Addr;
+	// each request must also arrive on a loopback connection from a
+	// loopback peer, else 403. The same policy, limits and audit run as in
+	// production.
 	ModeDev
 )
 
