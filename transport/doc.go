@@ -33,9 +33,14 @@
 // loopback).
 //
 // Session binding is stateless: the Mcp-Session-Id a client sees carries an
-// HMAC tag over mcp-go's ID and the principal's issuer and subject, so a
-// session serves only the principal that created it (another gets 404), with
-// nothing stored per session. StdioIdentity gives a stdio server the same
+// HMAC tag over mcp-go's ID and the principal's issuer, subject, kind, actor
+// and tenant, so a session serves only the principal that created it
+// (another — including a job principal or another service acting for the
+// same user — gets 404), with nothing stored per live session. A DELETE
+// terminates: the ID is kept in a TerminatedSessions store (memory by
+// default, shared among replicas through Config.Sessions) for the idle TTL
+// and answers 404 to everyone afterwards, which mcp-go's session managers
+// do not all guarantee. StdioIdentity gives a stdio server the same
 // identity, policy and audit path.
 //
 // Every wrapper keeps http.Flusher, http.Hijacker and Unwrap working, so

@@ -205,11 +205,53 @@ func TestSessionBindingKey(t *testing.T) {
 	a, _ := NewSessionBinding(key)
 	b, _ := NewSessionBinding(key)
 	p := &auth.Principal{Issuer: "i", Subject: "s"}
-	id, ok := b.open("sess."+a.tag("sess", p), p)
+	id, ok := b.open("sess."+a.tag("sess", p, "acme"), p, "acme")
 	assert.True(t, ok, "replicas sharing a key accept each other's sessions")
 	assert.Equal(t, "sess", id)
 	// Field boundaries are unambiguous.
-	assert.NotEqual(t, a.tag("x", &auth.Principal{Issuer: "ab", Subject: "c"}), a.tag("x", &auth.Principal{Issuer: "a", Subject: "bc"}))
+	assert.NotEqual(t, a.tag("x", &auth.Principal{Issuer: "ab", Subject: "c"}, ""), a.tag("x", &auth.Principal{Issuer: "a", Subject: "bc"}, ""))
+}
+
+func TestSessionBindingFields(t *testing.T) {
+	b, err := NewSessionBinding(nil)
+	require.NoError(t, err)
+	user := &auth.Principal{Issuer: "i", Subject: "alice"}
+	svc := &auth.Principal{Issuer: "i", Subject: "svc-a"}
+	base := b.tag("sess", &auth.Principal{Issuer: "i", Subject: "alice", Actor: svc}, "acme")
+	for name, c := range map[string]struct {
+		p      *auth.Principal
+		tenant string
+	}{
+		"no actor":       {user, "acme"},
+		"other actor":    {&auth.Principal{Issuer: "i", Subject: "alice", Actor: &auth.Principal{Issuer: "i", Subject: "svc-b"}}, "acme"},
+		"actor of kind":  {&auth.Principal{Issuer: "i", Subject: "alice", Actor: &auth.Principal{Issuer: "i", Subject: "svc-a", Kind: auth.KindJob}}, "acme"},
+		"job principal":  {&auth.Principal{Issuer: "i", Subject: "alice", Kind: auth.KindJob, Actor: svc}, "acme"},
+		"other tenant":   {&auth.Principal{Issuer: "i", Subject: "alice", Actor: svc}, "globex"},
+		"actor's issuer": {&auth.Principal{Issuer: "i", Subject: "alice", Actor: &auth.Principal{Issuer: "j", Subject: "svc-a"}}, "acme"},
+		"anonymous":      {nil, "acme"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ok := b.open("sess."+base, c.p, c.tenant)
+			assert.False(t, ok)
+		})
+	}
+}
+
+func TestMemoryTerminatedSessions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := &MemoryTerminatedSessions{Max: 3}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		require.NoError(t, m.Terminate(ctx, k, now.Add(time.Minute)))
+	}
+	assert.Equal(t, 3, m.Len(), "capped")
+	gone, _ := m.Terminated(ctx, "a", now)
+	assert.False(t, gone, "the oldest entry made room")
+	dead, _ := m.Terminated(ctx, "d", now)
+	assert.True(t, dead)
+	dead, _ = m.Terminated(ctx, "d", now.Add(2*time.Minute))
+	assert.False(t, dead, "entries are kept only until their expiry")
+	assert.Zero(t, m.Len(), "expired entries are dropped")
 }
 
 func initReq(version string) mcp.InitializeRequest {

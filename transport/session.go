@@ -6,13 +6,18 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/internal/httpx"
+	"github.com/mcpguard/mcpguard/tenancy"
 )
 
 // sessionTagLen is the length in bytes of the HMAC tag appended to session
@@ -20,29 +25,47 @@ import (
 const sessionTagLen = 16
 
 // SessionBinding binds every Mcp-Session-Id that mcp-go issues to the
-// principal (issuer and subject) of the request that created it, so that a
-// session ID only ever serves that principal.
+// principal of the request that created it — its issuer, subject and kind,
+// its actor (issuer, subject and kind of the service acting for the user in
+// dual-token mode) and its tenant — so that a session ID only ever serves
+// that principal: a job principal, or another service acting for the same
+// user, cannot reuse the user's session.
 //
-// It is stateless: the ID the client sees is mcp-go's ID, a dot, and an
-// HMAC-SHA256 tag over that ID and the principal. On each request the tag is
+// The binding is stateless: the ID the client sees is mcp-go's ID, a dot,
+// and an HMAC-SHA256 tag over that ID and the principal. On each request the tag is
 // checked against the current principal and stripped before mcp-go sees the
 // ID; a missing or wrong tag answers 404, exactly as for a session that does
 // not exist (MCP Streamable HTTP: the client then starts a new session).
 // Replicas that share Key accept each other's sessions, and nothing grows
 // with the number of sessions.
 //
+// A DELETE that passes the binding terminates the session for good: its ID
+// is recorded in a TerminatedSessions store (kept for the idle TTL) before
+// mcp-go sees the DELETE, and every later request carrying it answers 404,
+// whoever sends it. mcp-go's own session managers do not guarantee this
+// (the default stateless one and StatelessGeneratingSessionIdManager forget
+// nothing), so the edge does it.
+//
 // Requests without a session ID — initialize, and 2026-07-28 stateless
 // requests — pass through unchanged. SessionBinding must run after
-// authentication; a request with no principal is bound to the anonymous
-// identity.
+// authentication and tenancy; a request with no principal is bound to the
+// anonymous identity.
 type SessionBinding struct {
-	key []byte
+	key        []byte
+	terminated TerminatedSessions
+	ttl        time.Duration
+	now        func() time.Time
 }
 
 // NewSessionBinding returns a binding keyed by key, which must be at least 32
 // bytes; a nil key draws a random one (sessions then do not survive a
-// restart, and replicas do not share them).
+// restart, and replicas do not share them). Terminated sessions are kept in
+// a MemoryTerminatedSessions for DefaultSessionIdleTTL.
 func NewSessionBinding(key []byte) (*SessionBinding, error) {
+	return newSessionBinding(key, nil, 0, nil)
+}
+
+func newSessionBinding(key []byte, terminated TerminatedSessions, ttl time.Duration, now func() time.Time) (*SessionBinding, error) {
 	if key == nil {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
@@ -50,50 +73,107 @@ func NewSessionBinding(key []byte) (*SessionBinding, error) {
 	if len(key) < 32 {
 		return nil, fmt.Errorf("%w: session binding key must be at least 32 bytes", ErrConfig)
 	}
-	return &SessionBinding{key: append([]byte(nil), key...)}, nil
+	if terminated == nil {
+		terminated = &MemoryTerminatedSessions{}
+	}
+	if ttl <= 0 {
+		ttl = DefaultSessionIdleTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &SessionBinding{key: append([]byte(nil), key...), terminated: terminated, ttl: ttl, now: now}, nil
 }
 
-func (b *SessionBinding) tag(id string, p *auth.Principal) string {
-	m := hmac.New(sha256.New, b.key)
-	var iss, sub string
-	if p != nil {
-		iss, sub = p.Issuer, p.Subject
+// writeField writes one length-prefixed field: no two field lists share an
+// encoding.
+func writeField(w io.Writer, s string) { fmt.Fprintf(w, "%d:%s", len(s), s) }
+
+func writePrincipal(w io.Writer, p *auth.Principal) {
+	if p == nil {
+		writeField(w, "-")
+		return
 	}
-	// Length-prefixed fields: no two (id, iss, sub) triples share an input.
-	fmt.Fprintf(m, "%d:%s%d:%s%d:%s", len(id), id, len(iss), iss, len(sub), sub)
+	writeField(w, "p")
+	writeField(w, p.Issuer)
+	writeField(w, p.Subject)
+	writeField(w, strconv.Itoa(int(p.Kind)))
+}
+
+func (b *SessionBinding) tag(id string, p *auth.Principal, tenant string) string {
+	m := hmac.New(sha256.New, b.key)
+	writeField(m, id)
+	writePrincipal(m, p)
+	if p != nil {
+		writePrincipal(m, p.Actor)
+	}
+	writeField(m, tenant)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
+}
+
+// terminatedKey is the store key of mcp-go's session ID id: a digest under
+// the binding key, so a shared store never holds a usable session ID.
+func (b *SessionBinding) terminatedKey(id string) string {
+	m := hmac.New(sha256.New, b.key)
+	writeField(m, "terminated")
+	writeField(m, id)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
 }
 
 // open returns mcp-go's session ID from a bound one, if the tag matches p.
-func (b *SessionBinding) open(bound string, p *auth.Principal) (string, bool) {
+func (b *SessionBinding) open(bound string, p *auth.Principal, tenant string) (string, bool) {
 	i := strings.LastIndexByte(bound, '.')
 	if i <= 0 {
 		return "", false
 	}
 	id, tag := bound[:i], bound[i+1:]
-	want := b.tag(id, p)
+	want := b.tag(id, p, tenant)
 	return id, hmac.Equal([]byte(tag), []byte(want))
 }
 
 // Middleware returns the HTTP middleware that checks, strips and adds tags.
 func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _ := auth.FromContext(r.Context())
+		ctx := r.Context()
+		p, _ := auth.FromContext(ctx)
+		tenant, _ := tenancy.FromContext(ctx)
 		ids := r.Header.Values(server.HeaderKeySessionID)
 		if len(ids) > 1 {
 			http.Error(w, "bad request: more than one session ID", http.StatusBadRequest)
 			return
 		}
 		if len(ids) == 1 {
-			inner, ok := b.open(ids[0], p)
+			inner, ok := b.open(ids[0], p, tenant)
 			if !ok {
 				http.Error(w, "session not found", http.StatusNotFound)
 				return
 			}
-			r = r.Clone(r.Context())
+			key := b.terminatedKey(inner)
+			now := b.now()
+			dead, err := b.terminated.Terminated(ctx, key, now)
+			if err != nil {
+				audit.Annotate(ctx, audit.KindRequest, "session_store_unavailable")
+				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			if dead {
+				http.Error(w, "session not found", http.StatusNotFound)
+				return
+			}
+			if r.Method == http.MethodDelete {
+				// Recorded before mcp-go sees the DELETE: once the owner asked
+				// for the end, the ID never serves again, whatever mcp-go's
+				// session manager does with it.
+				if err := b.terminated.Terminate(ctx, key, now.Add(b.ttl)); err != nil {
+					audit.Annotate(ctx, audit.KindRequest, "session_store_unavailable")
+					http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+					return
+				}
+			}
+			r = r.Clone(ctx)
 			r.Header.Set(server.HeaderKeySessionID, inner)
 		}
-		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p}
+		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p, tenant: tenant}
 		sw.Before = sw
 		next.ServeHTTP(&sw.HeaderHook, r)
 	})
@@ -103,12 +183,13 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 // the principal's binding. It is its own hook: one allocation per request.
 type sessionWriter struct {
 	httpx.HeaderHook
-	b *SessionBinding
-	p *auth.Principal
+	b      *SessionBinding
+	p      *auth.Principal
+	tenant string
 }
 
 func (w *sessionWriter) BeforeHeader(h http.Header, _ int) {
 	if id := h.Get(server.HeaderKeySessionID); id != "" {
-		h.Set(server.HeaderKeySessionID, id+"."+w.b.tag(id, w.p))
+		h.Set(server.HeaderKeySessionID, id+"."+w.b.tag(id, w.p, w.tenant))
 	}
 }

@@ -117,6 +117,10 @@ type Config struct {
 	// SessionKey keys session binding (at least 32 bytes; share it among
 	// replicas). Nil draws a random key.
 	SessionKey []byte
+	// Sessions configures what the edge keeps about stateful sessions
+	// (terminated IDs, live-session caps). The zero value is one replica's
+	// in-memory stores with the default caps.
+	Sessions SessionConfig
 	// DisableStepUp turns off the HTTP-level insufficient_scope answer;
 	// tool middleware still enforces.
 	DisableStepUp bool
@@ -188,7 +192,7 @@ func New(cfg Config) (*Guard, error) {
 	if g.edge, err = newEdge(cfg.Edge); err != nil {
 		return nil, err
 	}
-	if g.sessions, err = NewSessionBinding(cfg.SessionKey); err != nil {
+	if g.sessions, err = newSessionBinding(cfg.SessionKey, cfg.Sessions.Terminated, DefaultSessionIdleTTL, cfg.Sessions.Now); err != nil {
 		return nil, fmt.Errorf("%w: Config.SessionKey: %w", ErrConfig, err)
 	}
 	if cfg.Mode == ModeProd {
