@@ -63,6 +63,8 @@ type edgeState struct {
 	rpcID     string
 	principal *auth.Principal
 	tenant    string
+	rpcMethod string // JSON-RPC method of an annotated refusal
+	target    string // its tool or prompt name or resource URI
 }
 
 type edgeKey struct{}
@@ -98,6 +100,24 @@ func Annotate(ctx context.Context, k Kind, reason string) {
 	}
 	st.mu.Lock()
 	st.kind, st.reason = k, reason
+	st.mu.Unlock()
+}
+
+// AnnotateRequest is Annotate for a refusal of one JSON-RPC request: besides
+// the kind and reason, the edge event records what was asked for — the tool
+// name of a "tools/call", the prompt name of a "prompts/get", the resource
+// URI (without its query or fragment) of a "resources/read" — so an
+// HTTP-level step-up refusal names its tool. Other methods are not recorded
+// beyond the reason. It does nothing when ctx is not inside
+// Recorder.Middleware and is safe for concurrent use.
+func AnnotateRequest(ctx context.Context, k Kind, reason, method, name string) {
+	st := edgeFrom(ctx)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.kind, st.reason = k, reason
+	st.rpcMethod, st.target = method, name
 	st.mu.Unlock()
 }
 

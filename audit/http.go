@@ -70,6 +70,14 @@ func (r *Recorder) recordEdge(req *http.Request, st *edgeState, sw *statusWriter
 		Tenant:    st.tenant,
 	}
 	p := st.principal
+	switch st.rpcMethod {
+	case "tools/call":
+		e.Tool = st.target
+	case "prompts/get":
+		e.Prompt = st.target
+	case "resources/read":
+		e.Resource = stripQuery(st.target)
+	}
 	st.mu.Unlock()
 	if kind == KindUnknown && status < 400 && !r.recordAll {
 		return

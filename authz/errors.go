@@ -78,7 +78,9 @@ func (e *DeniedError) As(target any) bool {
 }
 
 // AuthError returns the HTTP answer for the denial, for the HTTP edge:
-// 403 insufficient_scope naming Missing and AnyOf (RFC 6750 §3.1) for
+// 403 insufficient_scope naming Missing and AnyOf (RFC 6750 §3.1) in both
+// the scope attribute and error_description (clients such as mcp-go's show
+// only the body, so the description must say which scopes to request) for
 // ReasonInsufficientScope, 401 without an error code (RFC 6750 §3.1: no
 // credential) for ReasonUnauthenticated, and 403 "access denied" otherwise.
 // The returned error wraps e.
@@ -88,6 +90,7 @@ func (e *DeniedError) AuthError() *auth.Error {
 		scopes := make([]string, 0, len(e.Missing)+len(e.AnyOf))
 		scopes = append(append(scopes, e.Missing...), e.AnyOf...)
 		ae := auth.InsufficientScope(scopes...)
+		ae.Description = e.Error()
 		ae.Err = e
 		return ae
 	case ReasonUnauthenticated:

@@ -408,6 +408,6 @@ func TestStepUpChallengeAtTheEdge(t *testing.T) {
 	auth.WriteError(rec, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", d.Err())
 	assert.Equal(t, http.StatusForbidden, rec.Code)
 	assert.Equal(t,
-		`Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", error="insufficient_scope", error_description="the token lacks a required scope", scope="notes:write"`,
+		`Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", error="insufficient_scope", error_description="insufficient scope: this request requires notes:write", scope="notes:write"`,
 		rec.Header().Get("WWW-Authenticate"))
 }

@@ -86,6 +86,6 @@ func Example() {
 	fmt.Println(w.Code, strings.Contains(w.Body.String(), "saved for acme"))
 	// Output:
 	// 401 Bearer resource_metadata="http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp"
-	// 403 Bearer resource_metadata="http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp", error="insufficient_scope", error_description="the token lacks a required scope", scope="notes:write"
+	// 403 Bearer resource_metadata="http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp", error="insufficient_scope", error_description="insufficient scope: this request requires notes:write", scope="notes:write"
 	// 200 true
 }

@@ -90,7 +90,11 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		audit.Annotate(ctx, audit.KindAccessDenied, "insufficient_scope")
+		name := msg.Name
+		if msg.Method == authz.MethodResourcesRead {
+			name = msg.URI
+		}
+		audit.AnnotateRequest(ctx, audit.KindAccessDenied, "insufficient_scope", msg.Method, name)
 		auth.WriteError(w, s.metaURL, d.Err())
 	})
 }

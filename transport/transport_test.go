@@ -239,7 +239,7 @@ func TestStackScopesAndStepUp(t *testing.T) {
 	tok := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
 	status, hdr, body := rawCall(t, st.url, tok, "notes_write", "")
 	assert.Equal(t, http.StatusForbidden, status)
-	assert.Equal(t, `Bearer resource_metadata="`+st.guard.MetadataURL()+`", error="insufficient_scope", error_description="the token lacks a required scope", scope="notes:write"`, hdr.Get("WWW-Authenticate"))
+	assert.Equal(t, `Bearer resource_metadata="`+st.guard.MetadataURL()+`", error="insufficient_scope", error_description="insufficient scope: this request requires notes:write", scope="notes:write"`, hdr.Get("WWW-Authenticate"))
 	assert.NotContains(t, body, tok)
 	// A read-only tool is not stepped up for a reader (annotations seen).
 	status, _, _ = rawCall(t, st.url, tok, "notes_read", "")
