@@ -19,7 +19,9 @@
 // Handler serves the MCP endpoint at the resource's path and the RFC 9728
 // protected resource metadata at its well-known paths. Each request passes,
 // outermost first: audit → request ID, Origin allow-list, 415 for non-JSON
-// POSTs, body limit → pre-auth rate limit → bearer authentication (or the
+// POSTs, 413 for an announced length over the limit → pre-auth rate limit →
+// body (read with a buffer that grows with the bytes received) → bearer
+// authentication (or the
 // dev identity) → tenant → session binding → rate limit → HTTP step-up →
 // mcp-go. Inside mcp-go, ServerOptions installs audit, then the policy's
 // filters and authoritative tool middleware, then tool budgets.

@@ -165,35 +165,51 @@ func newEdge(cfg EdgeConfig) (*edge, error) {
 // stores it with audit.NewRequestIDContext, then applies the Origin,
 // Content-Type and body checks. The request ID and the body go into one copy
 // of the request.
-func (e *edge) handler(next http.Handler) http.Handler {
+func (e *edge) handler(next http.Handler) http.Handler { return e.handlerPre(nil, next) }
+
+// handlerPre is handler with pre (a pre-auth limit) run after the header
+// checks and before the body is read: pre wraps bodyHandler(next). A nil
+// pre is handler(next).
+func (e *edge) handlerPre(pre func(http.Handler) http.Handler, next http.Handler) http.Handler {
+	var preH http.Handler
+	if pre != nil {
+		preH = pre(e.bodyHandler(next))
+		next = preH // non-POST requests pass the limit too
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(HeaderRequestID)
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
 		w.Header().Set(HeaderRequestID, id)
-		e.serve(w, r, audit.NewRequestIDContext(r.Context(), id), next)
+		e.serve(w, r, audit.NewRequestIDContext(r.Context(), id), preH, next)
 	})
 }
 
-// serve applies the checks to r, whose context is to become ctx.
-func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context, next http.Handler) {
-	reject := func(status int, reason, code string) {
-		kind := audit.KindRequest
-		if status == http.StatusForbidden {
-			kind = audit.KindOriginRejected
-		}
-		audit.Annotate(ctx, kind, code)
-		if e.cfg.OnReject != nil {
-			e.cfg.OnReject(r.WithContext(ctx), status, reason)
-		}
-		if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
-			// The body was not read to its end: close the connection
-			// rather than let net/http wait to drain it.
-			w.Header().Set("Connection", "close")
-		}
-		http.Error(w, reason, status)
+// reject answers status with the fixed reason and annotates the audit
+// event with code.
+func (e *edge) reject(w http.ResponseWriter, r *http.Request, ctx context.Context, status int, reason, code string) {
+	kind := audit.KindRequest
+	if status == http.StatusForbidden {
+		kind = audit.KindOriginRejected
 	}
+	audit.Annotate(ctx, kind, code)
+	if e.cfg.OnReject != nil {
+		e.cfg.OnReject(r.WithContext(ctx), status, reason)
+	}
+	if status == http.StatusRequestTimeout || status == http.StatusRequestEntityTooLarge {
+		// The body was not read to its end: close the connection
+		// rather than let net/http wait to drain it.
+		w.Header().Set("Connection", "close")
+	}
+	http.Error(w, reason, status)
+}
+
+// serve applies the header checks to r, whose context is to become ctx,
+// then hands a POST to pre (which must end in bodyHandler) or, without
+// pre, reads its body itself before next.
+func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context, pre, next http.Handler) {
+	reject := func(status int, reason, code string) { e.reject(w, r, ctx, status, reason, code) }
 	if origins := r.Header.Values("Origin"); len(origins) > 0 {
 		if len(origins) > 1 {
 			reject(http.StatusForbidden, "forbidden: more than one Origin header", "origin_repeated")
@@ -230,22 +246,46 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 		return
 	}
+	if pre == nil {
+		e.serveBody(w, r, ctx, next)
+		return
+	}
+	// The pre-auth limit sees the request before any body byte is read, so
+	// a refused caller costs no body buffer.
+	pre.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// bodyHandler reads a POST body (see serveBody) for the handler a pre-auth
+// limit wraps; other methods pass through.
+func (e *edge) bodyHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		e.serveBody(w, r, r.Context(), next)
+	})
+}
+
+// serveBody reads r's body under BodyTimeout and MaxBodyBytes and hands it
+// on, whole, with ctx.
+func (e *edge) serveBody(w http.ResponseWriter, r *http.Request, ctx context.Context, next http.Handler) {
 	deadline := setReadDeadline(w, time.Now().Add(e.cfg.BodyTimeout)) == nil
-	body, err := readBody(r, e.cfg.MaxBodyBytes)
+	body, err := readBody(r.Body, r.ContentLength, e.cfg.MaxBodyBytes)
 	if deadline {
 		_ = setReadDeadline(w, time.Time{})
 	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			reject(http.StatusRequestTimeout, "request body not received in time", "body_timeout")
+			e.reject(w, r, ctx, http.StatusRequestTimeout, "request body not received in time", "body_timeout")
 			return
 		}
-		reject(http.StatusBadRequest, "could not read the request body", "body_unreadable")
+		e.reject(w, r, ctx, http.StatusBadRequest, "could not read the request body", "body_unreadable")
 		return
 	}
 	if int64(len(body)) > e.cfg.MaxBodyBytes {
-		reject(http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
+		e.reject(w, r, ctx, http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 		return
 	}
 	ec := &edgeContext{Context: ctx, body: edgeBody{buf: body}}
@@ -287,18 +327,43 @@ func isJSON(ct string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// readBody reads at most limit+1 bytes of the body: exactly once into a
-// buffer of the announced size when Content-Length is known.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && n <= limit {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
+// bodyChunk is the largest buffer readBody allocates before any byte has
+// arrived: an announced Content-Length above it is not trusted up front.
+const bodyChunk = 16 << 10
+
+// readBody reads at most limit+1 bytes of body, or exactly announced bytes
+// when the length is known (announced >= 0; a body longer than announced is
+// cut by net/http). The buffer grows with the bytes actually received —
+// doubling from at most bodyChunk, capped at what may still arrive — so a
+// client announcing 4 MiB and sending a few bytes pins a few KiB, not
+// 4 MiB. A body announced at bodyChunk or less is read into one buffer of
+// its exact size.
+func readBody(body io.Reader, announced, limit int64) ([]byte, error) {
+	want := limit + 1
+	if announced >= 0 && announced <= limit {
+		want = announced
+	}
+	buf := make([]byte, 0, min(want, bodyChunk))
+	for int64(len(buf)) < want {
+		if len(buf) == cap(buf) {
+			next := min(int64(cap(buf))*2, want)
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if announced >= 0 && int64(len(buf)) < announced {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return buf, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		// A body longer than announced is cut by net/http; nothing to read.
-		return buf, nil
 	}
-	return io.ReadAll(io.LimitReader(r.Body, limit+1))
+	return buf, nil
 }
 
 func saneRequestID(id string) bool {

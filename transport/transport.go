@@ -99,7 +99,8 @@ type Config struct {
 	UnauthenticatedRateLimit *ratelimit.Middleware
 	// PreAuthRateLimit runs before authentication on every request,
 	// authenticated or not (for example a per-address ceiling far above
-	// any one caller's budget). Nil: none.
+	// any one caller's budget), after the header checks and before the
+	// body is read, so a refused request costs no body buffer. Nil: none.
 	PreAuthRateLimit func(http.Handler) http.Handler
 	// RateLimit runs after authentication and tenancy, typically keyed by
 	// tenant and subject (transport/ratelimit's Middleware.Handler). Nil:
@@ -283,8 +284,8 @@ func (g *Guard) endpointPath() string {
 // Wrap puts the HTTP stack around h, for authors with their own router or
 // their own mcp-go handler. srv is consulted by step-up to find a tool's
 // annotations; nil turns step-up off. The order, outermost first:
-// audit → request ID, Origin/Content-Type/body → pre-auth rate limit →
-// unauthenticated rate limit → authentication → tenancy → session binding → rate limit → step-up → h.
+// audit → request ID, Origin/Content-Type/Content-Length → pre-auth rate
+// limit → body → unauthenticated rate limit → authentication → tenancy → session binding → rate limit → step-up → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
@@ -308,10 +309,9 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if g.unauth != nil {
 		h = g.unauth.wrap(h)
 	}
-	if g.cfg.PreAuthRateLimit != nil {
-		h = g.cfg.PreAuthRateLimit(h)
-	}
-	h = g.edge.handler(h)
+	// The pre-auth limit runs after the header checks and before the
+	// body is read.
+	h = g.edge.handlerPre(g.cfg.PreAuthRateLimit, h)
 	if g.cfg.Audit != nil {
 		h = g.cfg.Audit.Middleware(h)
 	}
