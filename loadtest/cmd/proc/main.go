@@ -1,0 +1,563 @@
+// Command proc measures mcpguard as deployed: process against process.
+// It builds and starts two child processes on loopback,
+//
+//   - bare: plain mcp-go (../bare), no authentication;
+//   - prodmode: the real examples/prodmode, with its JWT validation,
+//     tenancy, policy, per-caller rate limits (set far above the load) and
+//     async audit to a file,
+//
+// gives prodmode a live auth/authtest identity provider, and drives each
+// child with N clients calling whoami in two ways: 2025-11-25 sessions
+// (every client initializes its own session first) and 2026-07-28
+// stateless requests. Each client has its own subject, so prodmode keeps
+// one limiter budget and one session binding per client. Rounds interleave
+// every (mode, server) pair and rotate their order. For each it reports
+// calls/s, p50/p99 latency and the server's CPU time per call, read from
+// the child's own /proc/<pid>/stat (utime+stime) around the measured
+// window, with the ratio of each to bare in the same mode. Run it from the
+// loadtest module:
+//
+//	cd loadtest && go run ./cmd/proc -clients 16 -duration 5s -rounds 3
+//
+// With -profile DIR both children write a CPU profile of their whole run
+// (MCPGUARD_CPUPROFILE) to DIR/bare.pprof and DIR/prodmode.pprof; read it
+// with go tool pprof -top. Linux only (/proc).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
+)
+
+func main() {
+	var o options
+	flag.IntVar(&o.clients, "clients", 16, "concurrent clients, each with its own subject (and session in session mode)")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per (mode, server) per round")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up per (mode, server) per round")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; every (mode, server) pair runs once per round, order rotated")
+	modes := flag.String("modes", "session,stateless", "comma-separated: session (2025-11-25), stateless (2026-07-28)")
+	flag.StringVar(&o.profileDir, "profile", "", "directory for the children's CPU profiles (bare.pprof, prodmode.pprof)")
+	flag.StringVar(&o.auditFile, "audit", "", "file for prodmode's audit stream (default: a temporary file)")
+	flag.Parse()
+	for _, m := range strings.Split(*modes, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case modeSession, modeStateless:
+			o.modes = append(o.modes, m)
+		default:
+			fmt.Fprintf(os.Stderr, "proc: unknown mode %q (want session or stateless)\n", m)
+			os.Exit(2)
+		}
+	}
+	if o.clients < 1 || o.rounds < 1 || o.duration <= 0 || len(o.modes) == 0 {
+		fmt.Fprintln(os.Stderr, "proc: -clients, -rounds and -duration must be positive, -modes not empty")
+		os.Exit(2)
+	}
+	if err := run(o, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "proc:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	modeSession   = "session"
+	modeStateless = "stateless"
+)
+
+type options struct {
+	clients          int
+	duration, warmup time.Duration
+	rounds           int
+	modes            []string
+	profileDir       string
+	auditFile        string
+}
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
+// Linux fixes it at 100 for user space whatever the kernel's HZ.
+const clockTick = 10 * time.Millisecond
+
+// processCPU is the user+system CPU time a process (all its threads) has
+// used, from /proc/<pid>/stat.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStat(b)
+}
+
+// parseStat reads utime and stime (fields 14 and 15, proc(5)) from the
+// contents of a /proc/<pid>/stat file. The command name (field 2) is in
+// parentheses and may itself hold spaces or parentheses, so fields are
+// counted from the last ')'.
+func parseStat(b []byte) (time.Duration, error) {
+	if len(b) > 4096 {
+		return 0, errors.New("stat: too long")
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state): utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, errors.New("stat: too few fields")
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 63)
+	st, err2 := strconv.ParseUint(f[12], 10, 63)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("stat: utime or stime is not a number")
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// selfCPU is the load client's own CPU time (this process).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// child is a started server process.
+type child struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startChild runs bin with env and waits for its "listening on <URL>" line.
+func startChild(name, bin string, env []string, stderr io.Writer) (*child, error) {
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan error, 1)}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	go func() { c.done <- cmd.Wait() }()
+	select {
+	case line, ok := <-lines:
+		url, found := strings.CutPrefix(line, "listening on ")
+		if !ok || !found || !strings.HasPrefix(url, "http://127.0.0.1:") {
+			c.stop()
+			return nil, fmt.Errorf("%s: no listening line (got %q)", name, line)
+		}
+		c.url = url
+	case <-time.After(30 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("%s: not listening after 30s", name)
+	}
+	return c, nil
+}
+
+// stop ends the child with SIGTERM (so that it writes its profile) and
+// waits for it.
+func (c *child) stop() error {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		return fmt.Errorf("%s did not stop on SIGTERM", c.name)
+	}
+}
+
+// moduleDir is the directory of module path (empty: the main module).
+func moduleDir(path string) (string, error) {
+	args := []string{"list", "-m", "-f", "{{.Dir}}"}
+	if path != "" {
+		args = append(args, path)
+	}
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func build(dir, pkg, out string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return nil
+}
+
+func run(o options, stdout, logw io.Writer) error {
+	loadDir, err := moduleDir("")
+	if err != nil {
+		return err
+	}
+	rootDir, err := moduleDir("github.com/mcpguard/mcpguard")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "mcpguard-proc-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bareBin, prodBin := filepath.Join(tmp, "bare"), filepath.Join(tmp, "prodmode")
+	if err := build(loadDir, "./cmd/bare", bareBin); err != nil {
+		return err
+	}
+	if err := build(rootDir, "./examples/prodmode", prodBin); err != nil {
+		return err
+	}
+
+	idp, err := authtest.New(authtest.Config{Algorithms: []string{"RS256"}})
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
+
+	auditPath := o.auditFile
+	if auditPath == "" {
+		auditPath = filepath.Join(tmp, "audit.jsonl")
+	}
+	auditFile, err := os.Create(auditPath)
+	if err != nil {
+		return err
+	}
+	defer auditFile.Close()
+
+	profileEnv := func(name string) []string {
+		if o.profileDir == "" {
+			return nil
+		}
+		return []string{"MCPGUARD_CPUPROFILE=" + filepath.Join(o.profileDir, name+".pprof")}
+	}
+	bare, err := startChild("bare", bareBin, append([]string{"MCPGUARD_ADDR=127.0.0.1:0"}, profileEnv("bare")...), logw)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	prod, err := startChild("prodmode", prodBin, append([]string{
+		"MCPGUARD_ADDR=127.0.0.1:0",
+		"MCPGUARD_ISSUER=" + idp.Issuer(),
+		"MCPGUARD_RATE_LIMIT=1000000", // per caller: far above the load, still charged per call
+	}, profileEnv("prodmode")...), auditFile)
+	if err != nil {
+		return err
+	}
+	defer prod.stop()
+
+	// Each client its own subject; the same bytes go to both servers (bare
+	// ignores the token).
+	tokens := make([]string, o.clients)
+	for i := range tokens {
+		if tokens[i], err = idp.Mint(map[string]any{
+			"aud": prod.url, "sub": fmt.Sprintf("load-%d", i), "tenant_id": "load",
+			"client_id": "loadtest", "scope": "notes:read",
+		}); err != nil {
+			return err
+		}
+	}
+
+	type key struct{ mode, server string }
+	var order []key
+	for _, m := range o.modes {
+		for _, s := range []string{"bare", "prodmode"} {
+			order = append(order, key{m, s})
+		}
+	}
+	children := map[string]*child{"bare": bare, "prodmode": prod}
+	results := map[key]*result{}
+	for round := range o.rounds {
+		k := round % len(order)
+		for _, v := range append(append([]key(nil), order[k:]...), order[:k]...) {
+			c := children[v.server]
+			r, err := load(c, v.mode, tokens, o.warmup, o.duration)
+			if err != nil {
+				return fmt.Errorf("round %d, %s %s: %w", round+1, v.server, v.mode, err)
+			}
+			fmt.Fprintf(logw, "round %d %-9s %-8s %7.0f calls/s  p50 %-8s p99 %-8s server CPU/call %-8s errors %d\n",
+				round+1, v.mode, v.server, r.rate(), r.pct(50), r.pct(99), r.cpuPerCall(), r.errors)
+			if results[v] == nil {
+				results[v] = &result{}
+			}
+			results[v].merge(r)
+		}
+	}
+
+	if err := prod.stop(); err != nil {
+		return fmt.Errorf("prodmode: %w", err)
+	}
+	if err := bare.stop(); err != nil {
+		return fmt.Errorf("bare: %w", err)
+	}
+	fmt.Fprintf(stdout, "process against process: %d clients, %s x %d rounds per (mode, server) after %s warm-up, %d CPUs, GOMAXPROCS=%d, %s, client and servers share the machine\n\n",
+		o.clients, o.duration, o.rounds, o.warmup, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintln(stdout, "| mode | server | calls/s | p50 | p99 | server CPU per call | client CPU per call | errors | throughput vs bare | CPU per call vs bare | p99 vs bare |")
+	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, m := range o.modes {
+		b := results[key{m, "bare"}]
+		for _, s := range []string{"bare", "prodmode"} {
+			r := results[key{m, s}]
+			fmt.Fprintf(stdout, "| %s | %s | %.0f | %s | %s | %s | %s | %d | %.2f× | %.2f× | %.2f× |\n",
+				m, s, r.rate(), r.pct(50), r.pct(99), r.cpuPerCall(), r.clientPerCall(), r.errors,
+				r.rate()/b.rate(), float64(r.cpuPerCall())/float64(b.cpuPerCall()), float64(r.pct(99))/float64(b.pct(99)))
+		}
+	}
+	if o.profileDir != "" {
+		fmt.Fprintf(stdout, "\nprofiles: %s, %s (whole run of each child, warm-up and both modes included)\n",
+			filepath.Join(o.profileDir, "bare.pprof"), filepath.Join(o.profileDir, "prodmode.pprof"))
+	}
+	return nil
+}
+
+// result is what one or more measured windows got.
+type result struct {
+	calls, errors int64
+	elapsed       time.Duration
+	serverCPU     time.Duration
+	clientCPU     time.Duration
+	lat           []time.Duration
+}
+
+func (r *result) merge(o *result) {
+	r.calls += o.calls
+	r.errors += o.errors
+	r.elapsed += o.elapsed
+	r.serverCPU += o.serverCPU
+	r.clientCPU += o.clientCPU
+	r.lat = append(r.lat, o.lat...)
+}
+
+func (r *result) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
+
+func (r *result) cpuPerCall() time.Duration {
+	if r.calls == 0 {
+		return 0
+	}
+	return (r.serverCPU / time.Duration(r.calls)).Round(100 * time.Nanosecond)
+}
+
+func (r *result) clientPerCall() time.Duration {
+	if r.calls == 0 {
+		return 0
+	}
+	return (r.clientCPU / time.Duration(r.calls)).Round(100 * time.Nanosecond)
+}
+
+func (r *result) pct(p int) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	slices.Sort(r.lat)
+	return r.lat[(len(r.lat)-1)*p/100].Round(time.Microsecond)
+}
+
+// maxSamples bounds the latency samples kept per client per window.
+const maxSamples = 1 << 17
+
+// caller is one client: its token, its session (session mode) and a
+// pre-built request body.
+type caller struct {
+	url, mode, token, session string
+	body                      []byte
+	buf                       bytes.Buffer
+}
+
+func (c *caller) request(body []byte) *http.Request {
+	req, _ := http.NewRequest(http.MethodPost, c.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.mode == modeStateless {
+		req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20260728)
+		req.Header.Set(mcp.HeaderMethod, "tools/call")
+		req.Header.Set(mcp.HeaderName, "whoami")
+	} else if c.session != "" {
+		req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
+		req.Header.Set(mcp.HeaderSessionID, c.session)
+	}
+	return req
+}
+
+// do sends body and reads the whole answer into c.buf.
+func (c *caller) do(hc *http.Client, body []byte) (*http.Response, error) {
+	resp, err := hc.Do(c.request(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	c.buf.Reset()
+	_, err = c.buf.ReadFrom(io.LimitReader(resp.Body, 1<<20))
+	return resp, err
+}
+
+// call makes one whoami call and checks its answer.
+func (c *caller) call(hc *http.Client) error {
+	resp, err := c.do(hc, c.body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(c.buf.Bytes(), []byte(`\"tenant\"`)) {
+		return fmt.Errorf("whoami: status %d, body %.300s", resp.StatusCode, c.buf.Bytes())
+	}
+	return nil
+}
+
+// open initializes the caller's session (session mode).
+func (c *caller) open(hc *http.Client) error {
+	if c.mode != modeSession {
+		return nil
+	}
+	resp, err := c.do(hc, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+
+		mcp.ProtocolVersion20251125+`","capabilities":{},"clientInfo":{"name":"loadtest","version":"1"}}}`))
+	if err != nil {
+		return err
+	}
+	c.session = resp.Header.Get(mcp.HeaderSessionID)
+	if resp.StatusCode != http.StatusOK || c.session == "" {
+		return fmt.Errorf("initialize: status %d, no session (body %.300s)", resp.StatusCode, c.buf.Bytes())
+	}
+	resp, err = c.do(hc, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("notifications/initialized: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// close ends the caller's session (session mode); the answer is not checked.
+func (c *caller) close(hc *http.Client) {
+	if c.session == "" {
+		return
+	}
+	req := c.request(nil)
+	req.Method = http.MethodDelete
+	req.Body = http.NoBody
+	if resp, err := hc.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+}
+
+func callBody(mode string, id int) []byte {
+	if mode == modeSession {
+		return []byte(`{"jsonrpc":"2.0","id":` + strconv.Itoa(id) + `,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`)
+	}
+	return []byte(`{"jsonrpc":"2.0","id":` + strconv.Itoa(id) + `,"method":"tools/call","params":{"name":"whoami","arguments":{},"_meta":{"` +
+		mcp.MetaKeyProtocolVersion + `":"` + mcp.ProtocolVersion20260728 + `","` + mcp.MetaKeyClientInfo + `":{"name":"loadtest","version":"1"},"` +
+		mcp.MetaKeyClientCapabilities + `":{}}}}`)
+}
+
+// load opens one caller per token against c, warms up, then measures one
+// window: calls, latencies, and the child's and this process's CPU time.
+func load(c *child, mode string, tokens []string, warmup, d time.Duration) (*result, error) {
+	n := len(tokens)
+	hc := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: n * 2, MaxIdleConnsPerHost: n * 2, MaxConnsPerHost: n * 2},
+	}
+	defer hc.CloseIdleConnections()
+	callers := make([]*caller, n)
+	for i, tok := range tokens {
+		callers[i] = &caller{url: c.url, mode: mode, token: tok, body: callBody(mode, i+1)}
+		if err := callers[i].open(hc); err != nil {
+			return nil, err
+		}
+		defer callers[i].close(hc)
+		if err := callers[i].call(hc); err != nil { // a wrong answer fails loudly
+			return nil, err
+		}
+	}
+
+	// phase runs every caller until the deadline; with res set it counts.
+	phase := func(d time.Duration, res *result) {
+		deadline := time.Now().Add(d)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, cl := range callers {
+			wg.Go(func() {
+				var calls, errs int64
+				var lat []time.Duration
+				if res != nil {
+					lat = make([]time.Duration, 0, 4096)
+				}
+				for time.Now().Before(deadline) {
+					t0 := time.Now()
+					if err := cl.call(hc); err != nil {
+						errs++
+						continue
+					}
+					calls++
+					if res != nil && len(lat) < maxSamples {
+						lat = append(lat, time.Since(t0))
+					}
+				}
+				if res != nil {
+					mu.Lock()
+					res.calls += calls
+					res.errors += errs
+					res.lat = append(res.lat, lat...)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	phase(warmup, nil)
+
+	res := &result{}
+	cpu0, err := processCPU(c.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	self0, start := selfCPU(), time.Now()
+	phase(d, res)
+	res.elapsed = time.Since(start)
+	res.clientCPU = selfCPU() - self0
+	cpu1, err := processCPU(c.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	res.serverCPU = cpu1 - cpu0
+	if res.calls == 0 {
+		return nil, errors.New("no successful call")
+	}
+	return res, nil
+}
+

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		stat    string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"plain", "4242 (prodmode) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 25 0 0 20 0 8 0 1 2 3", 175 * clockTick, false},
+		{"name with spaces and parens", "7 (a) b) c) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 2 3", 7 * clockTick, false},
+		{"no name", "7 a R 1 7 7 0 -1 0 0 0 0 0 3 4", 0, true},
+		{"too few fields", "7 (a) R 1 7 7", 0, true},
+		{"not a number", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 x 4 0", 0, true},
+		{"negative", "7 (a) R 1 7 7 0 -1 0 0 0 0 0 -3 4 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStat([]byte(tt.stat))
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestProcessCPUOfSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	// Burn some CPU so that at least one tick is accounted.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = fmt.Sprint(x)
+	}
+	got, err := processCPU(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, got)
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("4242 (prodmode) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 25 0 0 20 0 8 0 1 2 3"))
+	f.Add([]byte("7 ()) R"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := parseStat(b)
+		if err == nil {
+			assert.GreaterOrEqual(t, d, time.Duration(0))
+		}
+	})
+}
