@@ -560,4 +560,3 @@ func load(c *child, mode string, tokens []string, warmup, d time.Duration) (*res
 	}
 	return res, nil
 }
-
