@@ -42,7 +42,21 @@
 // terminates: the ID is kept in a TerminatedSessions store (memory by
 // default, shared among replicas through Config.Sessions) for the idle TTL
 // and answers 404 to everyone afterwards, which mcp-go's session managers
-// do not all guarantee. StdioIdentity gives a stdio server the same
+// do not all guarantee.
+//
+// Tasks are bound to their owner. mcp-go v1.2.1 isolates tasks by session
+// ID only, and skips that check when either the task or the request has no
+// session (server.go getTask, getTaskEntry, listTasks): a 2026-07-28
+// stateless request, of any principal or tenant, reaches every task, and a
+// session reaches every task created statelessly. ServerOptions compensates
+// with request hooks added to the server's existing Hooks (not
+// server.WithTaskHooks, whose single value a later option would replace):
+// a task created by tools/call is bound to its caller's issuer, subject,
+// kind, tenant and actor in a TaskOwners store (Config.Tasks); tasks/get,
+// tasks/result and tasks/cancel by anyone else are rewritten to a task ID
+// that cannot exist, so they get mcp-go's own unknown-task error, byte for
+// byte; tasks/list drops every task not bound to the caller. A task whose
+// owner is unknown (forgotten, or the store failed) is served to no one. StdioIdentity gives a stdio server the same
 // identity, policy and audit path.
 //
 // Every wrapper keeps http.Flusher, http.Hijacker and Unwrap working, so

@@ -122,6 +122,10 @@ type Config struct {
 	// (terminated IDs, live-session caps). The zero value is one replica's
 	// in-memory stores with the default caps.
 	Sessions SessionConfig
+	// Tasks configures how tasks are bound to the principal that created
+	// them (mcp-go isolates them by session only). The zero value keeps
+	// owners in memory for DefaultTaskOwnerTTL.
+	Tasks TaskConfig
 	// DisableStepUp turns off the HTTP-level insufficient_scope answer;
 	// tool middleware still enforces.
 	DisableStepUp bool
@@ -147,6 +151,7 @@ type Guard struct {
 	metaURL  string
 	edge     *edge
 	sessions *SessionBinding
+	tasks    *taskBinding
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
 }
@@ -196,6 +201,10 @@ func New(cfg Config) (*Guard, error) {
 	if g.sessions, err = newSessionBinding(cfg.SessionKey, cfg.Sessions.Terminated, DefaultSessionIdleTTL, cfg.Sessions.Now); err != nil {
 		return nil, fmt.Errorf("%w: Config.SessionKey: %w", ErrConfig, err)
 	}
+	if cfg.Tasks.TTL < 0 {
+		return nil, fmt.Errorf("%w: Config.Tasks.TTL must not be negative", ErrConfig)
+	}
+	g.tasks = newTaskBinding(cfg.Tasks, g.sessions.key)
 	if cfg.Mode == ModeProd {
 		ac := cfg.Auth
 		ac.ResourceMetadataURL = g.metaURL
@@ -222,8 +231,10 @@ func New(cfg Config) (*Guard, error) {
 
 // ServerOptions returns the mcp-go options that install the tool-level
 // layers, outermost first: audit (so it sees every refusal), the policy
-// (filters, authoritative middleware, early-denial hook), then tool budgets.
-// Pass them to server.NewMCPServer after any server.WithHooks option.
+// (filters, authoritative middleware, early-denial hook), the hooks that
+// bind tasks to their owners, then tool budgets. Pass them to
+// server.NewMCPServer after any server.WithHooks option (one after them
+// would drop those hooks: tasks would then be served to no one).
 func (g *Guard) ServerOptions() []server.ServerOption {
 	var opts []server.ServerOption
 	if g.cfg.Audit != nil {
@@ -234,6 +245,7 @@ func (g *Guard) ServerOptions() []server.ServerOption {
 		)
 	}
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
+	opts = append(opts, g.tasks.option())
 	if g.cfg.ToolBudgets != nil {
 		opts = append(opts, server.WithToolHandlerMiddleware(g.cfg.ToolBudgets))
 	}

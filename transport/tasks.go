@@ -1,0 +1,241 @@
+package transport
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// DefaultTaskOwnerTTL is how long a task's owner is remembered when
+// Config.Tasks.TTL is zero. A task whose owner was forgotten is served to
+// no one (it answers as an unknown task).
+const DefaultTaskOwnerTTL = 24 * time.Hour
+
+// DefaultMaxTaskOwners caps MemoryTaskOwners when its Max is zero.
+const DefaultMaxTaskOwners = 100_000
+
+// TaskOwners remembers which principal created each task. The owner is an
+// opaque digest of (issuer, subject, kind, tenant, actor); it is not a
+// credential and holds no claim in clear. One replica can use
+// MemoryTaskOwners; replicas that share tasks need a shared store.
+type TaskOwners interface {
+	// Bind records owner as the owner of taskID until the given time.
+	Bind(ctx context.Context, taskID, owner string, until time.Time) error
+	// Owner returns taskID's owner; ok is false when it is unknown or
+	// expired.
+	Owner(ctx context.Context, taskID string, now time.Time) (owner string, ok bool, err error)
+}
+
+// TaskConfig configures how tasks are bound to their owners.
+type TaskConfig struct {
+	// Owners stores task owners. Nil: a MemoryTaskOwners.
+	Owners TaskOwners
+	// TTL is how long an owner is remembered; zero means
+	// DefaultTaskOwnerTTL. Set it no shorter than the longest task TTL the
+	// server grants.
+	TTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// MemoryTaskOwners is the in-memory TaskOwners of one replica. It holds at
+// most Max entries (DefaultMaxTaskOwners when zero); when full, expired
+// entries go first, then the oldest, whose task then answers as unknown to
+// everyone (fail closed). The zero value is ready to use and safe for
+// concurrent use.
+type MemoryTaskOwners struct {
+	// Max caps the number of entries; zero means DefaultMaxTaskOwners.
+	Max int
+
+	mu    sync.Mutex
+	m     map[string]taskOwner
+	order []string
+}
+
+type taskOwner struct {
+	owner string
+	until time.Time
+}
+
+// Bind implements TaskOwners.
+func (m *MemoryTaskOwners) Bind(_ context.Context, taskID, owner string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = make(map[string]taskOwner)
+	}
+	max := m.Max
+	if max <= 0 {
+		max = DefaultMaxTaskOwners
+	}
+	if _, ok := m.m[taskID]; !ok {
+		for len(m.m) >= max && len(m.order) > 0 {
+			delete(m.m, m.order[0])
+			m.order = m.order[1:]
+		}
+		m.order = append(m.order, taskID)
+	}
+	m.m[taskID] = taskOwner{owner: owner, until: until}
+	return nil
+}
+
+// Owner implements TaskOwners.
+func (m *MemoryTaskOwners) Owner(_ context.Context, taskID string, now time.Time) (string, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := 0; i < 8 && len(m.order) > 0; i++ {
+		k := m.order[0]
+		if e, ok := m.m[k]; ok && now.Before(e.until) {
+			break
+		}
+		delete(m.m, k)
+		m.order = m.order[1:]
+	}
+	e, ok := m.m[taskID]
+	if !ok || !now.Before(e.until) {
+		return "", false, nil
+	}
+	return e.owner, true, nil
+}
+
+// Len reports the number of entries held, expired or not.
+func (m *MemoryTaskOwners) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
+// taskBinding closes a gap mcp-go v1.2.1 leaves open: it isolates tasks by
+// session ID only, and skips even that when either side has no session
+// (server.go getTask, getTaskEntry, listTasks), so every 2026-07-28
+// stateless request, and every request of another session that knows an
+// ID, reaches every task. taskBinding binds each task to the principal that
+// created it (through mcp-go's request hooks: the created task is seen in
+// the tools/call result) and
+//
+//   - for tasks/get, tasks/result and tasks/cancel by anyone else, rewrites
+//     the task ID to one that cannot exist before mcp-go looks it up, so the
+//     answer is mcp-go's own "task not found" error, byte for byte the
+//     answer to an unknown task;
+//   - for tasks/list, drops every task not bound to the caller from the
+//     result.
+//
+// The hooks are used rather than server.WithTaskHooks because mcp-go keeps
+// a single TaskHooks value that a later option would replace (and that
+// cannot be read back to chain); request hooks are added to the server's
+// existing Hooks. A task whose owner is unknown (forgotten, or the store
+// failed) is served to no one.
+type taskBinding struct {
+	owners TaskOwners
+	ttl    time.Duration
+	now    func() time.Time
+	key    []byte
+}
+
+// noTask is a task ID mcp-go never issues (its IDs are UUIDs).
+const noTask = "mcpguard:foreign-task"
+
+// newTaskBinding derives its digest key from sessionKey, which replicas
+// share, so that owners written by one replica match on another.
+func newTaskBinding(cfg TaskConfig, sessionKey []byte) *taskBinding {
+	m := hmac.New(sha256.New, sessionKey)
+	writeField(m, "task-owner")
+	b := &taskBinding{owners: cfg.Owners, ttl: cfg.TTL, now: cfg.Now, key: m.Sum(nil)}
+	if b.owners == nil {
+		b.owners = &MemoryTaskOwners{}
+	}
+	if b.ttl <= 0 {
+		b.ttl = DefaultTaskOwnerTTL
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	return b
+}
+
+// ownerOf is the caller's owner digest, or "" when there is no principal.
+func (b *taskBinding) ownerOf(ctx context.Context) string {
+	p, ok := auth.FromContext(ctx)
+	if !ok || p == nil {
+		return ""
+	}
+	tenant, _ := tenancy.FromContext(ctx)
+	m := hmac.New(sha256.New, b.key)
+	writePrincipal(m, p)
+	writePrincipal(m, p.Actor)
+	writeField(m, tenant)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
+}
+
+// mayUse reports whether the caller owns taskID.
+func (b *taskBinding) mayUse(ctx context.Context, taskID string) bool {
+	me := b.ownerOf(ctx)
+	if me == "" {
+		return false
+	}
+	owner, ok, err := b.owners.Owner(ctx, taskID, b.now())
+	return err == nil && ok && hmac.Equal([]byte(owner), []byte(me))
+}
+
+// option adds the hooks to the server's Hooks (created if there are none).
+func (b *taskBinding) option() server.ServerOption {
+	return func(s *server.MCPServer) {
+		h := s.GetHooks()
+		if h == nil {
+			h = &server.Hooks{}
+			server.WithHooks(h)(s)
+		}
+		h.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, result any) {
+			var id string
+			switch r := result.(type) {
+			case *mcp.CreateTaskResult:
+				id = r.Task.TaskId
+			case mcp.CreateTaskResult:
+				id = r.Task.TaskId
+			default:
+				return
+			}
+			if me := b.ownerOf(ctx); me != "" && id != "" {
+				// An error leaves the task unbound: served to no one.
+				_ = b.owners.Bind(ctx, id, me, b.now().Add(b.ttl))
+			}
+		})
+		h.AddBeforeGetTask(func(ctx context.Context, _ any, r *mcp.GetTaskRequest) {
+			if !b.mayUse(ctx, r.Params.TaskId) {
+				r.Params.TaskId = noTask
+			}
+		})
+		h.AddBeforeTaskResult(func(ctx context.Context, _ any, r *mcp.TaskResultRequest) {
+			if !b.mayUse(ctx, r.Params.TaskId) {
+				r.Params.TaskId = noTask
+			}
+		})
+		h.AddBeforeCancelTask(func(ctx context.Context, _ any, r *mcp.CancelTaskRequest) {
+			if !b.mayUse(ctx, r.Params.TaskId) {
+				r.Params.TaskId = noTask
+			}
+		})
+		h.AddAfterListTasks(func(ctx context.Context, _ any, _ *mcp.ListTasksRequest, r *mcp.ListTasksResult) {
+			if r == nil {
+				return
+			}
+			kept := r.Tasks[:0]
+			for _, t := range r.Tasks {
+				if b.mayUse(ctx, t.TaskId) {
+					kept = append(kept, t)
+				}
+			}
+			clear(r.Tasks[len(kept):])
+			r.Tasks = kept
+		})
+	}
+}
