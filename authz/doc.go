@@ -24,6 +24,14 @@
 // resources (by URI prefix). Policy.Check is the pure decision; it allocates
 // nothing when it allows.
 //
+// Resource prefixes are matched against CanonicalResourceURI's form of the
+// URI — percent-encoded unreserved characters decoded (RFC 3986 §6.2.2.2),
+// as mcp-go decodes template variables before the handler sees them — so
+// "notes://priv%61te/keys" falls under the "notes://private/" rule. Encoded
+// delimiters, dot segments and URIs whose raw and decoded forms fall under
+// different rules are refused. The HTTP edge and the authoritative check
+// share this one function.
+//
 // # Wiring into mcp-go
 //
 // ServerOptions installs, in one go, the authoritative tool, prompt and

@@ -75,10 +75,15 @@ type Config struct {
 	DefaultPromptRule Rule
 
 	// ResourceRules decide resources by URI prefix; the longest matching
-	// prefix wins. A URI with a dot segment ("/./", "/../", also in query
-	// values), a backslash, a NUL or a percent-encoded dot, slash,
-	// backslash or percent sign is denied whatever the rules say, so a
-	// prefix cannot be escaped by path traversal.
+	// prefix wins. Prefixes are matched against CanonicalResourceURI's form
+	// of the URI (percent-encoded unreserved characters decoded, as mcp-go
+	// decodes template variables), so "notes://priv%61te/x" falls under
+	// "notes://private/". A URI CanonicalResourceURI refuses (a dot segment
+	// "/./", "/../", also in query values, a backslash, a control
+	// character, a percent-encoded delimiter or percent sign), or whose raw,
+	// canonical and fully decoded forms fall under different rules, is
+	// denied whatever the rules say, so a prefix cannot be escaped by path
+	// traversal or encoding.
 	ResourceRules []ResourceRule
 	// DefaultResourceRule decides resources no prefix matches. The zero Rule
 	// denies them.
@@ -451,15 +456,41 @@ func (pl *Policy) checkResource(p *auth.Principal, uri string) Decision {
 	if p == nil {
 		return Decision{Reason: ReasonUnauthenticated}
 	}
-	if uri == "" || escapesPrefix(uri) {
+	r := pl.resourceRuleOf(uri)
+	if r == nil {
 		return Decision{Reason: ReasonNoRule}
 	}
+	return decide(p, r)
+}
+
+// resourceRuleOf returns the rule deciding uri, or nil when the URI is
+// refused whatever the rules say: CanonicalResourceURI refuses it, or its
+// raw, canonical and fully decoded forms fall under different rules (a
+// prefix rule must not depend on how a handler decodes).
+func (pl *Policy) resourceRuleOf(uri string) *rule {
+	canon, err := CanonicalResourceURI(uri)
+	if err != nil {
+		return nil
+	}
+	r := pl.resourceRule(canon)
+	if canon == uri && strings.IndexByte(uri, '%') < 0 {
+		return r
+	}
+	if pl.resourceRule(uri) != r || pl.resourceRule(fullyDecoded(canon)) != r {
+		return nil
+	}
+	return r
+}
+
+// resourceRule returns the rule of the longest prefix of uri, or the
+// default rule.
+func (pl *Policy) resourceRule(uri string) *rule {
 	for i := range pl.resourceRules {
 		if strings.HasPrefix(uri, pl.resourceRules[i].prefix) {
-			return decide(p, &pl.resourceRules[i].rule)
+			return &pl.resourceRules[i].rule
 		}
 	}
-	return decide(p, &pl.defaultResource)
+	return &pl.defaultResource
 }
 
 // allows reports whether r allows the non-nil principal p.
@@ -526,8 +557,11 @@ func escapesPrefix(uri string) bool {
 	start := 0
 	for i := 0; i <= len(uri); i++ {
 		if i < len(uri) {
+			if uri[i] < 0x20 {
+				return true // NUL and control characters
+			}
 			switch c := uri[i]; c {
-			case '\\', 0:
+			case '\\', 0x7f:
 				return true
 			case '%':
 				if i+2 < len(uri) {

@@ -2,12 +2,23 @@ package transport
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/auth/authtest"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/tenancy"
 )
 
 // TestStackStepUpNamesScopesAndTool: a 403 for missing scopes names them in
@@ -34,4 +45,138 @@ func TestStackStepUpNamesScopesAndTool(t *testing.T) {
 	out := st.audit.String()
 	assert.Regexp(t, `"kind":"access_denied"[^\n]*"tool":"notes_write"[^\n]*"reason":"insufficient_scope"`, out)
 	assert.NotContains(t, out, tok)
+}
+
+// mediationPolicy guards the notes resources and prompt of mediationServer:
+// notes:read for notes://, notes:admin for notes://private/.
+func mediationPolicy(t testing.TB) *authz.Policy {
+	t.Helper()
+	pl, err := authz.New(authz.Config{
+		ReadScope:  "notes:read",
+		WriteScope: "notes:write",
+		ResourceRules: []authz.ResourceRule{
+			{Prefix: "notes://", Rule: authz.Rule{AllOf: []string{"notes:read"}}},
+			{Prefix: "notes://private/", Rule: authz.Rule{AllOf: []string{"notes:admin"}}},
+		},
+		PromptRules: map[string]authz.Rule{
+			"notes_digest": {AllOf: []string{"notes:read"}},
+			"admin_digest": {AllOf: []string{"notes:admin"}},
+		},
+	})
+	require.NoError(t, err)
+	return pl
+}
+
+// mediationServer serves notes://{+key} (the handler sees the decoded
+// key), two prompts with argument completion, and resource subscriptions.
+func mediationServer(opts ...server.ServerOption) *server.MCPServer {
+	opts = append([]server.ServerOption{
+		server.WithResourceCapabilities(true, false),
+		server.WithPromptCapabilities(false),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completer{}),
+		server.WithResourceCompletionProvider(completer{}),
+	}, opts...)
+	s := server.NewMCPServer("notes", "1.0", opts...)
+	s.AddResourceTemplate(mcp.NewResourceTemplate("notes://{+key}", "note"),
+		func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			key, _ := req.Params.Arguments["key"].([]string)
+			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "note " + strings.Join(key, ",")}}, nil
+		})
+	for _, name := range []string{"notes_digest", "admin_digest"} {
+		s.AddPrompt(mcp.NewPrompt(name, mcp.WithArgument("key")), func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return mcp.NewGetPromptResult("digest", nil), nil
+		})
+	}
+	return s
+}
+
+// completer offers "secret-key" for every argument: seeing it means the
+// completion ran.
+type completer struct{}
+
+func (completer) CompletePromptArgument(context.Context, string, mcp.CompleteArgument, mcp.CompleteContext) (*mcp.Completion, error) {
+	return &mcp.Completion{Values: []string{"secret-key"}}, nil
+}
+
+func (completer) CompleteResourceArgument(context.Context, string, mcp.CompleteArgument, mcp.CompleteContext) (*mcp.Completion, error) {
+	return &mcp.Completion{Values: []string{"secret-key"}}, nil
+}
+
+// newMediationStack is newStack around mediationServer with
+// mediationPolicy; build, when set, adds to the server after it is built.
+func newMediationStack(t *testing.T, build func(*Guard, *server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
+	t.Helper()
+	idp := authtest.NewServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	st := &stack{url: base + "/mcp", base: base, idp: idp, audit: &syncBuffer{}}
+	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: st.url})
+	require.NoError(t, err)
+	res, err := tenancy.New(tenancy.Config{})
+	require.NoError(t, err)
+	sink, err := audit.NewJSONSink(st.audit)
+	require.NoError(t, err)
+	st.rec, err = audit.New(audit.Config{Sink: sink})
+	require.NoError(t, err)
+	st.guard, err = New(Config{
+		Resource:             st.url,
+		AuthorizationServers: []string{idp.Issuer()},
+		Validator:            v,
+		Policy:               mediationPolicy(t),
+		Tenancy:              res,
+		Audit:                st.rec,
+		HTTPOptions:          httpOpts,
+	})
+	require.NoError(t, err)
+	srv := mediationServer(st.guard.ServerOptions()...)
+	if build != nil {
+		build(st.guard, srv)
+	}
+	hs := &http.Server{Handler: st.guard.Handler(srv), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close(); _ = st.rec.Close() })
+	return st
+}
+
+// connect returns an initialized mcp-go client in the given era.
+func (s *stack) connect(t *testing.T, token, era string) *client.Client {
+	t.Helper()
+	c, err := eraClient(t, s.url, token, era)
+	require.NoError(t, err)
+	return c
+}
+
+func readResource(c *client.Client, uri string) (string, error) {
+	res, err := c.ReadResource(context.Background(), mcp.ReadResourceRequest{Params: mcp.ReadResourceParams{URI: uri}})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Contents) == 0 {
+		return "", nil
+	}
+	tc, _ := res.Contents[0].(mcp.TextResourceContents)
+	return tc.Text, nil
+}
+
+// TestStackResourcePercentEncoding: notes://priv%61te/keys is what the
+// notes://private/ rule reserves for notes:admin once mcp-go decodes the
+// template variable; a notes:read caller is refused it (issue 14.3).
+func TestStackResourcePercentEncoding(t *testing.T) {
+	st := newMediationStack(t, nil)
+	reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			c := st.connect(t, reader, era)
+			got, err := readResource(c, "notes://public/readme")
+			require.NoError(t, err)
+			assert.Equal(t, "note public/readme", got)
+			for _, uri := range []string{"notes://private/keys", "notes://priv%61te/keys", "notes://%70rivate/keys", "notes://public/%2e%2e/private/keys"} {
+				got, err := readResource(c, uri)
+				assert.Error(t, err, uri)
+				assert.NotContains(t, got, "private", uri)
+			}
+		})
+	}
 }
