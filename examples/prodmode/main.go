@@ -14,7 +14,16 @@
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
 // without one is refused). whoami needs only a valid token; notes_read and
 // notes_list need notes:read; notes_write needs notes:write. Notes are kept
-// per tenant. The issuer's keys are fetched at start: a wrong or
+// per tenant. notes_summary (notes:read, read-only, may run as a task)
+// answers {"tenant","count","keys"} for the caller's tenant. The resource
+// template notes://{+key} reads the caller's tenant's note at key (keys may
+// contain '/'; notes:read, and notes:admin under notes://private/).
+// Resource subscriptions are on: a 2025-11-25 session subscribed to a note
+// is sent notifications/resources/updated when it changes, if the note is of
+// the subscriber's tenant and the subscriber may read it. The prompt
+// notes_digest {key} (notes:read) completes key from the caller's tenant's
+// keys. Task capabilities (list, cancel, tool-call tasks) are on. The
+// issuer's keys are fetched at start: a wrong or
 // unreachable issuer stops the server before it listens, with the variable
 // named. Audit events go to stderr as JSON lines (so do the few log lines);
 // when the server is ready it prints "listening on <resource URL>" to
@@ -202,10 +211,13 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_TENANT_CLAIM: %w", err)
 	}
+	resourceRules, promptRules := notesRules()
 	policy, err := authz.New(authz.Config{
-		ReadScope:  notes.ScopeRead,  // tools annotated read-only
-		WriteScope: notes.ScopeWrite, // every other tool
-		ToolRules:  map[string]authz.Rule{"whoami": {Authenticated: true}},
+		ReadScope:     notes.ScopeRead,  // tools annotated read-only
+		WriteScope:    notes.ScopeWrite, // every other tool
+		ToolRules:     map[string]authz.Rule{"whoami": {Authenticated: true}},
+		ResourceRules: resourceRules, // notes://… notes:read, notes://private/… notes:admin
+		PromptRules:   promptRules,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -262,8 +274,20 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
 	}
-	srv := server.NewMCPServer("notes", "1.0.0", guard.ServerOptions()...)
-	notes.AddTools(srv, notes.NewStore(notes.Limits{}))
+	store := notes.NewStore(notes.Limits{})
+	subs := newSubscriptions(policy)
+	opts := append([]server.ServerOption{
+		server.WithHooks(subs.hooks()),
+		server.WithTaskCapabilities(true, true, true),
+		server.WithResourceCapabilities(true, false),
+		server.WithPromptCompletionProvider(completions{store}),
+		server.WithCompletions(),
+	}, guard.ServerOptions()...)
+	srv := server.NewMCPServer("notes", "1.0.0", opts...)
+	subs.srv = srv
+	store.OnChange(subs.changed)
+	notes.AddTools(srv, store)
+	addNotesExtras(srv, store)
 	return guard.Handler(srv), closeAll, nil
 }
 

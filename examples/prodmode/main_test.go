@@ -355,7 +355,7 @@ func TestDiscovery(t *testing.T) {
 		_ = resp.Body.Close()
 		assert.Equal(t, in.url, doc.Resource)
 		assert.Equal(t, []string{in.idp.Issuer()}, doc.AuthorizationServers)
-		assert.ElementsMatch(t, []string{"notes:read", "notes:write"}, doc.ScopesSupported)
+		assert.ElementsMatch(t, []string{"notes:read", "notes:write", "notes:admin"}, doc.ScopesSupported)
 		assert.Equal(t, []string{"header"}, doc.BearerMethods)
 	}
 }
@@ -363,20 +363,21 @@ func TestDiscovery(t *testing.T) {
 func TestToolScopes(t *testing.T) {
 	in := start(t, nil)
 	args := map[string]map[string]any{
-		"whoami":      {},
-		"notes_list":  {},
-		"notes_read":  {"key": "k"},
-		"notes_write": {"key": "k", "text": "v"},
+		"whoami":        {},
+		"notes_list":    {},
+		"notes_summary": {},
+		"notes_read":    {"key": "k"},
+		"notes_write":   {"key": "k", "text": "v"},
 	}
 	tests := []struct {
 		scope   string
 		allowed []string
 		denied  map[string]string // tool → scope named in the challenge
 	}{
-		{"", []string{"whoami"}, map[string]string{"notes_list": "notes:read", "notes_read": "notes:read", "notes_write": "notes:write"}},
-		{"notes:read", []string{"whoami", "notes_list", "notes_read"}, map[string]string{"notes_write": "notes:write"}},
-		{"notes:write", []string{"whoami", "notes_write"}, map[string]string{"notes_list": "notes:read", "notes_read": "notes:read"}},
-		{"notes:read notes:write", []string{"whoami", "notes_list", "notes_read", "notes_write"}, nil},
+		{"", []string{"whoami"}, map[string]string{"notes_list": "notes:read", "notes_read": "notes:read", "notes_summary": "notes:read", "notes_write": "notes:write"}},
+		{"notes:read", []string{"whoami", "notes_list", "notes_read", "notes_summary"}, map[string]string{"notes_write": "notes:write"}},
+		{"notes:write", []string{"whoami", "notes_write"}, map[string]string{"notes_list": "notes:read", "notes_read": "notes:read", "notes_summary": "notes:read"}},
+		{"notes:read notes:write", []string{"whoami", "notes_list", "notes_read", "notes_summary", "notes_write"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run("scope="+tt.scope, func(t *testing.T) {

@@ -58,7 +58,14 @@ type Store struct {
 	mu        sync.RWMutex
 	notes     map[string]note // by tenancy key
 	perTenant map[string]int
+	onChange  func(tenant, key string)
 }
+
+// OnChange makes every successful Write call f with the note's tenant and
+// key, after the store's lock is released. Set it before the store is used;
+// nil (the default) calls nothing. f must not block for long: it runs on the
+// writer's goroutine.
+func (s *Store) OnChange(f func(tenant, key string)) { s.onChange = f }
 
 type note struct {
 	tenant string // the owner, checked again on every read
@@ -106,18 +113,28 @@ func (s *Store) Write(ctx context.Context, key, text string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.put(k, note{tenant: tenant, key: key, text: text}); err != nil {
+		return err
+	}
+	if s.onChange != nil {
+		s.onChange(tenant, key)
+	}
+	return nil
+}
+
+func (s *Store) put(k string, n note) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.notes[k]; !ok {
 		switch {
-		case s.perTenant[tenant] >= s.lim.MaxPerTenant:
+		case s.perTenant[n.tenant] >= s.lim.MaxPerTenant:
 			return fmt.Errorf("%w: a tenant keeps at most %d notes", ErrFull, s.lim.MaxPerTenant)
 		case len(s.notes) >= s.lim.MaxNotes:
 			return fmt.Errorf("%w: the server is full", ErrFull)
 		}
-		s.perTenant[tenant]++
+		s.perTenant[n.tenant]++
 	}
-	s.notes[k] = note{tenant: tenant, key: key, text: text}
+	s.notes[k] = n
 	return nil
 }
 

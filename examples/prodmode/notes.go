@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/examples/internal/notes"
+	"github.com/mcpguard/mcpguard/tenancy"
+)
+
+// scopeAdmin guards the notes under notesPrivatePrefix.
+const scopeAdmin = "notes:admin"
+
+const (
+	notesURIPrefix     = "notes://"
+	notesPrivatePrefix = "notes://private/"
+	notesTemplate      = "notes://{+key}"
+	maxCompletions     = 100 // what the MCP specification allows in one answer
+)
+
+// Summary is what notes_summary answers, as JSON.
+type Summary struct {
+	Tenant string   `json:"tenant"`
+	Count  int      `json:"count"`
+	Keys   []string `json:"keys"`
+}
+
+// notesRules are the policy rules of the resources and prompt below.
+func notesRules() ([]authz.ResourceRule, map[string]authz.Rule) {
+	return []authz.ResourceRule{
+			{Prefix: notesURIPrefix, Rule: authz.Rule{AllOf: []string{notes.ScopeRead}}},
+			{Prefix: notesPrivatePrefix, Rule: authz.Rule{AllOf: []string{scopeAdmin}}},
+		}, map[string]authz.Rule{
+			"notes_digest": {AllOf: []string{notes.ScopeRead}},
+		}
+}
+
+// addNotesExtras registers what prodmode serves beside notes.AddTools: the
+// notes_summary tool (read-only, task support optional), the notes://{+key}
+// resource template and the notes_digest prompt.
+func addNotesExtras(srv *server.MCPServer, st *notes.Store) {
+	srv.AddTool(mcp.NewTool("notes_summary",
+		mcp.WithDescription("Your tenant's notes at a glance: tenant, count and keys, as JSON."),
+		mcp.WithReadOnlyHintAnnotation(true),
+		mcp.WithOpenWorldHintAnnotation(false),
+		mcp.WithTaskSupport(mcp.TaskSupportOptional),
+	), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		tenant, err := tenancy.Require(ctx)
+		if err != nil {
+			return mcp.NewToolResultError("this request has no tenant"), nil
+		}
+		keys, err := st.List(ctx)
+		if err != nil {
+			return mcp.NewToolResultError("the note store failed"), nil
+		}
+		return mcp.NewToolResultJSON(Summary{Tenant: tenant, Count: len(keys), Keys: keys})
+	})
+
+	srv.AddResourceTemplate(mcp.NewResourceTemplate(notesTemplate, "note",
+		mcp.WithTemplateDescription("The note saved under a key (keys may contain '/'); notes://private/… needs notes:admin."),
+		mcp.WithTemplateMIMEType("text/plain"),
+	), func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		key, ok := templateKey(req.Params.Arguments)
+		if !ok {
+			return nil, errors.New("no key in the URI")
+		}
+		text, err := st.Read(ctx, key)
+		if err != nil {
+			return nil, noteError(err)
+		}
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: "text/plain", Text: text}}, nil
+	})
+
+	srv.AddPrompt(mcp.NewPrompt("notes_digest",
+		mcp.WithPromptDescription("Summarise the note saved under a key."),
+		mcp.WithArgument("key", mcp.RequiredArgument(), mcp.ArgumentDescription("the note's name")),
+	), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		key := req.Params.Arguments["key"]
+		text, err := st.Read(ctx, key)
+		if err != nil {
+			return nil, noteError(err)
+		}
+		return mcp.NewGetPromptResult("Digest of note "+key, []mcp.PromptMessage{
+			mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("Summarise this note in one sentence:\n\n"+text)),
+		}), nil
+	})
+}
+
+// templateKey is the key variable of notes://{+key} as mcp-go matched it.
+func templateKey(args map[string]any) (string, bool) {
+	switch v := args["key"].(type) {
+	case string:
+		return v, v != ""
+	case []string:
+		if len(v) == 1 && v[0] != "" {
+			return v[0], true
+		}
+	}
+	return "", false
+}
+
+// noteError is a store error as a client may see it.
+func noteError(err error) error {
+	for _, known := range []error{notes.ErrNotFound, notes.ErrBadKey} {
+		if errors.Is(err, known) {
+			return known
+		}
+	}
+	if errors.Is(err, tenancy.ErrNoTenant) {
+		return errors.New("this request has no tenant")
+	}
+	return errors.New("the note store failed")
+}
+
+// completions completes notes_digest's key from the caller's tenant's keys.
+type completions struct{ st *notes.Store }
+
+func (c completions) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
+	if prompt != "notes_digest" || arg.Name != "key" {
+		return &mcp.Completion{Values: []string{}}, nil
+	}
+	keys, err := c.st.List(ctx)
+	if err != nil {
+		return nil, noteError(err)
+	}
+	out := &mcp.Completion{Values: []string{}}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, arg.Value) {
+			continue
+		}
+		out.Total++
+		if len(out.Values) < maxCompletions {
+			out.Values = append(out.Values, k)
+		}
+	}
+	out.HasMore = out.Total > len(out.Values)
+	return out, nil
+}
+
+// Bounds of the subscription registry.
+const (
+	maxSubscriptions           = 10_000
+	maxSubscriptionsPerSession = 100
+)
+
+// subscriber is one session's subscription to one note URI.
+type subscriber struct {
+	tenant    string
+	principal *auth.Principal
+}
+
+// subscriptions remembers who subscribed to which note (resources/subscribe
+// in a 2025-11-25 session) so that a changed note is announced only to
+// subscribers of the note's tenant who may still read it. It is bounded and
+// safe for concurrent use.
+type subscriptions struct {
+	srv    *server.MCPServer
+	policy *authz.Policy
+
+	mu    sync.Mutex
+	bySes map[string]map[string]subscriber // session ID → URI → subscriber
+	n     int
+}
+
+func newSubscriptions(policy *authz.Policy) *subscriptions {
+	return &subscriptions{policy: policy, bySes: make(map[string]map[string]subscriber)}
+}
+
+// hooks records subscriptions as mcp-go accepts them and forgets them on
+// unsubscribe and when the session ends.
+func (s *subscriptions) hooks() *server.Hooks {
+	h := &server.Hooks{}
+	h.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
+		ses := server.ClientSessionFromContext(ctx)
+		p, ok := auth.FromContext(ctx)
+		tenant, _ := tenancy.FromContext(ctx)
+		if ses == nil || !ok || tenant == "" || !strings.HasPrefix(req.Params.URI, notesURIPrefix) {
+			return
+		}
+		s.add(ses.SessionID(), req.Params.URI, subscriber{tenant: tenant, principal: p})
+	})
+	h.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
+		if ses := server.ClientSessionFromContext(ctx); ses != nil {
+			s.remove(ses.SessionID(), req.Params.URI)
+		}
+	})
+	h.AddOnUnregisterSession(func(_ context.Context, ses server.ClientSession) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.n -= len(s.bySes[ses.SessionID()])
+		delete(s.bySes, ses.SessionID())
+	})
+	return h
+}
+
+func (s *subscriptions) add(session, uri string, sub subscriber) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.bySes[session]
+	if _, ok := m[uri]; !ok && (s.n >= maxSubscriptions || len(m) >= maxSubscriptionsPerSession) {
+		return // full: this subscriber is not told of changes
+	}
+	if m == nil {
+		m = make(map[string]subscriber)
+		s.bySes[session] = m
+	}
+	if _, ok := m[uri]; !ok {
+		s.n++
+	}
+	m[uri] = sub
+}
+
+func (s *subscriptions) remove(session, uri string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.bySes[session]; m != nil {
+		if _, ok := m[uri]; ok {
+			delete(m, uri)
+			s.n--
+		}
+		if len(m) == 0 {
+			delete(s.bySes, session)
+		}
+	}
+}
+
+// changed sends notifications/resources/updated for the note to every
+// session subscribed to it whose subscriber belongs to the note's tenant and
+// may read its URI now.
+func (s *subscriptions) changed(tenant, key string) {
+	uri := notesURIPrefix + key
+	var to []string
+	s.mu.Lock()
+	for ses, m := range s.bySes {
+		sub, ok := m[uri]
+		if !ok || sub.tenant != tenant {
+			continue
+		}
+		ctx := tenancy.NewContext(context.Background(), sub.tenant)
+		if s.policy.Check(ctx, sub.principal, string(mcp.MethodResourcesRead), uri).Allowed {
+			to = append(to, ses)
+		}
+	}
+	s.mu.Unlock()
+	for _, ses := range to {
+		// A session that went away or whose queue is full misses this one.
+		_ = s.srv.SendNotificationToSpecificClient(ses, mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri})
+	}
+}
+
+var _ server.PromptCompletionProvider = completions{}
