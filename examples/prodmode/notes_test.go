@@ -94,7 +94,7 @@ func TestNotesSummary(t *testing.T) {
 			})
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			var msg struct {
-				Result json.RawMessage           `json:"result"`
+				Result json.RawMessage          `json:"result"`
 				Error  *mcp.JSONRPCErrorDetails `json:"error"`
 			}
 			require.NoError(t, json.Unmarshal([]byte(responseData(r.body)), &msg), r.body)
