@@ -46,4 +46,11 @@
 // obo's exchanges through Recorder.TokenExchange (see ExchangeFunc), and a
 // policy's refusals made before mcp-go dispatches a request through
 // Recorder.Denial (see DenialFunc).
+//
+// # Dependencies
+//
+// Besides the standard library, through auth and mcp-go: github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time.
 package audit

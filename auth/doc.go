@@ -154,4 +154,11 @@
 // encoding/json exactly: FuzzHeaderFastPath and FuzzPayloadFastPath compare
 // them on every input and run in CI's fuzz smoke step (.ci/fuzz.sh). The
 // duplicate-member and crit checks apply on both paths.
+//
+// # Dependencies
+//
+// Besides the standard library: github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time.
 package auth

@@ -71,4 +71,11 @@
 //
 // Authors who prefer to state scopes where they register a tool can wrap
 // the handler instead: srv.AddTool(tool, authz.Require("notes:write")(h)).
+//
+// # Dependencies
+//
+// Besides the standard library, through auth and mcp-go: github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time.
 package authz

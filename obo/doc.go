@@ -66,4 +66,12 @@
 // Exchanger.Transport is the same as an http.RoundTripper for a client of
 // your own, and Exchanger.Token / Exchanger.TokenSource give the token
 // itself.
+//
+// # Dependencies
+//
+// Besides the standard library: golang.org/x/oauth2 and, through auth,
+// github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time.
 package obo

@@ -82,4 +82,11 @@
 // Tenant IDs are compared byte for byte. A store that compares
 // case-insensitively (some SQL collations) needs tenant IDs that are
 // case-free, such as Entra's GUIDs.
+//
+// # Dependencies
+//
+// Besides the standard library, through auth: github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time.
 package tenancy

@@ -62,4 +62,14 @@
 // Every wrapper keeps http.Flusher, http.Hijacker and Unwrap working, so
 // SSE streams, GET listening streams and DELETE pass through unchanged, as
 // do 2026-07-28 stateless requests.
+//
+// # Dependencies
+//
+// Importing transport brings in, besides the standard library, the modules
+// of the packages it wires: github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time. It does not bring in Redis:
+// the shared limiter lives in transport/ratelimit/redisrate, imported only
+// by those who use it.
 package transport

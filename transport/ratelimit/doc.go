@@ -1,12 +1,13 @@
 // Package ratelimit keeps one noisy tenant, user or agent from degrading
 // everyone else: request-level rate limits at the HTTP edge and per-tool
 // budgets (rate, concurrency, timeout) as mcp-go tool middleware, on one
-// replica or shared by many through Redis.
+// replica or shared by many through Redis (package redisrate).
 //
 // # Limiters
 //
 // A Limiter answers "may key spend one more event under this Limit?".
-// Two implementations are provided:
+// Two implementations are provided, Memory here and the Redis one in
+// transport/ratelimit/redisrate:
 //
 //   - Memory: in-process token buckets (golang.org/x/time/rate), keyed, with
 //     a hard cap on keys and LRU eviction. Its AllowAt takes the time as an
@@ -15,8 +16,8 @@
 //     default cap (DefaultMaxKeys = 65,536) one million distinct keys leave
 //     at most 24 MiB of live heap (bound: 384 bytes per held key; measured
 //     about 222 bytes per key, 13.9 MiB in all, by TestMemoryMillionKeys).
-//   - Redis: GCRA in Redis (github.com/go-redis/redis_rate/v10), so N
-//     replicas share one budget per key. When Redis fails, its
+//   - redisrate.Limiter: GCRA in Redis (github.com/go-redis/redis_rate/v10),
+//     so N replicas share one budget per key. When Redis fails, its
 //     FailurePolicy decides: FailClosed (the default) refuses with
 //     ErrUnavailable, FailOpen lets the event through and reports the
 //     error in Decision.FailedOpen.
@@ -58,7 +59,7 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379",
 //		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
-//	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{Client: rdb})
+//	lim, err := redisrate.New(redisrate.Config{Client: rdb})
 //	...
 //	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{
 //		Limiter: lim,
@@ -80,4 +81,14 @@
 //	handler := authn(tenants(requests.Handler(server.NewStreamableHTTPServer(mcpSrv))))
 //
 // All types are safe for concurrent use once constructed.
+//
+// # Dependencies
+//
+// Besides the standard library: golang.org/x/time (the in-memory buckets)
+// and, through auth and tenancy, github.com/mark3labs/mcp-go (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/sync, golang.org/x/text
+// and golang.org/x/time. The Redis limiter is
+// its own package, transport/ratelimit/redisrate, so only its importers get
+// go-redis.
 package ratelimit

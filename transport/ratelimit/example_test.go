@@ -10,7 +10,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/tenancy"
@@ -120,24 +119,4 @@ func ExampleToolBudgets() {
 	// ok
 	// error: tool "search": rate limit exceeded, retry after 60s
 	// 100/1m0s burst 100
-}
-
-// Replicas share budgets through Redis. Fail closed is the default; keep
-// the client's timeouts short, since every request waits on Redis.
-func ExampleNewRedis() {
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         "127.0.0.1:6379",
-		DialTimeout:  200 * time.Millisecond,
-		ReadTimeout:  100 * time.Millisecond,
-		WriteTimeout: 100 * time.Millisecond,
-		MaxRetries:   1,
-	})
-	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{
-		Client:  rdb,
-		OnError: ratelimit.FailClosed,
-	})
-	if err != nil {
-		panic(err)
-	}
-	_, _ = ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(20)})
 }

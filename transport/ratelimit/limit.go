@@ -56,6 +56,17 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%d/%s burst %d", l.Events, l.Period, l.Burst)
 }
 
+// Normalize returns l with its documented defaults filled in (Period one
+// second, Burst Events), or an error wrapping ErrConfig when l is not a
+// valid limit. Limiter implementations outside this package (such as
+// redisrate.Limiter) call it on every limit they are given.
+func (l Limit) Normalize() (Limit, error) {
+	if err := l.check(); err != nil {
+		return Limit{}, err
+	}
+	return l.normalize(), nil
+}
+
 // normalize fills the documented defaults.
 func (l Limit) normalize() Limit {
 	if l.Period == 0 {

@@ -335,15 +335,15 @@ func TestToolBudgetsTimeout(t *testing.T) {
 
 func TestToolBudgetsLimiterFailure(t *testing.T) {
 	redisDown := errors.New("dial tcp 127.0.0.1:6379: connection refused")
-	for _, policy := range []FailurePolicy{FailClosed, FailOpen} {
-		t.Run(policy.String(), func(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail_closed", true: "fail_open"}[failOpen], func(t *testing.T) {
 			rec := &recorder{}
 			lim := limiterFunc(func(context.Context, string, Limit) (Decision, error) {
 				err := errors.Join(ErrUnavailable, redisDown)
-				if policy == FailOpen {
+				if failOpen {
 					return Decision{Allowed: true, FailedOpen: err}, nil
 				}
-				return Decision{RetryAfter: UnavailableRetryAfter}, err
+				return Decision{RetryAfter: time.Second}, err
 			})
 			tb := newToolBudgets(t, ToolBudgetsConfig{Limiter: lim, Default: Budget{Rate: PerSecond(1), MaxConcurrent: 1}, OnEvent: rec.OnEvent})
 			res, err := tb.Middleware(okTool)(context.Background(), toolRequest("x"))
@@ -351,7 +351,7 @@ func TestToolBudgetsLimiterFailure(t *testing.T) {
 			require.Len(t, events, 1)
 			assert.ErrorIs(t, events[0].Err, redisDown)
 			assert.Equal(t, 0, tb.InFlight())
-			if policy == FailOpen {
+			if failOpen {
 				require.NoError(t, err)
 				assert.NotNil(t, res)
 				assert.Equal(t, EventFailOpen, events[0].Kind)

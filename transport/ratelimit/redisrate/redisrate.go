@@ -1,4 +1,4 @@
-package ratelimit
+package redisrate
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // FailurePolicy says what a limiter does when its backend fails.
@@ -17,10 +19,11 @@ type FailurePolicy uint8
 
 const (
 	// FailClosed refuses the event: Allow returns an error wrapping
-	// ErrUnavailable (HTTP 503, a tool error). It is the zero value.
+	// ratelimit.ErrUnavailable (HTTP 503, a tool error). It is the zero value.
 	FailClosed FailurePolicy = iota
 	// FailOpen allows the event uncounted and reports the backend error in
-	// Decision.FailedOpen, which the middleware audits as EventFailOpen.
+	// Decision.FailedOpen, which the middleware audits as
+	// ratelimit.EventFailOpen.
 	// Choose it only when availability matters more than the limit.
 	FailOpen
 )
@@ -36,17 +39,16 @@ func (p FailurePolicy) String() string {
 	return "unknown"
 }
 
-// DefaultRedisPrefix is the key prefix of a Redis limiter whose Prefix is
-// empty.
-const DefaultRedisPrefix = "mcpguard:ratelimit:"
+// DefaultPrefix is the key prefix of a Limiter whose Prefix is empty.
+const DefaultPrefix = "mcpguard:ratelimit:"
 
 // UnavailableRetryAfter is the RetryAfter reported when a failing backend
 // makes a limiter refuse an event.
 const UnavailableRetryAfter = time.Second
 
-// RedisConfig configures a Redis limiter. Client is required; the zero
+// Config configures a Limiter. Client is required; the zero
 // value of every other field is the secure default (fail closed).
-type RedisConfig struct {
+type Config struct {
 	// Client is the Redis client shared by every replica: a *redis.Client,
 	// *redis.ClusterClient, failover or ring client. Its timeouts
 	// (DialTimeout, ReadTimeout, WriteTimeout, PoolTimeout, MaxRetries)
@@ -55,14 +57,14 @@ type RedisConfig struct {
 	// as every request waits on this call. Required.
 	Client redis.UniversalClient
 	// Prefix namespaces the limiter's keys in Redis. Replicas that must
-	// share a budget need the same Prefix. Empty means DefaultRedisPrefix.
+	// share a budget need the same Prefix. Empty means DefaultPrefix.
 	Prefix string
 	// OnError is the failure policy when Redis cannot be reached or
 	// answers with an error. The zero value is FailClosed.
 	OnError FailurePolicy
 }
 
-// Redis is a Limiter that keeps its state in Redis with the generic cell
+// Limiter is a ratelimit.Limiter that keeps its state in Redis with the generic cell
 // rate algorithm (GCRA, via github.com/go-redis/redis_rate/v10), so any
 // number of replicas pointing at the same Redis and Prefix share one budget
 // per key. Each decision is one atomic script run on the Redis server, using
@@ -70,67 +72,67 @@ type RedisConfig struct {
 // full again (at most Burst×Period/Events after its last event), so Redis
 // memory is bounded by the number of keys recently active.
 //
-// Redis is safe for concurrent use. Construct it with NewRedis.
-type Redis struct {
+// Limiter is safe for concurrent use. Construct it with New.
+type Limiter struct {
 	rl     *redis_rate.Limiter
 	prefix string
 	policy FailurePolicy
 }
 
-// NewRedis returns a Redis limiter configured by cfg.
-func NewRedis(cfg RedisConfig) (*Redis, error) {
+// New returns a Limiter configured by cfg.
+func New(cfg Config) (*Limiter, error) {
 	if cfg.Client == nil {
-		return nil, fmt.Errorf("%w: RedisConfig.Client is required", ErrConfig)
+		return nil, fmt.Errorf("%w: Config.Client is required", ratelimit.ErrConfig)
 	}
 	if cfg.OnError != FailClosed && cfg.OnError != FailOpen {
-		return nil, fmt.Errorf("%w: RedisConfig.OnError: unknown policy %d", ErrConfig, cfg.OnError)
+		return nil, fmt.Errorf("%w: Config.OnError: unknown policy %d", ratelimit.ErrConfig, cfg.OnError)
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		// Braces would change the Redis Cluster hash slot of every key.
-		return nil, fmt.Errorf("%w: RedisConfig.Prefix must not contain braces", ErrConfig)
+		return nil, fmt.Errorf("%w: Config.Prefix must not contain braces", ratelimit.ErrConfig)
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultRedisPrefix
+		cfg.Prefix = DefaultPrefix
 	}
-	return &Redis{
+	return &Limiter{
 		rl:     redis_rate.NewLimiter(cfg.Client),
 		prefix: cfg.Prefix,
 		policy: cfg.OnError,
 	}, nil
 }
 
-// Allow implements Limiter. The decision is made by Redis; when Redis
+// Allow implements ratelimit.Limiter. The decision is made by Redis; when Redis
 // fails, the result follows the configured FailurePolicy: FailClosed
-// returns an error wrapping ErrUnavailable and the Redis error (with a
+// returns an error wrapping ratelimit.ErrUnavailable and the Redis error (with a
 // Decision carrying UnavailableRetryAfter), FailOpen returns an allowed
 // Decision whose FailedOpen is the Redis error.
-func (l *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
-	if err := limit.check(); err != nil {
-		return Decision{}, err
+func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit) (ratelimit.Decision, error) {
+	limit, err := limit.Normalize()
+	if err != nil {
+		return ratelimit.Decision{}, err
 	}
-	limit = limit.normalize()
 	res, err := l.rl.Allow(ctx, l.redisKey(key), redis_rate.Limit{
 		Rate:   limit.Events,
 		Burst:  limit.Burst,
 		Period: limit.Period,
 	})
 	if err != nil {
-		err = fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
+		err = fmt.Errorf("%w: redis: %w", ratelimit.ErrUnavailable, err)
 		if l.policy == FailOpen {
-			return Decision{Allowed: true, FailedOpen: err}, nil
+			return ratelimit.Decision{Allowed: true, FailedOpen: err}, nil
 		}
-		return Decision{RetryAfter: UnavailableRetryAfter}, err
+		return ratelimit.Decision{RetryAfter: UnavailableRetryAfter}, err
 	}
 	if res.Allowed > 0 {
-		return Decision{Allowed: true}, nil
+		return ratelimit.Decision{Allowed: true}, nil
 	}
-	return Decision{RetryAfter: max(res.RetryAfter, time.Nanosecond)}, nil
+	return ratelimit.Decision{RetryAfter: max(res.RetryAfter, time.Nanosecond)}, nil
 }
 
-// redisKey is Prefix + key, with keys longer than MaxKeyBytes replaced by
+// redisKey is Prefix + key, with keys longer than ratelimit.MaxKeyBytes replaced by
 // the hex SHA-256 digest so Redis keys stay short.
-func (l *Redis) redisKey(key string) string {
-	if len(key) > MaxKeyBytes {
+func (l *Limiter) redisKey(key string) string {
+	if len(key) > ratelimit.MaxKeyBytes {
 		sum := sha256.Sum256([]byte(key))
 		return l.prefix + "sha256:" + hex.EncodeToString(sum[:])
 	}

@@ -1,4 +1,4 @@
-package ratelimit
+package redisrate
 
 import (
 	"bufio"
@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // redisServer is a redis-server process on a loopback port, owned by a test.
@@ -101,7 +103,7 @@ func freePort(t testing.TB) int {
 }
 
 // newRedisClient returns a client that fails fast: no retries, short
-// timeouts, as RedisConfig recommends.
+// timeouts, as Config recommends.
 func newRedisClient(t testing.TB, addr string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{
@@ -116,9 +118,9 @@ func newRedisClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-func newRedis(t testing.TB, cfg RedisConfig) *Redis {
+func newRedis(t testing.TB, cfg Config) *Limiter {
 	t.Helper()
-	l, err := NewRedis(cfg)
+	l, err := New(cfg)
 	require.NoError(t, err)
 	return l
 }
@@ -126,11 +128,11 @@ func newRedis(t testing.TB, cfg RedisConfig) *Redis {
 // hourly allows Burst events and then refills one event every 12 minutes,
 // so no refill can happen while a test runs: results are deterministic
 // although Redis uses its own clock.
-var hourly = Limit{Events: 5, Period: time.Hour, Burst: 3}
+var hourly = ratelimit.Limit{Events: 5, Period: time.Hour, Burst: 3}
 
 func TestRedisAllow(t *testing.T) {
 	srv := startRedis(t)
-	l := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), Prefix: "test:" + t.Name() + ":"})
+	l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "test:" + t.Name() + ":"})
 	ctx := context.Background()
 
 	for i := range hourly.Burst {
@@ -151,31 +153,31 @@ func TestRedisAllow(t *testing.T) {
 	assert.True(t, d.Allowed, "keys are independent")
 
 	long := strings.Repeat("k", 500)
-	d, err = l.Allow(ctx, long, PerMinute(1))
+	d, err = l.Allow(ctx, long, ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	assert.True(t, d.Allowed)
-	d, err = l.Allow(ctx, long, PerMinute(1))
+	d, err = l.Allow(ctx, long, ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	assert.False(t, d.Allowed, "a digested key keeps its budget")
 
-	_, err = l.Allow(ctx, "alice", Limit{})
-	assert.ErrorIs(t, err, ErrConfig)
+	_, err = l.Allow(ctx, "alice", ratelimit.Limit{})
+	assert.ErrorIs(t, err, ratelimit.ErrConfig)
 }
 
 func TestRedisKeysStayShort(t *testing.T) {
 	srv := startRedis(t)
 	c := newRedisClient(t, srv.addr)
-	l := newRedis(t, RedisConfig{Client: c})
+	l := newRedis(t, Config{Client: c})
 	ctx := context.Background()
-	_, err := l.Allow(ctx, strings.Repeat("k", 10_000), PerMinute(1))
+	_, err := l.Allow(ctx, strings.Repeat("k", 10_000), ratelimit.PerMinute(1))
 	require.NoError(t, err)
-	_, err = l.Allow(ctx, "short", PerMinute(1))
+	_, err = l.Allow(ctx, "short", ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	keys, err := c.Keys(ctx, "*").Result()
 	require.NoError(t, err)
 	require.Len(t, keys, 2)
 	for _, k := range keys {
-		assert.True(t, strings.Contains(k, DefaultRedisPrefix), k)
+		assert.True(t, strings.Contains(k, DefaultPrefix), k)
 		assert.Less(t, len(k), 100, k)
 	}
 }
@@ -183,17 +185,17 @@ func TestRedisKeysStayShort(t *testing.T) {
 func TestRedisReplicasShareOneBudget(t *testing.T) {
 	srv := startRedis(t)
 	// Two limiters with their own clients stand for two replicas.
-	a := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr)})
-	b := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr)})
+	a := newRedis(t, Config{Client: newRedisClient(t, srv.addr)})
+	b := newRedis(t, Config{Client: newRedisClient(t, srv.addr)})
 	ctx := context.Background()
-	limit := Limit{Events: 10, Period: time.Hour, Burst: 10}
+	limit := ratelimit.Limit{Events: 10, Period: time.Hour, Burst: 10}
 
 	var mu sync.Mutex
 	allowed := map[string]int{}
 	var wg sync.WaitGroup
 	for _, replica := range []struct {
 		name string
-		l    *Redis
+		l    *Limiter
 	}{{"a", a}, {"b", b}} {
 		for range 4 {
 			wg.Go(func() {
@@ -216,16 +218,16 @@ func TestRedisReplicasShareOneBudget(t *testing.T) {
 	assert.Equal(t, 10, allowed["a"]+allowed["b"], "per replica: %v", allowed)
 
 	// Spending on one replica is seen by the other.
-	d, err := a.Allow(ctx, "tenant-2", PerMinute(1))
+	d, err := a.Allow(ctx, "tenant-2", ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
-	d, err = b.Allow(ctx, "tenant-2", PerMinute(1))
+	d, err = b.Allow(ctx, "tenant-2", ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	assert.False(t, d.Allowed)
 
 	// A different prefix is a different budget.
-	other := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), Prefix: "other:"})
-	d, err = other.Allow(ctx, "tenant-2", PerMinute(1))
+	other := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "other:"})
+	d, err = other.Allow(ctx, "tenant-2", ratelimit.PerMinute(1))
 	require.NoError(t, err)
 	assert.True(t, d.Allowed)
 }
@@ -233,36 +235,36 @@ func TestRedisReplicasShareOneBudget(t *testing.T) {
 func TestRedisGoesAway(t *testing.T) {
 	tests := []struct {
 		policy FailurePolicy
-		check  func(t *testing.T, d Decision, err error)
+		check  func(t *testing.T, d ratelimit.Decision, err error)
 	}{
-		{policy: FailClosed, check: func(t *testing.T, d Decision, err error) {
-			require.ErrorIs(t, err, ErrUnavailable)
+		{policy: FailClosed, check: func(t *testing.T, d ratelimit.Decision, err error) {
+			require.ErrorIs(t, err, ratelimit.ErrUnavailable)
 			assert.False(t, d.Allowed)
 			assert.Equal(t, UnavailableRetryAfter, d.RetryAfter)
 			assert.NoError(t, d.FailedOpen)
 		}},
-		{policy: FailOpen, check: func(t *testing.T, d Decision, err error) {
+		{policy: FailOpen, check: func(t *testing.T, d ratelimit.Decision, err error) {
 			require.NoError(t, err)
 			assert.True(t, d.Allowed)
 			require.Error(t, d.FailedOpen)
-			assert.ErrorIs(t, d.FailedOpen, ErrUnavailable)
+			assert.ErrorIs(t, d.FailedOpen, ratelimit.ErrUnavailable)
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			srv := startRedis(t)
-			l := newRedis(t, RedisConfig{Client: newRedisClient(t, srv.addr), OnError: tc.policy})
+			l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), OnError: tc.policy})
 			ctx := context.Background()
-			d, err := l.Allow(ctx, "k", PerMinute(1))
+			d, err := l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
 			require.True(t, d.Allowed)
-			d, err = l.Allow(ctx, "k", PerMinute(1))
+			d, err = l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
 			require.False(t, d.Allowed, "budget is enforced while Redis is up")
 
 			srv.stop()
 			for i := range 3 {
-				d, err := l.Allow(ctx, "k", PerMinute(1))
+				d, err := l.Allow(ctx, "k", ratelimit.PerMinute(1))
 				t.Logf("call %d after stop: %+v, %v", i, d, err)
 				tc.check(t, d, err)
 			}
@@ -274,11 +276,11 @@ func TestRedisGoesAway(t *testing.T) {
 			port, err := strconv.Atoi(srv.addr[strings.LastIndexByte(srv.addr, ':')+1:])
 			require.NoError(t, err)
 			startRedisAt(t, bin, port)
-			d, err = l.Allow(ctx, "k", PerMinute(1))
+			d, err = l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
 			assert.True(t, d.Allowed)
 			assert.NoError(t, d.FailedOpen)
-			d, err = l.Allow(ctx, "k", PerMinute(1))
+			d, err = l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
 			assert.False(t, d.Allowed, "enforced again")
 		})
@@ -290,31 +292,31 @@ func TestNewRedisConfig(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	tests := []struct {
 		name  string
-		cfg   RedisConfig
+		cfg   Config
 		field string
 	}{
-		{"no client", RedisConfig{}, "Client"},
-		{"unknown policy", RedisConfig{Client: c, OnError: 7}, "OnError"},
-		{"braces in prefix", RedisConfig{Client: c, Prefix: "{x}:"}, "Prefix"},
+		{"no client", Config{}, "Client"},
+		{"unknown policy", Config{Client: c, OnError: 7}, "OnError"},
+		{"braces in prefix", Config{Client: c, Prefix: "{x}:"}, "Prefix"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewRedis(tc.cfg)
-			require.ErrorIs(t, err, ErrConfig)
+			_, err := New(tc.cfg)
+			require.ErrorIs(t, err, ratelimit.ErrConfig)
 			assert.Contains(t, err.Error(), tc.field)
 		})
 	}
-	l, err := NewRedis(RedisConfig{Client: c})
+	l, err := New(Config{Client: c})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultRedisPrefix, l.prefix)
+	assert.Equal(t, DefaultPrefix, l.prefix)
 	assert.Equal(t, FailClosed, l.policy, "fail closed by default")
 }
 
 func BenchmarkRedisAllow(b *testing.B) {
 	srv := startRedis(b)
-	l := newRedis(b, RedisConfig{Client: newRedisClient(b, srv.addr)})
+	l := newRedis(b, Config{Client: newRedisClient(b, srv.addr)})
 	ctx := context.Background()
-	limit := Limit{Events: 1 << 30, Burst: 1 << 30}
+	limit := ratelimit.Limit{Events: 1 << 30, Burst: 1 << 30}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
