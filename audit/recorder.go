@@ -119,6 +119,13 @@ type Config struct {
 	// an inner handler annotated (see Annotate).
 	RecordAllRequests bool
 
+	// Observer, if set, sees every event synchronously as Record is
+	// called, before it is queued or written, with the recording
+	// request's context: package telemetry counts decisions and annotates
+	// the request's span through it. It must be fast, must not block and
+	// must be safe for concurrent use. See also Recorder.SetObserver.
+	Observer Observer
+
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives a warning when the sink starts failing and a note
@@ -163,6 +170,7 @@ type Recorder struct {
 	redactArg func(tool, arg, value string) string
 	classify  func(error) (string, bool)
 	recordAll bool
+	observer  atomic.Pointer[observerBox]
 
 	q     chan Event
 	slots atomic.Int64 // FailClosed: queue slots claimed (queued or reserved)
@@ -222,6 +230,9 @@ func New(cfg Config) (*Recorder, error) {
 		abort:       make(chan struct{}),
 		workerDone:  make(chan struct{}),
 	}
+	if cfg.Observer != nil {
+		r.observer.Store(&observerBox{cfg.Observer})
+	}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -268,6 +279,31 @@ func (r *Recorder) Stats() Stats {
 	}
 }
 
+// Observer sees every recorded event as it is recorded (Config.Observer).
+// Implementations must be fast, non-blocking and safe for concurrent use;
+// they receive the same bounded, credential-free Event the sink receives,
+// and the context of the request that produced it.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+type observerBox struct{ o Observer }
+
+// SetObserver installs o as the Recorder's observer when none was
+// configured, for a component (such as transport with telemetry) that is
+// handed a Recorder built elsewhere. Call it before serving. It returns
+// ErrConfig when an observer is already set: observers do not stack
+// silently; combine them in one Observer instead.
+func (r *Recorder) SetObserver(o Observer) error {
+	if o == nil {
+		return fmt.Errorf("%w: SetObserver: nil observer", ErrConfig)
+	}
+	if !r.observer.CompareAndSwap(nil, &observerBox{o}) {
+		return fmt.Errorf("%w: SetObserver: the recorder already has an observer", ErrConfig)
+	}
+	return nil
+}
+
 // Record records e, filling e.Time when it is zero. In Sync mode it
 // returns the sink's error; in Async mode it returns once e is queued,
 // ErrQueueFull when the policy dropped it, or ErrClosed after Close.
@@ -280,6 +316,9 @@ func (r *Recorder) Stats() Stats {
 func (r *Recorder) Record(ctx context.Context, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = r.now()
+	}
+	if ob := r.observer.Load(); ob != nil {
+		ob.o.Observe(ctx, e)
 	}
 	if !r.enter() {
 		r.drop()
@@ -496,6 +535,9 @@ func (r *Recorder) finish(ctx context.Context, t ticket, e Event) error {
 	defer r.exit()
 	if e.Time.IsZero() {
 		e.Time = r.now()
+	}
+	if ob := r.observer.Load(); ob != nil {
+		ob.o.Observe(ctx, e)
 	}
 	switch {
 	case r.mode == Sync:

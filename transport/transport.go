@@ -14,8 +14,11 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/telemetry"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultSessionIdleTTL is how long a stateful session may stay unused
@@ -140,6 +143,20 @@ type Config struct {
 	HTTPOptions []server.StreamableHTTPOption
 	// Logger receives the dev-mode warning. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// MeterProvider and TracerProvider turn on OpenTelemetry metrics and
+	// traces of every decision (package telemetry): a SERVER span per MCP
+	// request, mcp.server.operation.duration, and the decision,
+	// rate-limit, token-exchange and audit-queue metrics, which come from
+	// the audit stream (so they need Audit). Nil for both means no
+	// telemetry at all, at no cost; to report to the global providers pass
+	// otel.GetMeterProvider() and otel.GetTracerProvider().
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	// Telemetry tunes what is reported (opt-in tenant and tool attributes
+	// with their caps, the subject hash key, the propagator). Its own
+	// provider fields must be left nil: set the two above.
+	Telemetry telemetry.Config
 }
 
 // Guard is a configured mcpguard stack. Build it with New, pass
@@ -154,6 +171,7 @@ type Guard struct {
 	tasks    *taskBinding
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
+	tel      *telemetry.Telemetry
 }
 
 // New checks cfg and builds a Guard. Every mistake is an error wrapping
@@ -222,6 +240,9 @@ func New(cfg Config) (*Guard, error) {
 	}
 	if cfg.UnauthenticatedRateLimit != nil {
 		g.unauth = &unauthLimiter{lim: cfg.UnauthenticatedRateLimit}
+	}
+	if err := g.setupTelemetry(&cfg); err != nil {
+		return nil, err
 	}
 	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
 	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
@@ -296,8 +317,9 @@ func (g *Guard) endpointPath() string {
 // Wrap puts the HTTP stack around h, for authors with their own router or
 // their own mcp-go handler. srv is consulted by step-up to find a tool's
 // annotations; nil turns step-up off. The order, outermost first:
-// audit → request ID, Origin/Content-Type/Content-Length → pre-auth rate
-// limit → body → unauthenticated rate limit → authentication → tenancy → session binding → rate limit → step-up → h.
+// telemetry → audit → request ID, Origin/Content-Type/Content-Length →
+// pre-auth rate limit → body → MCP span → unauthenticated rate limit →
+// authentication → tenancy → session binding → rate limit → step-up → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
@@ -321,11 +343,17 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if g.unauth != nil {
 		h = g.unauth.wrap(h)
 	}
+	if g.tel != nil {
+		h = telemetryBegin(g.tel, h) // inside the body read: the span knows the method
+	}
 	// The pre-auth limit runs after the header checks and before the
 	// body is read.
 	h = g.edge.handlerPre(g.cfg.PreAuthRateLimit, h)
 	if g.cfg.Audit != nil {
 		h = g.cfg.Audit.Middleware(h)
+	}
+	if g.tel != nil {
+		h = g.tel.Handler(h)
 	}
 	return h
 }

@@ -1,0 +1,48 @@
+// Package telemetry reports mcpguard's decisions as OpenTelemetry traces and
+// metrics, following the OpenTelemetry semantic conventions for MCP
+// (gen-ai/mcp, status Development).
+//
+// It depends only on the OpenTelemetry API modules (go.opentelemetry.io/otel,
+// …/metric, …/trace); the application chooses the SDK and exporters. The
+// packages it observes keep no OpenTelemetry import: they declare small
+// hooks (audit.Observer) that a *Telemetry implements. A server that does
+// not configure telemetry pays nothing: transport installs none of this.
+//
+// # Traces
+//
+// One SERVER span per MCP request, named "{mcp.method.name} {target}"
+// (target: the tool or prompt name, when there is one), with
+// mcp.method.name, gen_ai.tool.name, gen_ai.prompt.name, mcp.resource.uri
+// (without query or fragment), jsonrpc.request.id, mcp.protocol.version,
+// error.type, client.address and — for requests before protocol revision
+// 2026-07-28 only, as the conventions require — mcp.session.id. Its parent
+// is the trace context in params._meta (traceparent, tracestate) when the
+// request carries one, linked to the HTTP request's own context; otherwise
+// the HTTP context (the W3C traceparent header, or a span already in the
+// request's context) is the parent. mcpguard's own attributes are under
+// mcpguard.*: decision, reason, tenant (opt-in), principal kind and, only
+// when Config.SubjectHashKey is set, mcpguard.subject_hash (a keyed hash of
+// issuer and subject; never the subject itself).
+//
+// # Metrics
+//
+//	mcp.server.operation.duration   histogram, s   mcp.method.name, error.type, mcp.protocol.version, gen_ai.tool.name / gen_ai.prompt.name (opt-in)
+//	mcpguard.decisions              counter        mcpguard.event, mcpguard.decision, mcpguard.reason, mcpguard.tenant (opt-in)
+//	mcpguard.rate_limit.refusals    counter        mcpguard.reason (the limiter), mcpguard.tenant (opt-in)
+//	mcpguard.token_exchange.duration histogram, s  mcpguard.grant, mcpguard.outcome
+//	mcpguard.audit.queue.depth      gauge          (events waiting in an async recorder)
+//	mcpguard.audit.events.dropped   counter        (events the recorder lost)
+//
+// Decisions reach telemetry through the audit stream (audit.Observer), so
+// they are counted exactly as they are audited: transport installs the
+// observer on Config.Audit.
+//
+// # Never a credential, never unbounded cardinality
+//
+// No attribute carries a token, a secret, a raw subject or a URI's query.
+// Values taken from the request are cut to MaxValueLen bytes. Tenants and
+// tool names become metric attributes only when enabled, and at most
+// MaxTenants / MaxTools distinct values each; the rest fold into "_other".
+// Reasons are folded the same way (they come from mcpguard's code, so the
+// cap is only a backstop).
+package telemetry

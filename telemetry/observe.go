@@ -1,0 +1,106 @@
+package telemetry
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/auth"
+)
+
+var _ audit.Observer = (*Telemetry)(nil)
+
+// Observe implements audit.Observer: it counts the event's decision,
+// rate-limit refusal or token exchange, and notes the decision on the
+// request's span. Install it with audit.Config.Observer or
+// Recorder.SetObserver (transport does).
+func (t *Telemetry) Observe(ctx context.Context, e audit.Event) {
+	tenant := ""
+	if t.tenantAttr && e.Tenant != "" {
+		tenant = t.tenants.fold(e.Tenant)
+	}
+	reason := ""
+	if e.Reason != "" {
+		reason = t.reasons.fold(e.Reason)
+	}
+	switch e.Kind {
+	case audit.KindTokenExchange:
+		outcome := "ok"
+		switch {
+		case e.Decision == audit.DecisionDeny:
+			outcome = "denied"
+		case e.ErrorClass != "":
+			outcome = "error"
+		}
+		t.exchangeDuration.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(
+			keyGrant.String(cut(e.Grant)), keyOutcome.String(outcome)))
+		return
+	case audit.KindQueueOverflow:
+		return // counted by the recorder callback
+	case audit.KindRateLimited:
+		attrs := []attribute.KeyValue{keyReason.String(reason)}
+		if tenant != "" {
+			attrs = append(attrs, keyTenant.String(tenant))
+		}
+		t.rateLimited.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	decision := e.Decision
+	if decision == audit.DecisionNone {
+		switch e.Kind {
+		case audit.KindToolCall, audit.KindResourceRead, audit.KindPromptGet:
+			decision = audit.DecisionAllow // it ran: the policy let it through
+		}
+	}
+	if decision != audit.DecisionNone {
+		attrs := make([]attribute.KeyValue, 0, 4)
+		attrs = append(attrs, keyEvent.String(e.Kind.String()), keyDecision.String(decision.String()), keyReason.String(reason))
+		if tenant != "" {
+			attrs = append(attrs, keyTenant.String(tenant))
+		}
+		t.decisions.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	if st == nil {
+		return
+	}
+	subject := ""
+	if t.subjectKey != nil {
+		if p, ok := auth.FromContext(ctx); ok {
+			subject = t.subjectHash(p.Issuer, p.Subject)
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.done {
+		return // a task finishing after its request: the span has ended
+	}
+	// A refusal outranks an earlier allow of the same request.
+	if decision == audit.DecisionNone || (st.decision == audit.DecisionDeny.String() && decision != audit.DecisionDeny) {
+		if st.errType == "" && e.ErrorClass != "" {
+			st.errType = cut(e.ErrorClass)
+		}
+		return
+	}
+	st.decision = decision.String()
+	st.reason = reason
+	st.event = e.Kind.String()
+	if e.AuthKind != "" {
+		st.kind = cut(e.AuthKind)
+	}
+	if t.tenantAttr && e.Tenant != "" {
+		st.tenant = cut(e.Tenant)
+	}
+	if subject != "" {
+		st.subject = subject
+	}
+	switch {
+	case decision == audit.DecisionDeny && reason != "":
+		st.errType = reason
+	case decision == audit.DecisionDeny:
+		st.errType = e.Kind.String()
+	case e.ErrorClass != "":
+		st.errType = cut(e.ErrorClass)
+	}
+}

@@ -1,0 +1,43 @@
+package transport
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/mcpguard/mcpguard/telemetry"
+)
+
+// setupTelemetry builds the Guard's telemetry when a provider is set and
+// connects it to the audit stream, where the decisions are.
+func (g *Guard) setupTelemetry(cfg *Config) error {
+	tc := cfg.Telemetry
+	if tc.MeterProvider != nil || tc.TracerProvider != nil {
+		return fmt.Errorf("%w: Config.Telemetry's providers must be nil: set Config.MeterProvider and Config.TracerProvider", ErrConfig)
+	}
+	if cfg.MeterProvider == nil && cfg.TracerProvider == nil {
+		return nil
+	}
+	tc.MeterProvider, tc.TracerProvider = cfg.MeterProvider, cfg.TracerProvider
+	tel, err := telemetry.New(tc)
+	if err != nil {
+		return fmt.Errorf("%w: Config.Telemetry: %w", ErrConfig, err)
+	}
+	if cfg.Audit != nil {
+		if err := cfg.Audit.SetObserver(tel); err != nil {
+			return fmt.Errorf("%w: Config.Audit: %w", ErrConfig, err)
+		}
+		if err := tel.ObserveRecorder(cfg.Audit); err != nil {
+			return fmt.Errorf("%w: Config.Audit: %w", ErrConfig, err)
+		}
+	}
+	g.tel = tel
+	return nil
+}
+
+// telemetryBegin starts the MCP span once Edge has read the body.
+func telemetryBegin(tel *telemetry.Telemetry, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := bodyFromContext(r.Context())
+		next.ServeHTTP(w, r.WithContext(tel.Begin(r, body)))
+	})
+}
