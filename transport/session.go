@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -55,6 +57,7 @@ type SessionBinding struct {
 	terminated TerminatedSessions
 	ttl        time.Duration
 	now        func() time.Time
+	macs       sync.Pool // of *keyedMAC
 }
 
 // NewSessionBinding returns a binding keyed by key, which must be at least 32
@@ -86,7 +89,7 @@ func newSessionBinding(key []byte, terminated TerminatedSessions, ttl time.Durat
 }
 
 // writeField writes one length-prefixed field: no two field lists share an
-// encoding.
+// encoding. appendField is the same encoding without fmt.
 func writeField(w io.Writer, s string) { fmt.Fprintf(w, "%d:%s", len(s), s) }
 
 func writePrincipal(w io.Writer, p *auth.Principal) {
@@ -100,24 +103,72 @@ func writePrincipal(w io.Writer, p *auth.Principal) {
 	writeField(w, strconv.Itoa(int(p.Kind)))
 }
 
-func (b *SessionBinding) tag(id string, p *auth.Principal, tenant string) string {
-	m := hmac.New(sha256.New, b.key)
-	writeField(m, id)
-	writePrincipal(m, p)
-	if p != nil {
-		writePrincipal(m, p.Actor)
+// appendField appends one length-prefixed field ("<len>:<s>"): no two
+// field lists share an encoding.
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+func appendPrincipal(b []byte, p *auth.Principal) []byte {
+	if p == nil {
+		return appendField(b, "-")
 	}
-	writeField(m, tenant)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
+	b = appendField(b, "p")
+	b = appendField(b, p.Issuer)
+	b = appendField(b, p.Subject)
+	return appendField(b, strconv.Itoa(int(p.Kind)))
+}
+
+// keyedMAC is a pooled HMAC-SHA256 under the binding key with its scratch
+// buffers: hmac.New and its two inner hashes cost more than a tag, and a
+// buffer handed to a hash.Hash escapes.
+type keyedMAC struct {
+	h   hash.Hash
+	msg []byte
+	out [sha256.Size]byte
+}
+
+func (b *SessionBinding) mac() *keyedMAC {
+	if m, ok := b.macs.Get().(*keyedMAC); ok {
+		return m
+	}
+	return &keyedMAC{h: hmac.New(sha256.New, b.key), msg: make([]byte, 0, 256)}
+}
+
+// sum returns the first sessionTagLen bytes of the HMAC of m.msg,
+// base64url-encoded, and puts m back in the pool.
+func (b *SessionBinding) sum(m *keyedMAC) string {
+	m.h.Write(m.msg)
+	m.h.Sum(m.out[:0])
+	s := base64.RawURLEncoding.EncodeToString(m.out[:sessionTagLen])
+	m.h.Reset()
+	if cap(m.msg) <= 4096 { // a huge principal does not pin its buffer
+		m.msg = m.msg[:0]
+		b.macs.Put(m)
+	}
+	return s
+}
+
+func (b *SessionBinding) tag(id string, p *auth.Principal, tenant string) string {
+	m := b.mac()
+	m.msg = appendField(m.msg[:0], id)
+	m.msg = appendPrincipal(m.msg, p)
+	if p != nil {
+		m.msg = appendPrincipal(m.msg, p.Actor)
+	}
+	m.msg = appendField(m.msg, tenant)
+	return b.sum(m)
 }
 
 // terminatedKey is the store key of mcp-go's session ID id: a digest under
 // the binding key, so a shared store never holds a usable session ID.
 func (b *SessionBinding) terminatedKey(id string) string {
-	m := hmac.New(sha256.New, b.key)
-	writeField(m, "terminated")
-	writeField(m, id)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
+	m := b.mac()
+	m.msg = appendField(m.msg[:0], "terminated")
+	m.msg = appendField(m.msg, id)
+	return b.sum(m)
 }
 
 // open returns mcp-go's session ID from a bound one, if the tag matches p.
