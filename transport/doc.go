@@ -42,7 +42,12 @@
 // terminates: the ID is kept in a TerminatedSessions store (memory by
 // default, shared among replicas through Config.Sessions) for the idle TTL
 // and answers 404 to everyone afterwards, which mcp-go's session managers
-// do not all guarantee.
+// do not all guarantee. Live sessions are capped per principal (with its
+// actor and tenant; default 64) and in total (default 10,000): an
+// initialize past a cap is answered 429 with Retry-After and audited as
+// rate_limited before mcp-go allocates a session (about 14 KiB each); DELETE
+// and idle expiry (DefaultSessionIdleTTL, the TTL the guard gives mcp-go)
+// free the slot. The counts live behind the SessionCounts interface.
 //
 // Tasks are bound to their owner. mcp-go v1.2.1 isolates tasks by session
 // ID only, and skips that check when either the task or the request has no

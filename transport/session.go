@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -14,11 +16,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/internal/httpx"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -52,9 +56,16 @@ const sessionTagLen = 16
 // requests — pass through unchanged. SessionBinding must run after
 // authentication and tenancy; a request with no principal is bound to the
 // anonymous identity.
+//
+// Live sessions are capped per owner (principal, actor and tenant) and in
+// total: an initialize past a cap is answered 429 with Retry-After, before
+// mcp-go allocates a session; a slot is freed by DELETE or when the session
+// idles out.
 type SessionBinding struct {
 	key        []byte
 	terminated TerminatedSessions
+	counts     SessionCounts
+	limits     SessionLimits
 	ttl        time.Duration
 	now        func() time.Time
 	macs       sync.Pool // of *keyedMAC
@@ -62,13 +73,13 @@ type SessionBinding struct {
 
 // NewSessionBinding returns a binding keyed by key, which must be at least 32
 // bytes; a nil key draws a random one (sessions then do not survive a
-// restart, and replicas do not share them). Terminated sessions are kept in
-// a MemoryTerminatedSessions for DefaultSessionIdleTTL.
+// restart, and replicas do not share them). It uses the zero SessionConfig:
+// in-memory stores, the default caps and DefaultSessionIdleTTL.
 func NewSessionBinding(key []byte) (*SessionBinding, error) {
-	return newSessionBinding(key, nil, 0, nil)
+	return newSessionBinding(key, SessionConfig{}, DefaultSessionIdleTTL)
 }
 
-func newSessionBinding(key []byte, terminated TerminatedSessions, ttl time.Duration, now func() time.Time) (*SessionBinding, error) {
+func newSessionBinding(key []byte, cfg SessionConfig, ttl time.Duration) (*SessionBinding, error) {
 	if key == nil {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
@@ -76,16 +87,66 @@ func newSessionBinding(key []byte, terminated TerminatedSessions, ttl time.Durat
 	if len(key) < 32 {
 		return nil, fmt.Errorf("%w: session binding key must be at least 32 bytes", ErrConfig)
 	}
-	if terminated == nil {
-		terminated = &MemoryTerminatedSessions{}
+	b := &SessionBinding{
+		key:        append([]byte(nil), key...),
+		terminated: cfg.Terminated,
+		counts:     cfg.Counts,
+		limits:     SessionLimits{PerOwner: cfg.MaxPerPrincipal, Total: cfg.MaxTotal},
+		ttl:        ttl,
+		now:        cfg.Now,
 	}
-	if ttl <= 0 {
-		ttl = DefaultSessionIdleTTL
+	if b.terminated == nil {
+		b.terminated = &MemoryTerminatedSessions{}
 	}
-	if now == nil {
-		now = time.Now
+	if b.counts == nil {
+		b.counts = &MemorySessionCounts{}
 	}
-	return &SessionBinding{key: append([]byte(nil), key...), terminated: terminated, ttl: ttl, now: now}, nil
+	if b.limits.PerOwner == 0 {
+		b.limits.PerOwner = DefaultMaxSessionsPerPrincipal
+	}
+	if b.limits.Total == 0 {
+		b.limits.Total = DefaultMaxSessions
+	}
+	if b.ttl <= 0 {
+		b.ttl = DefaultSessionIdleTTL
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	return b, nil
+}
+
+// ownerKey is the session-count key of the caller.
+func (b *SessionBinding) ownerKey(p *auth.Principal, tenant string) string {
+	m := hmac.New(sha256.New, b.key)
+	writeField(m, "owner")
+	writePrincipal(m, p)
+	if p != nil {
+		writePrincipal(m, p.Actor)
+	}
+	writeField(m, tenant)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:sessionTagLen])
+}
+
+// isInitialize reports whether r is a JSON-RPC initialize request, which
+// makes mcp-go allocate a session whatever session header it carries.
+func isInitialize(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return false
+	}
+	body, ok := bodyFromContext(r.Context())
+	if !ok || !bytes.Contains(body, []byte("initialize")) {
+		return false
+	}
+	msg, err := jsonrpc.Peek(body)
+	return err == nil && msg.Method == string(mcp.MethodInitialize)
+}
+
+// storeUnavailable answers a session store failure: fail closed.
+func storeUnavailable(w http.ResponseWriter, r *http.Request) {
+	audit.Annotate(r.Context(), audit.KindRequest, "session_store_unavailable")
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
 }
 
 // writeField writes one length-prefixed field: no two field lists share an
@@ -203,8 +264,7 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 			now := b.now()
 			dead, err := b.terminated.Terminated(ctx, key, now)
 			if err != nil {
-				audit.Annotate(ctx, audit.KindRequest, "session_store_unavailable")
-				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+				storeUnavailable(w, r)
 				return
 			}
 			if dead {
@@ -216,17 +276,51 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 				// for the end, the ID never serves again, whatever mcp-go's
 				// session manager does with it.
 				if err := b.terminated.Terminate(ctx, key, now.Add(b.ttl)); err != nil {
-					audit.Annotate(ctx, audit.KindRequest, "session_store_unavailable")
-					http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+					storeUnavailable(w, r)
 					return
 				}
+				if err := b.counts.Release(ctx, key); err != nil {
+					storeUnavailable(w, r)
+					return
+				}
+			} else if err := b.counts.Touch(ctx, key, now.Add(b.ttl)); err != nil {
+				storeUnavailable(w, r)
+				return
 			}
 			r = r.Clone(ctx)
 			r.Header.Set(server.HeaderKeySessionID, inner)
 		}
 		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p, tenant: tenant}
 		sw.Before = sw
+		if !isInitialize(r) {
+			next.ServeHTTP(&sw.HeaderHook, r)
+			return
+		}
+		// initialize: take a live-session slot before mcp-go allocates the
+		// session, commit it under the issued ID, or give it back.
+		reservation, retry, err := b.counts.Reserve(ctx, b.ownerKey(p, tenant), b.limits, b.now())
+		if errors.Is(err, ErrSessionLimit) {
+			audit.Annotate(ctx, audit.KindRateLimited, "session_limit")
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
+			http.Error(w, "too many live sessions", http.StatusTooManyRequests)
+			return
+		}
+		if err != nil {
+			storeUnavailable(w, r)
+			return
+		}
+		committed := false
+		defer func() {
+			if !committed {
+				_ = b.counts.Release(ctx, reservation)
+			}
+		}()
 		next.ServeHTTP(&sw.HeaderHook, r)
+		if sw.issued != "" {
+			if err := b.counts.Commit(ctx, reservation, b.terminatedKey(sw.issued), b.now().Add(b.ttl)); err == nil {
+				committed = true
+			}
+		}
 	})
 }
 
@@ -237,10 +331,12 @@ type sessionWriter struct {
 	b      *SessionBinding
 	p      *auth.Principal
 	tenant string
+	issued string // mcp-go's session ID in the response, if any
 }
 
 func (w *sessionWriter) BeforeHeader(h http.Header, _ int) {
 	if id := h.Get(server.HeaderKeySessionID); id != "" {
+		w.issued = id
 		h.Set(server.HeaderKeySessionID, id+"."+w.b.tag(id, w.p, w.tenant))
 	}
 }

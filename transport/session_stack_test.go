@@ -2,10 +2,14 @@ package transport
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/mark3labs/mcp-go/client"
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -73,4 +77,119 @@ func TestStackDeleteTerminates(t *testing.T) {
 			assert.NoError(t, err)
 		})
 	}
+}
+
+// fakeClock is a settable clock for the session stores.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// rawInit posts a 2025-11-25 initialize and returns the response.
+func rawInit(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + mcp.ProtocolVersion20251125 +
+		`","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp
+}
+
+// TestStackSessionCaps: past the per-principal or the total cap an
+// initialize gets 429 with Retry-After and an audit event, before mcp-go
+// allocates a session; DELETE and idle expiry free slots; stateless
+// 2026-07-28 requests hold no session and are never refused by the cap.
+func TestStackSessionCaps(t *testing.T) {
+	clock := &fakeClock{now: time.Now()}
+	st := newStack(t, func(c *Config) {
+		c.Sessions = SessionConfig{MaxPerPrincipal: 2, MaxTotal: 3, Now: clock.Now}
+	})
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	ctx := context.Background()
+
+	open := func(tok string) (*client.Client, error) {
+		c := st.client(t, tok)
+		_, err := c.Initialize(ctx, initReq(mcp.ProtocolVersion20251125))
+		return c, err
+	}
+	a1, err := open(alice)
+	require.NoError(t, err)
+	_, err = open(alice)
+	require.NoError(t, err)
+
+	resp := rawInit(t, st.url, alice)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "alice is at her cap")
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	assert.Empty(t, resp.Header.Get("Mcp-Session-Id"))
+	_, err = open(alice)
+	assert.Error(t, err, "the mcp-go client is refused too")
+	require.Eventually(t, func() bool {
+		out := st.audit.String()
+		return strings.Contains(out, "session_limit") && strings.Contains(out, `"rate_limited"`)
+	}, 2*time.Second, 10*time.Millisecond, "the refusal is audited")
+
+	// A 2026-07-28 stateless call holds no session and is not capped.
+	status, _, body := rawCall(t, st.url, alice, "whoami", "")
+	assert.Equal(t, http.StatusOK, status, body)
+
+	// Bob takes the last slot of the total; then the server is full.
+	_, err = open(bob)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, rawInit(t, st.url, bob).StatusCode, "total cap")
+
+	// DELETE frees a slot.
+	require.Equal(t, http.StatusOK, rawSession(t, http.MethodDelete, st.url, alice, a1.GetSessionId(), ""))
+	_, err = open(alice)
+	require.NoError(t, err, "DELETE freed alice's slot")
+	assert.Equal(t, http.StatusTooManyRequests, rawInit(t, st.url, alice).StatusCode)
+
+	// Idle expiry frees every slot.
+	clock.Advance(DefaultSessionIdleTTL + time.Second)
+	_, err = open(alice)
+	require.NoError(t, err, "expired sessions no longer count")
+	_, err = open(bob)
+	require.NoError(t, err)
+}
+
+func TestMemorySessionCounts(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := &MemorySessionCounts{}
+	lim := SessionLimits{PerOwner: 1, Total: 2}
+	r, _, err := m.Reserve(ctx, "a", lim, now)
+	require.NoError(t, err)
+	_, retry, err := m.Reserve(ctx, "a", lim, now)
+	require.ErrorIs(t, err, ErrSessionLimit, "a reservation counts")
+	assert.Positive(t, retry)
+	require.NoError(t, m.Commit(ctx, r, "s1", now.Add(time.Minute)))
+	require.NoError(t, m.Touch(ctx, "s1", now.Add(time.Hour)))
+	_, _, err = m.Reserve(ctx, "a", lim, now.Add(30*time.Minute))
+	assert.ErrorIs(t, err, ErrSessionLimit, "touched: still live")
+	r2, _, err := m.Reserve(ctx, "b", lim, now)
+	require.NoError(t, err)
+	require.NoError(t, m.Release(ctx, r2))
+	require.NoError(t, m.Release(ctx, "s1"))
+	assert.Zero(t, m.Len())
+	_, _, err = m.Reserve(ctx, "a", lim, now)
+	assert.NoError(t, err)
 }

@@ -20,6 +20,14 @@ type SessionConfig struct {
 	// afterwards. Nil: a MemoryTerminatedSessions. Share one among replicas
 	// that share Config.SessionKey.
 	Terminated TerminatedSessions
+	// MaxPerPrincipal caps the live sessions of one principal (with its
+	// actor and tenant); zero means DefaultMaxSessionsPerPrincipal.
+	MaxPerPrincipal int
+	// MaxTotal caps all live sessions; zero means DefaultMaxSessions.
+	MaxTotal int
+	// Counts counts live sessions. Nil: a MemorySessionCounts. Share one
+	// among replicas that share sessions.
+	Counts SessionCounts
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

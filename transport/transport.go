@@ -216,7 +216,10 @@ func New(cfg Config) (*Guard, error) {
 	if g.edge, err = newEdge(cfg.Edge); err != nil {
 		return nil, err
 	}
-	if g.sessions, err = newSessionBinding(cfg.SessionKey, cfg.Sessions.Terminated, DefaultSessionIdleTTL, cfg.Sessions.Now); err != nil {
+	if cfg.Sessions.MaxPerPrincipal < 0 || cfg.Sessions.MaxTotal < 0 {
+		return nil, fmt.Errorf("%w: Config.Sessions.MaxPerPrincipal and MaxTotal must not be negative (zero means the default)", ErrConfig)
+	}
+	if g.sessions, err = newSessionBinding(cfg.SessionKey, cfg.Sessions, DefaultSessionIdleTTL); err != nil {
 		return nil, fmt.Errorf("%w: Config.SessionKey: %w", ErrConfig, err)
 	}
 	if cfg.Tasks.TTL < 0 {
