@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -37,13 +38,44 @@ func BearerToken(r *http.Request, maxBytes int) (string, error) {
 	return ParseAuthorization(values[0], maxBytes)
 }
 
+// AccessToken is BearerToken that also recognises the DPoP scheme (RFC 9449
+// §7.1) when allowDPoP is set: it returns the token and whether it came with
+// the DPoP scheme. Without allowDPoP a DPoP credential is ErrNoCredential,
+// as any unknown scheme is.
+func AccessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, dpop bool, err error) {
+	if !allowDPoP {
+		tok, err := BearerToken(r, maxBytes)
+		return tok, false, err
+	}
+	if r.URL != nil && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		return "", false, fmt.Errorf("%w: access token in the query string", ErrMalformedRequest)
+	}
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", false, ErrNoCredential
+	case 1:
+	default:
+		return "", false, fmt.Errorf("%w: more than one Authorization header", ErrMalformedRequest)
+	}
+	if tok, err := parseScheme(values[0], "dpop", maxBytes); !errors.Is(err, ErrNoCredential) {
+		return tok, true, err
+	}
+	tok, err := ParseAuthorization(values[0], maxBytes)
+	return tok, false, err
+}
+
 // ParseAuthorization parses one Authorization header value of the form
 // `Bearer <b64token>` (RFC 6750 §2.1). See BearerToken for the errors.
 func ParseAuthorization(value string, maxBytes int) (string, error) {
+	return parseScheme(value, "bearer", maxBytes)
+}
+
+// parseScheme parses `<scheme> <b64token>`; scheme is lower case.
+func parseScheme(value, scheme string, maxBytes int) (string, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
 	}
-	const scheme = "bearer"
 	if len(value) < len(scheme) || !asciiEqualFold(value[:len(scheme)], scheme) {
 		return "", ErrNoCredential
 	}

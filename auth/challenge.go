@@ -30,6 +30,11 @@ type Challenge struct {
 	// scope in any Bearer challenge; the MCP authorization spec asks for it
 	// so clients request the right scopes).
 	ScopeAlways bool
+	// DPoP renders a "DPoP" challenge (RFC 9449 §7.1) instead of a
+	// "Bearer" one, with Algs as its algs parameter.
+	DPoP bool
+	// Algs lists the accepted DPoP proof algorithms (DPoP challenges only).
+	Algs []string
 }
 
 const maxChallengeParam = 512
@@ -38,7 +43,6 @@ const maxChallengeParam = 512
 func (c Challenge) String() string {
 	var b strings.Builder
 	b.Grow(128)
-	b.WriteString("Bearer")
 	n := 0
 	param := func(name, value string) {
 		if n == 0 {
@@ -52,8 +56,22 @@ func (c Challenge) String() string {
 		b.WriteString(value)
 		b.WriteByte('"')
 	}
+	if c.DPoP {
+		b.WriteString("DPoP")
+	} else {
+		b.WriteString("Bearer")
+	}
 	if c.Realm != "" {
 		param("realm", sanitizeParam(c.Realm, false))
+	}
+	if c.DPoP && len(c.Algs) > 0 {
+		algs := make([]string, 0, len(c.Algs))
+		for _, a := range c.Algs {
+			if a = sanitizeParam(a, true); a != "" {
+				algs = append(algs, a)
+			}
+		}
+		param("algs", sanitizeParam(strings.Join(algs, " "), false))
 	}
 	if c.ResourceMetadata != "" {
 		param("resource_metadata", sanitizeParam(c.ResourceMetadata, false))

@@ -138,6 +138,31 @@
 // Opaque (introspected) tokens cannot be originals: once expired, the
 // authorization server no longer vouches for them.
 //
+// # Sender-constrained tokens: DPoP
+//
+// JWTConfig.DPoP (RFC 9449, MCP SEP-1932) accepts tokens bound to a client
+// key ("cnf.jkt"), presented as `Authorization: DPoP <token>` with exactly
+// one `DPoP` proof header:
+//
+//	v, err := auth.NewJWTValidator(auth.JWTConfig{
+//		Issuer:   "https://idp.example.com",
+//		Audience: "https://mcp.example.com/mcp",
+//		DPoP:     auth.DPoPConfig{Mode: auth.DPoPRequired},
+//	})
+//
+// DPoPAllowed serves bearer and bound tokens side by side; DPoPRequired only
+// bound ones. A bound token sent as a bearer token is refused in every mode
+// (no downgrade). Each request's proof is checked per RFC 9449 §4.3 — typ,
+// an asymmetric alg, a public jwk whose RFC 7638 thumbprint is cnf.jkt, the
+// signature, htm, htu against the configured Resource origin (never the
+// request's Host), iat within ±5 minutes, ath, and a jti never seen before
+// (ReplayStore; the memory store is bounded and fails closed with 503 when
+// full) — and a verified-token cache hit still needs it. Middleware then
+// sends `WWW-Authenticate: DPoP algs="…"` (beside Bearer in DPoPAllowed
+// mode); handlers behind it answer with WriteErrorFor to keep it.
+// auth/authtest mints bound tokens (MintBound) and signs proofs (DPoPKey,
+// DPoPTransport).
+//
 // # Why the JWS header and claims have their own readers
 //
 // A cold validation decodes the header and the payload of every new token.

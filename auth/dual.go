@@ -234,7 +234,7 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
-				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err)
+				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err, nil)
 			}
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)

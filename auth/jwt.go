@@ -140,6 +140,11 @@ type JWTConfig struct {
 	// Logger receives key refresh failures. Nil discards them.
 	Logger *slog.Logger
 
+	// DPoP configures sender-constrained tokens (RFC 9449). The zero value
+	// (DPoPDisabled) accepts bearer tokens only and refuses a token bound
+	// with "cnf".
+	DPoP DPoPConfig
+
 	// InsecureSkipAudience accepts tokens issued for any audience —
 	// including tokens meant for other services, which can then be
 	// replayed here. For local experiments only.
@@ -180,6 +185,7 @@ type JWTValidator struct {
 	now        func() time.Time
 	keys       *keySource
 	methods    map[string]jwt.SigningMethod // golang-jwt's implementation of each allowed alg
+	dpop       *dpopPolicy
 }
 
 type issuerTemplate struct {
@@ -303,6 +309,9 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	if v.scopes == nil {
 		v.stdScopes = true
 	}
+	if v.dpop, err = newDPoPPolicy(cfg.DPoP, cfg.Audience, v.now, "JWTConfig"); err != nil {
+		return nil, err
+	}
 
 	// Keys.
 	ks := &keySource{
@@ -401,6 +410,10 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 			// Cached traffic still drives the periodic refresh, so that a
 			// key the issuer retires stops serving its cached tokens.
 			v.keys.maybeRefresh(now)
+			// A cached token still needs this request's own proof.
+			if e := v.dpop.check(ctx, token, p); e != nil {
+				return nil, e
+			}
 			cp := *p
 			return &cp, nil
 		}
@@ -412,9 +425,20 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	if v.cache != nil {
 		v.cache.put(ck, p, expiry, epoch)
 	}
+	if e := v.dpop.check(ctx, token, p); e != nil {
+		return nil, e
+	}
 	cp := *p
 	return &cp, nil
 }
+
+// DPoPMode returns the configured DPoP mode (DPoPDisabled for a zero
+// JWTValidator).
+func (v *JWTValidator) DPoPMode() DPoPMode { return v.dpop.modeOf() }
+
+// DPoPAlgorithms returns the accepted DPoP proof algorithms, nil when DPoP
+// is disabled.
+func (v *JWTValidator) DPoPAlgorithms() []string { return v.dpop.algorithms() }
 
 // expiryRule says whether checkClaims enforces "exp". Validate always
 // passes enforceExpiry; ignoreExpiry exists only for the job validator's

@@ -80,19 +80,27 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 	if err != nil {
 		return nil, err
 	}
+	mode, algs := DPoPDisabled, []string(nil)
+	if dv, ok := v.(DPoPValidator); ok {
+		mode, algs = dv.DPoPMode(), dv.DPoPAlgorithms()
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var dreq *DPoPRequest
+			if mode != DPoPDisabled {
+				dreq = &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: mode, algs: algs}
+			}
 			fail := func(err *Error) {
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
-				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err)
+				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err, dreq)
 			}
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)
 				return
 			}
-			raw, err := BearerToken(r, cfg.MaxTokenBytes)
+			raw, isDPoP, err := AccessToken(r, cfg.MaxTokenBytes, mode != DPoPDisabled)
 			if err != nil {
 				fail(AsError(err))
 				return
@@ -100,6 +108,11 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			// The credential, hashed once, is in the context from here on, so
 			// validators' caches (keyFor) and obo reuse its digest.
 			ctx := NewCredentialContext(r.Context(), NewCredential(raw))
+			if dreq != nil {
+				dreq.DPoP = isDPoP
+				dreq.Proofs = r.Header.Values("DPoP")
+				ctx = NewDPoPRequestContext(ctx, dreq)
+			}
 			p, err := v.Validate(ctx, raw)
 			if err == nil && p == nil {
 				err = InvalidToken("the access token is invalid", errors.New("validator returned no principal"))
@@ -134,11 +147,27 @@ func missingScopes(p *Principal, required []string) []string {
 // fixed table of *Error descriptions, never from the cause. A 503 carries
 // Retry-After instead of a challenge. This is the one function that renders
 // challenges; other packages (authz step-up, tenancy) call it too.
+//
+// WriteError knows nothing of the request: behind a DPoP-aware Middleware
+// use WriteErrorFor, which also sends the DPoP challenge.
 func WriteError(w http.ResponseWriter, resourceMetadataURL string, err error) {
-	writeError(w, resourceMetadataURL, "", nil, AsError(err))
+	writeError(w, resourceMetadataURL, "", nil, AsError(err), nil)
 }
 
-func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeHint []string, e *Error) {
+// WriteErrorFor is WriteError for a request that went through Middleware:
+// when the validator accepts DPoP, the challenges are those Middleware
+// sends (RFC 9449 §7.1): a DPoP challenge with algs, beside the Bearer one
+// in DPoPAllowed mode, the error on the challenge of the scheme the
+// request used.
+func WriteErrorFor(w http.ResponseWriter, r *http.Request, resourceMetadataURL string, err error) {
+	var dreq *DPoPRequest
+	if r != nil {
+		dreq, _ = DPoPRequestFromContext(r.Context())
+	}
+	writeError(w, resourceMetadataURL, "", nil, AsError(err), dreq)
+}
+
+func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeHint []string, e *Error, dreq *DPoPRequest) {
 	if e == nil {
 		e = InvalidToken("the access token is invalid", ErrInvalidToken)
 	}
@@ -154,7 +183,28 @@ func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeH
 		if status == http.StatusUnauthorized && len(c.Scope) == 0 && len(scopeHint) > 0 {
 			c.Scope, c.ScopeAlways = scopeHint, true
 		}
-		h.Set("WWW-Authenticate", c.String())
+		if dreq == nil || dreq.mode == DPoPDisabled {
+			h.Set("WWW-Authenticate", c.String())
+			break
+		}
+		// The error goes on the challenge of the scheme the client used; a
+		// proof error, or any error in DPoPRequired mode, on DPoP's.
+		onDPoP := dreq.DPoP || dreq.mode == DPoPRequired ||
+			e.Code == CodeInvalidDPoPProof || e.Code == CodeUseDPoPNonce
+		d := c
+		d.DPoP, d.Algs = true, dreq.algs
+		h.Del("WWW-Authenticate")
+		if dreq.mode == DPoPAllowed {
+			b := c
+			if onDPoP {
+				b.Error, b.Description = "", ""
+			}
+			h.Add("WWW-Authenticate", b.String())
+		}
+		if !onDPoP {
+			d.Error, d.Description = "", ""
+		}
+		h.Add("WWW-Authenticate", d.String())
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")
 	}

@@ -1,0 +1,587 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DPoPMode says whether a validator accepts DPoP-bound access tokens
+// (RFC 9449, the MCP DPoP proposal SEP-1932).
+type DPoPMode int
+
+const (
+	// DPoPDisabled, the zero value, accepts bearer tokens only: the DPoP
+	// scheme is not recognised and a token bound to a key (one carrying
+	// "cnf") is refused, since no proof can be checked for it.
+	DPoPDisabled DPoPMode = iota
+	// DPoPAllowed accepts unbound tokens with the Bearer scheme and
+	// DPoP-bound tokens with the DPoP scheme and a valid proof, each by its
+	// own rules. A bound token is never accepted as a bearer token.
+	DPoPAllowed
+	// DPoPRequired accepts only DPoP-bound tokens with a valid proof.
+	DPoPRequired
+)
+
+// String returns "disabled", "allowed" or "required".
+func (m DPoPMode) String() string {
+	switch m {
+	case DPoPDisabled:
+		return "disabled"
+	case DPoPAllowed:
+		return "allowed"
+	case DPoPRequired:
+		return "required"
+	}
+	return "unknown"
+}
+
+// Defaults and bounds of DPoPConfig.
+const (
+	// DefaultDPoPWindow is how far a proof's iat may lie from the server's
+	// clock, either way (SEP-1932: ±5 minutes).
+	DefaultDPoPWindow = 5 * time.Minute
+	// MaxDPoPWindow bounds DPoPConfig.Window.
+	MaxDPoPWindow = time.Hour
+	// DefaultReplayCapacity is the capacity of the default in-memory jti
+	// store.
+	DefaultReplayCapacity = 100_000
+	// maxProofBytes caps one DPoP header before any parsing; an RSA-8192
+	// key in the header and its signature fit well below it.
+	maxProofBytes = 8 << 10
+	// maxJTIBytes caps the proof's jti.
+	maxJTIBytes = 256
+)
+
+// DefaultDPoPAlgorithms returns the proof algorithms accepted when
+// DPoPConfig.Algorithms is empty.
+func DefaultDPoPAlgorithms() []string { return []string{"ES256", "EdDSA", "RS256", "PS256"} }
+
+// CodeInvalidDPoPProof and CodeUseDPoPNonce are the RFC 9449 §7.1 and §8
+// error codes of a DPoP challenge.
+const (
+	CodeInvalidDPoPProof = "invalid_dpop_proof"
+	CodeUseDPoPNonce     = "use_dpop_nonce"
+)
+
+// ErrInvalidDPoPProof: the DPoP proof is missing, malformed or does not
+// fit the request or the token (RFC 9449 §4.3).
+var ErrInvalidDPoPProof = errors.New("auth: invalid DPoP proof")
+
+// Client-safe descriptions of DPoP rejections.
+const (
+	descProof           = "the DPoP proof is invalid"
+	descProofMissing    = "a DPoP proof is required"
+	descProofCount      = "exactly one DPoP proof is required"
+	descProofReplayed   = "the DPoP proof was already used"
+	descProofTime       = "the DPoP proof is outside the accepted time window"
+	descProofRequest    = "the DPoP proof does not match this request"
+	descProofToken      = "the DPoP proof does not match the access token"
+	descProofKey        = "the DPoP proof's key does not match the token's binding"
+	descBoundAsBearer   = "a DPoP-bound token must be sent with the DPoP scheme"
+	descUnboundAsDPoP   = "the access token is not DPoP-bound"
+	descDPoPRequired    = "a DPoP-bound access token is required"
+	descReplayUnavail   = "DPoP replay protection is temporarily unavailable"
+	descSenderConstrain = "sender-constrained tokens are not accepted"
+)
+
+// DPoPConfig configures DPoP on a JWTConfig or IntrospectionConfig. The zero
+// value is DPoPDisabled.
+type DPoPConfig struct {
+	// Mode is DPoPDisabled (the default), DPoPAllowed or DPoPRequired.
+	Mode DPoPMode
+	// Resource is the absolute URL of this protected resource. Its scheme,
+	// host and port are the origin a proof's htu must name: the request's
+	// Host header is never trusted (a proxy may rewrite it). Empty means
+	// the validator's Audience, which must then be an absolute http(s) URL.
+	Resource string
+	// Algorithms is the allow-list of proof algorithms: asymmetric only
+	// (RFC 9449 §4.3 point 5). Empty means DefaultDPoPAlgorithms.
+	Algorithms []string
+	// Window is how far a proof's iat may lie before or after the server's
+	// clock. Zero means DefaultDPoPWindow; at most MaxDPoPWindow.
+	Window time.Duration
+	// Replay remembers the jti of every accepted proof for Window, so that
+	// no proof is accepted twice. Nil means a new MemoryReplayStore of
+	// DefaultReplayCapacity entries (one per process: use a shared store
+	// behind several replicas).
+	Replay ReplayStore
+}
+
+// dpopPolicy is a checked DPoPConfig.
+type dpopPolicy struct {
+	mode    DPoPMode
+	origin  string // scheme://host[:port], normalised
+	algs    []string
+	methods map[string]jwt.SigningMethod
+	window  time.Duration
+	replay  ReplayStore
+	now     func() time.Time
+}
+
+func newDPoPPolicy(cfg DPoPConfig, audience string, now func() time.Time, field string) (*dpopPolicy, error) {
+	cfgErr := func(name, format string, args ...any) error {
+		return fmt.Errorf("%w: %s.DPoP.%s: %s", ErrConfig, field, name, fmt.Sprintf(format, args...))
+	}
+	switch cfg.Mode {
+	case DPoPDisabled:
+		return &dpopPolicy{mode: DPoPDisabled}, nil
+	case DPoPAllowed, DPoPRequired:
+	default:
+		return nil, cfgErr("Mode", "unknown mode %d", int(cfg.Mode))
+	}
+	p := &dpopPolicy{mode: cfg.Mode, now: now}
+	res := cfg.Resource
+	name := "Resource"
+	if res == "" {
+		res, name = audience, "Resource (defaulted from Audience)"
+	}
+	origin, err := dpopOrigin(res)
+	if err != nil {
+		return nil, cfgErr(name, "%v", err)
+	}
+	p.origin = origin
+	p.algs = slices.Clone(cfg.Algorithms)
+	if len(p.algs) == 0 {
+		p.algs = DefaultDPoPAlgorithms()
+	}
+	p.methods = make(map[string]jwt.SigningMethod, len(p.algs))
+	for _, a := range p.algs {
+		if !asymmetricAlg(a) {
+			return nil, cfgErr("Algorithms", "%q is not an asymmetric JWS algorithm", a)
+		}
+		p.methods[a] = jwt.GetSigningMethod(a)
+	}
+	if p.window, err = durationOr(cfg.Window, DefaultDPoPWindow, time.Second, MaxDPoPWindow); err != nil {
+		return nil, cfgErr("Window", "%v", err)
+	}
+	p.replay = cfg.Replay
+	if p.replay == nil {
+		m := NewMemoryReplayStore(DefaultReplayCapacity)
+		m.now = now
+		p.replay = m
+	}
+	return p, nil
+}
+
+func (d *dpopPolicy) modeOf() DPoPMode {
+	if d == nil {
+		return DPoPDisabled
+	}
+	return d.mode
+}
+
+func (d *dpopPolicy) algorithms() []string {
+	if d == nil || d.mode == DPoPDisabled {
+		return nil
+	}
+	return slices.Clone(d.algs)
+}
+
+// dpopOrigin returns the normalised origin of an absolute http(s) URL.
+func dpopOrigin(s string) (string, error) {
+	if err := checkAbsoluteURL(s); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(s)
+	return normalOrigin(u), nil
+}
+
+func normalOrigin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// normalPath returns an escaped path with upper-case percent-encoding
+// triplets, "/" for an empty path (RFC 3986 §6.2.2.1, §6.2.3).
+func normalPath(escaped string) string {
+	if escaped == "" {
+		return "/"
+	}
+	if !strings.Contains(escaped, "%") {
+		return escaped
+	}
+	b := []byte(escaped)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = upperHex(b[i+1]), upperHex(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func upperHex(c byte) byte {
+	if 'a' <= c && c <= 'f' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// DPoPRequest is what a validator needs of the HTTP request to check a DPoP
+// proof. Middleware puts it in the context of every Validate call when the
+// validator accepts DPoP (NewDPoPRequestContext); a Validate call whose
+// context carries none is treated as a Bearer request without a proof.
+type DPoPRequest struct {
+	// DPoP reports that the Authorization header used the DPoP scheme
+	// (RFC 9449 §7.1) rather than Bearer.
+	DPoP bool
+	// Proofs are the values of the request's DPoP headers; exactly one is
+	// accepted.
+	Proofs []string
+	// Method is the request method (htm).
+	Method string
+	// Path is the request's escaped path (htu, without query or fragment).
+	Path string
+
+	// What Middleware knew of the validator, for the challenges of later
+	// writers (WriteErrorFor).
+	mode DPoPMode
+	algs []string
+}
+
+type dpopRequestKey struct{}
+
+// NewDPoPRequestContext returns a copy of ctx carrying r for DPoP-aware
+// validators.
+func NewDPoPRequestContext(ctx context.Context, r *DPoPRequest) context.Context {
+	return context.WithValue(ctx, dpopRequestKey{}, r)
+}
+
+// DPoPRequestFromContext returns the DPoPRequest stored by
+// NewDPoPRequestContext.
+func DPoPRequestFromContext(ctx context.Context) (*DPoPRequest, bool) {
+	r, ok := ctx.Value(dpopRequestKey{}).(*DPoPRequest)
+	return r, ok && r != nil
+}
+
+// DPoPValidator is implemented by validators that check DPoP proofs
+// (JWTValidator and IntrospectionValidator). Middleware asks it whether to
+// recognise the DPoP scheme and which challenge to send.
+type DPoPValidator interface {
+	Validator
+	// DPoPMode returns the configured mode.
+	DPoPMode() DPoPMode
+	// DPoPAlgorithms returns the accepted proof algorithms.
+	DPoPAlgorithms() []string
+}
+
+// binding returns the token's "cnf" confirmation: the RFC 7638 thumbprint
+// in "jkt", or present=true with jkt empty for another confirmation method
+// (mTLS "x5t#S256"...), which this server cannot check.
+func binding(c Claims) (jkt string, present bool, e *Error) {
+	v, ok := c.Get("cnf")
+	if !ok {
+		return "", false, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return "", true, InvalidToken(descMalformed, fmt.Errorf(`%w: "cnf" is not an object`, ErrInvalidToken))
+	}
+	raw, ok := m["jkt"]
+	if !ok {
+		return "", true, nil
+	}
+	s, ok := raw.(string)
+	if !ok || s == "" || len(s) > 128 {
+		return "", true, InvalidToken(descMalformed, fmt.Errorf(`%w: "cnf.jkt" is not a thumbprint`, ErrInvalidToken))
+	}
+	return s, true, nil
+}
+
+// check applies the binding rules to a verified (or cached) principal for
+// the request in ctx. It is the one place where a token bound with "cnf"
+// is refused as a bearer token, whatever the mode.
+func (d *dpopPolicy) check(ctx context.Context, token string, p *Principal) *Error {
+	jkt, bound, e := binding(p.Claims)
+	if e != nil {
+		return e
+	}
+	req, _ := DPoPRequestFromContext(ctx)
+	isDPoP := req != nil && req.DPoP
+	if d == nil || d.mode == DPoPDisabled {
+		switch {
+		case bound:
+			return InvalidToken(descSenderConstrain, fmt.Errorf(`%w: the token carries "cnf" (sender-constrained) and DPoP is disabled`, ErrInvalidToken))
+		case isDPoP:
+			return InvalidToken(descUnboundAsDPoP, fmt.Errorf("%w: DPoP scheme while DPoP is disabled", ErrInvalidToken))
+		}
+		return nil
+	}
+	switch {
+	case bound && jkt == "":
+		return InvalidToken(descSenderConstrain, fmt.Errorf(`%w: "cnf" holds no "jkt" (another confirmation method)`, ErrInvalidToken))
+	case bound && !isDPoP:
+		return InvalidToken(descBoundAsBearer, fmt.Errorf("%w: a DPoP-bound token was sent with the Bearer scheme", ErrInvalidToken))
+	case !bound && isDPoP:
+		return InvalidToken(descUnboundAsDPoP, fmt.Errorf("%w: an unbound token was sent with the DPoP scheme", ErrInvalidToken))
+	case !bound && d.mode == DPoPRequired:
+		return InvalidToken(descDPoPRequired, fmt.Errorf("%w: DPoP is required and the token is not bound", ErrInvalidToken))
+	case !bound:
+		return nil
+	}
+	return d.verifyProof(ctx, req, token, jkt)
+}
+
+func proofError(desc string, format string, args ...any) *Error {
+	return &Error{
+		Code: CodeInvalidDPoPProof, Status: 401, Description: desc,
+		Err: fmt.Errorf("%w: %s", ErrInvalidDPoPProof, fmt.Sprintf(format, args...)),
+	}
+}
+
+// dpopProof is a parsed proof whose signature has been verified.
+type dpopProof struct {
+	jkt    string
+	jti    string
+	htm    string
+	htu    string
+	ath    string
+	nonce  string
+	iat    time.Time
+	hasAth bool
+}
+
+// parseDPoPProof parses and verifies one proof (RFC 9449 §4.2, §4.3
+// points 2-7): compact JWS, typ dpop+jwt, an allowed asymmetric alg, a
+// public jwk that fits it, a valid signature by that key, and claims jti,
+// htm, htu and iat of the right types. It returns the key's RFC 7638
+// thumbprint. The request-dependent checks are the caller's.
+func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod) (dpopProof, *Error) {
+	var out dpopProof
+	if len(proof) > maxProofBytes {
+		return out, proofError(descProof, "proof longer than %d bytes", maxProofBytes)
+	}
+	parts := strings.Split(proof, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return out, proofError(descProof, "not a compact JWS")
+	}
+	hb, err := b64.DecodeString(parts[0])
+	if err != nil {
+		return out, proofError(descProof, "header is not base64url")
+	}
+	sig, err := b64.DecodeString(parts[2])
+	if err != nil {
+		return out, proofError(descProof, "signature is not base64url")
+	}
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &hdr); err != nil || hdr == nil {
+		return out, proofError(descProof, "header is not a JSON object")
+	}
+	if countMembers(hb) != countTopMembers(hb, hdr) {
+		return out, proofError(descProof, "header has duplicate members")
+	}
+	var typ, alg string
+	if json.Unmarshal(hdr["typ"], &typ) != nil || !strings.EqualFold(typ, "dpop+jwt") {
+		return out, proofError(descProof, `header "typ" is not "dpop+jwt"`)
+	}
+	if json.Unmarshal(hdr["alg"], &alg) != nil || alg == "" {
+		return out, proofError(descProof, `header "alg" is missing`)
+	}
+	method := methods[alg]
+	if method == nil {
+		return out, proofError(descProof, "alg %s is not accepted for proofs", quoteShort(alg))
+	}
+	for _, name := range [...]string{"crit", "kid", "jku", "x5u", "x5c"} {
+		if _, ok := hdr[name]; ok {
+			return out, proofError(descProof, "header member %q is not accepted in a proof", name)
+		}
+	}
+	rawJWK, ok := hdr["jwk"]
+	if !ok {
+		return out, proofError(descProof, `header has no "jwk"`)
+	}
+	key, err := parseJWK(rawJWK, []string{alg})
+	if err != nil {
+		return out, proofError(descProof, "header jwk: %v", err)
+	}
+	if !key.fitsAlg(alg) {
+		return out, proofError(descProof, "header jwk does not fit alg %s", alg)
+	}
+	if out.jkt, err = jwkThumbprint(rawJWK); err != nil {
+		return out, proofError(descProof, "header jwk: %v", err)
+	}
+	signingInput := proof[:len(parts[0])+1+len(parts[1])]
+	if err := method.Verify(signingInput, sig, key.key); err != nil {
+		return out, proofError(descProof, "signature verification failed: %v", err)
+	}
+	claims, derr := decodePayload(parts[1])
+	if derr != nil {
+		return out, proofError(descProof, "payload: %v", derr.Err)
+	}
+	str := func(name string, required bool) (string, bool, *Error) {
+		v, ok := claims[name]
+		if !ok {
+			if required {
+				return "", false, proofError(descProof, "no %q claim", name)
+			}
+			return "", false, nil
+		}
+		s, ok := v.(string)
+		if !ok || (required && s == "") {
+			return "", false, proofError(descProof, "%q is not a non-empty string", name)
+		}
+		return s, true, nil
+	}
+	var perr *Error
+	if out.jti, _, perr = str("jti", true); perr != nil {
+		return out, perr
+	}
+	if len(out.jti) > maxJTIBytes {
+		return out, proofError(descProof, "jti longer than %d bytes", maxJTIBytes)
+	}
+	if out.htm, _, perr = str("htm", true); perr != nil {
+		return out, perr
+	}
+	if out.htu, _, perr = str("htu", true); perr != nil {
+		return out, perr
+	}
+	if out.ath, out.hasAth, perr = str("ath", false); perr != nil {
+		return out, perr
+	}
+	if out.nonce, _, perr = str("nonce", false); perr != nil {
+		return out, perr
+	}
+	iat, present, ierr := numericDate(claims, "iat")
+	if ierr != nil || !present {
+		return out, proofError(descProof, `"iat" is missing or not a number`)
+	}
+	out.iat = iat
+	return out, nil
+}
+
+// countTopMembers counts the members of the decoded header including those
+// of nested objects, for the duplicate-member check.
+func countTopMembers(hb []byte, hdr map[string]json.RawMessage) int {
+	n := len(hdr)
+	for _, raw := range hdr {
+		if len(raw) > 0 && (raw[0] == '{' || raw[0] == '[') {
+			var v any
+			if json.Unmarshal(raw, &v) == nil {
+				n += totalMembers(v)
+			}
+		}
+	}
+	return n
+}
+
+// jwkThumbprint computes the RFC 7638 SHA-256 thumbprint of a public JWK:
+// the required members of its kty, in lexicographic order, without white
+// space, base64url-encoded.
+func jwkThumbprint(raw json.RawMessage) (string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", errors.New("not a JSON object")
+	}
+	var kty string
+	if err := json.Unmarshal(m["kty"], &kty); err != nil {
+		return "", errors.New(`"kty" is not a string`)
+	}
+	var names []string
+	switch kty {
+	case "EC":
+		names = []string{"crv", "kty", "x", "y"}
+	case "RSA":
+		names = []string{"e", "kty", "n"}
+	case "OKP":
+		names = []string{"crv", "kty", "x"}
+	default:
+		return "", fmt.Errorf("kty %s has no thumbprint", quoteShort(kty))
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, name := range names {
+		var s string
+		if err := json.Unmarshal(m[name], &s); err != nil {
+			return "", fmt.Errorf("%q is not a string", name)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		q, _ := json.Marshal(s)
+		b.WriteString(`"` + name + `":`)
+		b.Write(q)
+	}
+	b.WriteByte('}')
+	sum := sha256.Sum256([]byte(b.String()))
+	return b64.EncodeToString(sum[:]), nil
+}
+
+// JWKThumbprint returns the RFC 7638 SHA-256 thumbprint of a public JWK,
+// the value of a DPoP-bound token's "cnf.jkt" (RFC 9449 §6.1).
+func JWKThumbprint(jwk json.RawMessage) (string, error) { return jwkThumbprint(jwk) }
+
+// verifyProof applies RFC 9449 §4.3 to the request's proof for a token
+// bound to jkt.
+func (d *dpopPolicy) verifyProof(ctx context.Context, req *DPoPRequest, token, jkt string) *Error {
+	switch n := len(req.Proofs); {
+	case n == 0:
+		return proofError(descProofMissing, "no DPoP header")
+	case n > 1:
+		return proofError(descProofCount, "%d DPoP headers", n)
+	}
+	pr, e := parseDPoPProof(req.Proofs[0], d.methods)
+	if e != nil {
+		return e
+	}
+	if subtle.ConstantTimeCompare([]byte(pr.jkt), []byte(jkt)) != 1 {
+		return proofError(descProofKey, "the proof key's thumbprint differs from cnf.jkt")
+	}
+	if pr.htm != req.Method {
+		return proofError(descProofRequest, "htm %s is not the request method", quoteShort(pr.htm))
+	}
+	if want := d.origin + normalPath(req.Path); !htuMatches(pr.htu, want) {
+		return proofError(descProofRequest, "htu %s is not the request URI", quoteShort(pr.htu))
+	}
+	now := d.now()
+	if pr.iat.Before(now.Add(-d.window)) || pr.iat.After(now.Add(d.window)) {
+		return proofError(descProofTime, "iat %s is outside ±%s", pr.iat.Format(time.RFC3339), d.window)
+	}
+	sum := keyFor(ctx, token)
+	if !pr.hasAth || subtle.ConstantTimeCompare([]byte(pr.ath), []byte(b64.EncodeToString(sum[:]))) != 1 {
+		return proofError(descProofToken, "ath is missing or not the access token's hash")
+	}
+	seen, err := d.replay.CheckAndStore(ctx, pr.jkt+"\x00"+pr.jti, pr.iat.Add(d.window))
+	if err != nil {
+		return Unavailable(descReplayUnavail, fmt.Errorf("%w: DPoP replay store: %w", ErrUnavailable, err))
+	}
+	if seen {
+		return proofError(descProofReplayed, "jti already used within the window")
+	}
+	return nil
+}
+
+// htuMatches compares a proof's htu with the expected URI (this resource's
+// configured origin and the request's path; the request has no say in the
+// origin) after syntax-based normalisation (RFC 9449 §4.3 point 9).
+func htuMatches(htu, want string) bool {
+	u, err := url.Parse(htu)
+	// A client sends htu without query and fragment (§4.2); one that
+	// carries them is refused rather than trimmed.
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Opaque != "" ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(htu, "?#") {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	default:
+		return false
+	}
+	return normalOrigin(u)+normalPath(u.EscapedPath()) == want
+}
