@@ -14,18 +14,18 @@ const DefaultMaxTokenBytes = 16 << 10
 // Exactly one credential is accepted: one Authorization header using the
 // "Bearer" scheme (case-insensitive) followed by a single b64token. It
 // returns an error wrapping ErrNoCredential when the request carries no
-// bearer credential (no header, or another scheme such as Basic), and one
-// wrapping ErrMalformedRequest when the request is malformed: several
-// Authorization headers, a token in the query string (RFC 6750 §2.3 is not
-// supported: MCP forbids it), an empty or syntactically invalid token, or a
-// token longer than maxBytes (DefaultMaxTokenBytes when maxBytes <= 0).
-// Errors never contain the token.
+// bearer credential: no header, another scheme such as Basic, or a token
+// only in the query string (RFC 6750 §2.3 is an unsupported method — MCP
+// forbids it — so such a token is ignored, not examined). It returns one
+// wrapping ErrMalformedRequest when the request is malformed or ambiguous:
+// several Authorization headers, a header together with an access_token
+// query parameter, or an empty or syntactically invalid token. A
+// syntactically valid token longer than maxBytes (DefaultMaxTokenBytes
+// when maxBytes <= 0) is an invalid token (RFC 6750 §3.1): the *Error
+// returned wraps ErrInvalidToken. Errors never contain the token.
 func BearerToken(r *http.Request, maxBytes int) (string, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
-	}
-	if r.URL != nil && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
-		return "", fmt.Errorf("%w: access token in the query string", ErrMalformedRequest)
 	}
 	values := r.Header.Values("Authorization")
 	switch len(values) {
@@ -35,7 +35,14 @@ func BearerToken(r *http.Request, maxBytes int) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: more than one Authorization header", ErrMalformedRequest)
 	}
-	return ParseAuthorization(values[0], maxBytes)
+	tok, err := ParseAuthorization(values[0], maxBytes)
+	if errors.Is(err, ErrNoCredential) {
+		return "", err
+	}
+	if r.URL != nil && r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		return "", fmt.Errorf("%w: access token both in the Authorization header and in the query string", ErrMalformedRequest)
+	}
+	return tok, err
 }
 
 // AccessToken is BearerToken that also recognises the DPoP scheme (RFC 9449
@@ -66,7 +73,9 @@ func AccessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, d
 }
 
 // ParseAuthorization parses one Authorization header value of the form
-// `Bearer <b64token>` (RFC 6750 §2.1). See BearerToken for the errors.
+// `Bearer <b64token>` (RFC 6750 §2.1). See BearerToken for the errors;
+// the syntax is checked before the length, so an over-long token answers
+// invalid_token only when it is otherwise well formed.
 func ParseAuthorization(value string, maxBytes int) (string, error) {
 	return parseScheme(value, "bearer", maxBytes)
 }
@@ -96,10 +105,11 @@ func parseScheme(value, scheme string, maxBytes int) (string, error) {
 	switch {
 	case tok == "":
 		return "", fmt.Errorf("%w: empty bearer token", ErrMalformedRequest)
-	case len(tok) > maxBytes:
-		return "", fmt.Errorf("%w: bearer token longer than %d bytes", ErrMalformedRequest, maxBytes)
 	case !isB64Token(tok):
 		return "", fmt.Errorf("%w: bearer token has characters outside the RFC 6750 b64token set", ErrMalformedRequest)
+	case len(tok) > maxBytes:
+		// Well formed but too long: a verdict on the token (RFC 6750 §3.1).
+		return "", InvalidToken(descTooLarge, fmt.Errorf("%w: bearer token longer than %d bytes", ErrInvalidToken, maxBytes))
 	}
 	return tok, nil
 }

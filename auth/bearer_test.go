@@ -39,8 +39,10 @@ func TestBearerToken(t *testing.T) {
 		{name: "padding in middle", headers: []string{"Bearer ab=c"}, wantErr: ErrMalformedRequest},
 		{name: "only padding", headers: []string{"Bearer =="}, wantErr: ErrMalformedRequest},
 		{name: "non ascii", headers: []string{"Bearer abcé"}, wantErr: ErrMalformedRequest},
-		{name: "oversized", headers: []string{"Bearer " + strings.Repeat("a", DefaultMaxTokenBytes+1)}, wantErr: ErrMalformedRequest},
-		{name: "query token alone", query: "access_token=" + tok, wantErr: ErrMalformedRequest},
+		{name: "oversized", headers: []string{"Bearer " + strings.Repeat("a", DefaultMaxTokenBytes+1)}, wantErr: ErrInvalidToken},
+		{name: "oversized and malformed", headers: []string{"Bearer " + strings.Repeat("a", DefaultMaxTokenBytes+1) + "\""}, wantErr: ErrMalformedRequest},
+		{name: "query token alone is ignored", query: "access_token=" + tok, wantErr: ErrNoCredential},
+		{name: "query token with basic header is ignored", headers: []string{"Basic dXNlcjpwYXNz"}, query: "access_token=" + tok, wantErr: ErrNoCredential},
 		{name: "query token with header", headers: []string{"Bearer " + tok}, query: "access_token=" + tok, wantErr: ErrMalformedRequest},
 		{name: "unrelated query", headers: []string{"Bearer " + tok}, query: "x=1", want: tok},
 	}
@@ -66,20 +68,24 @@ func TestBearerToken(t *testing.T) {
 
 func TestParseAuthorizationMaxBytes(t *testing.T) {
 	_, err := ParseAuthorization("Bearer abcdef", 5)
-	assert.ErrorIs(t, err, ErrMalformedRequest)
+	assert.ErrorIs(t, err, ErrInvalidToken, "a well-formed token over the cap is invalid_token (RFC 6750 §3.1)")
+	assert.NotErrorIs(t, err, ErrMalformedRequest)
+	e := AsError(err)
+	assert.Equal(t, http.StatusUnauthorized, e.Status)
+	assert.Equal(t, CodeInvalidToken, e.Code)
 	got, err := ParseAuthorization("Bearer abcde", 5)
 	require.NoError(t, err)
 	assert.Equal(t, "abcde", got)
 }
 
 func FuzzParseAuthorization(f *testing.F) {
-	for _, s := range []string{"Bearer abc", "bearer a.b.c", "Bearer ", "Basic x", "Bearer a b", "Bearer ==", "BEARER x=", "Bearer\x00x"} {
+	for _, s := range []string{"Bearer abc", "Bearer " + strings.Repeat("a", 65), "bearer a.b.c", "Bearer ", "Basic x", "Bearer a b", "Bearer ==", "BEARER x=", "Bearer\x00x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		tok, err := ParseAuthorization(v, 64)
 		if err != nil {
-			if !errors.Is(err, ErrNoCredential) && !errors.Is(err, ErrMalformedRequest) {
+			if !errors.Is(err, ErrNoCredential) && !errors.Is(err, ErrMalformedRequest) && !errors.Is(err, ErrInvalidToken) {
 				t.Fatalf("unexpected error class: %v", err)
 			}
 			if tok != "" {
@@ -89,7 +95,7 @@ func FuzzParseAuthorization(f *testing.F) {
 			switch err.Error() {
 			case ErrNoCredential.Error(),
 				ErrMalformedRequest.Error() + ": empty bearer token",
-				ErrMalformedRequest.Error() + ": bearer token longer than 64 bytes",
+				"auth: " + descTooLarge + ": " + ErrInvalidToken.Error() + ": bearer token longer than 64 bytes",
 				ErrMalformedRequest.Error() + ": bearer token has characters outside the RFC 6750 b64token set":
 			default:
 				t.Fatalf("error text not from the fixed table: %q", err)

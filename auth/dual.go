@@ -312,7 +312,13 @@ func ParseUserToken(value string, maxBytes int) (string, error) {
 	}
 	const scheme = "bearer "
 	if len(value) >= len(scheme) && asciiEqualFold(value[:len(scheme)], scheme) {
-		return ParseAuthorization(value, maxBytes)
+		tok, err := ParseAuthorization(value, maxBytes)
+		if errors.Is(err, ErrInvalidToken) {
+			// Only the Authorization header's over-long token is an
+			// invalid_token answer; this header's stays malformed.
+			return "", fmt.Errorf("%w: user token longer than %d bytes", ErrMalformedRequest, maxBytes)
+		}
+		return tok, err
 	}
 	switch {
 	case value == "":

@@ -18,10 +18,10 @@ func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, n
 var eras = []string{mcp.ProtocolVersion20251125, mcp.ProtocolVersion20260728}
 
 // eraClient is an mcp-go client pinned to version, initialized against url
-// with token (none when empty).
-func eraClient(t *testing.T, url, token, version string) (*client.Client, error) {
+// with token (none when empty) and any extra transport options.
+func eraClient(t *testing.T, url, token, version string, extra ...mcptransport.StreamableHTTPCOption) (*client.Client, error) {
 	t.Helper()
-	var opts []mcptransport.StreamableHTTPCOption
+	opts := extra
 	if token != "" {
 		opts = append(opts, mcptransport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	}

@@ -307,7 +307,11 @@ func TestStackRejections(t *testing.T) {
 		{name: "forged", mod: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+forged) }, status: 401, errCode: "invalid_token"},
 		{name: "wrong audience", mod: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+wrongAud) }, status: 401, errCode: "invalid_token"},
 		{name: "no tenant", mod: func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+noTenant) }, status: 403},
-		{name: "token in query", mod: func(r *http.Request) { r.URL.RawQuery = "access_token=" + good }, status: 400, errCode: "invalid_request"},
+		{name: "token only in query", mod: func(r *http.Request) { r.URL.RawQuery = "access_token=" + good }, status: 401},
+		{name: "token in query and header", mod: func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+good)
+			r.URL.RawQuery = "access_token=" + good
+		}, status: 400, errCode: "invalid_request"},
 		{name: "bad origin", mod: func(r *http.Request) {
 			r.Header.Set("Authorization", "Bearer "+good)
 			r.Header.Set("Origin", "https://evil.example")

@@ -588,9 +588,10 @@ func TestHostileRequests(t *testing.T) {
 		{"text/plain", tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, http.StatusUnsupportedMediaType},
 		{"cross-site origin", tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, http.StatusForbidden},
 		{"rebinding host", tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.Host = "evil.example" }, http.StatusForbidden},
-		{"token in query", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }, http.StatusBadRequest},
+		{"token in query", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }, http.StatusUnauthorized}, // ignored: no credential (RFC 6750 §2.3 unsupported)
+		{"token in query and header", tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.URL.RawQuery = "access_token=" + tok }, http.StatusBadRequest},
 		{"two credentials", tok, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.Header.Add("Authorization", "Bearer "+tok) }, http.StatusBadRequest},
-		{"oversized token", huge, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil, http.StatusBadRequest},
+		{"oversized token", huge, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil, http.StatusUnauthorized}, // invalid_token (RFC 6750 §3.1)
 		{"basic auth", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) { r.SetBasicAuth("alice", "pw") }, http.StatusUnauthorized},
 		{"unsigned token", "", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, func(r *http.Request) {
 			u, _ := in.idp.MintUnsigned(map[string]any{"aud": in.url, "tenant_id": "acme"})
