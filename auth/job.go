@@ -563,7 +563,7 @@ func (v *JobValidator) jobClaims(m map[string]any, now time.Time) (jobClaims, *E
 	if err != nil {
 		return j, err
 	}
-	if j.scopes = strings.Fields(scope); len(j.scopes) == 0 {
+	if j.scopes = SplitScope(scope); len(j.scopes) == 0 {
 		return missing("scope")
 	}
 	origExp, present, err := numericDate(m, claimOrigExpiry)

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"strings"
 )
 
 // Validator checks a raw bearer token and returns the verified principal.
@@ -59,7 +58,7 @@ func StandardScopes(c Claims) ([]string, error) {
 		}
 		switch v := v.(type) {
 		case string:
-			for _, s := range strings.Fields(v) {
+			for _, s := range SplitScope(v) {
 				add(s)
 			}
 		default:

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/mcpguard/mcpguard/auth"
 )
@@ -186,7 +185,8 @@ func (m *Mapper) MapScopes(c auth.Claims) ([]string, error) {
 	return out.list, nil
 }
 
-// values reads the claim as a list of strings. A string is split at spaces
+// values reads the claim as a list of strings. A string is split at the
+// space character only (auth.SplitScope, RFC 6749 §3.3)
 // when split is set (a scope string), and is one value otherwise.
 func (cp claimPath) values(c auth.Claims, split bool) ([]string, error) {
 	v, ok := cp.get(c)
@@ -198,7 +198,7 @@ func (cp claimPath) values(c auth.Claims, split bool) ([]string, error) {
 		if !split {
 			return []string{v}, nil
 		}
-		fields := strings.Fields(v)
+		fields := auth.SplitScope(v)
 		if len(fields) > MaxClaimValues {
 			return nil, malformed(cp.name, "holds too many values")
 		}

@@ -368,7 +368,7 @@ func TestMapperClaimPaths(t *testing.T) {
 		"https://example.com/role": "admin",
 	}))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"a", "b", "c", "d", "notes:read", "notes:write", "notes:admin"}, got)
+	assert.Equal(t, []string{"a", "b\tc", "d", "notes:read", "notes:write", "notes:admin"}, got, "a tab is not a scope separator (RFC 6749 §3.3)")
 
 	got, err = m.MapScopes(auth.NewClaims(nil))
 	require.NoError(t, err)
@@ -492,4 +492,12 @@ func TestMapperCopiesConfig(t *testing.T) {
 	got, err := m.MapScopes(auth.NewClaims(map[string]any{"groups": []any{"g", "h"}}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"notes:read"}, got)
+}
+
+func TestMapperScopeSplitsOnSpaceOnly(t *testing.T) {
+	m, err := authz.NewMapper(authz.MapperConfig{ScopeClaims: []string{"scope"}})
+	require.NoError(t, err)
+	got, err := m.MapScopes(auth.NewClaims(map[string]any{"scope": "notes:read\u00a0notes:write notes:list"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"notes:read\u00a0notes:write", "notes:list"}, got, "an NBSP (RFC 6749 §3.3 allows only SP) must not grant notes:write")
 }

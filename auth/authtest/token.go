@@ -651,7 +651,7 @@ func targetAudience(form url.Values) any {
 // OpenID scopes are ignored, ".default" grants "user_impersonation". It
 // reports false for no resource or more than one.
 func entraScope(scope string) (resource string, names []string, ok bool) {
-	for _, s := range strings.Fields(scope) {
+	for _, s := range splitScope(scope) {
 		switch s {
 		case "openid", "profile", "email", "offline_access":
 			continue
@@ -718,4 +718,16 @@ func writeTokenError(w http.ResponseWriter, e *TokenError) {
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// splitScope splits a scope string on the space character only (RFC 6749
+// §3.3), as auth.SplitScope does; authtest does not import auth.
+func splitScope(s string) []string {
+	var out []string
+	for tok := range strings.SplitSeq(s, " ") {
+		if tok != "" {
+			out = append(out, tok)
+		}
+	}
+	return out
 }
