@@ -15,6 +15,8 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth"
 )
 
 // rawSession sends one request with a session ID and returns the status.
@@ -192,4 +194,60 @@ func TestMemorySessionCounts(t *testing.T) {
 	assert.Zero(t, m.Len())
 	_, _, err = m.Reserve(ctx, "a", lim, now)
 	assert.NoError(t, err)
+}
+
+// principalsValidator maps fixed test tokens to principals, so one user can
+// arrive directly, as a job principal, or through one service or another.
+type principalsValidator map[string]*auth.Principal
+
+func (v principalsValidator) Validate(_ context.Context, tok string) (*auth.Principal, error) {
+	if p, ok := v[tok]; ok {
+		return p, nil
+	}
+	return nil, auth.ErrInvalidToken
+}
+
+// TestStackSessionBindingActorKind: a session created by a user directly,
+// or by a service acting for that user, serves only exactly that caller; a
+// job principal or another service acting for the same user gets 404 — in
+// the session era, and the same principals' 2026-07-28 stateless calls are
+// unaffected.
+func TestStackSessionBindingActorKind(t *testing.T) {
+	const iss = "https://idp.example.com"
+	scopes := []string{"notes:read"}
+	svc := func(name string) *auth.Principal { return &auth.Principal{Issuer: iss, Subject: name, Scopes: scopes} }
+	callers := principalsValidator{
+		"direct": {Issuer: iss, Subject: "alice", Scopes: scopes},
+		"job":    {Issuer: iss, Subject: "alice", Scopes: scopes, Kind: auth.KindJob, JobID: "j1"},
+		"svc-a":  {Issuer: iss, Subject: "alice", Scopes: scopes, Actor: svc("svc-a")},
+		"svc-b":  {Issuer: iss, Subject: "alice", Scopes: scopes, Actor: svc("svc-b")},
+	}
+	st := newStack(t, func(c *Config) {
+		c.Validator = callers
+		c.Tenancy = nil
+	})
+	ctx := context.Background()
+	for _, owner := range []string{"direct", "svc-a"} {
+		t.Run(owner, func(t *testing.T) {
+			c := st.client(t, owner)
+			_, err := c.Initialize(ctx, initReq(mcp.ProtocolVersion20251125))
+			require.NoError(t, err)
+			sid := c.GetSessionId()
+			require.NotEmpty(t, sid)
+			call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami"}}`
+			for tok := range callers {
+				want := http.StatusNotFound
+				if tok == owner {
+					want = http.StatusOK
+				}
+				assert.Equal(t, want, rawSession(t, http.MethodPost, st.url, tok, sid, call), "%s in %s's session", tok, owner)
+			}
+			for _, era := range eras {
+				other, err := eraClient(t, st.url, "job", era)
+				require.NoError(t, err, era)
+				_, err = callText(t, other, "whoami")
+				assert.NoError(t, err, "the job principal's own %s calls still work", era)
+			}
+		})
+	}
 }
