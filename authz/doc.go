@@ -32,6 +32,35 @@
 // different rules are refused. The HTTP edge and the authoritative check
 // share this one function.
 //
+// # Every method is classified
+//
+// ClassifyMethod puts every JSON-RPC method a client may send in one class;
+// anything else — an unknown method, one a future mcp-go adds, one only a
+// server sends — is MethodRefused, the zero value. The table:
+//
+//	open         initialize, ping, server/discover, logging/setLevel,
+//	             notifications/initialized, notifications/cancelled,
+//	             notifications/progress, notifications/roots/list_changed
+//	filtered     tools/list, prompts/list (narrowed by ToolFilter and
+//	             PromptFilter), resources/list, resources/templates/list
+//	             (mcp-go has no resource filter: list entries are not
+//	             narrowed, reads are decided)
+//	mediated     tools/call, prompts/get, resources/read (middlewares);
+//	             completion/complete (by the rule of its ref/prompt name or
+//	             ref/resource uri), resources/subscribe,
+//	             resources/unsubscribe, subscriptions/listen (by the
+//	             resource rules of every URI named) — decided in RequestHook
+//	owner-bound  tasks/get, tasks/list, tasks/result, tasks/cancel: bound to
+//	             the task's creator by package transport
+//	refused      everything else, including sampling/createMessage,
+//	             elicitation/create, roots/list and server notifications
+//
+// RequestHook refuses a refused method before mcp-go dispatches it, and the
+// transport edge answers it with JSON-RPC -32601 and an audit event before
+// mcp-go runs (JSON-RPC batches are refused whole). TestMethodTableCoversMCPGo
+// compares the table with mcp-go's own Method constants, so an mcp-go
+// upgrade that adds a method fails until the method is classified.
+//
 // # Wiring into mcp-go
 //
 // ServerOptions installs, in one go, the authoritative tool, prompt and

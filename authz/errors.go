@@ -51,6 +51,8 @@ func (e *DeniedError) Error() string {
 		return "access denied: authentication required"
 	case ReasonTenant:
 		return "access denied: not available to this tenant"
+	case ReasonMethod:
+		return "method not found"
 	}
 	return "access denied"
 }

@@ -116,6 +116,9 @@ func FuzzRequestHook(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","name":"write_note"}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"w\u0072ite_note"}}`,
 		`[{"jsonrpc":"2.0"}]`, `{"method":"tools/call","params":[]}`, ``,
+		`{"jsonrpc":"2.0","id":1,"method":"future/x"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"audit"},"argument":{"name":"a","value":""}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"notes://x"}}`,
 	} {
 		f.Add([]byte(s), true)
 	}
@@ -139,6 +142,8 @@ func FuzzRequestHook(f *testing.F) {
 		"insufficient scope: this request requires notes:write": true,
 		"insufficient scope: this request requires notes:admin": true,
 		"access denied: authentication required":                true,
+		"method not found":                                      true,
+		"access denied":                                         true,
 	}
 	f.Fuzz(func(t *testing.T, body []byte, withPrincipal bool) {
 		ctx := context.Background()

@@ -182,17 +182,30 @@ func (pl *Policy) ResourceMiddleware() server.ResourceHandlerMiddleware {
 	}
 }
 
-// RequestHook returns an mcp-go request-initialization hook that answers a
-// tools/call or prompts/get early, before mcp-go's filters run, when the
-// answer is one the client can act on: no principal, or an existing tool or
-// prompt whose rule the principal's scopes do not meet. mcp-go then replies
-// with a JSON-RPC error (code -32600) whose message is the *DeniedError's
-// text, e.g. "insufficient scope: this request requires notes:write",
-// instead of the filters' "tool not found". Every other request passes on
-// to mcp-go, where the filters and middlewares decide.
+// RequestHook returns an mcp-go request-initialization hook, run for every
+// request before mcp-go dispatches it. It enforces the method table
+// (ClassifyMethod): a method the table refuses — unknown, or one only a
+// server sends — is denied (ReasonMethod; mcp-go answers JSON-RPC -32600
+// with the text "method not found"; the HTTP edge answers -32601 before
+// mcp-go runs).
 //
-// The hook is only an early answer: the middlewares remain the
-// authoritative check.
+// It is the authoritative check of the mediated methods mcp-go offers no
+// middleware for: completion/complete is decided by the rule of the prompt
+// (ref/prompt name) or resource (ref/resource uri) it refers to;
+// resources/subscribe, resources/unsubscribe and subscriptions/listen by
+// the resource rules of every URI they name. Those requests are decoded
+// with mcp-go's own request types, so the policy decides on exactly what
+// mcp-go dispatches.
+//
+// For tools/call and prompts/get it answers early, before mcp-go's filters
+// run, when the answer is one the client can act on: no principal, or an
+// existing tool or prompt whose rule the principal's scopes do not meet.
+// mcp-go then replies with a JSON-RPC error (code -32600) whose message is
+// the *DeniedError's text, e.g. "insufficient scope: this request requires
+// notes:write", instead of the filters' "tool not found". For those and
+// resources/read the middlewares remain the authoritative check. Tasks
+// methods (MethodOwnerBound) pass on to the owner check of package
+// transport.
 func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 	return func(ctx context.Context, _ any, message any) error {
 		var body []byte
@@ -206,17 +219,39 @@ func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 		}
 		msg, err := jsonrpc.Peek(body)
 		if err != nil {
-			return nil
+			// Read the method as mcp-go does; a body it cannot read either
+			// is refused by mcp-go itself.
+			var base struct {
+				Method string `json:"method"`
+			}
+			if json.Unmarshal(body, &base) != nil {
+				return nil
+			}
+			msg = jsonrpc.Message{Method: base.Method}
 		}
 		p, _ := auth.FromContext(ctx)
 		var d Decision
+		switch class := ClassifyMethod(msg.Method); {
+		case class == MethodRefused:
+			return &DeniedError{Reason: ReasonMethod}
+		case class != MethodMediated:
+			return nil
+		}
 		switch msg.Method {
 		case MethodToolsCall:
+			if err != nil {
+				return nil // ambiguous: the middleware decides on what mcp-go decoded
+			}
 			d = pl.checkTool(ctx, p, msg.Name, toolHint{})
 		case MethodPromptsGet:
+			if err != nil {
+				return nil
+			}
 			d = pl.checkPrompt(p, msg.Name)
+		case MethodResourcesRead:
+			return nil // ResourceMiddleware decides
 		default:
-			return nil
+			return pl.checkMediated(p, msg.Method, body).Err()
 		}
 		switch {
 		case d.Allowed:
@@ -238,6 +273,60 @@ func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 		return d.Err()
 	}
 }
+
+// checkMediated decides completion/complete, resources/subscribe,
+// resources/unsubscribe and subscriptions/listen, decoding body with
+// mcp-go's request types. A body mcp-go's types cannot decode is denied.
+func (pl *Policy) checkMediated(p *auth.Principal, method string, body []byte) Decision {
+	if p == nil {
+		return Decision{Reason: ReasonUnauthenticated}
+	}
+	switch method {
+	case MethodCompletionComplete:
+		var req mcp.CompleteRequest
+		if json.Unmarshal(body, &req) != nil {
+			return Decision{Reason: ReasonNoRule}
+		}
+		switch ref := req.Params.Ref.(type) {
+		case mcp.PromptReference:
+			return pl.checkPrompt(p, ref.Name)
+		case mcp.ResourceReference:
+			return pl.checkResource(p, ref.URI)
+		}
+	case MethodResourcesSubscribe:
+		var req mcp.SubscribeRequest
+		if json.Unmarshal(body, &req) != nil {
+			return Decision{Reason: ReasonNoRule}
+		}
+		return pl.checkResource(p, req.Params.URI)
+	case MethodResourcesUnsubscribe:
+		var req mcp.UnsubscribeRequest
+		if json.Unmarshal(body, &req) != nil {
+			return Decision{Reason: ReasonNoRule}
+		}
+		return pl.checkResource(p, req.Params.URI)
+	case MethodSubscriptionsListen:
+		var req mcp.SubscriptionsListenRequest
+		if json.Unmarshal(body, &req) != nil {
+			return Decision{Reason: ReasonNoRule}
+		}
+		uris := req.Params.Notifications.ResourceSubscriptions
+		if len(uris) > maxListenURIs {
+			return Decision{Reason: ReasonNoRule}
+		}
+		for _, uri := range uris {
+			if d := pl.checkResource(p, uri); !d.Allowed {
+				return d
+			}
+		}
+		return Decision{Allowed: true, Reason: ReasonAllowed}
+	}
+	return Decision{Reason: ReasonNoRule}
+}
+
+// maxListenURIs caps the resource URIs one subscriptions/listen request may
+// name; more is refused.
+const maxListenURIs = 1024
 
 // ServerOptions returns the mcp-go options that install the whole policy:
 // RequestHook (added to the server's hooks, created if there are none),

@@ -311,6 +311,9 @@ const (
 	// ReasonInsufficientScope: a rule applies but the principal lacks the
 	// scopes it needs; Decision.Missing and Decision.AnyOf name them.
 	ReasonInsufficientScope
+	// ReasonMethod: the JSON-RPC method is not one a client may send
+	// (ClassifyMethod returns MethodRefused).
+	ReasonMethod
 )
 
 // String returns the reason's name, for logs and audit.
@@ -326,6 +329,8 @@ func (r Reason) String() string {
 		return "tenant"
 	case ReasonInsufficientScope:
 		return "insufficient_scope"
+	case ReasonMethod:
+		return "method_not_found"
 	}
 	return "unknown"
 }
@@ -354,8 +359,11 @@ func (d Decision) Err() error {
 
 // Check decides whether p may make the request identified by method and
 // name: MethodToolsCall with a tool name, MethodPromptsGet with a prompt
-// name, or MethodResourcesRead with a resource URI. Any other method is
-// denied (ReasonNoRule). It reads the tenant from ctx (Config.Tenant) when
+// name, MethodResourcesRead, MethodResourcesSubscribe or
+// MethodResourcesUnsubscribe with a resource URI. A method ClassifyMethod
+// refuses is denied with ReasonMethod; any other is denied with
+// ReasonNoRule (completion/complete and subscriptions/listen need their
+// whole request: RequestHook decides them). It reads the tenant from ctx (Config.Tenant) when
 // tenant allow-lists are on and, for a tool whose rule depends on its
 // annotations, finds the tool in the mcp-go session and server carried by
 // ctx, then through Config.Tools.
@@ -370,8 +378,11 @@ func (pl *Policy) Check(ctx context.Context, p *auth.Principal, method, name str
 		return pl.checkTool(ctx, p, name, toolHint{})
 	case MethodPromptsGet:
 		return pl.checkPrompt(p, name)
-	case MethodResourcesRead:
+	case MethodResourcesRead, MethodResourcesSubscribe, MethodResourcesUnsubscribe:
 		return pl.checkResource(p, name)
+	}
+	if ClassifyMethod(method) == MethodRefused {
+		return Decision{Reason: ReasonMethod}
 	}
 	if p == nil {
 		return Decision{Reason: ReasonUnauthenticated}

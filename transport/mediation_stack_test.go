@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -179,4 +180,152 @@ func TestStackResourcePercentEncoding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postRPC posts one raw JSON-RPC message in era: with the session of c for
+// 2025-11-25, stateless (the _meta members added to params) for 2026-07-28.
+func postRPC(t *testing.T, st *stack, token, era, sid, method, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, st.url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set(mcp.HeaderProtocolVersion, era)
+	if era == mcp.ProtocolVersion20260728 {
+		req.Header.Set(mcp.HeaderMethod, method)
+	} else if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func rpcBody(era, method string) string {
+	meta := ""
+	if era == mcp.ProtocolVersion20260728 {
+		meta = `"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + era + `","` + mcp.MetaKeyClientInfo + `":{"name":"t","version":"1"},"` +
+			mcp.MetaKeyClientCapabilities + `":{}}`
+	}
+	return `{"jsonrpc":"2.0","id":7,"method":"` + method + `","params":{` + meta + `}}`
+}
+
+// TestStackMethodDefaultDeny: a method no client may send — unknown, or one
+// only servers send — is answered -32601 at the edge and audited; a batch is
+// refused whole (issue 14.1).
+func TestStackMethodDefaultDeny(t *testing.T) {
+	st := newMediationStack(t, nil, server.WithStateful(true))
+	tok := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read notes:admin"})
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			sid := ""
+			if era == mcp.ProtocolVersion20251125 {
+				sid = st.connect(t, tok, era).GetSessionId()
+				require.NotEmpty(t, sid)
+			}
+			for _, method := range []string{"future/method", "sampling/createMessage", "notifications/resources/updated", "Tools/call"} {
+				status, body := postRPC(t, st, tok, era, sid, method, rpcBody(era, method))
+				want := http.StatusOK
+				if era == mcp.ProtocolVersion20260728 {
+					want = http.StatusNotFound
+				}
+				assert.Equal(t, want, status, method)
+				assert.JSONEq(t, `{"jsonrpc":"2.0","id":7,"error":{"code":-32601,"message":"method not found"}}`, body, method)
+			}
+			// A batch whose first element is harmless cannot carry a second.
+			batch := `[` + rpcBody(era, "ping") + `,` + rpcBody(era, "future/method") + `]`
+			status, body := postRPC(t, st, tok, era, sid, "ping", batch)
+			assert.Equal(t, http.StatusBadRequest, status)
+			assert.Contains(t, body, "batches are not supported")
+			// Methods on the table still work.
+			status, body = postRPC(t, st, tok, era, sid, "prompts/list", rpcBody(era, "prompts/list"))
+			assert.Equal(t, http.StatusOK, status, body)
+			assert.Contains(t, body, `"result"`)
+		})
+	}
+	require.NoError(t, st.rec.Close())
+	out := st.audit.String()
+	assert.Equal(t, 2*4, strings.Count(out, `"reason":"method_not_found"`), out)
+	assert.Contains(t, out, `"reason":"jsonrpc_batch"`)
+	assert.NotContains(t, out, tok)
+}
+
+func complete(c *client.Client, ref any) ([]string, error) {
+	res, err := c.Complete(context.Background(), mcp.CompleteRequest{Params: mcp.CompleteParams{
+		Ref: ref, Argument: mcp.CompleteArgument{Name: "key", Value: ""},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Completion.Values, nil
+}
+
+// TestStackCompletionMediated: completion/complete is decided by the rule of
+// the prompt or resource it refers to (issue 14.4).
+func TestStackCompletionMediated(t *testing.T) {
+	st := newMediationStack(t, nil)
+	reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			c := st.connect(t, reader, era)
+			got, err := complete(c, mcp.PromptReference{Type: "ref/prompt", Name: "notes_digest"})
+			require.NoError(t, err)
+			assert.Equal(t, []string{"secret-key"}, got)
+			got, err = complete(c, mcp.ResourceReference{Type: "ref/resource", URI: "notes://{+key}"})
+			require.NoError(t, err)
+			assert.Equal(t, []string{"secret-key"}, got)
+
+			for name, ref := range map[string]any{
+				"denied prompt":         mcp.PromptReference{Type: "ref/prompt", Name: "admin_digest"},
+				"unknown prompt":        mcp.PromptReference{Type: "ref/prompt", Name: "other"},
+				"denied resource":       mcp.ResourceReference{Type: "ref/resource", URI: "notes://private/{key}"},
+				"encoded denied":        mcp.ResourceReference{Type: "ref/resource", URI: "notes://priv%61te/{key}"},
+				"resource with no rule": mcp.ResourceReference{Type: "ref/resource", URI: "file:///{path}"},
+			} {
+				got, err := complete(c, ref)
+				assert.Error(t, err, name)
+				assert.Empty(t, got, name)
+			}
+		})
+	}
+}
+
+// TestStackSubscriptionMediated: resources/subscribe (2025-11-25) and
+// subscriptions/listen (2026-07-28) are decided by the resource rules
+// (issue 14.4).
+func TestStackSubscriptionMediated(t *testing.T) {
+	st := newMediationStack(t, nil, server.WithStateful(true))
+	reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+
+	t.Run(mcp.ProtocolVersion20251125, func(t *testing.T) {
+		c := st.connect(t, reader, mcp.ProtocolVersion20251125)
+		sub := func(uri string) error {
+			return c.Subscribe(context.Background(), mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}})
+		}
+		require.NoError(t, sub("notes://public/readme"))
+		for _, uri := range []string{"notes://private/keys", "notes://priv%61te/keys", "file:///etc/passwd"} {
+			assert.Error(t, sub(uri), uri)
+		}
+		err := c.Unsubscribe(context.Background(), mcp.UnsubscribeRequest{Params: mcp.UnsubscribeParams{URI: "notes://private/keys"}})
+		assert.Error(t, err)
+	})
+	t.Run(mcp.ProtocolVersion20260728, func(t *testing.T) {
+		c := st.connect(t, reader, mcp.ProtocolVersion20260728)
+		listen := func(uris ...string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			err := c.Listen(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: uris})
+			if ctx.Err() != nil {
+				return nil // the stream stayed open: accepted
+			}
+			return err
+		}
+		require.NoError(t, listen("notes://public/readme"))
+		for _, uri := range []string{"notes://private/keys", "notes://priv%61te/keys"} {
+			err := listen("notes://public/readme", uri)
+			assert.Error(t, err, uri)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -28,7 +29,15 @@ import (
 // validates only for 2026-07-28 requests) because the JSON-RPC id is wanted
 // for audit in every protocol version.
 //
+// Before any policy check it enforces the method table
+// (authz.ClassifyMethod): a JSON-RPC batch is refused with 400, and a method
+// no client may send — unknown, or sent by servers only — is answered with
+// JSON-RPC -32601 (HTTP 404 for a 2026-07-28 request, as that version maps
+// the code; 400 for a notification) and audited as access_denied
+// "method_not_found", with or without a policy.
+//
 // Only a denial for missing scopes of a tool, prompt or resource that exists
+// (resources/subscribe and unsubscribe are decided like resources/read)
 // is answered here; everything else goes on to mcp-go, where the authz tool
 // middleware and filters decide authoritatively (this check is only an early,
 // friendlier answer).
@@ -45,6 +54,11 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if isBatch(body) {
+			audit.Annotate(r.Context(), audit.KindRequest, "jsonrpc_batch")
+			writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported")
+			return
+		}
 		msg, err := jsonrpc.Peek(body)
 		if errors.Is(err, jsonrpc.ErrAmbiguous) {
 			audit.Annotate(r.Context(), audit.KindRequest, "ambiguous_jsonrpc_body")
@@ -59,6 +73,21 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 		if len(msg.ID) > 0 {
 			ctx = audit.NewRPCIDContext(ctx, string(msg.ID))
 			r = r.WithContext(ctx)
+		}
+		// Default deny by method (authz.ClassifyMethod): a method no client
+		// may send never reaches mcp-go. A message without a method is a
+		// client's response to a server request, which mcp-go routes.
+		if msg.Method != "" && authz.ClassifyMethod(msg.Method) == authz.MethodRefused {
+			audit.AnnotateRequest(ctx, audit.KindAccessDenied, "method_not_found", msg.Method, "")
+			status := http.StatusOK
+			switch {
+			case len(msg.ID) == 0:
+				status = http.StatusBadRequest // a notification gets no JSON-RPC answer
+			case mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)):
+				status = http.StatusNotFound // as 2026-07-28 maps -32601
+			}
+			writeRPCErrorID(w, status, msg.ID, mcp.METHOD_NOT_FOUND, "method not found")
+			return
 		}
 		if s.policy == nil {
 			next.ServeHTTP(w, r)
@@ -80,7 +109,7 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 				return
 			}
 			d = s.policy.Check(ctx, p, msg.Method, msg.Name)
-		case authz.MethodResourcesRead:
+		case authz.MethodResourcesRead, authz.MethodResourcesSubscribe, authz.MethodResourcesUnsubscribe:
 			d = s.policy.Check(ctx, p, msg.Method, msg.URI)
 		default:
 			next.ServeHTTP(w, r)
@@ -91,7 +120,7 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			return
 		}
 		name := msg.Name
-		if msg.Method == authz.MethodResourcesRead {
+		if msg.Method != authz.MethodToolsCall && msg.Method != authz.MethodPromptsGet {
 			name = msg.URI
 		}
 		audit.AnnotateRequest(ctx, audit.KindAccessDenied, "insufficient_scope", msg.Method, name)
@@ -99,8 +128,33 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 	})
 }
 
+// writeRPCError writes a JSON-RPC error with a null id. message is a
+// constant of this package, never client input.
 func writeRPCError(w http.ResponseWriter, status, code int, message string) {
+	writeRPCErrorID(w, status, nil, code, message)
+}
+
+// writeRPCErrorID writes a JSON-RPC error answering the request whose raw
+// id (as jsonrpc.Peek returned it: one JSON value) is id; nil means null.
+func writeRPCErrorID(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	if len(id) == 0 || !(id[0] == '"' || id[0] == '-' || '0' <= id[0] && id[0] <= '9') {
+		id = json.RawMessage("null") // JSON-RPC ids are strings or numbers
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":` + strconv.Itoa(code) + `,"message":"` + message + `"}}` + "\n"))
+	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":` + strconv.Itoa(code) + `,"message":"` + message + `"}}` + "\n"))
+}
+
+// isBatch reports whether body is a JSON array: a JSON-RPC batch, which MCP
+// no longer allows. The edge refuses it rather than let one element go
+// unchecked.
+func isBatch(body []byte) bool {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c == '['
+	}
+	return false
 }
