@@ -9,6 +9,8 @@
 //	MCPGUARD_TENANT_CLAIM  the claim naming the caller's tenant (default tenant_id)
 //	MCPGUARD_RATE_LIMIT    requests per second per caller, burst twice that (default 20)
 //	MCPGUARD_CPUPROFILE    write a CPU profile of the whole run to this file on shutdown (optional)
+//	MCPGUARD_METRICS_ADDR  serve OpenTelemetry metrics at http://<addr>/metrics in Prometheus text format (optional, off by default)
+//	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
@@ -81,6 +83,9 @@ type config struct {
 	jwksURL     string
 	tenantClaim string
 	rate        int
+	// metricsAddr and otlpEndpoint turn on telemetry; empty: off.
+	metricsAddr  string
+	otlpEndpoint string
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -252,7 +257,15 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	}
 	closers = append(closers, rec.Close)
 
+	obs, err := newObservability(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, obs.close)
+
 	guard, err := transport.New(transport.Config{
+		MeterProvider:        obs.meters,  // nil unless MCPGUARD_METRICS_ADDR
+		TracerProvider:       obs.tracers, // nil unless MCPGUARD_OTLP_ENDPOINT
 		Resource:             cfg.resource,
 		AuthorizationServers: []string{cfg.issuer},
 		ResourceName:         "mcpguard notes example",
@@ -301,11 +314,23 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		return def
 	}
 	cfg := config{
-		addr:        env("MCPGUARD_ADDR", "127.0.0.1:8080"),
-		issuer:      env("MCPGUARD_ISSUER", ""),
-		resource:    env("MCPGUARD_RESOURCE", ""),
-		jwksURL:     env("MCPGUARD_JWKS_URL", ""),
-		tenantClaim: env("MCPGUARD_TENANT_CLAIM", tenancy.ClaimTenantID),
+		addr:         env("MCPGUARD_ADDR", "127.0.0.1:8080"),
+		issuer:       env("MCPGUARD_ISSUER", ""),
+		resource:     env("MCPGUARD_RESOURCE", ""),
+		jwksURL:      env("MCPGUARD_JWKS_URL", ""),
+		tenantClaim:  env("MCPGUARD_TENANT_CLAIM", tenancy.ClaimTenantID),
+		metricsAddr:  env("MCPGUARD_METRICS_ADDR", ""),
+		otlpEndpoint: env("MCPGUARD_OTLP_ENDPOINT", ""),
+	}
+	if cfg.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.metricsAddr); err != nil {
+			return config{}, fmt.Errorf("MCPGUARD_METRICS_ADDR %q is not host:port: %v", cfg.metricsAddr, err)
+		}
+	}
+	if cfg.otlpEndpoint != "" {
+		if u, err := url.Parse(cfg.otlpEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return config{}, fmt.Errorf("MCPGUARD_OTLP_ENDPOINT %q: an http(s) URL is required, e.g. http://127.0.0.1:4318/v1/traces", cfg.otlpEndpoint)
+		}
 	}
 
 	host, port, err := net.SplitHostPort(cfg.addr)
