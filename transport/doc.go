@@ -64,6 +64,29 @@
 // owner is unknown (forgotten, or the store failed) is served to no one. StdioIdentity gives a stdio server the same
 // identity, policy and audit path.
 //
+// Multi round-trip requests (SEP-2322) are sealed. The requestState a tool
+// or prompt handler hands out in an input_required result comes back from
+// the client, which the 2026-07-28 specification says a server must not
+// trust for authorization without integrity protection. ServerOptions adds
+// tool and prompt middleware, inside the policy's, that seals outgoing
+// state with AES-256-GCM (Config.RequestState.Key, by default derived from
+// SessionKey with HKDF-SHA256, so replicas sharing SessionKey share it) over
+// the principal's issuer, subject, kind and actor, the tenant, an expiry
+// (Config.RequestState.TTL, default 10 minutes) and a digest of the request:
+// the method, the tool or prompt name and the arguments as canonical JSON
+// (inputResponses, _meta and task parameters are left out, since a retry
+// changes them). An incoming requestState is capped (default 16 KiB) before
+// it is decoded, opened and checked before the handler runs; state from
+// another principal or tenant, for another request, tampered with, expired
+// or never sealed is refused with a JSON-RPC error whose text is only
+// ErrRequestState's, and a denial audit event naming the reason
+// (request_state_foreign_principal, _other_request, _tampered, _expired,
+// _malformed, _too_large). Handlers see their own plain state and change
+// nothing; mcp-go's bridge for 2025-11-25 clients retries through the same
+// middleware. Resource handlers cannot hand out state in mcp-go, so a
+// resources/read carrying requestState is refused unless it opens for that
+// URI.
+//
 // Every wrapper keeps http.Flusher, http.Hijacker and Unwrap working, so
 // SSE streams, GET listening streams and DELETE pass through unchanged, as
 // do 2026-07-28 stateless requests.

@@ -129,6 +129,11 @@ type Config struct {
 	// them (mcp-go isolates them by session only). The zero value keeps
 	// owners in memory for DefaultTaskOwnerTTL.
 	Tasks TaskConfig
+	// RequestState seals the requestState of multi round-trip requests
+	// (SEP-2322) with AES-256-GCM, bound to the principal, tenant, an
+	// expiry and the request it belongs to. The zero value derives the key
+	// from SessionKey and accepts state for DefaultRequestStateTTL.
+	RequestState RequestStateConfig
 	// DisableStepUp turns off the HTTP-level insufficient_scope answer;
 	// tool middleware still enforces.
 	DisableStepUp bool
@@ -169,6 +174,7 @@ type Guard struct {
 	edge     *edge
 	sessions *SessionBinding
 	tasks    *taskBinding
+	sealer   *requestSealer
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
 	tel      *telemetry.Telemetry
@@ -226,6 +232,9 @@ func New(cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("%w: Config.Tasks.TTL must not be negative", ErrConfig)
 	}
 	g.tasks = newTaskBinding(cfg.Tasks, g.sessions.key)
+	if g.sealer, err = newRequestSealer(cfg.RequestState, g.sessions.key, cfg.Audit); err != nil {
+		return nil, err
+	}
 	if cfg.Mode == ModeProd {
 		ac := cfg.Auth
 		ac.ResourceMetadataURL = g.metaURL
@@ -255,7 +264,8 @@ func New(cfg Config) (*Guard, error) {
 
 // ServerOptions returns the mcp-go options that install the tool-level
 // layers, outermost first: audit (so it sees every refusal), the policy
-// (filters, authoritative middleware, early-denial hook), the hooks that
+// (filters, authoritative middleware, early-denial hook), the sealing of
+// multi round-trip requestState (RequestStateConfig), the hooks that
 // bind tasks to their owners, then tool budgets. Pass them to
 // server.NewMCPServer after any server.WithHooks option (one after them
 // would drop those hooks: tasks would then be served to no one).
@@ -269,6 +279,7 @@ func (g *Guard) ServerOptions() []server.ServerOption {
 		)
 	}
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
+	opts = append(opts, g.sealer.options()...)
 	opts = append(opts, g.tasks.option())
 	if g.cfg.ToolBudgets != nil {
 		opts = append(opts, server.WithToolHandlerMiddleware(g.cfg.ToolBudgets))
