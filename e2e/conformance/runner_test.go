@@ -135,3 +135,22 @@ func TestRegressions(t *testing.T) {
 	assert.Equal(t, []string{"c"}, Regressions(other, base))
 	assert.Empty(t, Regressions(base, base))
 }
+
+func TestRequiredUnmet(t *testing.T) {
+	req := Required(" 2025-11-25:server-session-lifecycle, caching,,tools-list ")
+	assert.Equal(t, []Requirement{
+		{Revision: "2025-11-25", Scenario: "server-session-lifecycle"},
+		{Scenario: "caching"},
+		{Scenario: "tools-list"},
+	}, req)
+
+	old := Results{"server-session-lifecycle": {Passed: false}, "tools-list": {Passed: true}}
+	assert.Equal(t, []string{"server-session-lifecycle"}, Unmet("2025-11-25", old, req))
+	old["server-session-lifecycle"] = Result{Passed: true}
+	assert.Empty(t, Unmet("2025-11-25", old, req), "caching does not run in 2025-11-25, so it is not required there")
+
+	stateless := Results{"caching": {Passed: false}}
+	assert.Equal(t, []string{"caching"}, Unmet("2026-07-28", stateless, req))
+	assert.Equal(t, []string{"server-session-lifecycle"}, Unmet("2025-11-25", Results{}, req),
+		"a revision-bound requirement that did not run is unmet")
+}

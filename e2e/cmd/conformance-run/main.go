@@ -1,7 +1,10 @@
 // Command conformance-run runs the official MCP conformance suite's server
 // scenarios against mcp-go's own conformance server (the reference), our
 // fixture server bare, and the same server behind mcpguard's production
-// stack with a token-adding proxy in front, then compares them.
+// stack with a token-adding proxy in front, then compares them. Each
+// variant plays the scenarios every revision in -revisions requires (the
+// CLI's --requirements): 2025-11-25 over sessions and 2026-07-28
+// stateless, each compared on its own.
 //
 // Usage (from the e2e module; .ci/conformance.sh does this):
 //
@@ -12,9 +15,12 @@
 // notification sent just before a tool returns can be dropped); each of
 // them that fails in the full run is rerun alone up to -retries times, and
 // the outcome is reported; they do not decide the verdict, since even the
-// reference can fail them on every attempt. The command exits 1 when the
-// wrapped server fails any other scenario the bare one passes, or the bare
-// fixture fails one the reference passes.
+// reference can fail them on every attempt. The command exits 1 when, in
+// any revision, the wrapped server fails any other scenario the bare one
+// passes, the bare fixture fails one the reference passes, or the wrapped
+// server fails a scenario of -require-wrapped (default $REQUIRE_WRAPPED, or
+// 2025-11-25:server-session-lifecycle), which it must pass even where the
+// bare fixture does not.
 package main
 
 import (
@@ -29,7 +35,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,12 +45,21 @@ import (
 )
 
 type variant struct {
-	name    string
-	url     string
+	name string
+	url  string
+	eras map[string]*outcome // revision -> outcome
+}
+
+type outcome struct {
 	first   conformance.Results // the full run, before retries
 	final   conformance.Results // after retrying baseline scenarios
 	retried map[string]int      // scenario -> passing attempt (0: never)
 }
+
+// defaultRequired are the scenarios the wrapped server must pass even where
+// the bare fixture fails them: mcp-go keeps answering a terminated session,
+// mcpguard's TerminatedSessions answers 404 after DELETE.
+const defaultRequired = "2025-11-25:server-session-lifecycle"
 
 func main() {
 	jsDir := flag.String("js", "js", "directory with the installed npm packages")
@@ -50,25 +67,46 @@ func main() {
 	baselinePath := flag.String("baseline", "", "mcp-go's conformance/server/expected-failures.yml")
 	retries := flag.Int("retries", 20, "attempts for each intermittent scenario that failed")
 	skipWrapped := flag.Bool("skip-wrapped", false, "do not run the wrapped variant")
+	revisions := flag.String("revisions", strings.Join(conformance.Revisions, ","), "comma-separated specification revisions to run")
+	reqDefault := defaultRequired
+	if env, ok := os.LookupEnv("REQUIRE_WRAPPED"); ok {
+		reqDefault = env
+	}
+	required := flag.String("require-wrapped", reqDefault,
+		"comma-separated scenarios (\"scenario\" or \"revision:scenario\") the wrapped server must pass whatever the bare one does; default $REQUIRE_WRAPPED or "+defaultRequired)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code, err := run(ctx, *jsDir, *reference, *baselinePath, *retries, *skipWrapped)
+	cfg := config{
+		jsDir: *jsDir, reference: *reference, baselinePath: *baselinePath, retries: *retries,
+		skipWrapped: *skipWrapped, revisions: strings.Split(*revisions, ","),
+		required: conformance.Required(*required),
+	}
+	code, err := run(ctx, cfg)
 	if err != nil {
 		log.Print(err)
 	}
 	os.Exit(code)
 }
 
-func run(ctx context.Context, jsDir, reference, baselinePath string, retries int, skipWrapped bool) (int, error) {
-	suite, err := conformance.SuiteIn(jsDir)
+type config struct {
+	jsDir, reference, baselinePath string
+	retries                        int
+	skipWrapped                    bool
+	revisions                      []string
+	required                       []conformance.Requirement
+}
+
+func run(ctx context.Context, cfg config) (int, error) {
+	began := time.Now()
+	suite, err := conformance.SuiteIn(cfg.jsDir)
 	if err != nil {
 		return 1, err
 	}
 	var baseline []string
-	if baselinePath != "" {
-		f, err := os.Open(baselinePath)
+	if cfg.baselinePath != "" {
+		f, err := os.Open(cfg.baselinePath)
 		if err != nil {
 			return 1, err
 		}
@@ -80,8 +118,8 @@ func run(ctx context.Context, jsDir, reference, baselinePath string, retries int
 	}
 
 	var variants []*variant
-	if reference != "" {
-		url, stopRef, err := startReference(ctx, reference)
+	if cfg.reference != "" {
+		url, stopRef, err := startReference(ctx, cfg.reference)
 		if err != nil {
 			return 1, err
 		}
@@ -94,7 +132,7 @@ func run(ctx context.Context, jsDir, reference, baselinePath string, retries int
 	}
 	defer bare.Close()
 	variants = append(variants, &variant{name: "bare", url: bare.URL})
-	if !skipWrapped {
+	if !cfg.skipWrapped {
 		wrapped, err := conformance.Start(ctx, conformance.Options{Guarded: true})
 		if err != nil {
 			return 1, fmt.Errorf("wrapped variant: %w", err)
@@ -103,36 +141,29 @@ func run(ctx context.Context, jsDir, reference, baselinePath string, retries int
 		variants = append(variants, &variant{name: "wrapped", url: wrapped.URL})
 	}
 
-	for _, v := range variants {
-		start := time.Now()
-		res, err := suite.Run(ctx, v.url, "")
-		if err != nil {
-			return 1, fmt.Errorf("%s: %w", v.name, err)
-		}
-		v.first, v.final, v.retried = res, conformance.Results{}, map[string]int{}
-		for k, r := range res {
-			v.final[k] = r
-		}
-		for _, name := range baseline {
-			r, ok := res[name]
-			if !ok || r.Passed {
-				continue
-			}
-			attempt, err := suite.Retry(ctx, v.url, name, retries)
-			if err != nil {
-				return 1, fmt.Errorf("%s: %w", v.name, err)
-			}
-			v.retried[name] = attempt
-			if attempt > 0 {
-				r.Passed = true
-				v.final[name] = r
-			}
-		}
-		_, passed, checks, checksPassed := v.first.Totals()
-		fmt.Printf("%-8s full run: %d/%d scenarios, %d/%d checks passed (%s)\n",
-			v.name, passed, len(v.first), checksPassed, checks, time.Since(start).Round(time.Millisecond))
+	// The variants are separate servers and the suite's client mostly
+	// waits on timers, so the variants run side by side; the revisions of
+	// one variant run one after the other.
+	logs := make([]strings.Builder, len(variants))
+	errs := make([]error, len(variants))
+	var wg sync.WaitGroup
+	for i, v := range variants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = playVariant(ctx, suite, v, cfg, baseline, &logs[i])
+		}()
 	}
-	report(variants, retries)
+	wg.Wait()
+	for i := range variants {
+		fmt.Print(logs[i].String())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return 1, err
+	}
+	for _, rev := range cfg.revisions {
+		report(rev, variants, cfg.retries)
+	}
 
 	// The baseline scenarios fail intermittently in mcp-go itself, even
 	// after many retries (the reference server has failed one 21 times in a
@@ -142,42 +173,88 @@ func run(ctx context.Context, jsDir, reference, baselinePath string, retries int
 		fmt.Printf("known mcp-go failures (expected-failures.yml), reported, not compared: %s\n", strings.Join(baseline, ", "))
 	}
 	code := 0
-	for i := 1; i < len(variants); i++ {
-		base, other := variants[i-1], variants[i]
-		base.final, other.final = without(base.final, baseline), without(other.final, baseline)
-		if reg := conformance.Regressions(base.final, other.final); len(reg) > 0 {
-			fmt.Printf("FAIL: %s fails scenarios %s passes: %s\n", other.name, base.name, strings.Join(reg, ", "))
-			code = 1
+	for _, rev := range cfg.revisions {
+		for i := 1; i < len(variants); i++ {
+			base, other := variants[i-1], variants[i]
+			bf, of := without(base.eras[rev].final, baseline), without(other.eras[rev].final, baseline)
+			if reg := conformance.Regressions(bf, of); len(reg) > 0 {
+				fmt.Printf("FAIL %s: %s fails scenarios %s passes: %s\n", rev, other.name, base.name, strings.Join(reg, ", "))
+				code = 1
+			}
 		}
-		_, bp, _, _ := base.final.Totals()
-		_, op, _, _ := other.final.Totals()
-		if op < bp {
-			fmt.Printf("FAIL: %s passes %d scenarios, %s %d\n", other.name, op, base.name, bp)
-			code = 1
+		if last := variants[len(variants)-1]; last.name == "wrapped" {
+			if unmet := conformance.Unmet(rev, last.eras[rev].final, cfg.required); len(unmet) > 0 {
+				fmt.Printf("FAIL %s: wrapped fails required scenarios: %s\n", rev, strings.Join(unmet, ", "))
+				code = 1
+			}
 		}
 	}
 	if code == 0 {
-		fmt.Println("OK: every variant passes every scenario the previous one passes")
+		fmt.Println("OK: in every revision each variant passes every scenario the previous one passes, and wrapped passes every required one")
 	}
+	fmt.Printf("wall time %s\n", time.Since(began).Round(time.Millisecond))
 	return code, nil
 }
 
-func report(variants []*variant, retries int) {
-	names := variants[0].first.Names()
-	fmt.Printf("\n%-34s", "scenario")
-	for _, v := range variants {
-		fmt.Printf(" %-14s", v.name)
+// playVariant runs every revision against v and retries its failed
+// baseline scenarios, writing one summary line per revision to w.
+func playVariant(ctx context.Context, suite conformance.Suite, v *variant, cfg config, baseline []string, w io.Writer) error {
+	v.eras = map[string]*outcome{}
+	for _, rev := range cfg.revisions {
+		start := time.Now()
+		res, err := suite.Run(ctx, v.url, rev, "")
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", v.name, rev, err)
+		}
+		o := &outcome{first: res, final: conformance.Results{}, retried: map[string]int{}}
+		for k, r := range res {
+			o.final[k] = r
+		}
+		for _, name := range baseline {
+			r, ok := res[name]
+			if !ok || r.Passed {
+				continue
+			}
+			attempt, err := suite.Retry(ctx, v.url, rev, name, cfg.retries)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", v.name, rev, err)
+			}
+			o.retried[name] = attempt
+			if attempt > 0 {
+				r.Passed = true
+				o.final[name] = r
+			}
+		}
+		v.eras[rev] = o
+		_, passed, checks, checksPassed := o.first.Totals()
+		fmt.Fprintf(w, "%-8s %s: %d/%d scenarios, %d/%d checks passed (%s)\n",
+			v.name, rev, passed, len(o.first), checksPassed, checks, time.Since(start).Round(time.Millisecond))
 	}
-	fmt.Println()
+	return nil
+}
+
+func report(rev string, variants []*variant, retries int) {
+	names := variants[0].eras[rev].first.Names()
+	for _, v := range variants[1:] {
+		for _, n := range v.eras[rev].first.Names() {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	fmt.Printf("\n| %s scenario | %s |\n", rev, strings.Join(variantNames(variants), " | "))
+	fmt.Printf("|---|%s\n", strings.Repeat("---|", len(variants)))
 	for _, n := range names {
-		fmt.Printf("%-34s", n)
+		cells := make([]string, 0, len(variants))
 		for _, v := range variants {
+			o := v.eras[rev]
 			cell := "missing"
-			if r, ok := v.first[n]; ok {
+			if r, ok := o.first[n]; ok {
 				cell = "pass"
 				if !r.Passed {
 					cell = "FAIL"
-					if a, ok := v.retried[n]; ok {
+					if a, ok := o.retried[n]; ok {
 						if a > 0 {
 							cell = fmt.Sprintf("FAIL, retry %d", a)
 						} else {
@@ -186,19 +263,28 @@ func report(variants []*variant, retries int) {
 					}
 				}
 			}
-			fmt.Printf(" %-14s", cell)
+			cells = append(cells, cell)
 		}
-		fmt.Println()
+		fmt.Printf("| %s | %s |\n", n, strings.Join(cells, " | "))
 	}
 	fmt.Println()
 	for _, v := range variants {
-		for _, n := range v.first.Names() {
-			if r := v.first[n]; !r.Passed {
-				fmt.Printf("%s %s: %s\n", v.name, n, strings.Join(r.Failures, "; "))
+		o := v.eras[rev]
+		for _, n := range o.first.Names() {
+			if r := o.first[n]; !r.Passed {
+				fmt.Printf("%s %s %s: %s\n", rev, v.name, n, strings.Join(r.Failures, "; "))
 			}
 		}
 	}
 	fmt.Println()
+}
+
+func variantNames(vs []*variant) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.name
+	}
+	return out
 }
 
 // without returns res less the named scenarios.
