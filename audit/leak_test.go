@@ -301,16 +301,17 @@ func TestNoCredentialLeaks(t *testing.T) {
 		url    string
 		want   int
 	}{
-		"expired":         {bearer(expired), ts.URL, 401},
-		"bad signature":   {bearer(badSig), ts.URL, 401},
-		"unsigned":        {bearer(unsigned), ts.URL, 401},
-		"hmac confusion":  {bearer(hmacConfused), ts.URL, 401},
-		"rogue key":       {bearer(rogue), ts.URL, 401},
-		"wrong audience":  {bearer(wrongAud), ts.URL, 401},
-		"no tenant":       {bearer(noTenant), ts.URL, 403},
-		"token in query":  {http.Header{}, ts.URL + "?access_token=" + url.QueryEscape(inQuery), 400},
-		"two credentials": {http.Header{"Authorization": {"Bearer " + valid, "Bearer " + expired}}, ts.URL, 400},
-		"lower-case":      {http.Header{"Authorization": {"bearer " + badSig}}, ts.URL, 401},
+		"expired":          {bearer(expired), ts.URL, 401},
+		"bad signature":    {bearer(badSig), ts.URL, 401},
+		"unsigned":         {bearer(unsigned), ts.URL, 401},
+		"hmac confusion":   {bearer(hmacConfused), ts.URL, 401},
+		"rogue key":        {bearer(rogue), ts.URL, 401},
+		"wrong audience":   {bearer(wrongAud), ts.URL, 401},
+		"no tenant":        {bearer(noTenant), ts.URL, 403},
+		"token in query":   {http.Header{}, ts.URL + "?access_token=" + url.QueryEscape(inQuery), 401}, // ignored: no credential
+		"query and header": {bearer(valid), ts.URL + "?access_token=" + url.QueryEscape(inQuery), 400},
+		"two credentials":  {http.Header{"Authorization": {"Bearer " + valid, "Bearer " + expired}}, ts.URL, 400},
+		"lower-case":       {http.Header{"Authorization": {"bearer " + badSig}}, ts.URL, 401},
 	} {
 		assert.Equal(t, tc.want, post(tc.header, tc.url), name)
 	}
@@ -341,7 +342,7 @@ func TestNoCredentialLeaks(t *testing.T) {
 	}
 	assert.Equal(t, 3, kinds[audit.KindToolCall])
 	assert.Equal(t, 1, kinds[audit.KindTokenExchange])
-	assert.Equal(t, 9, kinds[audit.KindAuthFailure], "401s and 400 invalid_request: %v", kinds)
+	assert.Equal(t, 10, kinds[audit.KindAuthFailure], "401s and 400 invalid_request: %v", kinds)
 	assert.Equal(t, 1, kinds[audit.KindAccessDenied])
 
 	all := out.String()
