@@ -411,11 +411,13 @@ func (ks *keySource) startLocked(now time.Time) *fetchCall {
 		ks.inflight = nil
 		ks.lastErr = err
 		ks.mu.Unlock()
+		// Release the waiters before logging: a log write can block (a
+		// stuck stderr pipe) and no request may wait on it.
+		call.err = err
+		close(call.done)
 		if err != nil {
 			ks.log.Warn("auth: JWK Set refresh failed; keeping the keys held", "error", err)
 		}
-		call.err = err
-		close(call.done)
 	}()
 	return call
 }
