@@ -73,6 +73,8 @@ const (
 	DefaultQueueSize = 4096
 	// MaxQueueSize is the largest Config.QueueSize accepted.
 	MaxQueueSize = 1 << 20
+	// DefaultCloseTimeout bounds Close when Config.CloseTimeout is zero.
+	DefaultCloseTimeout = 5 * time.Second
 )
 
 // Config configures a Recorder. The zero value of every field but Sink is
@@ -126,6 +128,13 @@ type Config struct {
 	// must be safe for concurrent use. See also Recorder.SetObserver.
 	Observer Observer
 
+	// CloseTimeout bounds Close: past it, Close gives up on what is still
+	// queued or in flight and returns an *UnwrittenError counting it, so a
+	// stuck sink cannot keep a stopping process alive. Zero means
+	// DefaultCloseTimeout (5 s); it must not be negative. Shutdown is
+	// bounded by its context instead.
+	CloseTimeout time.Duration
+
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 	// Logger receives a warning when the sink starts failing and a note
@@ -170,6 +179,7 @@ type Recorder struct {
 	redactArg func(tool, arg, value string) string
 	classify  func(error) (string, bool)
 	recordAll bool
+	closeWait time.Duration
 	observer  atomic.Pointer[observerBox]
 
 	q     chan Event
@@ -189,6 +199,7 @@ type Recorder struct {
 	recorded, dropped, refused, sinkErrors, waits atomic.Uint64
 	unreported                                    atomic.Uint64 // drops not yet reported as KindQueueOverflow
 	failing                                       atomic.Bool
+	writing                                       atomic.Bool // the Async writer is inside the sink
 }
 
 const closingBit = int64(1) << 62
@@ -214,6 +225,9 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.OnFull > FailClosed {
 		return nil, fmt.Errorf("%w: Config.OnFull %d is unknown", ErrConfig, cfg.OnFull)
 	}
+	if cfg.CloseTimeout < 0 {
+		return nil, fmt.Errorf("%w: Config.CloseTimeout %v is negative", ErrConfig, cfg.CloseTimeout)
+	}
 	if cfg.QueueSize < 0 || cfg.QueueSize > MaxQueueSize {
 		return nil, fmt.Errorf("%w: Config.QueueSize %d is outside [0, %d]", ErrConfig, cfg.QueueSize, MaxQueueSize)
 	}
@@ -226,6 +240,7 @@ func New(cfg Config) (*Recorder, error) {
 		redactArg:   cfg.RedactArg,
 		classify:    cfg.ClassifyError,
 		recordAll:   cfg.RecordAllRequests,
+		closeWait:   cfg.CloseTimeout,
 		sendersDone: make(chan struct{}),
 		abort:       make(chan struct{}),
 		workerDone:  make(chan struct{}),
@@ -235,6 +250,9 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	if r.closeWait == 0 {
+		r.closeWait = DefaultCloseTimeout
 	}
 	if len(cfg.ArgValues) > 0 {
 		r.argValues = make(map[string]map[string]struct{}, len(cfg.ArgValues))
@@ -429,7 +447,9 @@ func (r *Recorder) run() {
 			if r.onFull == FailClosed {
 				r.slots.Add(-1)
 			}
+			r.writing.Store(true)
 			_ = r.emit(ctx, e)
+			r.writing.Store(false)
 			if len(r.q) == 0 {
 				r.reportOverflow(ctx)
 			}
@@ -456,16 +476,21 @@ func (r *Recorder) reportOverflow(ctx context.Context) {
 // Close stops accepting events, waits for Record calls and reserved tool
 // calls in flight, writes every queued event (and a final overflow report
 // when events were dropped), then flushes the sink if it has a Flush
-// method. It waits as long as the sink needs; use Shutdown to bound that.
+// method — for at most Config.CloseTimeout (DefaultCloseTimeout). Past it
+// Close gives up as Shutdown does when its context ends, returning an
+// *UnwrittenError that counts the events left unwritten.
 // Close is safe to call more than once.
 func (r *Recorder) Close() error {
-	return r.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), r.closeWait)
+	defer cancel()
+	return r.Shutdown(ctx)
 }
 
 // Shutdown is Close bounded by ctx. When ctx ends first, Record calls still
 // waiting under Block give up (their events are counted as dropped), the
 // background writer stops after its current event, and Shutdown returns
-// an error wrapping ctx.Err() that says how many events stay unwritten.
+// an *UnwrittenError wrapping ctx.Err() that says how many events stay
+// unwritten. A sink Flush still running when ctx ends is abandoned.
 func (r *Recorder) Shutdown(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		if r.state.Or(closingBit)&^closingBit == 0 {
@@ -486,16 +511,43 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		}
 	}
 	if f, ok := r.sink.(flusher); ok {
-		if err := f.Flush(); err != nil {
-			return errors.Join(ErrSink, err)
+		flushed := make(chan error, 1)
+		go func() { flushed <- f.Flush() }()
+		select {
+		case err := <-flushed:
+			if err != nil {
+				return errors.Join(ErrSink, err)
+			}
+		case <-ctx.Done():
+			return &UnwrittenError{Err: fmt.Errorf("flushing the sink: %w", ctx.Err())}
 		}
 	}
 	return nil
 }
 
+// UnwrittenError is what Close and Shutdown return when they gave up
+// before everything was written: Unwritten counts the events still queued
+// or being recorded at that moment (the sink's own buffer, abandoned in a
+// Flush, is not counted). Err wraps the context's error.
+type UnwrittenError struct {
+	Unwritten int
+	Err       error
+}
+
+func (e *UnwrittenError) Error() string {
+	return fmt.Sprintf("audit: shutdown gave up: %d events unwritten: %v", e.Unwritten, e.Err)
+}
+
+// Unwrap returns the cause (context.DeadlineExceeded or context.Canceled).
+func (e *UnwrittenError) Unwrap() error { return e.Err }
+
 func (r *Recorder) giveUp(ctx context.Context) error {
 	r.abortOnce.Do(func() { close(r.abort) })
-	return fmt.Errorf("audit: shutdown: %d events unwritten: %w", len(r.q), ctx.Err())
+	n := len(r.q) + int(r.state.Load()&^closingBit)
+	if r.writing.Load() {
+		n++ // the event the writer is stuck on
+	}
+	return &UnwrittenError{Unwritten: n, Err: ctx.Err()}
 }
 
 // ticket is what a tool call holds between begin and finish.

@@ -469,3 +469,45 @@ func TestConcurrentRecordAndClose(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseGivesUpOnStuckSink: with a sink that never returns, Close ends
+// after CloseTimeout and says how many events it could not write
+// (issue 15.5), so SIGTERM can end the process.
+func TestCloseGivesUpOnStuckSink(t *testing.T) {
+	for _, mode := range []Mode{Sync, Async} {
+		t.Run(mode.String(), func(t *testing.T) {
+			sink := newGateSink()
+			t.Cleanup(sink.open)
+			r, err := New(Config{Sink: sink, Mode: mode, QueueSize: 8, CloseTimeout: 100 * time.Millisecond})
+			require.NoError(t, err)
+			want := 1 // Sync: the one Record stuck in the sink
+			if mode == Async {
+				fillQueue(t, r, sink, 3)
+				want = 4 // three queued and the one the writer is stuck on
+			} else {
+				go func() { _ = r.Record(context.Background(), ev("stuck")) }()
+				<-sink.entered
+			}
+			start := time.Now()
+			closed := make(chan error, 1)
+			go func() { closed <- r.Close() }()
+			select {
+			case err = <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not give up")
+			}
+			assert.Less(t, time.Since(start), 5*time.Second)
+			var ue *UnwrittenError
+			require.ErrorAs(t, err, &ue)
+			assert.Equal(t, want, ue.Unwritten)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%d events unwritten", want))
+		})
+	}
+}
+
+func TestCloseTimeoutNegativeRefused(t *testing.T) {
+	_, err := New(Config{Sink: &memSink{}, CloseTimeout: -time.Second})
+	assert.ErrorIs(t, err, ErrConfig)
+	assert.Contains(t, err.Error(), "Config.CloseTimeout")
+}
