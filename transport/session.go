@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -243,6 +244,20 @@ func (b *SessionBinding) open(bound string, p *auth.Principal, tenant string) (s
 	return id, hmac.Equal([]byte(tag), []byte(want))
 }
 
+// withHeader returns a copy of r whose header key (canonical) holds only
+// value. r and its Header are not modified: the copy has its own header map
+// sharing the other values' slices, which nothing downstream writes
+// through (a deep r.Clone would copy every header value, the URL and the
+// trailers to change one entry).
+func withHeader(r *http.Request, key, value string) *http.Request {
+	r2 := r.WithContext(r.Context())
+	h := make(http.Header, len(r.Header))
+	maps.Copy(h, r.Header)
+	h[key] = []string{value}
+	r2.Header = h
+	return r2
+}
+
 // Middleware returns the HTTP middleware that checks, strips and adds tags.
 func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -287,8 +302,7 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 				storeUnavailable(w, r)
 				return
 			}
-			r = r.Clone(ctx)
-			r.Header.Set(server.HeaderKeySessionID, inner)
+			r = withHeader(r, server.HeaderKeySessionID, inner)
 		}
 		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p, tenant: tenant}
 		sw.Before = sw

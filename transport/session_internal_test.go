@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -89,4 +91,18 @@ func BenchmarkSessionTag(b *testing.B) {
 	for b.Loop() {
 		_ = sb.tag("mcp-session-6f1b2f9e-6c2d-4f7e-9a55-0d3c4b1e2a77", p, "acme")
 	}
+}
+
+func TestWithHeaderLeavesTheRequestAlone(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", nil)
+	r.Header.Set("Mcp-Session-Id", "bound.tag")
+	r.Header.Set("Authorization", "Bearer x")
+	r2 := withHeader(r, "Mcp-Session-Id", "inner")
+	assert.Equal(t, "bound.tag", r.Header.Get("Mcp-Session-Id"), "the incoming request is not modified")
+	assert.Equal(t, "inner", r2.Header.Get("Mcp-Session-Id"))
+	assert.Equal(t, []string{"inner"}, r2.Header.Values("Mcp-Session-Id"))
+	assert.Equal(t, "Bearer x", r2.Header.Get("Authorization"))
+	r2.Header.Set("Authorization", "changed")
+	assert.Equal(t, "Bearer x", r.Header.Get("Authorization"), "the copy has its own map")
+	assert.Equal(t, r.Context(), r2.Context())
 }
