@@ -59,7 +59,7 @@ func newMCPGuardVariant(p *idp) (*mcpguardVariant, error) {
 		return nil, err
 	}
 	high := ratelimit.PerSecond(1_000_000)
-	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: high, KeyBy: ratelimit.Client})
+	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: high, KeyBy: ratelimit.Client, Namespace: "preauth"})
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func newMCPGuardVariant(p *idp) (*mcpguardVariant, error) {
 		Validator:            v,
 		Policy:               pl,
 		Tenancy:              tn,
-		PreAuthRateLimit:     pre.Handler,
-		RateLimit:            post.Handler,
+		PreAuthRateLimit:     pre,
+		RateLimit:            post,
 		Audit:                rec,
 	})
 	if err != nil {

@@ -53,13 +53,13 @@ func BenchmarkStack(b *testing.B) {
 	require.NoError(b, err)
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(b, err)
-	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client})
+	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client, Namespace: "preauth"})
 	require.NoError(b, err)
 	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9)})
 	require.NoError(b, err)
 	g, err := New(Config{
 		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: notesPolicy(b), Tenancy: res, Audit: rec, PreAuthRateLimit: pre.Handler, RateLimit: post.Handler,
+		Policy: notesPolicy(b), Tenancy: res, Audit: rec, PreAuthRateLimit: pre, RateLimit: post,
 	})
 	require.NoError(b, err)
 	tok := idp.MustMint(map[string]any{"aud": resource, "tenant_id": "acme", "scope": "notes:read"})

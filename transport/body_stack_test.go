@@ -81,7 +81,7 @@ func TestStackPreAuthLimitBeforeBody(t *testing.T) {
 	require.NoError(t, err)
 	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: mem, Limit: ratelimit.PerMinute(1), KeyBy: ratelimit.Address})
 	require.NoError(t, err)
-	st := newStack(t, func(c *Config) { c.PreAuthRateLimit = pre.Handler })
+	st := newStack(t, func(c *Config) { c.PreAuthRateLimit = pre })
 	status, _, _ := rawCall(t, st.url, "", "whoami", "")
 	assert.Equal(t, http.StatusUnauthorized, status, "the first request spends the budget")
 

@@ -91,24 +91,28 @@ type Config struct {
 	// without tenants. Ignored in ModeDev, where Dev.Tenant is used.
 	Tenancy *tenancy.Resolver
 
+	// The three request limits are one mechanism, ratelimit.Middleware
+	// (build each with ratelimit.NewMiddleware), at three places in the
+	// stack. Each must have its own MiddlewareConfig.Namespace — New refuses
+	// two with the same one — so limits sharing a Limiter never share a
+	// bucket. Nil: that limit is off.
+	//
+	// PreAuthRateLimit runs on every request, authenticated or not (for
+	// example a per-address ceiling far above any one caller's budget),
+	// after the header checks and before the body is read or the token
+	// checked, so a refused request costs no body buffer.
+	PreAuthRateLimit *ratelimit.Middleware
 	// UnauthenticatedRateLimit limits requests that fail authentication
 	// (no token, a bad token), keyed by client address: each failure spends
 	// one event of the address's budget, and once it is spent the answer is
 	// 429 with Retry-After instead of 401. Authenticated requests are not
 	// charged here (RateLimit keys them by tenant and subject), so callers
-	// sharing an address keep their own budgets. Build it with
-	// ratelimit.NewMiddleware (its TrustedProxies decide whose
-	// X-Forwarded-For is believed). Nil: none.
+	// sharing an address keep their own budgets. Its TrustedProxies decide
+	// whose X-Forwarded-For is believed.
 	UnauthenticatedRateLimit *ratelimit.Middleware
-	// PreAuthRateLimit runs before authentication on every request,
-	// authenticated or not (for example a per-address ceiling far above
-	// any one caller's budget), after the header checks and before the
-	// body is read, so a refused request costs no body buffer. Nil: none.
-	PreAuthRateLimit func(http.Handler) http.Handler
-	// RateLimit runs after authentication and tenancy, typically keyed by
-	// tenant and subject (transport/ratelimit's Middleware.Handler). Nil:
-	// none.
-	RateLimit func(http.Handler) http.Handler
+	// RateLimit runs after authentication and tenancy on authenticated
+	// callers, typically keyed by tenant and subject.
+	RateLimit *ratelimit.Middleware
 	// ToolBudgets is tool middleware enforcing per-tool rates, concurrency
 	// and timeouts (transport/ratelimit's ToolBudgets.Middleware). Nil: none.
 	ToolBudgets server.ToolHandlerMiddleware
@@ -250,6 +254,9 @@ func New(cfg Config) (*Guard, error) {
 		logger.Warn("mcpguard: DEV MODE — no authentication; every request acts as the dev principal; loopback only",
 			"addr", cfg.Addr, "subject", cfg.Dev.principal().Subject, "tenant", cfg.Dev.Tenant)
 	}
+	if err := checkNamespaces(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.UnauthenticatedRateLimit != nil {
 		g.unauth = &unauthLimiter{lim: cfg.UnauthenticatedRateLimit}
 	}
@@ -260,6 +267,26 @@ func New(cfg Config) (*Guard, error) {
 	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
 	g.cfg = cfg
 	return g, nil
+}
+
+// checkNamespaces refuses request limits sharing a key namespace: on one
+// Limiter they would share buckets (five bad tokens from an address would
+// spend its users' pre-auth budget).
+func checkNamespaces(cfg Config) error {
+	seen := map[string]string{}
+	for _, l := range []struct {
+		field string
+		m     *ratelimit.Middleware
+	}{{"PreAuthRateLimit", cfg.PreAuthRateLimit}, {"UnauthenticatedRateLimit", cfg.UnauthenticatedRateLimit}, {"RateLimit", cfg.RateLimit}} {
+		if l.m == nil {
+			continue
+		}
+		if other, ok := seen[l.m.Namespace()]; ok {
+			return fmt.Errorf("%w: Config.%s and Config.%s share the key namespace %q; give each its own MiddlewareConfig.Namespace", ErrConfig, other, l.field, l.m.Namespace())
+		}
+		seen[l.m.Namespace()] = l.field
+	}
+	return nil
 }
 
 // ServerOptions returns the mcp-go options that install the tool-level
@@ -341,7 +368,7 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 		h = (&stepUp{metaURL: g.metaURL}).handler(h) // still records the JSON-RPC id
 	}
 	if g.cfg.RateLimit != nil {
-		h = g.cfg.RateLimit(h)
+		h = g.cfg.RateLimit.Handler(h)
 	}
 	h = g.sessions.Middleware(h)
 	if g.cfg.Audit != nil {
@@ -362,7 +389,11 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	}
 	// The pre-auth limit runs after the header checks and before the
 	// body is read.
-	h = g.edge.handlerPre(g.cfg.PreAuthRateLimit, h)
+	var pre func(http.Handler) http.Handler
+	if g.cfg.PreAuthRateLimit != nil {
+		pre = g.cfg.PreAuthRateLimit.Handler
+	}
+	h = g.edge.handlerPre(pre, h)
 	if g.cfg.Audit != nil {
 		h = g.cfg.Audit.Middleware(h)
 	}

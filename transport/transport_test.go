@@ -534,11 +534,11 @@ func streamMidCall(t *testing.T, url, token, sid string, seen chan struct{}) {
 func TestStackUnauthenticatedRateLimit(t *testing.T) {
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(t, err)
-	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}})
+	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}, Namespace: "unauth"})
 	require.NoError(t, err)
 	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 2}})
 	require.NoError(t, err)
-	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth; c.RateLimit = post.Handler })
+	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth; c.RateLimit = post })
 	forged, err := st.idp.MintBadSignature(map[string]any{"aud": st.url, "tenant_id": "acme"})
 	require.NoError(t, err)
 
@@ -587,4 +587,50 @@ func TestStackUnauthenticatedRateLimitIgnoresOtherErrors(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status, "the budget of one failure is still unspent")
 	status, _, _ = rawCall(t, st.url, "", "whoami", "")
 	assert.Equal(t, http.StatusTooManyRequests, status)
+}
+
+// Pre-auth and unauthenticated limits on one store keep separate buckets:
+// bad tokens from an address spend its failure budget, never the pre-auth
+// ceiling its authenticated users share (the examples' wiring), in both
+// protocol eras.
+func TestStackLimitsOnOneStoreKeepSeparateBuckets(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+			require.NoError(t, err)
+			perAddr := ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 8}
+			pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "preauth"})
+			require.NoError(t, err)
+			unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "unauth"})
+			require.NoError(t, err)
+			st := newStack(t, func(c *Config) { c.PreAuthRateLimit = pre; c.UnauthenticatedRateLimit = unauth })
+			// Five bad tokens: each spends one pre-auth and one failure event.
+			for range 5 {
+				status, _, _ := rawCall(t, st.url, "forged-token", "whoami", "")
+				require.Equal(t, http.StatusUnauthorized, status)
+			}
+			// An authenticated user from the same address still has
+			// 8-5 = 3 pre-auth events; a shared bucket would hold none.
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			c, err := eraClient(t, st.url, tok, era)
+			require.NoError(t, err, "the address's users are not locked out")
+			text, err := callText(t, c, "whoami")
+			require.NoError(t, err)
+			assert.Contains(t, text, "alice@acme")
+		})
+	}
+}
+
+// Two request limits with one namespace would share buckets: New refuses.
+func TestNewRefusesSharedLimitNamespace(t *testing.T) {
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	require.NoError(t, err)
+	a, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
+	require.NoError(t, err)
+	b, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
+	require.NoError(t, err)
+	_, err = New(Config{Mode: ModeDev, Addr: "127.0.0.1:1", Policy: notesPolicy(t), Logger: slogTo(io.Discard),
+		UnauthenticatedRateLimit: a, RateLimit: b})
+	require.ErrorIs(t, err, ErrConfig)
+	assert.Contains(t, err.Error(), "Config.UnauthenticatedRateLimit and Config.RateLimit share the key namespace \"http\"")
 }

@@ -112,7 +112,7 @@ func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *S
 	if err != nil {
 		return nil, err
 	}
-	unauthenticated, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(1_000)})
+	unauthenticated, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(1_000), Namespace: "unauth"})
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *S
 		Policy:                   policy,
 		Tenancy:                  tenants,
 		Audit:                    rec,
-		RateLimit:                requests.Handler,
+		RateLimit:                requests,
 		UnauthenticatedRateLimit: unauthenticated,
 		ToolBudgets:              budgets.Middleware,
 		Edge:                     transport.EdgeConfig{AllowedOrigins: []string{u.Scheme + "://" + u.Host}},

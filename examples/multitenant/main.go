@@ -115,7 +115,7 @@ func newHandler(issuer, resource string) (http.Handler, func() error, error) {
 		Validator:            validator,
 		Policy:               policy,
 		Tenancy:              tenants,
-		RateLimit:            requests.Handler,
+		RateLimit:            requests,
 	})
 	if err != nil {
 		_ = validator.Close()

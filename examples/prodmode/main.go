@@ -236,7 +236,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, err
 	}
 	perCaller := ratelimit.Limit{Events: cfg.rate, Period: time.Second, Burst: 2 * cfg.rate}
-	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address})
+	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
 	}
@@ -276,7 +276,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		Policy:                   policy,
 		Tenancy:                  tenants,
 		UnauthenticatedRateLimit: byAddress,
-		RateLimit:                byCaller.Handler,
+		RateLimit:                byCaller,
 		Audit:                    rec,
 		HTTPOptions: []server.StreamableHTTPOption{
 			server.WithSessionIdleTTL(15 * time.Minute), // sessions never DELETEd

@@ -272,7 +272,7 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 		return nil, err
 	}
 	perCaller := ratelimit.Limit{Events: ratePerSecond, Period: time.Second, Burst: 2 * ratePerSecond}
-	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address})
+	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +297,7 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 		Policy:                   policy,
 		Tenancy:                  tenants,
 		UnauthenticatedRateLimit: byAddress,
-		RateLimit:                byCaller.Handler,
+		RateLimit:                byCaller,
 		Audit:                    rec,
 	}
 	if mutate != nil {

@@ -58,7 +58,7 @@ func TestKey(t *testing.T) {
 			ctx := withIdentity(context.Background(), tc.tenant, tc.p)
 			var buf [16]byte
 			if !tc.http {
-				assert.Equal(t, tc.want, key(ctx, buf[:], toolScope, tc.tool, tc.parts, nil, nil))
+				assert.Equal(t, tc.want, key(ctx, buf[:], "tool|", tc.tool, tc.parts, nil, nil))
 				return
 			}
 			r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/mcp", nil)
@@ -66,7 +66,7 @@ func TestKey(t *testing.T) {
 			if tc.xff != "" {
 				r.Header.Set("X-Forwarded-For", tc.xff)
 			}
-			assert.Equal(t, tc.want, key(ctx, buf[:], httpScope, "", tc.parts, r, trusted))
+			assert.Equal(t, tc.want, key(ctx, buf[:], "http|", "", tc.parts, r, trusted))
 		})
 	}
 }
@@ -79,14 +79,14 @@ func TestKeyInjective(t *testing.T) {
 	}
 	for _, pair := range pairs {
 		var b1, b2 [64]byte
-		k1 := key(withIdentity(context.Background(), "", pair[0]), b1[:], toolScope, "t", Subject, nil, nil)
-		k2 := key(withIdentity(context.Background(), "", pair[1]), b2[:], toolScope, "t", Subject, nil, nil)
+		k1 := key(withIdentity(context.Background(), "", pair[0]), b1[:], "tool|", "t", Subject, nil, nil)
+		k2 := key(withIdentity(context.Background(), "", pair[1]), b2[:], "tool|", "t", Subject, nil, nil)
 		assert.NotEqual(t, k1, k2)
 	}
 	var b1, b2 [64]byte
 	assert.NotEqual(t,
-		key(withIdentity(context.Background(), "ab", nil), b1[:], toolScope, "x", Tenant, nil, nil),
-		key(withIdentity(context.Background(), "b", nil), b2[:], toolScope, "xt2:a", Tenant, nil, nil))
+		key(withIdentity(context.Background(), "ab", nil), b1[:], "tool|", "x", Tenant, nil, nil),
+		key(withIdentity(context.Background(), "b", nil), b2[:], "tool|", "xt2:a", Tenant, nil, nil))
 }
 
 func TestPartsString(t *testing.T) {
@@ -102,6 +102,6 @@ func BenchmarkKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var buf [128]byte
-		_ = key(ctx, buf[:], httpScope, "", DefaultParts, r, nil)
+		_ = key(ctx, buf[:], "http|", "", DefaultParts, r, nil)
 	}
 }

@@ -109,11 +109,11 @@ type Decision struct {
 // Allow consumes one event from key's budget when it allows it. It returns
 // an error wrapping ErrConfig for an invalid limit and ErrUnavailable when a
 // backend failed and the limiter fails closed; on error the event must be
-// refused. Implementations are safe for concurrent use. A key's state is
-// created on first use with a full burst. The limit is passed with each
-// call, so one limiter serves keys with different limits (per-tenant
-// overrides); if a key's limit changes, the new rate and burst apply from
-// that call on to what the key has left.
+// refused. Implementations are safe for concurrent use. A bucket is
+// identified by key and limit together and is created on first use with a
+// full burst: one limiter serves keys with different limits (per-tenant
+// overrides), and the same key under another limit counts in a bucket of
+// its own, so a bucket's limit never changes under it.
 type Limiter interface {
 	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
 }
@@ -181,6 +181,34 @@ type Event struct {
 // called synchronously on the request path, so it must be fast and must not
 // write a response. Implementations must be safe for concurrent use.
 type EventFunc func(ctx context.Context, ev Event)
+
+// DefaultNamespace and DefaultToolNamespace are the key namespaces of a
+// Middleware and of ToolBudgets whose Namespace is empty.
+const (
+	DefaultNamespace     = "http"
+	DefaultToolNamespace = "tool"
+)
+
+// maxNamespace is the longest Namespace accepted.
+const maxNamespace = 32
+
+// checkNamespace fills the default and reports a namespace that is not
+// 1-32 of [a-z0-9_.-].
+func checkNamespace(field string, ns *string, def string) error {
+	if *ns == "" {
+		*ns = def
+	}
+	if len(*ns) > maxNamespace {
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrConfig, field, maxNamespace)
+	}
+	for i := 0; i < len(*ns); i++ {
+		c := (*ns)[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return fmt.Errorf("%w: %s %q: only a-z, 0-9, '_', '.' and '-' are allowed", ErrConfig, field, *ns)
+		}
+	}
+	return nil
+}
 
 // RetryAfterSeconds renders d for a Retry-After header (RFC 9110 §10.2.3):
 // whole seconds, rounded up, at least 1.

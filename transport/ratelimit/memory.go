@@ -67,16 +67,22 @@ type Memory struct {
 type memShard struct {
 	mu      sync.Mutex
 	max     int
-	entries map[string]*memEntry
+	entries map[bucketID]*memEntry
 	order   lru.List[memEntry, *memEntry] // most recently used first
 	_       [88]byte                      // pad to 128 bytes: shards do not share cache lines
 }
 
-type memEntry struct {
-	lru.Links[memEntry]
-	lim   rate.Limiter
+// bucketID names a bucket: a key under one limit. The same key under
+// another limit is another bucket, so a bucket's limit never changes.
+type bucketID struct {
 	key   string
 	limit Limit
+}
+
+type memEntry struct {
+	lru.Links[memEntry]
+	lim rate.Limiter
+	id  bucketID
 }
 
 // NewMemory returns a Memory limiter configured by cfg.
@@ -103,7 +109,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	per := cfg.MaxKeys / n
 	for i := range m.shards {
 		m.shards[i].max = per
-		m.shards[i].entries = make(map[string]*memEntry)
+		m.shards[i].entries = make(map[bucketID]*memEntry)
 	}
 	return m, nil
 }
@@ -115,7 +121,8 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit) (Decision, er
 }
 
 // AllowAt reports whether one event may happen for key at time now under
-// limit, consuming it if so. It returns an error wrapping ErrConfig only for
+// limit, consuming it if so. The bucket is key's under limit: the same key
+// under another limit has a bucket of its own (see Limiter). It returns an error wrapping ErrConfig only for
 // an invalid limit. Times should not go backwards for a key; if they do,
 // the key gains nothing from it.
 func (m *Memory) AllowAt(key string, limit Limit, now time.Time) (Decision, error) {
@@ -128,12 +135,7 @@ func (m *Memory) AllowAt(key string, limit Limit, now time.Time) (Decision, erro
 	}
 	s := &m.shards[maphash.String(m.seed, key)&m.mask]
 	s.mu.Lock()
-	e := s.get(key, limit, now)
-	if e.limit != limit {
-		e.lim.SetLimitAt(now, tokenRate(limit))
-		e.lim.SetBurstAt(now, limit.Burst)
-		e.limit = limit
-	}
+	e := s.get(bucketID{key: key, limit: limit})
 	var d Decision
 	if e.lim.AllowN(now, 1) {
 		d.Allowed = true
@@ -156,10 +158,11 @@ func (m *Memory) Len() int {
 	return n
 }
 
-// get returns key's entry, most recently used, creating it (by reusing the
-// least recently used entry when the shard is full) with limit. s.mu is held.
-func (s *memShard) get(key string, limit Limit, now time.Time) *memEntry {
-	if e, ok := s.entries[key]; ok {
+// get returns id's entry, most recently used, creating it (by reusing the
+// least recently used entry when the shard is full) with a full bucket for
+// id.limit. s.mu is held.
+func (s *memShard) get(id bucketID) *memEntry {
+	if e, ok := s.entries[id]; ok {
 		s.order.MoveToFront(e)
 		return e
 	}
@@ -167,14 +170,13 @@ func (s *memShard) get(key string, limit Limit, now time.Time) *memEntry {
 	if oldest := s.order.Back(); len(s.entries) >= s.max && oldest != nil {
 		e = oldest
 		s.order.Remove(e)
-		delete(s.entries, e.key)
+		delete(s.entries, e.id)
 	} else {
 		e = new(memEntry)
 	}
-	e.key = key
-	e.limit = limit
-	resetLimiter(&e.lim, limit)
-	s.entries[key] = e
+	e.id = id
+	resetLimiter(&e.lim, id.limit)
+	s.entries[id] = e
 	s.order.PushFront(e)
 	return e
 }

@@ -61,18 +61,18 @@ func TestMemoryAllowAt(t *testing.T) {
 			{time.Second, PerMinute(1), false, 59 * time.Second},
 			{time.Minute, PerMinute(1), true, 0},
 		}},
-		{name: "a new limit keeps the tokens left: raising", steps: []step{
+		{name: "a bucket keeps its limit: another limit for the key is another bucket", steps: []step{
 			{0, PerSecond(1), true, 0},
 			{0, PerSecond(1), false, time.Second},
+			{0, Limit{Events: 1, Burst: 3}, true, 0},
+			{0, Limit{Events: 1, Burst: 3}, true, 0},
+			{0, Limit{Events: 1, Burst: 3}, true, 0},
 			{0, Limit{Events: 1, Burst: 3}, false, time.Second},
-			{3 * time.Second, Limit{Events: 1, Burst: 3}, true, 0},
-			{3 * time.Second, Limit{Events: 1, Burst: 3}, true, 0},
-			{3 * time.Second, Limit{Events: 1, Burst: 3}, true, 0},
-			{3 * time.Second, Limit{Events: 1, Burst: 3}, false, time.Second},
+			{0, PerSecond(1), false, time.Second},
 		}},
-		{name: "a new limit keeps the tokens left: lowering caps them", steps: []step{
-			{0, PerSecond(5), true, 0},
+		{name: "a spent bucket is not refilled by a larger limit arriving", steps: []step{
 			{0, PerSecond(1), true, 0},
+			{0, PerSecond(5), true, 0},
 			{0, PerSecond(1), false, time.Second},
 		}},
 		{name: "time going backwards gains nothing", steps: []step{
@@ -119,7 +119,7 @@ func TestMemoryLongKeysDigested(t *testing.T) {
 	assert.True(t, d.Allowed, "keys sharing a long prefix are distinct")
 	for i := range m.shards {
 		for k := range m.shards[i].entries {
-			assert.LessOrEqual(t, len(k), MaxKeyBytes)
+			assert.LessOrEqual(t, len(k.key), MaxKeyBytes)
 		}
 	}
 }

@@ -35,6 +35,13 @@ type MiddlewareConfig struct {
 	// skipping trusted hops. Empty means the header is never read, which
 	// is right when clients connect directly. The slice is copied.
 	TrustedProxies []netip.Prefix
+	// Namespace keeps this middleware's budgets apart from every other
+	// user of the same Limiter: two middlewares (or a middleware and tool
+	// budgets) with different namespaces never share a bucket, even for the
+	// same caller. Give each middleware sharing a Limiter its own (for
+	// example "preauth", "unauth", "http"); replicas sharing a Redis budget
+	// use the same one. 1-32 of [a-z0-9_.-]; empty means DefaultNamespace.
+	Namespace string
 	// OnEvent, when set, receives every refusal (EventLimited,
 	// EventUnavailable) and every EventFailOpen, for audit.
 	OnEvent EventFunc
@@ -45,6 +52,8 @@ type MiddlewareConfig struct {
 //
 // Middleware is safe for concurrent use. Construct it with NewMiddleware.
 type Middleware struct {
+	ns      string // namespace
+	scope   string // namespace + "|": the key prefix
 	lim     Limiter
 	limit   Limit
 	tenants map[string]Limit
@@ -75,11 +84,16 @@ func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 	if cfg.KeyBy&^allParts != 0 {
 		return nil, fmt.Errorf("%w: MiddlewareConfig.KeyBy: unknown parts %#x", ErrConfig, uint8(cfg.KeyBy&^allParts))
 	}
+	if err := checkNamespace("MiddlewareConfig.Namespace", &cfg.Namespace, DefaultNamespace); err != nil {
+		return nil, err
+	}
 	trusted, i, ok := clientip.Prefixes(cfg.TrustedProxies)
 	if !ok {
 		return nil, fmt.Errorf("%w: MiddlewareConfig.TrustedProxies[%d] is not a valid prefix", ErrConfig, i)
 	}
 	return &Middleware{
+		ns:      cfg.Namespace,
+		scope:   cfg.Namespace + "|",
 		lim:     cfg.Limiter,
 		limit:   cfg.Limit.normalize(),
 		tenants: normalizeLimits(cfg.Tenants),
@@ -97,8 +111,8 @@ func normalizeLimits(in map[string]Limit) map[string]Limit {
 	return out
 }
 
-// httpScope prefixes request-level keys, apart from tool budget keys.
-const httpScope = "http|"
+// Namespace returns the key namespace this middleware's budgets live in.
+func (m *Middleware) Namespace() string { return m.ns }
 
 // Check decides whether r may proceed and consumes one event from its
 // budget if so, without writing anything. An error (wrapping
@@ -120,7 +134,7 @@ func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
 		}
 	}
 	var buf [128]byte
-	k := key(ctx, buf[:], httpScope, "", m.parts, r, m.trusted)
+	k := key(ctx, buf[:], m.scope, "", m.parts, r, m.trusted)
 	d, err := m.lim.Allow(ctx, k, limit)
 	return d, k, limit, err
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -330,5 +331,32 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(w, r)
+	}
+}
+
+// Middlewares (and tool budgets) sharing one Limiter keep their budgets
+// apart by namespace: spending one never spends the other for the same
+// caller.
+func TestMiddlewareNamespacesKeepBucketsApart(t *testing.T) {
+	mem := newMemory(t, MemoryConfig{})
+	pre, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "preauth"})
+	require.NoError(t, err)
+	unauth, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "unauth"})
+	require.NoError(t, err)
+	assert.Equal(t, "preauth", pre.Namespace())
+	plain, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultNamespace, plain.Namespace())
+	from := call{remote: "192.0.2.1:1"}
+	assert.Equal(t, 200, serve(unauth.Handler(okHandler()), from).Code)
+	assert.Equal(t, 429, serve(unauth.Handler(okHandler()), from).Code)
+	assert.Equal(t, 200, serve(pre.Handler(okHandler()), from).Code, "another namespace, another bucket")
+	assert.Equal(t, 200, serve(plain.Handler(okHandler()), from).Code)
+
+	for _, bad := range []string{"UPPER", "has space", "a|b", strings.Repeat("x", 33)} {
+		_, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), Namespace: bad})
+		assert.ErrorIs(t, err, ErrConfig, bad)
+		_, err = NewToolBudgets(ToolBudgetsConfig{Namespace: bad})
+		assert.ErrorIs(t, err, ErrConfig, bad)
 	}
 }

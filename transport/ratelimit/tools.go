@@ -102,6 +102,10 @@ type ToolBudgetsConfig struct {
 	// calls under new keys are refused with ErrConcurrency. Zero means
 	// DefaultMaxInFlightKeys.
 	MaxInFlightKeys int
+	// Namespace keeps these budgets' keys apart from every other user of
+	// the same Limiter (see MiddlewareConfig.Namespace). 1-32 of
+	// [a-z0-9_.-]; empty means DefaultToolNamespace.
+	Namespace string
 	// OnEvent, when set, receives every refusal (EventLimited,
 	// EventUnavailable, EventConcurrency), every EventTimeout and every
 	// EventFailOpen, for audit.
@@ -114,6 +118,7 @@ type ToolBudgetsConfig struct {
 //
 // ToolBudgets is safe for concurrent use. Construct it with NewToolBudgets.
 type ToolBudgets struct {
+	scope   string // Namespace + "|"
 	lim     Limiter
 	def     Budget
 	tools   map[string]Budget
@@ -179,8 +184,12 @@ func NewToolBudgets(cfg ToolBudgetsConfig) (*ToolBudgets, error) {
 	if cfg.MaxInFlightKeys == 0 {
 		cfg.MaxInFlightKeys = DefaultMaxInFlightKeys
 	}
+	if err := checkNamespace("ToolBudgetsConfig.Namespace", &cfg.Namespace, DefaultToolNamespace); err != nil {
+		return nil, err
+	}
 
 	tb := &ToolBudgets{
+		scope:    cfg.Namespace + "|",
 		lim:      cfg.Limiter,
 		def:      normalizeBudget(cfg.Default),
 		tools:    make(map[string]Budget, len(cfg.Tools)),
@@ -294,7 +303,7 @@ func (tb *ToolBudgets) Middleware(next server.ToolHandlerFunc) server.ToolHandle
 			return next(ctx, req)
 		}
 		var buf [128]byte
-		k := key(ctx, buf[:], toolScope, tool, tb.parts, nil, nil)
+		k := key(ctx, buf[:], tb.scope, tool, tb.parts, nil, nil)
 
 		release := func() {}
 		if b.MaxConcurrent > 0 {
@@ -326,9 +335,6 @@ func (tb *ToolBudgets) Middleware(next server.ToolHandlerFunc) server.ToolHandle
 		return tb.runWithTimeout(ctx, next, req, b.Timeout, k, release)
 	}
 }
-
-// toolScope prefixes tool budget keys, apart from request-level keys.
-const toolScope = "tool|"
 
 type callResult struct {
 	res      *mcp.CallToolResult

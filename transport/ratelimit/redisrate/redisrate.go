@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,7 +102,7 @@ func New(cfg Config) (*Limiter, error) {
 	}, nil
 }
 
-// Allow implements ratelimit.Limiter. The decision is made by Redis; when Redis
+// Allow implements ratelimit.Limiter: the bucket is key's under limit. The decision is made by Redis; when Redis
 // fails, the result follows the configured FailurePolicy: FailClosed
 // returns an error wrapping ratelimit.ErrUnavailable and the Redis error (with a
 // Decision carrying UnavailableRetryAfter), FailOpen returns an allowed
@@ -111,7 +112,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit) 
 	if err != nil {
 		return ratelimit.Decision{}, err
 	}
-	res, err := l.rl.Allow(ctx, l.redisKey(key), redis_rate.Limit{
+	res, err := l.rl.Allow(ctx, l.redisKey(key, limit), redis_rate.Limit{
 		Rate:   limit.Events,
 		Burst:  limit.Burst,
 		Period: limit.Period,
@@ -129,12 +130,25 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit) 
 	return ratelimit.Decision{RetryAfter: max(res.RetryAfter, time.Nanosecond)}, nil
 }
 
-// redisKey is Prefix + key, with keys longer than ratelimit.MaxKeyBytes replaced by
-// the hex SHA-256 digest so Redis keys stay short.
-func (l *Limiter) redisKey(key string) string {
+// redisKey is Prefix, the limit ("5/3600000000000/3|": events, period in
+// nanoseconds, burst) and key, with keys longer than ratelimit.MaxKeyBytes
+// replaced by the hex SHA-256 digest so Redis keys stay short. The limit is
+// part of the name, so the same key under another limit is another bucket
+// (see ratelimit.Limiter): a bucket's limit never changes under it.
+func (l *Limiter) redisKey(key string, limit ratelimit.Limit) string {
+	b := make([]byte, 0, len(l.prefix)+48+min(len(key), 71))
+	b = append(b, l.prefix...)
+	b = strconv.AppendInt(b, int64(limit.Events), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(limit.Period), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(limit.Burst), 10)
+	b = append(b, '|')
 	if len(key) > ratelimit.MaxKeyBytes {
 		sum := sha256.Sum256([]byte(key))
-		return l.prefix + "sha256:" + hex.EncodeToString(sum[:])
+		b = append(b, "sha256:"...)
+		b = hex.AppendEncode(b, sum[:])
+		return string(b)
 	}
-	return l.prefix + key
+	return string(append(b, key...))
 }

@@ -178,8 +178,36 @@ func TestRedisKeysStayShort(t *testing.T) {
 	require.Len(t, keys, 2)
 	for _, k := range keys {
 		assert.True(t, strings.Contains(k, DefaultPrefix), k)
-		assert.Less(t, len(k), 100, k)
+		assert.Less(t, len(k), 128, k, "prefix, limit and at most a 71-byte key or digest")
 	}
+}
+
+// A bucket's limit is fixed: the same key under another limit counts in a
+// bucket of its own, so a caller spending one limit cannot switch another
+// caller's bucket to it.
+func TestRedisLimitIsFixedPerBucket(t *testing.T) {
+	srv := startRedis(t)
+	l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "fixed:"})
+	ctx := context.Background()
+	one := ratelimit.Limit{Events: 1, Period: time.Hour}
+	three := ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}
+	d, err := l.Allow(ctx, "k", one)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+	d, err = l.Allow(ctx, "k", one)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	for i := range 3 {
+		d, err = l.Allow(ctx, "k", three)
+		require.NoError(t, err)
+		assert.True(t, d.Allowed, "event %d under the other limit", i)
+	}
+	d, err = l.Allow(ctx, "k", three)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	d, err = l.Allow(ctx, "k", one)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed, "the first bucket is still spent")
 }
 
 func TestRedisReplicasShareOneBudget(t *testing.T) {
