@@ -130,7 +130,7 @@ func TestStackTelemetry(t *testing.T) {
 				Tenants: map[string]ratelimit.Limit{"slow": {Events: 1, Period: time.Hour, Burst: 1}}})
 			require.NoError(t, err)
 			ts := newTelemetryStack(t, func(c *Config) {
-				c.RateLimit = perUser.Handler
+				c.RateLimit = perUser
 				c.Telemetry.TenantAttribute = true
 				c.Telemetry.SubjectHashKey = []byte("0123456789abcdef0123456789abcdef")
 			})
