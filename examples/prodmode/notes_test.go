@@ -229,8 +229,8 @@ func TestNotesDigestPrompt(t *testing.T) {
 }
 
 // TestNotesSubscription: a 2025-11-25 session subscribed to a note hears
-// of its changes; a subscriber of another tenant, or one who may not read
-// the note, does not.
+// of its changes; a subscriber of another tenant does not, and a caller who
+// may not read a note cannot subscribe to it.
 func TestNotesSubscription(t *testing.T) {
 	in := start(t, nil)
 	writer := in.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:write"})
@@ -243,7 +243,7 @@ func TestNotesSubscription(t *testing.T) {
 		uris []string
 		got  chan struct{}
 	}
-	listen := func(tok, uri string) *listener {
+	listen := func(tok, uri string) (*listener, error) {
 		l := &listener{got: make(chan struct{}, 8)}
 		c := in.clientIn(t, tok, mcp.ProtocolVersion20251125, mcptransport.WithContinuousListening())
 		c.OnNotification(func(n mcp.JSONRPCNotification) {
@@ -256,12 +256,16 @@ func TestNotesSubscription(t *testing.T) {
 			l.mu.Unlock()
 			l.got <- struct{}{}
 		})
-		require.NoError(t, c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}))
-		return l
+		return l, c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}})
 	}
-	mine := listen(reader, "notes://team/plan")
-	theirs := listen(foreign, "notes://team/plan")
-	private := listen(reader, "notes://private/keys")
+	mine, err := listen(reader, "notes://team/plan")
+	require.NoError(t, err)
+	theirs, err := listen(foreign, "notes://team/plan")
+	require.NoError(t, err)
+	admin, err := listen(in.token(t, map[string]any{"sub": "root", "scope": "notes:read notes:admin"}), "notes://private/keys")
+	require.NoError(t, err)
+	_, err = listen(reader, "notes://private/keys")
+	assert.Error(t, err, "a subscription to a note the caller may not read is refused")
 	time.Sleep(200 * time.Millisecond) // let the GET streams open
 
 	for _, k := range []string{"private/keys", "team/plan"} {
@@ -278,7 +282,11 @@ func TestNotesSubscription(t *testing.T) {
 	assert.Equal(t, []string{"notes://team/plan"}, mine.uris)
 	mine.mu.Unlock()
 	assert.Empty(t, theirs.got, "a subscriber of another tenant hears nothing")
-	assert.Empty(t, private.got, "a subscriber who may not read the note hears nothing")
+	select {
+	case <-admin.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the admin subscriber of a private note was not notified")
+	}
 }
 
 // responseData is the JSON-RPC response in a body that may be an SSE stream
