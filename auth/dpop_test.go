@@ -336,3 +336,77 @@ type replayFunc func(context.Context, string, time.Time) (bool, error)
 func (f replayFunc) CheckAndStore(ctx context.Context, id string, exp time.Time) (bool, error) {
 	return f(ctx, id, exp)
 }
+
+// TestDPoPIntrospection binds an opaque token through the introspection
+// response's "cnf.jkt" (RFC 9449 §6.2).
+func TestDPoPIntrospection(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "mcp-rs", Secret: "rs-secret"}))
+	k, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	k = k.WithClock(clock.Now)
+	newV := func(mode DPoPMode) http.Handler {
+		v, err := NewIntrospectionValidator(IntrospectionConfig{
+			Issuer: idp.Issuer(), Endpoint: idp.IntrospectionURL(), Audience: idp.Audience(),
+			ClientID: "mcp-rs", ClientSecret: NewCredential("rs-secret"), Now: clock.Now,
+			DPoP: DPoPConfig{Mode: mode, Resource: dpopResource},
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = v.Close() })
+		mw, err := Middleware(v, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+		require.NoError(t, err)
+		return mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	}
+	do := func(h http.Handler, scheme, tok string, proofs ...string) int {
+		r := httptest.NewRequest(http.MethodPost, dpopResource, nil)
+		r.Header.Set("Authorization", scheme+" "+tok)
+		for _, p := range proofs {
+			r.Header.Add("DPoP", p)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	proof := func(tok string) string {
+		return k.MustSign(authtest.Proof{Method: "POST", URL: dpopResource, AccessToken: tok})
+	}
+	bound := idp.MustMintOpaque(map[string]any{"cnf": map[string]any{"jkt": k.Thumbprint()}, "token_type": "DPoP"})
+
+	disabled := newV(DPoPDisabled)
+	assert.Equal(t, 401, do(disabled, "Bearer", bound), "bound token refused when DPoP is off")
+
+	h := newV(DPoPRequired)
+	assert.Equal(t, 401, do(h, "Bearer", bound), "bound token refused as a bearer token")
+	assert.Equal(t, 204, do(h, "DPoP", bound, proof(bound)))
+	assert.Equal(t, 401, do(h, "DPoP", bound), "a cached token still needs a proof")
+	assert.Equal(t, 204, do(h, "DPoP", bound, proof(bound)))
+	unbound := idp.MustMintOpaque(nil)
+	assert.Equal(t, 401, do(h, "Bearer", unbound), "required mode refuses unbound tokens")
+	assert.Equal(t, 204, do(newV(DPoPAllowed), "Bearer", unbound))
+}
+
+func TestDPoPMetadata(t *testing.T) {
+	base := MetadataConfig{Resource: dpopResource, AuthorizationServers: []string{"https://idp.example.com"}}
+	for _, mode := range []DPoPMode{DPoPDisabled, DPoPAllowed, DPoPRequired} {
+		t.Run(mode.String(), func(t *testing.T) {
+			f := newDPoPFixture(t, mode, nil)
+			mux := http.NewServeMux()
+			_, err := MountMetadata(mux, DPoPMetadata(base, f.v))
+			require.NoError(t, err)
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", nil))
+			require.Equal(t, 200, w.Code)
+			body := w.Body.String()
+			switch mode {
+			case DPoPDisabled:
+				assert.NotContains(t, body, "dpop")
+			case DPoPAllowed:
+				assert.Contains(t, body, `"dpop_signing_alg_values_supported":["ES256","EdDSA","RS256","PS256"]`)
+				assert.NotContains(t, body, "dpop_bound_access_tokens_required")
+			case DPoPRequired:
+				assert.Contains(t, body, `"dpop_bound_access_tokens_required":true`)
+			}
+		})
+	}
+}

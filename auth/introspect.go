@@ -157,6 +157,11 @@ type IntrospectionConfig struct {
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+
+	// DPoP configures DPoP-bound tokens (RFC 9449 §6.2: "cnf.jkt" in the
+	// response, token_type "DPoP"). The zero value (DPoPDisabled) refuses
+	// them as before.
+	DPoP DPoPConfig
 }
 
 // IntrospectionValidator validates opaque access tokens by asking the
@@ -176,8 +181,10 @@ type IntrospectionConfig struct {
 // cache entry never outlives it), nbf and iat with Leeway; "iss" equal to
 // Issuer when present; "aud" holding Audience; "sub" present, or else "client_id" (a
 // client-credentials token acts for its client); no "cnf"
-// and no DPoP token_type (sender-constrained tokens need a proof this
-// validator cannot check, RFC 9449 §7.1, RFC 8705 §3); not a refresh token.
+// and no DPoP token_type unless DPoP is configured (sender-constrained
+// tokens need a proof, RFC 9449 §7.1, RFC 8705 §3; with IntrospectionConfig.DPoP
+// a "cnf.jkt" binding is checked against the request's proof on every
+// call, cached or not); not a refresh token.
 // The Principal carries sub, iss, client_id (or azp, appid, cid), aud,
 // exp, iat, jti, the scopes from the ScopeMapper and every member of the
 // response as Claims.
@@ -207,6 +214,7 @@ type IntrospectionValidator struct {
 	negTTL     time.Duration
 	sem        chan struct{}
 	now        func() time.Time
+	dpop       *dpopPolicy
 
 	flights singleflight.Group
 
@@ -326,11 +334,21 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 	if v.now == nil {
 		v.now = time.Now
 	}
+	if v.dpop, err = newDPoPPolicy(cfg.DPoP, cfg.Audience, v.now, "IntrospectionConfig"); err != nil {
+		return nil, err
+	}
 	v.client = noRedirectClient(cfg.HTTPClient)
 	v.discoCooldown = rate.NewLimiter(rate.Every(DefaultRefetchCooldown), 1)
 	v.ctx, v.cancel = context.WithCancel(context.Background())
 	return v, nil
 }
+
+// DPoPMode returns the configured DPoP mode.
+func (v *IntrospectionValidator) DPoPMode() DPoPMode { return v.dpop.modeOf() }
+
+// DPoPAlgorithms returns the accepted DPoP proof algorithms, nil when DPoP
+// is disabled.
+func (v *IntrospectionValidator) DPoPAlgorithms() []string { return v.dpop.algorithms() }
 
 // Close aborts the introspection requests in flight; their callers get
 // ErrUnavailable. Cached results are still served, but no further request
@@ -367,6 +385,10 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	now := v.now()
 	if v.cache != nil {
 		if p := v.cache.get(k, now, 0); p != nil {
+			// A cached token still needs this request's own proof.
+			if e := v.dpop.check(ctx, token, p); e != nil {
+				return nil, e
+			}
 			cp := *p
 			return &cp, nil
 		}
@@ -386,6 +408,9 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 		if r.err != nil {
 			ce := *r.err
 			return nil, &ce
+		}
+		if e := v.dpop.check(ctx, token, r.p); e != nil {
+			return nil, e
 		}
 		cp := *r.p
 		return &cp, nil
@@ -525,7 +550,9 @@ func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, ti
 		return nil, time.Time{}, e
 	}
 
-	if _, present := m["cnf"]; present {
+	dpop := v.dpop.modeOf() != DPoPDisabled
+	_, bound := m["cnf"]
+	if bound && !dpop {
 		return bad(InvalidToken(descSenderConstrained, fmt.Errorf(`%w: the response carries "cnf" (a sender-constrained token)`, ErrInvalidToken)))
 	}
 	for _, name := range [...]string{"token_type", "token_use", "typ"} {
@@ -535,6 +562,9 @@ func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, ti
 		}
 		switch strings.ToLower(s) {
 		case "dpop":
+			if dpop && bound {
+				continue // checked against the request's proof (dpopPolicy.check)
+			}
 			return bad(InvalidToken(descSenderConstrained, fmt.Errorf("%w: %s is DPoP (a sender-constrained token)", ErrInvalidToken, name)))
 		case "refresh_token", "refresh", "id_token", "id":
 			return bad(InvalidToken(descTokenUse, fmt.Errorf("%w: %s %s is not an access token", ErrInvalidToken, name, quoteShort(s))))

@@ -106,3 +106,20 @@ func muxHas(mux *http.ServeMux, path string) bool {
 	_, pattern := mux.Handler(req)
 	return pattern == path
 }
+
+// DPoPMetadata returns cfg advertising v's DPoP support (RFC 9728 §2,
+// RFC 9449 §5.1): dpop_signing_alg_values_supported, and
+// dpop_bound_access_tokens_required true in DPoPRequired mode. A validator
+// without DPoP (or DPoPDisabled) leaves cfg unchanged.
+func DPoPMetadata(cfg MetadataConfig, v Validator) MetadataConfig {
+	dv, ok := v.(DPoPValidator)
+	if !ok || dv.DPoPMode() == DPoPDisabled {
+		return cfg
+	}
+	cfg.DPoPSigningAlgValuesSupported = dv.DPoPAlgorithms()
+	if dv.DPoPMode() == DPoPRequired {
+		required := true
+		cfg.DPoPBoundAccessTokensRequired = &required
+	}
+	return cfg
+}

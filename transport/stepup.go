@@ -124,7 +124,7 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			name = msg.URI
 		}
 		audit.AnnotateRequest(ctx, audit.KindAccessDenied, "insufficient_scope", msg.Method, name)
-		auth.WriteError(w, s.metaURL, d.Err())
+		auth.WriteErrorFor(w, r, s.metaURL, d.Err())
 	})
 }
 

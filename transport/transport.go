@@ -337,13 +337,14 @@ func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
 		if scopes == nil {
 			scopes = g.cfg.Policy.ScopesSupported()
 		}
-		// New already checked everything MountMetadata checks.
-		_, _ = auth.MountMetadata(mux, auth.MetadataConfig{
+		// New already checked everything MountMetadata checks. A DPoP-aware
+		// validator's support is advertised (RFC 9728 §2).
+		_, _ = auth.MountMetadata(mux, auth.DPoPMetadata(auth.MetadataConfig{
 			Resource:             g.cfg.Resource,
 			AuthorizationServers: g.cfg.AuthorizationServers,
 			ScopesSupported:      scopes,
 			ResourceName:         g.cfg.ResourceName,
-		})
+		}, g.cfg.Validator))
 	}
 	return mux
 }
