@@ -11,6 +11,7 @@
 //	MCPGUARD_CPUPROFILE    write a CPU profile of the whole run to this file on shutdown (optional)
 //	MCPGUARD_METRICS_ADDR  serve OpenTelemetry metrics at http://<addr>/metrics in Prometheus text format (optional, off by default)
 //	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
+//	MCPGUARD_DPOP          DPoP-bound tokens (RFC 9449): off (default), allowed or required
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
@@ -25,7 +26,11 @@
 // the subscriber's tenant and the subscriber may read it. The prompt
 // notes_digest {key} (notes:read) completes key from the caller's tenant's
 // keys. Task capabilities (list, cancel, tool-call tasks) are on. The
-// issuer's keys are fetched at start: a wrong or
+// With MCPGUARD_DPOP=allowed a token bound to a client key ("cnf.jkt") is
+// accepted with the DPoP scheme and a valid DPoP proof for each request,
+// beside ordinary bearer tokens; required accepts bound tokens only, and the
+// protected resource metadata says so. A bound token is never accepted as a
+// bearer token. The issuer's keys are fetched at start: a wrong or
 // unreachable issuer stops the server before it listens, with the variable
 // named. Audit events go to stderr as JSON lines (so do the few log lines);
 // when the server is ready it prints "listening on <resource URL>" to
@@ -86,6 +91,7 @@ type config struct {
 	// metricsAddr and otlpEndpoint turn on telemetry; empty: off.
 	metricsAddr  string
 	otlpEndpoint string
+	dpop         auth.DPoPMode
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -198,6 +204,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		AudienceAliases: cfg.audiences,
 		JWKSURL:         cfg.jwksURL, // empty: discovered from the issuer
 		Logger:          logger,
+		DPoP:            auth.DPoPConfig{Mode: cfg.dpop}, // htu origin: the resource
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER, MCPGUARD_AUDIENCE or MCPGUARD_JWKS_URL: %w", err)
@@ -379,6 +386,16 @@ func configFromEnv(getenv func(string) string) (config, error) {
 
 	if _, err := tenancy.New(tenancy.Config{Claim: cfg.tenantClaim}); err != nil {
 		return config{}, fmt.Errorf("MCPGUARD_TENANT_CLAIM %q: %w", cfg.tenantClaim, err)
+	}
+
+	switch d := env("MCPGUARD_DPOP", "off"); strings.ToLower(d) {
+	case "off":
+	case "allowed":
+		cfg.dpop = auth.DPoPAllowed
+	case "required":
+		cfg.dpop = auth.DPoPRequired
+	default:
+		return config{}, fmt.Errorf("MCPGUARD_DPOP %q: want off, allowed or required", d)
 	}
 
 	rate := env("MCPGUARD_RATE_LIMIT", "20")
