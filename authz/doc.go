@@ -61,6 +61,21 @@
 // compares the table with mcp-go's own Method constants, so an mcp-go
 // upgrade that adds a method fails until the method is classified.
 //
+// # Update notifications
+//
+// mcp-go leaves delivering notifications/resources/updated to the author,
+// and its broadcast reaches every session. Subscriptions tracks who
+// subscribed to what, with the subscriber's principal, and NotifyUpdated
+// sends an update only to subscribed sessions whose principal the policy
+// still lets read the resource, in both protocol eras:
+//
+//	subs, err := authz.NewSubscriptions(pl, authz.SubscriptionsConfig{})
+//	srv := server.NewMCPServer("notes", "1.0.0",
+//		append(append([]server.ServerOption{server.WithResourceCapabilities(true, false)},
+//			pl.ServerOptions()...), subs.ServerOptions()...)...)
+//	...
+//	subs.NotifyUpdated("notes://acme/todo") // when the note changes
+//
 // # Wiring into mcp-go
 //
 // ServerOptions installs, in one go, the authoritative tool, prompt and

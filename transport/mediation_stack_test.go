@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
@@ -328,4 +330,110 @@ func TestStackSubscriptionMediated(t *testing.T) {
 			assert.Error(t, err, uri)
 		}
 	})
+}
+
+// notifications collects the notifications/resources/updated URIs a client
+// receives.
+type notifications struct {
+	mu   sync.Mutex
+	uris []string
+	got  chan struct{}
+}
+
+func watch(c *client.Client) *notifications {
+	n := &notifications{got: make(chan struct{}, 16)}
+	c.OnNotification(func(note mcp.JSONRPCNotification) {
+		if note.Method != authz.MethodNotificationsUpdated {
+			return
+		}
+		uri, _ := note.Params.AdditionalFields["uri"].(string)
+		n.mu.Lock()
+		n.uris = append(n.uris, uri)
+		n.mu.Unlock()
+		n.got <- struct{}{}
+	})
+	return n
+}
+
+func (n *notifications) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.uris...)
+}
+
+// TestStackUpdateNotificationsFiltered: notifications/resources/updated
+// reaches only the sessions subscribed to the resource whose principal may
+// read it (issue 14.4), in both eras.
+func TestStackUpdateNotificationsFiltered(t *testing.T) {
+	var subs *authz.Subscriptions
+	st := newMediationStack(t, func(g *Guard, s *server.MCPServer) {
+		var err error
+		subs, err = authz.NewSubscriptions(g.cfg.Policy, authz.SubscriptionsConfig{})
+		require.NoError(t, err)
+		for _, opt := range subs.ServerOptions() {
+			opt(s)
+		}
+	}, server.WithStateful(true))
+	admin := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:admin"})
+	reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	ctx := context.Background()
+
+	t.Run(mcp.ProtocolVersion20251125, func(t *testing.T) {
+		connect := func(tok string) (*client.Client, *notifications) {
+			c := st.client(t, tok, mcptransport.WithContinuousListening())
+			n := watch(c)
+			require.NoError(t, c.Start(ctx))
+			_, err := c.Initialize(ctx, initReq(mcp.ProtocolVersion20251125))
+			require.NoError(t, err)
+			return c, n
+		}
+		a, an := connect(admin)
+		b, bn := connect(reader)
+		for _, uri := range []string{"notes://private/keys", "notes://public/readme"} {
+			require.NoError(t, a.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}))
+		}
+		require.NoError(t, b.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "notes://public/readme"}}))
+		require.Error(t, b.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: "notes://private/keys"}}))
+
+		assert.Equal(t, 1, subs.NotifyUpdated("notes://private/keys"))
+		assert.Equal(t, 2, subs.NotifyUpdated("notes://public/readme"))
+		assert.Equal(t, 0, subs.NotifyUpdated("notes://public/other"), "nobody subscribed")
+		for range 2 {
+			waitNote(t, an)
+		}
+		waitNote(t, bn)
+		assert.ElementsMatch(t, []string{"notes://private/keys", "notes://public/readme"}, an.list())
+		assert.Equal(t, []string{"notes://public/readme"}, bn.list(), "bob never hears of the private note")
+		require.NoError(t, a.Unsubscribe(ctx, mcp.UnsubscribeRequest{Params: mcp.UnsubscribeParams{URI: "notes://private/keys"}}))
+		assert.Equal(t, 0, subs.NotifyUpdated("notes://private/keys"), "unsubscribed")
+	})
+	t.Run(mcp.ProtocolVersion20260728, func(t *testing.T) {
+		listen := func(tok string, uris ...string) *notifications {
+			c := st.connect(t, tok, mcp.ProtocolVersion20260728)
+			n := watch(c)
+			stop, err := c.ListenAsync(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: uris}, nil)
+			require.NoError(t, err)
+			t.Cleanup(stop)
+			return n
+		}
+		an := listen(admin, "notes://private/keys")
+		bn := listen(reader, "notes://public/readme")
+		require.Eventually(t, func() bool {
+			return subs.NotifyUpdated("notes://private/keys") == 1
+		}, 5*time.Second, 50*time.Millisecond)
+		waitNote(t, an)
+		assert.Equal(t, 3, subs.NotifyUpdated("notes://public/readme"), "bob's listen stream and both 2025-11-25 sessions")
+		waitNote(t, bn)
+		assert.Equal(t, []string{"notes://public/readme"}, bn.list())
+		assert.NotContains(t, bn.list(), "notes://private/keys")
+	})
+}
+
+func waitNote(t *testing.T, n *notifications) {
+	t.Helper()
+	select {
+	case <-n.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("notification not delivered")
+	}
 }

@@ -1,0 +1,214 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+)
+
+// Default caps of a Subscriptions registry.
+const (
+	DefaultMaxSubscribedSessions = 10000
+	DefaultMaxSubscriptionsPer   = 256
+)
+
+// SubscriptionsConfig configures a Subscriptions registry. The zero value
+// uses the defaults.
+type SubscriptionsConfig struct {
+	// MaxSessions caps the sessions tracked at once (default
+	// DefaultMaxSubscribedSessions). A session subscribing beyond the cap
+	// is not tracked and so receives no update notifications (fail closed).
+	MaxSessions int
+	// MaxPerSession caps the URIs tracked for one session (default
+	// DefaultMaxSubscriptionsPer); further subscriptions of that session are
+	// not tracked.
+	MaxPerSession int
+}
+
+// Subscriptions tracks which session subscribed to which resource, with the
+// principal that subscribed, and sends notifications/resources/updated only
+// to the subscribed sessions whose principal the policy still lets read the
+// resource. mcp-go records subscriptions but leaves delivering updates to
+// the author, and its broadcast (SendNotificationToAllClients) reaches every
+// session, subscribed or not, allowed or not: send updates through
+// NotifyUpdated instead.
+//
+// It learns subscriptions from mcp-go's hooks (resources/subscribe and
+// unsubscribe in the 2025-11-25 era, the resourceSubscriptions of
+// subscriptions/listen in 2026-07-28) and forgets a session when mcp-go
+// unregisters it. URIs are matched in their CanonicalResourceURI form.
+// Build it with NewSubscriptions and install it with ServerOptions; it is
+// safe for concurrent use.
+type Subscriptions struct {
+	pl            *Policy
+	maxSessions   int
+	maxPerSession int
+
+	mu       sync.Mutex
+	sessions map[server.ClientSession]*subscriber
+}
+
+type subscriber struct {
+	p    *auth.Principal
+	uris map[string]struct{} // canonical URIs
+}
+
+// NewSubscriptions returns a registry deciding with pl. pl must not be nil;
+// negative caps are an error wrapping auth.ErrConfig.
+func NewSubscriptions(pl *Policy, cfg SubscriptionsConfig) (*Subscriptions, error) {
+	if pl == nil {
+		return nil, fmt.Errorf("%w: authz: NewSubscriptions: nil Policy", auth.ErrConfig)
+	}
+	if cfg.MaxSessions < 0 || cfg.MaxPerSession < 0 {
+		return nil, fmt.Errorf("%w: authz: SubscriptionsConfig: negative cap", auth.ErrConfig)
+	}
+	s := &Subscriptions{pl: pl, maxSessions: cfg.MaxSessions, maxPerSession: cfg.MaxPerSession,
+		sessions: map[server.ClientSession]*subscriber{}}
+	if s.maxSessions == 0 {
+		s.maxSessions = DefaultMaxSubscribedSessions
+	}
+	if s.maxPerSession == 0 {
+		s.maxPerSession = DefaultMaxSubscriptionsPer
+	}
+	return s, nil
+}
+
+// ServerOptions returns the mcp-go option that installs the registry's
+// hooks (added to the server's hooks, created if there are none). Pass it
+// after any server.WithHooks option, like Policy.ServerOptions.
+func (s *Subscriptions) ServerOptions() []server.ServerOption {
+	return []server.ServerOption{func(srv *server.MCPServer) {
+		h := srv.GetHooks()
+		if h == nil {
+			h = &server.Hooks{}
+			server.WithHooks(h)(srv)
+		}
+		h.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
+			s.add(ctx, req.Params.URI)
+		})
+		h.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
+			s.remove(ctx, req.Params.URI)
+		})
+		h.AddBeforeSubscriptionsListen(func(ctx context.Context, _ any, req *mcp.SubscriptionsListenRequest) {
+			for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+				s.add(ctx, uri)
+			}
+			// A 2026-07-28 listen stream's session lives as long as its
+			// request; mcp-go unregisters no such session.
+			if cs := server.ClientSessionFromContext(ctx); cs != nil {
+				context.AfterFunc(ctx, func() { s.forget(cs) })
+			}
+		})
+		h.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { s.forget(cs) })
+	}}
+}
+
+func (s *Subscriptions) forget(cs server.ClientSession) {
+	s.mu.Lock()
+	delete(s.sessions, cs)
+	s.mu.Unlock()
+}
+
+func (s *Subscriptions) add(ctx context.Context, uri string) {
+	cs := server.ClientSessionFromContext(ctx)
+	p, ok := auth.FromContext(ctx)
+	if cs == nil || !ok {
+		return
+	}
+	canon, err := CanonicalResourceURI(uri)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.sessions[cs]
+	if sub == nil {
+		if len(s.sessions) >= s.maxSessions {
+			return
+		}
+		sub = &subscriber{p: p, uris: map[string]struct{}{}}
+		s.sessions[cs] = sub
+	}
+	if !samePrincipal(sub.p, p) {
+		return // a session serves one principal; never mix
+	}
+	if len(sub.uris) < s.maxPerSession {
+		sub.uris[canon] = struct{}{}
+	}
+}
+
+func (s *Subscriptions) remove(ctx context.Context, uri string) {
+	cs := server.ClientSessionFromContext(ctx)
+	canon, err := CanonicalResourceURI(uri)
+	if cs == nil || err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub := s.sessions[cs]; sub != nil {
+		delete(sub.uris, canon)
+		if len(sub.uris) == 0 {
+			delete(s.sessions, cs)
+		}
+	}
+}
+
+func samePrincipal(a, b *auth.Principal) bool {
+	if a.Issuer != b.Issuer || a.Subject != b.Subject || a.Kind != b.Kind || (a.Actor == nil) != (b.Actor == nil) {
+		return false
+	}
+	return a.Actor == nil || a.Actor.Issuer == b.Actor.Issuer && a.Actor.Subject == b.Actor.Subject
+}
+
+// NotifyUpdated sends notifications/resources/updated for uri to every
+// subscribed session whose principal the policy lets read it now, and
+// returns how many sessions it was queued for. It reaches 2025-11-25
+// sessions (on their GET stream) and 2026-07-28 subscriptions/listen
+// streams alike. A session whose notification queue is full is skipped, as
+// mcp-go's own broadcast does. It holds no lock while sending and is safe
+// for concurrent use.
+func (s *Subscriptions) NotifyUpdated(uri string) int {
+	canon, err := CanonicalResourceURI(uri)
+	if err != nil {
+		return 0
+	}
+	type target struct {
+		cs server.ClientSession
+		p  *auth.Principal
+	}
+	var targets []target
+	s.mu.Lock()
+	for cs, sub := range s.sessions {
+		if _, ok := sub.uris[canon]; ok {
+			targets = append(targets, target{cs, sub.p})
+		}
+	}
+	s.mu.Unlock()
+	note := mcp.JSONRPCNotification{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		Notification: mcp.Notification{
+			Method: MethodNotificationsUpdated,
+			Params: mcp.NotificationParams{AdditionalFields: map[string]any{"uri": uri}},
+		},
+	}
+	sent := 0
+	for _, t := range targets {
+		if !s.pl.checkResource(t.p, uri).Allowed {
+			continue
+		}
+		if up, ok := t.cs.(server.SessionWithStreamableHTTPConfig); ok {
+			up.UpgradeToSSEWhenReceiveNotification()
+		}
+		select {
+		case t.cs.NotificationChannel() <- note:
+			sent++
+		default:
+		}
+	}
+	return sent
+}

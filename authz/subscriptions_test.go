@@ -1,0 +1,61 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
+)
+
+// TestSubscriptionsNotifyOnlyReaders: even a subscription recorded without
+// the policy's request hook (here: the hook is not installed) is only
+// notified while its principal may read the resource; sessions are
+// forgotten when mcp-go unregisters them.
+func TestSubscriptionsNotifyOnlyReaders(t *testing.T) {
+	pl, err := authz.New(authz.Config{ResourceRules: []authz.ResourceRule{
+		{Prefix: "notes://", Rule: authz.Rule{AllOf: []string{"notes:read"}}},
+		{Prefix: "notes://private/", Rule: authz.Rule{AllOf: []string{"notes:admin"}}},
+	}})
+	require.NoError(t, err)
+	subs, err := authz.NewSubscriptions(pl, authz.SubscriptionsConfig{MaxPerSession: 2})
+	require.NoError(t, err)
+	srv := server.NewMCPServer("t", "1", append([]server.ServerOption{server.WithResourceCapabilities(true, false)}, subs.ServerOptions()...)...)
+
+	session := func(id string, scopes ...string) (*server.InProcessSession, context.Context) {
+		s := server.NewInProcessSession(id, nil)
+		require.NoError(t, srv.RegisterSession(context.Background(), s))
+		s.Initialize()
+		p := &auth.Principal{Issuer: "i", Subject: id, Scopes: scopes}
+		return s, auth.NewContext(srv.WithContext(context.Background(), s), p)
+	}
+	subscribe := func(ctx context.Context, uri string) {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": map[string]any{"uri": uri}})
+		srv.HandleMessage(ctx, b)
+	}
+	_, actx := session("alice", "notes:read", "notes:admin")
+	reader, rctx := session("bob", "notes:read")
+	subscribe(actx, "notes://private/keys")
+	subscribe(rctx, "notes://priv%61te/keys") // not refused: no request hook here
+	subscribe(rctx, "notes://a")
+	subscribe(rctx, "notes://b")
+	subscribe(rctx, "notes://c") // over MaxPerSession: not tracked
+
+	assert.Equal(t, 1, subs.NotifyUpdated("notes://private/keys"), "only alice may read it")
+	assert.Equal(t, 1, subs.NotifyUpdated("notes://a"))
+	assert.Equal(t, 0, subs.NotifyUpdated("notes://c"))
+	assert.Equal(t, 0, subs.NotifyUpdated("notes://public/../private/keys"), "refused URIs reach nobody")
+
+	srv.UnregisterSession(context.Background(), reader.SessionID())
+	assert.Equal(t, 0, subs.NotifyUpdated("notes://a"), "forgotten with its session")
+
+	_, err = authz.NewSubscriptions(nil, authz.SubscriptionsConfig{})
+	assert.ErrorIs(t, err, auth.ErrConfig)
+	_, err = authz.NewSubscriptions(pl, authz.SubscriptionsConfig{MaxSessions: -1})
+	assert.ErrorIs(t, err, auth.ErrConfig)
+}
