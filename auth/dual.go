@@ -231,6 +231,7 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fail := func(err *Error) {
+				logRejection(r, cfg.Logger, err)
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}

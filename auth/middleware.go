@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,6 +41,14 @@ type MiddlewareConfig struct {
 	// is written, for audit and logs. The *Error never contains the token.
 	// It must not write to the response.
 	OnError func(r *http.Request, err *Error)
+
+	// Logger, when set, receives each rejection's cause at Debug level —
+	// status, RFC 6750 code, description and the internal cause, never the
+	// token — so "every token is refused" can be diagnosed from the logs.
+	// Nothing is written unless the logger is enabled for Debug; when it
+	// is, the write happens on the rejected request's path. Nil logs
+	// nothing.
+	Logger *slog.Logger
 
 	// RejectHeaders names request headers whose mere presence makes
 	// Middleware refuse the request with 400 invalid_request, before any
@@ -91,6 +100,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 				dreq = &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: mode, algs: algs}
 			}
 			fail := func(err *Error) {
+				logRejection(r, cfg.Logger, err)
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
@@ -238,4 +248,20 @@ func checkAbsoluteURL(s string) error {
 		return errors.New("must not contain a fragment or user info")
 	}
 	return nil
+}
+
+// logRejection logs e at Debug level on logger (nil: nowhere). The *Error's
+// fields never hold the credential.
+func logRejection(r *http.Request, logger *slog.Logger, e *Error) {
+	if logger == nil || !logger.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.Int("status", e.Status), slog.String("description", e.Description)}
+	if e.Code != "" {
+		attrs = append(attrs, slog.String("error", e.Code))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+	}
+	logger.LogAttrs(r.Context(), slog.LevelDebug, "auth: request refused", attrs...)
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
 )
 
 // answerRecorder is an http.RoundTripper that lets edit change each
@@ -99,4 +102,46 @@ func TestStackRFC6750Answers(t *testing.T) {
 		_, err := eraClient(t, st.url, good, era)
 		require.NoError(t, err, era)
 	}
+}
+
+// TestStackBoundTokenAsBearer: a JWT bound to a key ("cnf", RFC 9449 §6.1)
+// presented as a plain Bearer token is refused with 401 invalid_token in
+// both eras — a stolen key-bound token is no bearer token (issue 15.7).
+func TestStackBoundTokenAsBearer(t *testing.T) {
+	st := newStack(t, nil)
+	k, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	bound, err := st.idp.MintBound(map[string]any{"aud": st.url, "tenant_id": "acme", "sub": "alice", "scope": "notes:read"}, k)
+	require.NoError(t, err)
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			rec := &answerRecorder{}
+			_, err := eraClient(t, st.url, bound, era, mcptransport.WithHTTPBasicClient(&http.Client{Transport: rec}))
+			require.Error(t, err)
+			status, chal := rec.answer()
+			assert.Equal(t, http.StatusUnauthorized, status)
+			assert.Contains(t, chal, `error="invalid_token"`)
+		})
+	}
+	status, _, body := rawCall(t, st.url, bound, "notes_read", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.NotContains(t, body, "read for")
+}
+
+// TestStackLogsRefusalCause: with Config.Logger at Debug level the cause
+// of each refused token reaches the log, never the token (issue 15.9).
+func TestStackLogsRefusalCause(t *testing.T) {
+	logs := &syncBuffer{}
+	st := newStack(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	wrongAud := st.token(t, map[string]any{"aud": "https://other.example/mcp", "scope": "notes:read"})
+	for _, era := range eras {
+		_, err := eraClient(t, st.url, wrongAud, era)
+		require.Error(t, err, era)
+	}
+	out := logs.String()
+	assert.Contains(t, out, "auth: request refused")
+	assert.Contains(t, out, "audience")
+	assert.NotContains(t, out, wrongAud)
 }

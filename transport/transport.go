@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -150,7 +151,9 @@ type Config struct {
 	// DefaultSessionIdleTTL), so abandoned sessions are swept); they must
 	// not turn off its DNS rebinding protection.
 	HTTPOptions []server.StreamableHTTPOption
-	// Logger receives the dev-mode warning. Nil means slog.Default().
+	// Logger receives the dev-mode warning and, at Debug level, the cause
+	// of each refused credential (never the token) unless Auth.Logger is
+	// set. Nil means slog.Default().
 	Logger *slog.Logger
 
 	// MeterProvider and TracerProvider turn on OpenTelemetry metrics and
@@ -242,6 +245,10 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Mode == ModeProd {
 		ac := cfg.Auth
 		ac.ResourceMetadataURL = g.metaURL
+		if ac.Logger == nil {
+			// Each refusal's cause at Debug level (never the token).
+			ac.Logger = cmp.Or(cfg.Logger, slog.Default())
+		}
 		if g.authMW, err = auth.Middleware(cfg.Validator, ac); err != nil {
 			return nil, fmt.Errorf("%w: Config.Auth: %w", ErrConfig, err)
 		}
