@@ -85,6 +85,9 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	case "prompts/get":
 		st.prompt = cut(msg.Name)
 	}
+	if !t.tracesOn {
+		return ctx // metrics only: finish needs just the fields above
+	}
 	httpCtx := t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	parent := httpCtx
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(st.start)}
@@ -181,7 +184,7 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 	st.mu.Lock()
 	st.done = true
 	span := st.span
-	if span == nil {
+	if span == nil && t.tracesOn {
 		httpCtx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		attrs := appendClient([]attribute.KeyValue{keyNetTransport.String("tcp"), keyNetProtocol.String("http")}, r.RemoteAddr)
 		_, span = t.tracer.Start(httpCtx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
@@ -192,7 +195,7 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 		errType = strconv.Itoa(status)
 	}
 	method, tool, prompt, protocol := st.method, st.tool, st.prompt, st.protocol
-	if span.IsRecording() {
+	if span != nil && span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 8)
 		attrs = append(attrs, keyHTTPStatus.Int(status))
 		for _, kv := range [...]struct {
@@ -210,8 +213,10 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 		}
 	}
 	st.mu.Unlock()
-	span.End(trace.WithTimestamp(end))
-	if method == "" {
+	if span != nil {
+		span.End(trace.WithTimestamp(end))
+	}
+	if method == "" || !t.metricsOn {
 		return // not an MCP request: no operation to measure
 	}
 	attrs := make([]attribute.KeyValue, 0, 5)

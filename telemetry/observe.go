@@ -17,53 +17,17 @@ var _ audit.Observer = (*Telemetry)(nil)
 // request's span. Install it with audit.Config.Observer or
 // Recorder.SetObserver (transport does).
 func (t *Telemetry) Observe(ctx context.Context, e audit.Event) {
-	tenant := ""
-	if t.tenantAttr && e.Tenant != "" {
-		tenant = t.tenants.fold(e.Tenant)
-	}
-	reason := ""
-	if e.Reason != "" {
-		reason = t.reasons.fold(e.Reason)
-	}
-	switch e.Kind {
-	case audit.KindTokenExchange:
-		outcome := "ok"
-		switch {
-		case e.Decision == audit.DecisionDeny:
-			outcome = "denied"
-		case e.ErrorClass != "":
-			outcome = "error"
-		}
-		t.exchangeDuration.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(
-			keyGrant.String(cut(e.Grant)), keyOutcome.String(outcome)))
-		return
-	case audit.KindQueueOverflow:
-		return // counted by the recorder callback
-	case audit.KindRateLimited:
-		attrs := []attribute.KeyValue{keyReason.String(reason)}
-		if tenant != "" {
-			attrs = append(attrs, keyTenant.String(tenant))
-		}
-		t.rateLimited.Add(ctx, 1, metric.WithAttributes(attrs...))
-	}
-	decision := e.Decision
-	if decision == audit.DecisionNone {
-		switch e.Kind {
-		case audit.KindToolCall, audit.KindResourceRead, audit.KindPromptGet:
-			decision = audit.DecisionAllow // it ran: the policy let it through
-		}
-	}
-	if decision != audit.DecisionNone {
-		attrs := make([]attribute.KeyValue, 0, 4)
-		attrs = append(attrs, keyEvent.String(e.Kind.String()), keyDecision.String(decision.String()), keyReason.String(reason))
-		if tenant != "" {
-			attrs = append(attrs, keyTenant.String(tenant))
-		}
-		t.decisions.Add(ctx, 1, metric.WithAttributes(attrs...))
+	if t.metricsOn {
+		t.count(ctx, e)
 	}
 	st, _ := ctx.Value(stateKey{}).(*reqState)
 	if st == nil {
 		return
+	}
+	decision := effectiveDecision(e)
+	reason := ""
+	if e.Reason != "" {
+		reason = t.reasons.fold(e.Reason)
 	}
 	subject := ""
 	if t.subjectKey != nil {
@@ -103,4 +67,58 @@ func (t *Telemetry) Observe(ctx context.Context, e audit.Event) {
 	case e.ErrorClass != "":
 		st.errType = cut(e.ErrorClass)
 	}
+}
+
+// count adds the event to the decision, rate-limit and exchange metrics.
+func (t *Telemetry) count(ctx context.Context, e audit.Event) {
+	tenant := ""
+	if t.tenantAttr && e.Tenant != "" {
+		tenant = t.tenants.fold(e.Tenant)
+	}
+	reason := ""
+	if e.Reason != "" {
+		reason = t.reasons.fold(e.Reason)
+	}
+	switch e.Kind {
+	case audit.KindTokenExchange:
+		outcome := "ok"
+		switch {
+		case e.Decision == audit.DecisionDeny:
+			outcome = "denied"
+		case e.ErrorClass != "":
+			outcome = "error"
+		}
+		t.exchangeDuration.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(
+			keyGrant.String(cut(e.Grant)), keyOutcome.String(outcome)))
+		return
+	case audit.KindQueueOverflow:
+		return // counted by the recorder callback
+	case audit.KindRateLimited:
+		attrs := []attribute.KeyValue{keyReason.String(reason)}
+		if tenant != "" {
+			attrs = append(attrs, keyTenant.String(tenant))
+		}
+		t.rateLimited.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+	decision := effectiveDecision(e)
+	if decision != audit.DecisionNone {
+		attrs := make([]attribute.KeyValue, 0, 4)
+		attrs = append(attrs, keyEvent.String(e.Kind.String()), keyDecision.String(decision.String()), keyReason.String(reason))
+		if tenant != "" {
+			attrs = append(attrs, keyTenant.String(tenant))
+		}
+		t.decisions.Add(ctx, 1, metric.WithAttributes(attrs...))
+	}
+}
+
+// effectiveDecision is the event's decision, with "allow" for a tool call,
+// resource read or prompt that ran (the policy let it through).
+func effectiveDecision(e audit.Event) audit.Decision {
+	if e.Decision == audit.DecisionNone {
+		switch e.Kind {
+		case audit.KindToolCall, audit.KindResourceRead, audit.KindPromptGet:
+			return audit.DecisionAllow
+		}
+	}
+	return e.Decision
 }

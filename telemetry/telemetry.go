@@ -12,8 +12,10 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mcpguard/mcpguard/audit"
 )
@@ -78,6 +80,9 @@ type Telemetry struct {
 
 	tenants, tools, reasons *folder
 	tenantAttr, toolAttr    bool
+	// metricsOn and tracesOn are false for the API's no-op providers,
+	// whose work is then skipped entirely.
+	metricsOn, tracesOn bool
 
 	opDuration       metric.Float64Histogram
 	decisions        metric.Int64Counter
@@ -114,6 +119,8 @@ func New(cfg Config) (*Telemetry, error) {
 		reasons:    newFolder(maxReasons),
 		tenantAttr: cfg.TenantAttribute,
 		toolAttr:   cfg.ToolAttribute,
+		metricsOn:  !isNoopMeter(mp),
+		tracesOn:   !isNoopTracer(tp),
 	}
 	if len(t.subjectKey) == 0 {
 		t.subjectKey = nil
@@ -146,6 +153,28 @@ func New(cfg Config) (*Telemetry, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	return t, nil
+}
+
+// Active reports whether either provider can record anything: false when
+// both are the OpenTelemetry API's no-op providers, in which case
+// transport installs nothing and a request costs what it costs without
+// telemetry.
+func (t *Telemetry) Active() bool { return t.metricsOn || t.tracesOn }
+
+func isNoopMeter(mp metric.MeterProvider) bool {
+	switch mp.(type) {
+	case metricnoop.MeterProvider, *metricnoop.MeterProvider:
+		return true
+	}
+	return false
+}
+
+func isNoopTracer(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+		return true
+	}
+	return false
 }
 
 // ObserveRecorder reports rec's queue depth and drop count as

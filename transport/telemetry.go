@@ -22,6 +22,9 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: Config.Telemetry: %w", ErrConfig, err)
 	}
+	if !tel.Active() {
+		return nil // the API's no-op providers: nothing to record, nothing installed
+	}
 	if cfg.Audit != nil {
 		if err := cfg.Audit.SetObserver(tel); err != nil {
 			return fmt.Errorf("%w: Config.Audit: %w", ErrConfig, err)
