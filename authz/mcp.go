@@ -217,7 +217,7 @@ func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 		default:
 			return nil
 		}
-		msg, err := jsonrpc.Peek(body)
+		msg, err := jsonrpc.PeekMemo(ctx, body) // peeked once per request behind transport's edge
 		if err != nil {
 			// Read the method as mcp-go does; a body it cannot read either
 			// is refused by mcp-go itself.

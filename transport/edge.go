@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
 // DefaultMaxBodyBytes is the default request body limit.
@@ -88,6 +89,7 @@ type edgeBody struct {
 type edgeContext struct {
 	context.Context
 	body edgeBody
+	peek jsonrpc.Memo // the body's Peek result, filled by the first layer that peeks
 }
 
 // String names the context without the body.
@@ -103,8 +105,11 @@ func contextName(c context.Context) string {
 }
 
 func (c *edgeContext) Value(key any) any {
-	if key == (bodyKey{}) {
+	switch key {
+	case bodyKey{}:
 		return &c.body
+	case jsonrpc.MemoKey{}:
+		return &c.peek
 	}
 	return c.Context.Value(key)
 }

@@ -59,7 +59,7 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "invalid request: JSON-RPC batches are not supported")
 			return
 		}
-		msg, err := jsonrpc.Peek(body)
+		msg, err := jsonrpc.PeekMemo(r.Context(), body)
 		if errors.Is(err, jsonrpc.ErrAmbiguous) {
 			audit.Annotate(r.Context(), audit.KindRequest, "ambiguous_jsonrpc_body")
 			writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "invalid request: duplicate or case-variant JSON member names")
