@@ -21,6 +21,7 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -64,11 +65,17 @@ func newMRTRStack(t *testing.T) *mrtrStack {
 	require.NoError(t, err)
 	m.rec, err = audit.New(audit.Config{Sink: sink})
 	require.NoError(t, err)
+	policy, err := authz.New(authz.Config{
+		ReadScope:   "notes:read",
+		WriteScope:  "notes:write",
+		PromptRules: map[string]authz.Rule{"digest": {AllOf: []string{"notes:read"}}},
+	})
+	require.NoError(t, err)
 	m.guard, err = New(Config{
 		Resource:             m.url,
 		AuthorizationServers: []string{idp.Issuer()},
 		Validator:            v,
-		Policy:               notesPolicy(t),
+		Policy:               policy,
 		Tenancy:              res,
 		Audit:                m.rec,
 		RequestState:         RequestStateConfig{Now: m.clock},
@@ -92,6 +99,19 @@ func newMRTRStack(t *testing.T) *mrtrStack {
 				return mcp.NewToolResultError("not confirmed"), nil
 			}
 			return mcp.NewToolResultText("confirmed " + item + " with " + req.Params.RequestState), nil
+		})
+	srv.AddPrompt(mcp.NewPrompt("digest", mcp.WithArgument("key")),
+		func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			key := req.Params.Arguments["key"]
+			if req.Params.RequestState == "" {
+				return server.NewInputRequestBuilder("prompt1:"+key).
+					Elicit("ok", mcp.ElicitationParams{Message: "Digest " + key + "?", RequestedSchema: map[string]any{"type": "object"}}).
+					PromptResult(), nil
+			}
+			m.retries.Add(1)
+			return mcp.NewGetPromptResult("digest", []mcp.PromptMessage{
+				mcp.NewPromptMessage(mcp.RoleUser, mcp.NewTextContent("digest of "+key+" with "+req.Params.RequestState)),
+			}), nil
 		})
 	hs := &http.Server{Handler: m.guard.Handler(srv), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
@@ -125,6 +145,11 @@ func TestStackRequestStateClient(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, res.IsError, "%+v", res)
 			assert.Equal(t, "confirmed x with step1:x", res.Content[0].(mcp.TextContent).Text)
+
+			pr, err := c.GetPrompt(t.Context(), mcp.GetPromptRequest{Params: mcp.GetPromptParams{Name: "digest", Arguments: map[string]string{"key": "k"}}})
+			require.NoError(t, err)
+			require.Len(t, pr.Messages, 1)
+			assert.Equal(t, "digest of k with prompt1:k", pr.Messages[0].Content.(mcp.TextContent).Text)
 		})
 	}
 }
@@ -215,6 +240,40 @@ func TestStackRequestStateRefused(t *testing.T) {
 			assert.Regexp(t, `"kind":"tool_denied".*"tool":"confirm".*"reason":"`+tt.reason+`"`, m.audit.String())
 		})
 	}
+
+	t.Run("prompt", func(t *testing.T) {
+		get := func(tok, key, state string) (int, string) {
+			params := map[string]any{"name": "digest", "arguments": map[string]any{"key": key}}
+			if state != "" {
+				params["requestState"] = state
+				params["inputResponses"] = map[string]any{"ok": map[string]any{"action": "accept", "content": map[string]any{}}}
+			}
+			return rpc(t, m.url, tok, "", mcp.ProtocolVersion20260728, "prompts/get", params)
+		}
+		status, msg := get(alice, "k", "")
+		require.Equal(t, http.StatusOK, status, msg)
+		var r struct {
+			Result struct {
+				RequestState string `json:"requestState"`
+			} `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(msg), &r), msg)
+		require.True(t, strings.HasPrefix(r.Result.RequestState, requestStatePrefix), msg)
+		before := m.retries.Load()
+		for _, bad := range []struct{ tok, key, state string }{
+			{bob, "k", r.Result.RequestState},
+			{alice, "other", r.Result.RequestState},
+			{alice, "k", "prompt1:k"},
+		} {
+			_, msg := get(bad.tok, bad.key, bad.state)
+			assert.Contains(t, msg, `"error"`, msg)
+			assert.Contains(t, msg, ErrRequestState.Error())
+		}
+		assert.Equal(t, before, m.retries.Load(), "the handler did not run")
+		assert.Regexp(t, `"kind":"prompt_denied".*"prompt":"digest".*"reason":"request_state_foreign_principal"`, m.audit.String())
+		_, msg = get(alice, "k", r.Result.RequestState)
+		assert.Contains(t, msg, "digest of k with prompt1:k")
+	})
 
 	t.Run("own state served", func(t *testing.T) {
 		sealed := m.firstRound(t, alice, "x")
