@@ -251,3 +251,28 @@ func TestStackSessionBindingActorKind(t *testing.T) {
 		})
 	}
 }
+
+// failingTerminated is a TerminatedSessions whose backend is down.
+type failingTerminated struct{}
+
+func (failingTerminated) Terminate(context.Context, string, time.Time) error { return assert.AnError }
+func (failingTerminated) Terminated(context.Context, string, time.Time) (bool, error) {
+	return false, assert.AnError
+}
+
+// TestStackSessionStoreFailsClosed: a terminated-session store that cannot
+// answer makes session requests 503, never a silent pass.
+func TestStackSessionStoreFailsClosed(t *testing.T) {
+	st := newStack(t, func(c *Config) { c.Sessions.Terminated = failingTerminated{} })
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	c := st.client(t, alice)
+	// initialize itself carries no session ID; the initialized
+	// notification that follows does, and is refused.
+	_, err := c.Initialize(context.Background(), initReq(mcp.ProtocolVersion20251125))
+	require.ErrorContains(t, err, "503")
+	sid := c.GetSessionId()
+	require.NotEmpty(t, sid)
+	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami"}}`
+	assert.Equal(t, http.StatusServiceUnavailable, rawSession(t, http.MethodPost, st.url, alice, sid, call))
+	assert.Equal(t, http.StatusServiceUnavailable, rawSession(t, http.MethodDelete, st.url, alice, sid, ""))
+}

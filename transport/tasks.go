@@ -40,8 +40,8 @@ type TaskConfig struct {
 	// Owners stores task owners. Nil: a MemoryTaskOwners.
 	Owners TaskOwners
 	// TTL is how long an owner is remembered; zero means
-	// DefaultTaskOwnerTTL. Set it no shorter than the longest task TTL the
-	// server grants.
+	// DefaultTaskOwnerTTL. A task whose own TTL is longer keeps its owner
+	// for that TTL.
 	TTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -162,6 +162,17 @@ func newTaskBinding(cfg TaskConfig, sessionKey []byte) *taskBinding {
 	return b
 }
 
+// keepFor is how long task's owner is kept: the configured TTL, or the
+// task's own TTL when that is longer (bounded to ten years).
+func (b *taskBinding) keepFor(task mcp.Task) time.Duration {
+	d := b.ttl
+	if task.TTL != nil && *task.TTL > 0 {
+		ms := min(*task.TTL, int64(10*365*24*time.Hour/time.Millisecond))
+		d = max(d, time.Duration(ms)*time.Millisecond)
+	}
+	return d
+}
+
 // ownerOf is the caller's owner digest, or "" when there is no principal.
 func (b *taskBinding) ownerOf(ctx context.Context) string {
 	p, ok := auth.FromContext(ctx)
@@ -195,18 +206,18 @@ func (b *taskBinding) option() server.ServerOption {
 			server.WithHooks(h)(s)
 		}
 		h.AddAfterCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest, result any) {
-			var id string
+			var task mcp.Task
 			switch r := result.(type) {
 			case *mcp.CreateTaskResult:
-				id = r.Task.TaskId
+				task = r.Task
 			case mcp.CreateTaskResult:
-				id = r.Task.TaskId
+				task = r.Task
 			default:
 				return
 			}
-			if me := b.ownerOf(ctx); me != "" && id != "" {
+			if me := b.ownerOf(ctx); me != "" && task.TaskId != "" {
 				// An error leaves the task unbound: served to no one.
-				_ = b.owners.Bind(ctx, id, me, b.now().Add(b.ttl))
+				_ = b.owners.Bind(ctx, task.TaskId, me, b.now().Add(b.keepFor(task)))
 			}
 		})
 		h.AddBeforeGetTask(func(ctx context.Context, _ any, r *mcp.GetTaskRequest) {

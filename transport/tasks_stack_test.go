@@ -304,3 +304,31 @@ func TestTaskBindingKeepsAuthorHooks(t *testing.T) {
 	assert.Len(t, mine.OnAfterListTasks, 2, "the author's hook and the guard's")
 	assert.Len(t, mine.OnBeforeGetTask, 1)
 }
+
+// failingOwners is a TaskOwners whose backend is down.
+type failingOwners struct{}
+
+func (failingOwners) Bind(context.Context, string, string, time.Time) error { return assert.AnError }
+func (failingOwners) Owner(context.Context, string, time.Time) (string, bool, error) {
+	return "", false, assert.AnError
+}
+
+// TestStackTasksStoreFailsClosed: when the owner store fails, a task is
+// served to no one, its creator included.
+func TestStackTasksStoreFailsClosed(t *testing.T) {
+	st := newTaskStack(t)
+	st.guard.tasks.owners = failingOwners{}
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	id := createTask(t, st, alice, "", mcp.ProtocolVersion20260728)
+	_, msg := rpc(t, st.url, alice, "", mcp.ProtocolVersion20260728, "tasks/get", map[string]any{"taskId": id})
+	assert.Contains(t, msg, "task not found")
+}
+
+func TestTaskOwnerKeptForTaskTTL(t *testing.T) {
+	b := newTaskBinding(TaskConfig{TTL: time.Hour}, make([]byte, 32))
+	day := int64(24 * time.Hour / time.Millisecond)
+	huge := int64(1 << 62)
+	assert.Equal(t, time.Hour, b.keepFor(mcp.Task{}))
+	assert.Equal(t, 24*time.Hour, b.keepFor(mcp.Task{TTL: &day}))
+	assert.Equal(t, 10*365*24*time.Hour, b.keepFor(mcp.Task{TTL: &huge}))
+}
