@@ -160,6 +160,9 @@
 // full) — and a verified-token cache hit still needs it. Middleware then
 // sends `WWW-Authenticate: DPoP algs="…"` (beside Bearer in DPoPAllowed
 // mode); handlers behind it answer with WriteErrorFor to keep it.
+// DPoPConfig.RequireNonce adds RFC 9449 §8 server nonces: stateless (an
+// HMAC of the time slot), sent in DPoP-Nonce on every answer to a DPoP
+// request, a missing or stale one answered with use_dpop_nonce.
 // auth/authtest mints bound tokens (MintBound) and signs proofs (DPoPKey,
 // DPoPTransport).
 //

@@ -2,11 +2,15 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -115,7 +119,24 @@ type DPoPConfig struct {
 	// DefaultReplayCapacity entries (one per process: use a shared store
 	// behind several replicas).
 	Replay ReplayStore
+
+	// RequireNonce makes every proof carry a nonce this server issued
+	// (RFC 9449 §8): a proof without one, or with a stale one, is answered
+	// 401 use_dpop_nonce with a fresh nonce in the DPoP-Nonce header, and
+	// every answer to a DPoP request carries the current nonce. Nonces are
+	// stateless (an HMAC of the time slot), so no store is needed.
+	RequireNonce bool
+	// NonceLifetime is how long one nonce is issued before it rotates; a
+	// nonce is accepted during its slot and the next one. Zero means
+	// DefaultDPoPNonceLifetime; between one second and MaxDPoPWindow.
+	NonceLifetime time.Duration
+	// NonceSecret keys the nonce HMAC; replicas behind one load balancer
+	// share it. At least 32 bytes; nil means a random secret per process.
+	NonceSecret []byte
 }
+
+// DefaultDPoPNonceLifetime is the default DPoPConfig.NonceLifetime.
+const DefaultDPoPNonceLifetime = time.Minute
 
 // dpopPolicy is a checked DPoPConfig.
 type dpopPolicy struct {
@@ -126,6 +147,7 @@ type dpopPolicy struct {
 	window  time.Duration
 	replay  ReplayStore
 	now     func() time.Time
+	nonces  *nonceSource // nil without RequireNonce
 }
 
 func newDPoPPolicy(cfg DPoPConfig, audience string, now func() time.Time, field string) (*dpopPolicy, error) {
@@ -163,6 +185,25 @@ func newDPoPPolicy(cfg DPoPConfig, audience string, now func() time.Time, field 
 	}
 	if p.window, err = durationOr(cfg.Window, DefaultDPoPWindow, time.Second, MaxDPoPWindow); err != nil {
 		return nil, cfgErr("Window", "%v", err)
+	}
+	if cfg.RequireNonce {
+		life, err := durationOr(cfg.NonceLifetime, DefaultDPoPNonceLifetime, time.Second, MaxDPoPWindow)
+		if err != nil {
+			return nil, cfgErr("NonceLifetime", "%v", err)
+		}
+		secret := slices.Clone(cfg.NonceSecret)
+		switch {
+		case secret == nil:
+			secret = make([]byte, 32)
+			if _, err := rand.Read(secret); err != nil {
+				return nil, cfgErr("NonceSecret", "cannot draw a random secret: %v", err)
+			}
+		case len(secret) < 32:
+			return nil, cfgErr("NonceSecret", "must be at least 32 bytes")
+		}
+		p.nonces = &nonceSource{secret: secret, life: life}
+	} else if cfg.NonceLifetime != 0 || cfg.NonceSecret != nil {
+		return nil, cfgErr("RequireNonce", "NonceLifetime and NonceSecret need RequireNonce")
 	}
 	p.replay = cfg.Replay
 	if p.replay == nil {
@@ -252,8 +293,9 @@ type DPoPRequest struct {
 
 	// What Middleware knew of the validator, for the challenges of later
 	// writers (WriteErrorFor).
-	mode DPoPMode
-	algs []string
+	mode  DPoPMode
+	algs  []string
+	nonce string // the DPoP-Nonce to send, when nonces are required
 }
 
 type dpopRequestKey struct{}
@@ -530,6 +572,10 @@ func JWKThumbprint(jwk json.RawMessage) (string, error) { return jwkThumbprint(j
 // verifyProof applies RFC 9449 §4.3 to the request's proof for a token
 // bound to jkt.
 func (d *dpopPolicy) verifyProof(ctx context.Context, req *DPoPRequest, token, jkt string) *Error {
+	if d.nonces != nil {
+		// Middleware sends it on the answer, whatever the outcome.
+		req.nonce = d.nonces.current(d.now())
+	}
 	switch n := len(req.Proofs); {
 	case n == 0:
 		return proofError(descProofMissing, "no DPoP header")
@@ -550,6 +596,13 @@ func (d *dpopPolicy) verifyProof(ctx context.Context, req *DPoPRequest, token, j
 		return proofError(descProofRequest, "htu %s is not the request URI", quoteShort(pr.htu))
 	}
 	now := d.now()
+	if d.nonces != nil && !d.nonces.valid(pr.nonce, now) {
+		return &Error{
+			Code: CodeUseDPoPNonce, Status: http.StatusUnauthorized,
+			Description: "the DPoP proof must carry the server's current nonce",
+			Err:         fmt.Errorf("%w: nonce missing or stale", ErrInvalidDPoPProof),
+		}
+	}
 	if pr.iat.Before(now.Add(-d.window)) || pr.iat.After(now.Add(d.window)) {
 		return proofError(descProofTime, "iat %s is outside ±%s", pr.iat.Format(time.RFC3339), d.window)
 	}
@@ -584,4 +637,38 @@ func htuMatches(htu, want string) bool {
 		return false
 	}
 	return normalOrigin(u)+normalPath(u.EscapedPath()) == want
+}
+
+// nonceSource issues and checks stateless server nonces (RFC 9449 §8):
+// base64url(slot || HMAC-SHA256(secret, slot)[:16]), slot being the time
+// divided by the lifetime. The current and the previous slot are accepted.
+type nonceSource struct {
+	secret []byte
+	life   time.Duration
+}
+
+func (n *nonceSource) slot(now time.Time) uint64 { return uint64(now.UnixNano() / int64(n.life)) }
+
+func (n *nonceSource) mint(slot uint64) string {
+	var b [8 + 16]byte
+	binary.BigEndian.PutUint64(b[:8], slot)
+	m := hmac.New(sha256.New, n.secret)
+	m.Write(b[:8])
+	copy(b[8:], m.Sum(nil))
+	return b64.EncodeToString(b[:])
+}
+
+func (n *nonceSource) current(now time.Time) string { return n.mint(n.slot(now)) }
+
+func (n *nonceSource) valid(nonce string, now time.Time) bool {
+	if len(nonce) != 32 { // base64url of 24 bytes
+		return false
+	}
+	cur := n.slot(now)
+	for _, s := range [...]uint64{cur, cur - 1} {
+		if hmac.Equal([]byte(nonce), []byte(n.mint(s))) {
+			return true
+		}
+	}
+	return false
 }

@@ -286,10 +286,12 @@ func TestDPoPChallenges(t *testing.T) {
 func TestDPoPConfig(t *testing.T) {
 	idp := newIDP(t, nil)
 	for name, c := range map[string]DPoPConfig{
-		"unknown mode":      {Mode: 7},
-		"HMAC algorithm":    {Mode: DPoPAllowed, Resource: dpopResource, Algorithms: []string{"HS256"}},
-		"relative resource": {Mode: DPoPAllowed, Resource: "/mcp"},
-		"window too large":  {Mode: DPoPAllowed, Resource: dpopResource, Window: 2 * time.Hour},
+		"unknown mode":                        {Mode: 7},
+		"HMAC algorithm":                      {Mode: DPoPAllowed, Resource: dpopResource, Algorithms: []string{"HS256"}},
+		"relative resource":                   {Mode: DPoPAllowed, Resource: "/mcp"},
+		"window too large":                    {Mode: DPoPAllowed, Resource: dpopResource, Window: 2 * time.Hour},
+		"short nonce secret":                  {Mode: DPoPAllowed, Resource: dpopResource, RequireNonce: true, NonceSecret: []byte("short")},
+		"nonce lifetime without RequireNonce": {Mode: DPoPAllowed, Resource: dpopResource, NonceLifetime: time.Minute},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := NewJWTValidator(JWTConfig{Issuer: idp.Issuer(), Audience: idp.Audience(), JWKSURL: idp.JWKSURL(), DPoP: c})
@@ -408,5 +410,70 @@ func TestDPoPMetadata(t *testing.T) {
 				assert.Contains(t, body, `"dpop_bound_access_tokens_required":true`)
 			}
 		})
+	}
+}
+
+// TestDPoPNonce runs the RFC 9449 §8 flow: no nonce → use_dpop_nonce with
+// DPoP-Nonce; the issued nonce → accepted; a nonce two lifetimes old →
+// use_dpop_nonce again.
+func TestDPoPNonce(t *testing.T) {
+	f := newDPoPFixture(t, DPoPRequired, func(c *JWTConfig) {
+		c.DPoP.RequireNonce = true
+		c.DPoP.NonceLifetime = time.Minute
+	})
+	tok := f.idp.MustMintBound(nil, f.key)
+	w := f.do("DPoP", tok, f.proof(tok, nil))
+	require.Equal(t, 401, w.Code)
+	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="use_dpop_nonce"`)
+	nonce := w.Header().Get("DPoP-Nonce")
+	require.NotEmpty(t, nonce)
+
+	w = f.do("DPoP", tok, f.proof(tok, func(p *authtest.Proof) { p.Nonce = nonce }))
+	require.Equal(t, 204, w.Code, w.Body.String())
+	assert.NotEmpty(t, w.Header().Get("DPoP-Nonce"), "every answer carries the current nonce")
+
+	w = f.do("DPoP", tok, f.proof(tok, func(p *authtest.Proof) { p.Nonce = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }))
+	require.Equal(t, 401, w.Code, "a forged nonce")
+	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="use_dpop_nonce"`)
+
+	f.clock.Advance(2 * time.Minute)
+	w = f.do("DPoP", tok, f.proof(tok, func(p *authtest.Proof) { p.Nonce = nonce }))
+	require.Equal(t, 401, w.Code, "a stale nonce")
+	assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="use_dpop_nonce"`)
+	assert.NotEqual(t, nonce, w.Header().Get("DPoP-Nonce"), "rotated")
+}
+
+// TestDPoPTransportNonceOverHTTP: authtest's client helper follows the
+// nonce challenge against a real HTTP server.
+func TestDPoPTransportNonceOverHTTP(t *testing.T) {
+	idp := newIDP(t, nil)
+	key, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	var srvURL string
+	v := newValidator(t, idp, nil, func(c *JWTConfig) {
+		c.DPoP = DPoPConfig{Mode: DPoPRequired, RequireNonce: true, Resource: "http://127.0.0.1/"}
+	})
+	mw, err := Middleware(v, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+	require.NoError(t, err)
+	srv := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
+	defer srv.Close()
+	srvURL = srv.URL
+	// The configured origin must be the server's: rebuild with its port.
+	v = newValidator(t, idp, nil, func(c *JWTConfig) {
+		c.DPoP = DPoPConfig{Mode: DPoPRequired, RequireNonce: true, Resource: srvURL + "/mcp"}
+	})
+	mw, err = Middleware(v, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+	require.NoError(t, err)
+	srv.Config.Handler = mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+
+	tok := idp.MustMintBound(nil, key)
+	hc := &http.Client{Transport: &authtest.DPoPTransport{Key: key, Token: tok}}
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPost, srvURL+"/mcp?x=1", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, 204, resp.StatusCode)
 	}
 }

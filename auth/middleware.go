@@ -104,6 +104,9 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 				if cfg.OnError != nil {
 					cfg.OnError(r, err)
 				}
+				if dreq != nil && dreq.nonce != "" {
+					w.Header().Set("DPoP-Nonce", dreq.nonce)
+				}
 				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err, dreq)
 			}
 			if e := refusedHeader(r, reject); e != nil {
@@ -134,6 +137,9 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			if missing := missingScopes(p, cfg.RequiredScopes); len(missing) > 0 {
 				fail(InsufficientScope(missing...))
 				return
+			}
+			if dreq != nil && dreq.nonce != "" {
+				w.Header().Set("DPoP-Nonce", dreq.nonce) // RFC 9449 §8.2: the next nonce
 			}
 			next.ServeHTTP(w, r.WithContext(NewContext(ctx, p)))
 		})
