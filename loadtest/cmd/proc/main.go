@@ -259,6 +259,14 @@ func run(o options, stdout, logw io.Writer) error {
 	}
 	defer auditFile.Close()
 
+	if o.profileDir != "" {
+		if o.profileDir, err = filepath.Abs(o.profileDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	profileEnv := func(name string) []string {
 		if o.profileDir == "" {
 			return nil
