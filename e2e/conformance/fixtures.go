@@ -41,6 +41,7 @@ func NewMCPServer(opts ...server.ServerOption) *server.MCPServer {
 	s.EnableSampling()
 	f := fixtures{s: s, png: onePixelPNG(), wav: silentWAV()}
 	f.addTools()
+	f.addInputRequiredTools()
 	f.addResources()
 	f.addPrompts()
 	return s
