@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -239,23 +240,26 @@ func parseJWK(raw json.RawMessage, algs []string) (*verifyKey, error) {
 // Reads take an atomic snapshot and no lock. Fetches run one at a time in a
 // goroutine shared by every caller waiting for it, detached from any single
 // request's context; no lock is held during I/O. On-demand fetches (no keys
-// yet, or an unknown kid) are throttled by a rate.Limiter cooldown; the
-// periodic refresh is driven by requests, so an idle validator runs no
+// yet, an unknown kid, or a known kid whose key no longer verifies — the
+// issuer may have put new material under it) are throttled by a
+// rate.Limiter cooldown; the scheduled refresh (every interval, jittered)
+// is started by the first request once due, so an idle validator runs no
 // goroutine at all. When a fetch fails the keys already held stay in use.
 type keySource struct {
 	static   bool
 	algs     []string
 	client   *http.Client
 	timeout  time.Duration
-	interval time.Duration
+	interval time.Duration // the scheduled refresh's period
+	minGap   time.Duration // the cooldown: no scheduled fetch comes sooner after the last one
 	now      func() time.Time
 	log      *slog.Logger
 	locate   func(ctx context.Context) (string, error) // the JWKS URL, discovering it if needed
 	forget   func()                                    // drops a discovered URL; nil when configured
 
-	snap        atomic.Pointer[keySnapshot]
-	epoch       atomic.Uint64 // bumped when a held key disappears
-	lastAttempt atomic.Int64  // unix nanoseconds of the last fetch start
+	snap    atomic.Pointer[keySnapshot]
+	epoch   atomic.Uint64 // bumped when a held key disappears
+	nextDue atomic.Int64  // unix nanoseconds when the scheduled refresh is due
 
 	mu       sync.Mutex
 	cooldown *rate.Limiter
@@ -344,6 +348,32 @@ func (ks *keySource) pick(snap *keySnapshot, kid string, hasKID bool) ([]*verify
 	return nil, InvalidToken(descUnknownKey, fmt.Errorf("%w: kid %s not in the key set", ErrInvalidToken, quoteShort(kid)))
 }
 
+// changedKey is called when key, chosen for kid, failed to verify a
+// signature: the issuer may have put new material under the same kid. It
+// refetches the set as for an unknown kid (at most once per cooldown,
+// joining a fetch in flight) and returns the candidates now held for kid
+// when they differ from key; nil when nothing changed or no fetch could
+// be made.
+func (ks *keySource) changedKey(ctx context.Context, kid string, key *verifyKey) []*verifyKey {
+	if ks.static {
+		return nil
+	}
+	call := ks.onDemand(ks.now())
+	if call == nil {
+		return nil
+	}
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil
+	}
+	cands, _ := ks.snap.Load().lookup(kid, true)
+	if slices.ContainsFunc(cands, func(c *verifyKey) bool { return c.alg == key.alg && publicKeyEqual(c.key, key.key) }) {
+		return nil
+	}
+	return cands
+}
+
 // onDemand joins the fetch in flight or, if the cooldown allows, starts
 // one. It returns nil when throttled.
 func (ks *keySource) onDemand(now time.Time) *fetchCall {
@@ -360,17 +390,29 @@ func (ks *keySource) onDemand(now time.Time) *fetchCall {
 	return ks.startLocked(now)
 }
 
-// maybeRefresh starts a background fetch when the refresh interval has
-// passed since the last attempt. It does not wait for it.
+// maybeRefresh starts a background fetch when the scheduled refresh is
+// due. It does not wait for it.
 func (ks *keySource) maybeRefresh(now time.Time) {
-	if ks.static || now.UnixNano()-ks.lastAttempt.Load() < int64(ks.interval) {
+	if ks.static || now.UnixNano() < ks.nextDue.Load() {
 		return
 	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	if ks.inflight == nil && now.UnixNano()-ks.lastAttempt.Load() >= int64(ks.interval) {
+	if ks.inflight == nil && now.UnixNano() >= ks.nextDue.Load() {
 		ks.startLocked(now)
 	}
+}
+
+// scheduleLocked sets when the scheduled refresh after a fetch started at
+// now is due: one interval later, less a jitter of up to 5% (replicas do
+// not fetch in step), and never sooner than the cooldown.
+func (ks *keySource) scheduleLocked(now time.Time) {
+	wait := ks.interval
+	if j := int64(ks.interval / 20); j > 0 {
+		wait -= time.Duration(rand.Int64N(j + 1))
+	}
+	wait = max(wait, ks.minGap)
+	ks.nextDue.Store(now.Add(wait).UnixNano())
 }
 
 // refresh fetches now (joining a fetch in flight) and waits, ignoring the
@@ -402,7 +444,7 @@ func (ks *keySource) startLocked(now time.Time) *fetchCall {
 		return call
 	}
 	ks.inflight = call
-	ks.lastAttempt.Store(now.UnixNano())
+	ks.scheduleLocked(now)
 	ks.wg.Add(1)
 	go func() {
 		defer ks.wg.Done()
@@ -444,12 +486,17 @@ func (ks *keySource) fetch(ctx context.Context) error {
 	return nil
 }
 
+// install makes keys the key set. The new set is stored before the epoch
+// is bumped: a verification reads the epoch before the set, so one that
+// saw the old set can only have read the old epoch, and its cache entry is
+// dropped by the bump (the other order let a token verified with a removed
+// key be cached under the new epoch). Installs run one at a time.
 func (ks *keySource) install(keys []*verifyKey) {
 	next := newSnapshot(keys)
-	if next.removedFrom(ks.snap.Load()) {
+	prev := ks.snap.Swap(next)
+	if next.removedFrom(prev) {
 		ks.epoch.Add(1)
 	}
-	ks.snap.Store(next)
 }
 
 // getBounded GETs u and returns the body of a 200 response, reading at most

@@ -71,3 +71,151 @@ func TestJWKSFailedFetchDoesNotWaitOnLog(t *testing.T) {
 		t.Fatal("the failure was not logged at all")
 	}
 }
+
+// TestJWKSRemovedKeyStopsWithinDefaultInterval: with the default schedule
+// a key the issuer removes — its fresh and its cached tokens — stops
+// validating within DefaultRefreshInterval (fake clock), and the next key
+// works (issue 15.6).
+func TestJWKSRemovedKeyStopsWithinDefaultInterval(t *testing.T) {
+	require.LessOrEqual(t, DefaultRefreshInterval, 15*time.Minute)
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, nil)
+	cached := idp.MustMint(nil)
+	_, err := v.Validate(t.Context(), cached)
+	require.NoError(t, err)
+	fresh := idp.MustMint(map[string]any{"jti": "fresh"}) // never seen: not cached
+
+	leaked := idp.SigningKey().ID()
+	_, err = idp.Rotate("ES256")
+	require.NoError(t, err)
+	require.NoError(t, idp.RetireKey(leaked))
+	clock.Advance(DefaultRefreshInterval)
+	_, _ = v.Validate(t.Context(), cached) // due: starts the scheduled refresh
+	require.Eventually(t, func() bool {
+		_, err := v.Validate(t.Context(), cached)
+		return err != nil
+	}, 5*time.Second, 5*time.Millisecond, "the cached token of the removed key still validates")
+	_, err = v.Validate(t.Context(), cached)
+	assertDesc(t, err, descUnknownKey)
+	_, err = v.Validate(t.Context(), fresh)
+	assertDesc(t, err, descUnknownKey)
+	_, err = v.Validate(t.Context(), idp.MustMint(nil))
+	assert.NoError(t, err)
+}
+
+// TestJWKSChangedKeyUnderKnownKID: an issuer that puts new material under
+// a kid already held is noticed: tokens signed with the new material
+// validate (the failed signature refetches, as an unknown kid does), and
+// those of the old material — cached ones included — stop (issue 15.6).
+func TestJWKSChangedKeyUnderKnownKID(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, nil)
+	old := idp.SigningKey()
+	oldTok := idp.MustMint(nil)
+	_, err := v.Validate(t.Context(), oldTok)
+	require.NoError(t, err)
+	require.Equal(t, 1, idp.JWKSFetches())
+
+	// Same kid, new material.
+	replaced, err := authtest.GenerateKey("ES256", old.ID())
+	require.NoError(t, err)
+	require.NoError(t, idp.RetireKey(old.ID()))
+	require.NoError(t, idp.AddKey(replaced))
+	require.NoError(t, idp.SetSigningKey(replaced.ID()))
+	clock.Advance(time.Minute) // past the refetch cooldown, well before the schedule
+
+	_, err = v.Validate(t.Context(), mustMintWith(t, idp, replaced))
+	require.NoError(t, err, "the new material under the known kid is learnt")
+	assert.Equal(t, 2, idp.JWKSFetches())
+	_, err = v.Validate(t.Context(), oldTok)
+	assertDesc(t, err, descSignature)
+	_, err = v.Validate(t.Context(), mustMintWith(t, idp, old))
+	assertDesc(t, err, descSignature)
+}
+
+// TestJWKSForgedSignatureRefetchBounded: tokens with a known kid and a bad
+// signature refetch at most once per cooldown, as unknown kids do.
+func TestJWKSForgedSignatureRefetchBounded(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, nil)
+	_, err := v.Validate(t.Context(), idp.MustMint(nil))
+	require.NoError(t, err)
+	clock.Advance(time.Minute)
+	for range 50 {
+		forged, err := idp.MintBadSignature(nil)
+		require.NoError(t, err)
+		_, err = v.Validate(t.Context(), forged)
+		assertDesc(t, err, descSignature)
+	}
+	assert.Equal(t, 2, idp.JWKSFetches(), "one refetch in the cooldown window")
+}
+
+func TestJWKSScheduleJitter(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	ks := &keySource{interval: 10 * time.Minute, minGap: 5 * time.Second}
+	seen := map[int64]bool{}
+	for range 200 {
+		ks.scheduleLocked(now)
+		wait := time.Duration(ks.nextDue.Load() - now.UnixNano())
+		require.LessOrEqual(t, wait, 10*time.Minute, "never later than the interval")
+		require.GreaterOrEqual(t, wait, 9*time.Minute+30*time.Second, "jitter of at most 5%")
+		seen[int64(wait)] = true
+	}
+	assert.Greater(t, len(seen), 1, "jittered")
+	// Never sooner than the cooldown.
+	ks = &keySource{interval: 5 * time.Second, minGap: 5 * time.Second}
+	for range 50 {
+		ks.scheduleLocked(now)
+		assert.Equal(t, now.Add(5*time.Second).UnixNano(), ks.nextDue.Load())
+	}
+}
+
+func TestJWTRefreshIntervalNotBelowCooldown(t *testing.T) {
+	idp := newIDP(t, nil, "ES256")
+	_, err := NewJWTValidator(JWTConfig{Issuer: idp.Issuer(), Audience: idp.Audience(), JWKSURL: idp.JWKSURL(),
+		RefreshInterval: 2 * time.Second, RefetchCooldown: 10 * time.Second})
+	require.ErrorIs(t, err, ErrConfig)
+	assert.Contains(t, err.Error(), "RefreshInterval")
+}
+
+// TestJWKSInstallStoresBeforeBump: once the epoch moves, the new set is
+// already the one served (issue 15.6).
+func TestJWKSInstallStoresBeforeBump(t *testing.T) {
+	a, err := authtest.GenerateKey("ES256", "a")
+	require.NoError(t, err)
+	b, err := authtest.GenerateKey("ES256", "b")
+	require.NoError(t, err)
+	ka := &verifyKey{kid: "a", key: a.Public()}
+	kb := &verifyKey{kid: "b", key: b.Public()}
+	ks := &keySource{}
+	ks.install([]*verifyKey{ka})
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if ks.epoch.Load() == 1 {
+				if _, ok := ks.snap.Load().lookup("a", true); ok {
+					bad <- "epoch bumped while the removed key was still served"
+				}
+				return
+			}
+		}
+	}()
+	ks.install([]*verifyKey{kb})
+	time.Sleep(10 * time.Millisecond)
+	close(stop)
+	select {
+	case msg := <-bad:
+		t.Fatal(msg)
+	default:
+	}
+	assert.Equal(t, uint64(1), ks.epoch.Load())
+}

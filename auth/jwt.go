@@ -22,9 +22,11 @@ const (
 	DefaultLeeway = 60 * time.Second
 	// MaxLeeway is the largest JWTConfig.Leeway accepted.
 	MaxLeeway = 5 * time.Minute
-	// DefaultRefreshInterval is the key set's age that triggers a
-	// background refetch when JWTConfig.RefreshInterval is zero.
-	DefaultRefreshInterval = time.Hour
+	// DefaultRefreshInterval is the period of the scheduled key-set
+	// refetch when JWTConfig.RefreshInterval is zero: a key the issuer
+	// removes stops validating (cached tokens with it) within about this
+	// long.
+	DefaultRefreshInterval = 15 * time.Minute
 	// DefaultRefetchCooldown is the minimum time between on-demand JWKS
 	// fetches when JWTConfig.RefetchCooldown is zero.
 	DefaultRefetchCooldown = 5 * time.Second
@@ -108,9 +110,15 @@ type JWTConfig struct {
 	// FetchTimeout bounds one discovery plus JWKS fetch. Zero means
 	// DefaultFetchTimeout (10 s); at most one minute.
 	FetchTimeout time.Duration
-	// RefreshInterval is how old the key set may grow before a request
-	// triggers a background refetch. Zero means DefaultRefreshInterval
-	// (1 h); at least one second.
+	// RefreshInterval is the period of the scheduled key-set refetch:
+	// once the set is this old (less a random jitter of up to 5%, so that
+	// replicas spread their fetches), the next request starts a background
+	// refetch, without waiting for it. A key that left the set stops
+	// validating once the refetch lands, and so do the cached tokens it
+	// verified; a key whose material changed under a known kid counts as
+	// removed. Zero means DefaultRefreshInterval (15 min); it must be at
+	// least one second and at least RefetchCooldown, so the schedule never
+	// fetches more often than the cooldown allows.
 	RefreshInterval time.Duration
 	// RefetchCooldown is the minimum time between on-demand fetches, those
 	// triggered by a token whose kid is unknown (a rotated key) or when no
@@ -297,6 +305,9 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	if err != nil {
 		return nil, cfgErr("RefetchCooldown", "%v", err)
 	}
+	if interval < cooldown {
+		return nil, cfgErr("RefreshInterval", "%v is shorter than RefetchCooldown (%v): the scheduled refresh would fetch more often than the cooldown allows", interval, cooldown)
+	}
 	if v.maxSize, err = maxTokenSize(cfg.MaxTokenSize); err != nil {
 		return nil, cfgErr("MaxTokenSize", "%v", err)
 	}
@@ -319,6 +330,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		client:   safeClient(cfg.HTTPClient),
 		timeout:  fetchTimeout,
 		interval: interval,
+		minGap:   cooldown,
 		now:      v.now,
 		log:      cfg.Logger,
 		cooldown: rate.NewLimiter(rate.Every(cooldown), 1),
@@ -468,20 +480,27 @@ func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule
 	if kerr != nil {
 		return nil, time.Time{}, 0, kerr
 	}
-	var key *verifyKey
-	for _, c := range cands {
-		if c.fitsAlg(t.alg) {
-			if key != nil {
-				return nil, time.Time{}, 0, InvalidToken(descKeyMismatch, fmt.Errorf("%w: several keys with kid %s fit alg %s", ErrInvalidToken, quoteShort(t.kid), t.alg))
-			}
-			key = c
-		}
-	}
-	if key == nil {
-		return nil, time.Time{}, 0, InvalidToken(descKeyMismatch, fmt.Errorf("%w: key %s does not fit alg %s (JWK alg, kty or curve differ)", ErrInvalidToken, quoteShort(t.kid), t.alg))
+	key, kerr := pickKey(cands, t.kid, t.alg)
+	if kerr != nil {
+		return nil, time.Time{}, 0, kerr
 	}
 	if err := method.Verify(t.signingInput, t.sig, key.key); err != nil {
-		return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed: %w", ErrInvalidToken, err))
+		// A known kid whose key does not verify: the issuer may have put
+		// new material under it. Treat it as a new key — refetch as for an
+		// unknown kid (same cooldown) and verify once more if it changed.
+		next := []*verifyKey(nil)
+		if t.hasKID {
+			next = v.keys.changedKey(ctx, t.kid, key)
+		}
+		if next == nil {
+			return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed: %w", ErrInvalidToken, err))
+		}
+		if key, kerr = pickKey(next, t.kid, t.alg); kerr != nil {
+			return nil, time.Time{}, 0, kerr
+		}
+		if err := method.Verify(t.signingInput, t.sig, key.key); err != nil {
+			return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed (also with the refetched key): %w", ErrInvalidToken, err))
+		}
 	}
 	claims, derr := decodePayload(t.payloadB64)
 	if derr != nil {
@@ -492,6 +511,23 @@ func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule
 		return nil, time.Time{}, 0, err
 	}
 	return p, expiry, epoch, nil
+}
+
+// pickKey chooses the one candidate that fits alg.
+func pickKey(cands []*verifyKey, kid, alg string) (*verifyKey, *Error) {
+	var key *verifyKey
+	for _, c := range cands {
+		if c.fitsAlg(alg) {
+			if key != nil {
+				return nil, InvalidToken(descKeyMismatch, fmt.Errorf("%w: several keys with kid %s fit alg %s", ErrInvalidToken, quoteShort(kid), alg))
+			}
+			key = c
+		}
+	}
+	if key == nil {
+		return nil, InvalidToken(descKeyMismatch, fmt.Errorf("%w: key %s does not fit alg %s (JWK alg, kty or curve differ)", ErrInvalidToken, quoteShort(kid), alg))
+	}
+	return key, nil
 }
 
 // checkType applies the typ rules (RFC 7515 §4.1.9: compared
