@@ -11,6 +11,10 @@
 package main
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -194,6 +198,24 @@ func (d demo) run(ctx context.Context) error {
 	}
 	ck.check(!leaked, "no token, or any piece of one, is in the audit trail")
 
+	ck.section("7. OpenTelemetry metrics (transport.Config.MeterProvider)")
+	counts, err := srv.decisionCounts(ctx)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ck.say("mcpguard.decisions{%s} = %d", k, counts[k])
+	}
+	ck.check(counts["event=auth_failure decision=deny reason=no_credential"] >= 1 &&
+		counts["event=access_denied decision=deny reason=insufficient_scope"] >= 1 &&
+		counts["event=tool_call decision=allow reason="] >= 1,
+		"the decision counters saw the refusals and the allowed calls")
+
 	return ck.result()
 }
 
@@ -243,7 +265,7 @@ func discover(ctx context.Context, ck *checker, resource, issuer string) error {
 // startServer serves the notes server on ln, wired as examples/prodmode
 // wires it, with audit events kept in memory.
 func startServer(ln net.Listener, issuer, resource string, mutate func(*transport.Config)) (s *notesServer, err error) {
-	s = &notesServer{audit: &syncBuffer{}}
+	s = &notesServer{audit: &syncBuffer{}, metrics: sdkmetric.NewManualReader()}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -299,6 +321,9 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 		UnauthenticatedRateLimit: byAddress,
 		RateLimit:                byCaller,
 		Audit:                    rec,
+		// OpenTelemetry metrics into an in-process reader, printed at the
+		// end; a real server hands in its own SDK provider and exporter.
+		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(s.metrics)),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -319,8 +344,32 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 type notesServer struct {
 	http    *http.Server
 	audit   *syncBuffer
+	metrics *sdkmetric.ManualReader
 	closers []func() error
 	once    sync.Once
+}
+
+// decisionCounts collects mcpguard.decisions as "event=… decision=…
+// reason=…" → count.
+func (s *notesServer) decisionCounts(ctx context.Context) (map[string]int64, error) {
+	var rm metricdata.ResourceMetrics
+	if err := s.metrics.Collect(ctx, &rm); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != "mcpguard.decisions" || !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				get := func(k string) string { v, _ := dp.Attributes.Value(attribute.Key(k)); return v.Emit() }
+				out["event="+get("mcpguard.event")+" decision="+get("mcpguard.decision")+" reason="+get("mcpguard.reason")] += dp.Value
+			}
+		}
+	}
+	return out, nil
 }
 
 // stop closes the server, then flushes and closes the audit recorder.
