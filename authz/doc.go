@@ -55,6 +55,10 @@
 //	refused      everything else, including sampling/createMessage,
 //	             elicitation/create, roots/list and server notifications
 //
+// (notifications/cancelled is open only inside a session: the transport edge
+// refuses it without one, as mcp-go would match it against any sessionless
+// caller's request of the same id.)
+//
 // RequestHook refuses a refused method before mcp-go dispatches it, and the
 // transport edge answers it with JSON-RPC -32601 and an audit event before
 // mcp-go runs (JSON-RPC batches are refused whole). TestMethodTableCoversMCPGo

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -436,4 +437,43 @@ func waitNote(t *testing.T, n *notifications) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("notification not delivered")
 	}
+}
+
+// TestStackCancelNeedsSession: mcp-go keys a sessionless request's
+// cancellation by its JSON-RPC id alone, so one stateless caller could
+// cancel another's in-flight request; the edge refuses a sessionless
+// notifications/cancelled.
+func TestStackCancelNeedsSession(t *testing.T) {
+	cancelled := make(chan bool, 1)
+	started := make(chan struct{}, 1)
+	st := newMediationStack(t, func(_ *Guard, s *server.MCPServer) {
+		s.AddTool(mcp.NewTool("wait", mcp.WithReadOnlyHintAnnotation(true)), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				cancelled <- true
+			case <-time.After(time.Second):
+				cancelled <- false
+			}
+			return mcp.NewToolResultText("done"), nil
+		})
+	})
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	done := make(chan string, 1)
+	go func() {
+		status, _, body := rawCall(t, st.url, alice, "wait", "")
+		done <- strconv.Itoa(status) + " " + body
+	}()
+	<-started
+	era := mcp.ProtocolVersion20260728
+	note := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"x","_meta":{"` +
+		mcp.MetaKeyProtocolVersion + `":"` + era + `","` + mcp.MetaKeyClientInfo + `":{"name":"t","version":"1"},"` +
+		mcp.MetaKeyClientCapabilities + `":{}}}}`
+	status, body := postRPC(t, st, bob, era, "", "notifications/cancelled", note)
+	assert.Equal(t, http.StatusBadRequest, status, body)
+	assert.False(t, <-cancelled, "bob cancelled alice's request")
+	assert.Contains(t, <-done, `"done"`, "alice's call completes")
+	status, _ = postRPC(t, st, bob, mcp.ProtocolVersion20251125, "", "notifications/cancelled", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`)
+	assert.Equal(t, http.StatusBadRequest, status)
 }

@@ -36,6 +36,9 @@ import (
 // the code; 400 for a notification) and audited as access_denied
 // "method_not_found", with or without a policy.
 //
+// A notifications/cancelled without a session is refused too (see the
+// handler).
+//
 // Only a denial for missing scopes of a tool, prompt or resource that exists
 // (resources/subscribe and unsubscribe are decided like resources/read)
 // is answered here; everything else goes on to mcp-go, where the authz tool
@@ -89,6 +92,17 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			writeRPCErrorID(w, status, msg.ID, mcp.METHOD_NOT_FOUND, "method not found")
 			return
 		}
+		// mcp-go keys in-flight requests by session ID and JSON-RPC id, and
+		// a request without a session (every 2026-07-28 request) by its id
+		// alone: a sessionless notifications/cancelled would cancel another
+		// caller's request that happens to share the id. Over HTTP without a
+		// session, ending the request's stream is the cancellation (mcp-go's
+		// client sends nothing else).
+		if msg.Method == methodCancelled && r.Header.Get("Mcp-Session-Id") == "" {
+			audit.AnnotateRequest(ctx, audit.KindAccessDenied, "cancel_without_session", msg.Method, "")
+			writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "invalid request: notifications/cancelled needs a session; without one, close the request's stream")
+			return
+		}
 		if s.policy == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -130,6 +144,8 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 
 // writeRPCError writes a JSON-RPC error with a null id. message is a
 // constant of this package, never client input.
+const methodCancelled = "notifications/cancelled"
+
 func writeRPCError(w http.ResponseWriter, status, code int, message string) {
 	writeRPCErrorID(w, status, nil, code, message)
 }
