@@ -125,6 +125,10 @@ func TestFixturesOverHTTP(t *testing.T) {
 		"test_multiple_content_types", "test_error_handling", "test_sampling", "test_elicitation",
 		"test_elicitation_sep1034_defaults", "test_elicitation_sep1330_enums",
 		"test_tool_with_logging", "test_tool_with_progress",
+		"test_input_required_result_elicitation", "test_input_required_result_sampling",
+		"test_input_required_result_list_roots", "test_input_required_result_request_state",
+		"test_input_required_result_tampered_state", "test_input_required_result_multiple_inputs",
+		"test_input_required_result_multi_round", "test_input_required_result_capabilities",
 	}, names)
 
 	call := func(name string) *mcp.CallToolResult {
