@@ -91,15 +91,24 @@ func loopbackAddr(hostport string) bool {
 // net.Listen) names only a loopback interface. An empty host (":8080")
 // listens on every interface and is refused.
 func CheckLoopbackAddr(addr string) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%w: listen address %q: %v", ErrConfig, addr, err)
-	}
-	if host == "" {
-		return fmt.Errorf("%w: listen address %q listens on every interface; dev mode needs a loopback address such as 127.0.0.1:8080", ErrConfig, addr)
-	}
-	if !auth.IsLoopbackHost(host) {
-		return fmt.Errorf("%w: listen address %q is not loopback; dev mode serves without authentication and must listen on 127.0.0.1, [::1] or localhost", ErrConfig, addr)
+	if problem := loopbackAddrProblem(addr); problem != "" {
+		return fmt.Errorf("%w: %s", ErrConfig, problem)
 	}
 	return nil
+}
+
+// loopbackAddrProblem says what is wrong with addr as a dev-mode listen
+// address, "" when nothing is.
+func loopbackAddrProblem(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("listen address %q: %v", addr, err)
+	}
+	if host == "" {
+		return fmt.Sprintf("listen address %q listens on every interface; dev mode needs a loopback address such as 127.0.0.1:8080", addr)
+	}
+	if !auth.IsLoopbackHost(host) {
+		return fmt.Sprintf("listen address %q is not loopback; dev mode serves without authentication and must listen on 127.0.0.1, [::1] or localhost", addr)
+	}
+	return ""
 }

@@ -2,12 +2,16 @@ package transport
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -185,6 +189,9 @@ type Guard struct {
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
 	tel      *telemetry.Telemetry
+
+	mu      sync.Mutex
+	servers []*server.StreamableHTTPServer // built by Handler, shut down by Close
 }
 
 // New checks cfg and builds a Guard. Every mistake is an error wrapping
@@ -197,8 +204,15 @@ func New(cfg Config) (*Guard, error) {
 	}
 	switch cfg.Mode {
 	case ModeDev:
-		if err := CheckLoopbackAddr(cfg.Addr); err != nil {
-			return nil, fmt.Errorf("%w: Config.Addr: %w", ErrConfig, err)
+		if problem := loopbackAddrProblem(cfg.Addr); problem != "" {
+			return nil, fmt.Errorf("%w: Config.Addr: %s", ErrConfig, problem)
+		}
+		// Settings dev mode would ignore are refused, not silently dropped.
+		if cfg.Validator != nil {
+			return nil, fmt.Errorf("%w: Config.Validator is set but ModeDev authenticates nobody and would ignore it; leave it nil in dev mode or use ModeProd", ErrConfig)
+		}
+		if cfg.Tenancy != nil {
+			return nil, fmt.Errorf("%w: Config.Tenancy is set but ModeDev would ignore it (the dev tenant is Config.Dev.Tenant); leave it nil in dev mode", ErrConfig)
 		}
 		if cfg.Resource == "" {
 			cfg.Resource = "http://" + cfg.Addr + "/mcp"
@@ -209,6 +223,9 @@ func New(cfg Config) (*Guard, error) {
 		}
 		if len(cfg.AuthorizationServers) == 0 {
 			return nil, fmt.Errorf("%w: Config.AuthorizationServers is required in prod mode: clients discover where to get a token from it", ErrConfig)
+		}
+		if err := crossCheckValidator(cfg); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("%w: Config.Mode %d is not a known mode", ErrConfig, int(cfg.Mode))
@@ -242,6 +259,9 @@ func New(cfg Config) (*Guard, error) {
 	if g.sealer, err = newRequestSealer(cfg.RequestState, g.sessions.key, cfg.Audit); err != nil {
 		return nil, err
 	}
+	if cfg.Auth.ResourceMetadataURL != "" && cfg.Auth.ResourceMetadataURL != g.metaURL {
+		return nil, fmt.Errorf("%w: Config.Auth.ResourceMetadataURL %q would be replaced by %q (derived from Config.Resource); leave it empty", ErrConfig, cfg.Auth.ResourceMetadataURL, g.metaURL)
+	}
 	if cfg.Mode == ModeProd {
 		ac := cfg.Auth
 		ac.ResourceMetadataURL = g.metaURL
@@ -273,7 +293,74 @@ func New(cfg Config) (*Guard, error) {
 	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
 	cfg.ScopesSupported = slices.Clone(cfg.ScopesSupported)
 	g.cfg = cfg
+	if cfg.Mode == ModeProd {
+		// Handler mounts the same metadata: check it here, once.
+		if _, err := auth.MountMetadata(http.NewServeMux(), g.metadataConfig()); err != nil {
+			return nil, fmt.Errorf("%w: protected resource metadata: %w", ErrConfig, err)
+		}
+	}
 	return g, nil
+}
+
+// AudienceLister is implemented by validators that can say which audiences
+// they accept (RFC 7519 aud). When Config.Validator implements it and
+// returns a non-empty list, New refuses a Resource that is not in it:
+// every token issued for the resource would be refused.
+type AudienceLister interface {
+	Audiences() []string
+}
+
+// IssuerLister is implemented by validators that can say which issuers
+// they trust. When Config.Validator implements it and returns a non-empty
+// list, New refuses an AuthorizationServers entry that is not in it:
+// clients would fetch tokens the validator refuses.
+type IssuerLister interface {
+	Issuers() []string
+}
+
+// crossCheckValidator compares Resource and AuthorizationServers with what
+// the validator says it accepts, when it can say.
+func crossCheckValidator(cfg Config) error {
+	if al, ok := cfg.Validator.(AudienceLister); ok {
+		if auds := al.Audiences(); len(auds) > 0 && !containsURL(auds, cfg.Resource) {
+			return fmt.Errorf("%w: Config.Resource %q is not among the validator's audiences %q: tokens issued for this resource would be refused", ErrConfig, cfg.Resource, auds)
+		}
+	}
+	if il, ok := cfg.Validator.(IssuerLister); ok {
+		if iss := il.Issuers(); len(iss) > 0 {
+			for _, as := range cfg.AuthorizationServers {
+				if !containsURL(iss, as) {
+					return fmt.Errorf("%w: Config.AuthorizationServers entry %q is not among the validator's issuers %q: clients would get tokens it refuses", ErrConfig, as, iss)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// containsURL reports whether list holds u, ignoring one trailing slash.
+func containsURL(list []string, u string) bool {
+	u = strings.TrimSuffix(u, "/")
+	for _, x := range list {
+		if strings.TrimSuffix(x, "/") == u {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Guard) metadataConfig() auth.MetadataConfig {
+	scopes := g.cfg.ScopesSupported
+	if scopes == nil {
+		scopes = g.cfg.Policy.ScopesSupported()
+	}
+	// A DPoP-aware validator's support is advertised (RFC 9728 §2).
+	return auth.DPoPMetadata(auth.MetadataConfig{
+		Resource:             g.cfg.Resource,
+		AuthorizationServers: g.cfg.AuthorizationServers,
+		ScopesSupported:      scopes,
+		ResourceName:         g.cfg.ResourceName,
+	}, g.cfg.Validator)
 }
 
 // checkNamespaces refuses request limits sharing a key namespace: on one
@@ -337,23 +424,57 @@ func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
 		server.WithSessionIdleTTL(DefaultSessionIdleTTL),
 	}, g.cfg.HTTPOptions...)
 	mcpHandler := server.NewStreamableHTTPServer(srv, opts...)
+	g.mu.Lock()
+	g.servers = append(g.servers, mcpHandler)
+	g.mu.Unlock()
 	mux := http.NewServeMux()
 	mux.Handle(g.endpointPath(), g.Wrap(srv, mcpHandler))
 	if g.cfg.Mode == ModeProd {
-		scopes := g.cfg.ScopesSupported
-		if scopes == nil {
-			scopes = g.cfg.Policy.ScopesSupported()
+		if _, err := auth.MountMetadata(mux, g.metadataConfig()); err != nil {
+			// New checked the same configuration, so this cannot happen;
+			// if it does, fail closed and say why rather than serve
+			// without discovery.
+			g.logger().Error("mcpguard: protected resource metadata not mounted; refusing every request", "error", err)
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "server misconfigured", http.StatusInternalServerError)
+			})
 		}
-		// New already checked everything MountMetadata checks. A DPoP-aware
-		// validator's support is advertised (RFC 9728 §2).
-		_, _ = auth.MountMetadata(mux, auth.DPoPMetadata(auth.MetadataConfig{
-			Resource:             g.cfg.Resource,
-			AuthorizationServers: g.cfg.AuthorizationServers,
-			ScopesSupported:      scopes,
-			ResourceName:         g.cfg.ResourceName,
-		}, g.cfg.Validator))
 	}
 	return mux
+}
+
+// Close releases what the Guard owns: it shuts down the Streamable HTTP
+// servers Handler built (their idle-session sweepers and open sessions) and
+// the telemetry registration. It does not close the components handed in
+// through Config (Validator, Audit, limiters), which belong to the caller
+// and may be shared. Close is safe to call more than once; the Guard's
+// handlers must not be used afterwards.
+func (g *Guard) Close() error {
+	g.mu.Lock()
+	servers := g.servers
+	g.servers = nil
+	g.mu.Unlock()
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if g.tel != nil {
+		if err := g.tel.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (g *Guard) logger() *slog.Logger {
+	if g.cfg.Logger != nil {
+		return g.cfg.Logger
+	}
+	return slog.Default()
 }
 
 func (g *Guard) endpointPath() string {
