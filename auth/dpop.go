@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -148,6 +149,7 @@ type dpopPolicy struct {
 	replay  ReplayStore
 	now     func() time.Time
 	nonces  *nonceSource // nil without RequireNonce
+	jwks    *jwkCache
 }
 
 func newDPoPPolicy(cfg DPoPConfig, audience string, now func() time.Time, field string) (*dpopPolicy, error) {
@@ -161,7 +163,7 @@ func newDPoPPolicy(cfg DPoPConfig, audience string, now func() time.Time, field 
 	default:
 		return nil, cfgErr("Mode", "unknown mode %d", int(cfg.Mode))
 	}
-	p := &dpopPolicy{mode: cfg.Mode, now: now}
+	p := &dpopPolicy{mode: cfg.Mode, now: now, jwks: &jwkCache{}}
 	res := cfg.Resource
 	name := "Resource"
 	if res == "" {
@@ -405,7 +407,7 @@ type dpopProof struct {
 // public jwk that fits it, a valid signature by that key, and claims jti,
 // htm, htu and iat of the right types. It returns the key's RFC 7638
 // thumbprint. The request-dependent checks are the caller's.
-func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod) (dpopProof, *Error) {
+func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod, jwks *jwkCache) (dpopProof, *Error) {
 	var out dpopProof
 	if len(proof) > maxProofBytes {
 		return out, proofError(descProof, "proof longer than %d bytes", maxProofBytes)
@@ -449,16 +451,11 @@ func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod) (dpopPro
 	if !ok {
 		return out, proofError(descProof, `header has no "jwk"`)
 	}
-	key, err := parseJWK(rawJWK, []string{alg})
+	key, jkt, err := jwks.parse(rawJWK, alg)
 	if err != nil {
 		return out, proofError(descProof, "header jwk: %v", err)
 	}
-	if !key.fitsAlg(alg) {
-		return out, proofError(descProof, "header jwk does not fit alg %s", alg)
-	}
-	if out.jkt, err = jwkThumbprint(rawJWK); err != nil {
-		return out, proofError(descProof, "header jwk: %v", err)
-	}
+	out.jkt = jkt
 	signingInput := proof[:len(parts[0])+1+len(parts[1])]
 	if err := method.Verify(signingInput, sig, key.key); err != nil {
 		return out, proofError(descProof, "signature verification failed: %v", err)
@@ -582,7 +579,7 @@ func (d *dpopPolicy) verifyProof(ctx context.Context, req *DPoPRequest, token, j
 	case n > 1:
 		return proofError(descProofCount, "%d DPoP headers", n)
 	}
-	pr, e := parseDPoPProof(req.Proofs[0], d.methods)
+	pr, e := parseDPoPProof(req.Proofs[0], d.methods, d.jwks)
 	if e != nil {
 		return e
 	}
@@ -671,4 +668,51 @@ func (n *nonceSource) valid(nonce string, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// jwkCache remembers the public keys parsed from proof headers, keyed by
+// the JWK's exact bytes: a client signs every proof with one key, so the
+// warm path skips the JWK parse and the thumbprint. A nil cache parses every
+// time. Bounded: it is emptied when it reaches maxCachedJWKs.
+type jwkCache struct {
+	mu sync.Mutex
+	m  map[string]cachedJWK
+}
+
+type cachedJWK struct {
+	key *verifyKey
+	jkt string
+}
+
+const maxCachedJWKs = 256
+
+func (c *jwkCache) parse(raw json.RawMessage, alg string) (*verifyKey, string, error) {
+	if c != nil {
+		c.mu.Lock()
+		e, ok := c.m[string(raw)]
+		c.mu.Unlock()
+		if ok && e.key.fitsAlg(alg) && (e.key.alg == "" || e.key.alg == alg) {
+			return e.key, e.jkt, nil
+		}
+	}
+	key, err := parseJWK(raw, []string{alg})
+	if err != nil {
+		return nil, "", err
+	}
+	if !key.fitsAlg(alg) {
+		return nil, "", fmt.Errorf("does not fit alg %s", alg)
+	}
+	jkt, err := jwkThumbprint(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if c != nil {
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= maxCachedJWKs {
+			c.m = make(map[string]cachedJWK, 16)
+		}
+		c.m[string(raw)] = cachedJWK{key: key, jkt: jkt}
+		c.mu.Unlock()
+	}
+	return key, jkt, nil
 }

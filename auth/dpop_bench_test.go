@@ -19,6 +19,7 @@ func BenchmarkDPoPProof(b *testing.B) {
 		b.Fatal(err)
 	}
 	proof := k.MustSign(authtest.Proof{Method: "POST", URL: dpopResource, AccessToken: "tok"})
+	cache := &jwkCache{}
 	methods := map[string]jwt.SigningMethod{"ES256": jwt.SigningMethodES256}
 	i := strings.LastIndexByte(proof, '.')
 	sig, _ := b64.DecodeString(proof[i+1:])
@@ -34,7 +35,7 @@ func BenchmarkDPoPProof(b *testing.B) {
 	b.Run("proof", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, e := parseDPoPProof(proof, methods); e != nil {
+			if _, e := parseDPoPProof(proof, methods, cache); e != nil {
 				b.Fatal(e)
 			}
 		}

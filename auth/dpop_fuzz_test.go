@@ -22,12 +22,13 @@ func FuzzDPoPProof(f *testing.F) {
 	f.Add(strings.Replace(good, ".", "..", 1))
 	f.Add("e30.e30.")
 	f.Add(`eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.`)
+	cache := &jwkCache{}
 	methods := map[string]jwt.SigningMethod{}
 	for _, a := range DefaultDPoPAlgorithms() {
 		methods[a] = jwt.GetSigningMethod(a)
 	}
 	f.Fuzz(func(t *testing.T, proof string) {
-		p, e := parseDPoPProof(proof, methods)
+		p, e := parseDPoPProof(proof, methods, cache)
 		if e != nil {
 			if e.Code != CodeInvalidDPoPProof || e.Status != 401 {
 				t.Fatalf("rejection %+v is not invalid_dpop_proof/401", e)
