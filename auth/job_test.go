@@ -217,6 +217,11 @@ func TestJobTokenRejections(t *testing.T) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["scope"] = "notes:read admin" }), orig
 			}},
+		{name: "NBSP in the scope is no separator", wantDesc: descJobScopes,
+			build: func(t *testing.T, f *jobFixture) (string, string) {
+				orig := f.userToken(t, nil)
+				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["scope"] = "notes:read\u00a0notes:write" }), orig
+			}},
 		{name: "minted after the original expired", wantDesc: descJobWindow,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
