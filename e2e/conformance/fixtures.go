@@ -42,6 +42,7 @@ func NewMCPServer(opts ...server.ServerOption) *server.MCPServer {
 	f := fixtures{s: s, png: onePixelPNG(), wav: silentWAV()}
 	f.addTools()
 	f.addInputRequiredTools()
+	f.addSchemaTool()
 	f.addResources()
 	f.addPrompts()
 	return s

@@ -296,3 +296,20 @@ func (f fixtures) addInputRequiredTools() {
 				Elicit("user_context", elicitField("What context should the prompt use?", "context", "string")).PromptResult(), nil
 		})
 }
+
+// schema202012 is the input schema of the json-schema-2020-12 scenario:
+// $schema, $defs with an $anchor, $ref, allOf/anyOf, if/then/else and
+// additionalProperties, which a server must list unchanged.
+const schema202012 = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
+"$defs":{"address":{"$anchor":"addressDef","type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"}}}},
+"properties":{"name":{"type":"string"},"address":{"$ref":"#/$defs/address"},"contactMethod":{"type":"string","enum":["phone","email"]},"phone":{"type":"string"},"email":{"type":"string"}},
+"allOf":[{"anyOf":[{"required":["phone"]},{"required":["email"]}]}],
+"if":{"properties":{"contactMethod":{"const":"phone"}},"required":["contactMethod"]},"then":{"required":["phone"]},"else":{"required":["email"]},
+"additionalProperties":false}`
+
+func (f fixtures) addSchemaTool() {
+	f.s.AddTool(mcp.NewToolWithRawSchema("json_schema_2020_12_tool", "Tool with JSON Schema 2020-12 features", json.RawMessage(schema202012)),
+		func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return mcp.NewToolResultText("JSON Schema 2020-12 tool called"), nil
+		})
+}
