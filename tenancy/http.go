@@ -37,9 +37,13 @@ const (
 //	  "message":"tenant required: the access token does not name a tenant",
 //	  "data":{"reason":"tenant_required"}}}
 //
-// MCP clients handle this best: mcp-go's client decodes a JSON-RPC body on
-// any non-2xx answer and returns error.message as the call's error, and
-// clients that do not still show the body text with the status. The message
+// What a client shows depends on the status and the request: mcp-go's
+// client decodes the JSON-RPC body of a 403 (or any other non-2xx answer
+// except 401) to a request other than initialize and returns error.message
+// as the call's error; for a 401 it returns an AuthorizationRequiredError
+// carrying only the resource metadata URL, and for a 4xx to initialize
+// ErrLegacySSEServer, so in those two cases the body is not shown. Other
+// clients may show the body text with the status. The message
 // and reason come from a fixed table; the internal cause goes only to
 // Config.OnError. A 401 also carries "WWW-Authenticate: Bearer" (RFC 9110
 // §15.5.2).
