@@ -216,7 +216,14 @@ func TestAuthtestFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ex := s.exchanger(t, obo.ClientSecretPost, func(c *obo.Config) { c.Timeout = 100 * time.Millisecond })
+			// Only the slow case needs a short timeout; the others must not
+			// race it on a loaded machine (an oversized answer takes a
+			// while to read).
+			timeout := 10 * time.Second
+			if tt.name == "slow beyond the timeout" {
+				timeout = 100 * time.Millisecond
+			}
+			ex := s.exchanger(t, obo.ClientSecretPost, func(c *obo.Config) { c.Timeout = timeout })
 			tt.set()
 			defer func() {
 				s.idp.SetTokenFault(authtest.FaultNone)
