@@ -22,7 +22,9 @@ import (
 // class ("tool_error" for a result with IsError, else from
 // Config.ClassifyError); or KindToolDenied with DecisionDeny when the
 // error is classified as a denial (an authz refusal returned by an inner
-// middleware). Each event carries the caller (auth.FromContext), tenant,
+// middleware); or KindRateLimited with DecisionDeny when the error says it
+// is a rate-limit refusal (a method RateLimited() bool returning true, as
+// ratelimit.ToolError has). Each event carries the caller (auth.FromContext), tenant,
 // request ID, JSON-RPC id, MCP session ID, tool name and argument names,
 // with values only for names allow-listed in Config.ArgValues.
 //
@@ -119,6 +121,15 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 	if err == nil {
 		return
 	}
+	var rl rateLimited
+	if errors.As(err, &rl) && rl.RateLimited() {
+		// A rate limit or budget refused the call before it ran.
+		e.Kind = KindRateLimited
+		e.Decision = DecisionDeny
+		e.ErrorClass = "rate_limited"
+		e.Reason = "rate_limited"
+		return
+	}
 	class, deny := r.classifyError(err)
 	e.ErrorClass = class
 	if deny {
@@ -126,6 +137,14 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 		e.Decision = DecisionDeny
 		e.Reason = class
 	}
+}
+
+// rateLimited is implemented by errors of limiters that refuse a call
+// before it runs (ratelimit.ToolError); such a refusal is recorded as
+// KindRateLimited, not as a call that ran and failed.
+type rateLimited interface {
+	error
+	RateLimited() bool
 }
 
 func (r *Recorder) classifyError(err error) (string, bool) {

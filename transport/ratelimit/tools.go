@@ -282,6 +282,11 @@ func (e *ToolError) Error() string {
 }
 
 // Unwrap returns Kind and Cause, so errors.Is matches both.
+// RateLimited reports whether the call was refused before it ran (rate,
+// concurrency, or a fail-closed limiter), not timed out: audit records such
+// a refusal as rate_limited (see audit.ToolMiddleware).
+func (e *ToolError) RateLimited() bool { return e.Kind != ErrTimeout }
+
 func (e *ToolError) Unwrap() []error {
 	if e.Cause == nil {
 		return []error{e.Kind}
