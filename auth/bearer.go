@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // DefaultMaxTokenBytes is the default cap on a bearer token's length.
@@ -105,45 +107,13 @@ func parseScheme(value, scheme string, maxBytes int) (string, error) {
 	switch {
 	case tok == "":
 		return "", fmt.Errorf("%w: empty bearer token", ErrMalformedRequest)
-	case !isB64Token(tok):
+	case !oauthsyntax.IsB64Token(tok):
 		return "", fmt.Errorf("%w: bearer token has characters outside the RFC 6750 b64token set", ErrMalformedRequest)
 	case len(tok) > maxBytes:
 		// Well formed but too long: a verdict on the token (RFC 6750 §3.1).
 		return "", InvalidToken(descTooLarge, fmt.Errorf("%w: bearer token longer than %d bytes", ErrInvalidToken, maxBytes))
 	}
 	return tok, nil
-}
-
-// isB64Token reports whether s matches RFC 6750's
-// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-// It runs on every request over the whole token, so it is a table lookup
-// per byte rather than a chain of comparisons.
-func isB64Token(s string) bool {
-	i := 0
-	for i < len(s) && b64TokenChar[s[i]] {
-		i++
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
-// b64TokenChar marks the bytes of RFC 6750's b64token other than '='.
-var b64TokenChar = [256]bool{
-	'-': true, '.': true, '_': true, '~': true, '+': true, '/': true,
-	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
-	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true, 'J': true,
-	'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true, 'S': true, 'T': true,
-	'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
-	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true, 'j': true,
-	'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true, 's': true, 't': true,
-	'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
 }
 
 func asciiEqualFold(a, b string) bool {

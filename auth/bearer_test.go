@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 func TestBearerToken(t *testing.T) {
@@ -102,7 +104,7 @@ func FuzzParseAuthorization(f *testing.F) {
 			}
 			return
 		}
-		if tok == "" || len(tok) > 64 || !isB64Token(tok) {
+		if tok == "" || len(tok) > 64 || !oauthsyntax.IsB64Token(tok) {
 			t.Fatalf("accepted bad token %q", tok)
 		}
 		if !strings.HasSuffix(v, tok) || !asciiEqualFold(v[:6], "bearer") {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // DefaultUserTokenHeader is the request header that carries the user's
@@ -326,7 +328,7 @@ func ParseUserToken(value string, maxBytes int) (string, error) {
 		return "", fmt.Errorf("%w: empty user token", ErrMalformedRequest)
 	case len(value) > maxBytes:
 		return "", fmt.Errorf("%w: user token longer than %d bytes", ErrMalformedRequest, maxBytes)
-	case !isB64Token(value):
+	case !oauthsyntax.IsB64Token(value):
 		return "", fmt.Errorf("%w: user token has characters outside the RFC 6750 b64token set", ErrMalformedRequest)
 	}
 	return value, nil

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 const (
@@ -440,7 +442,7 @@ func FuzzParseUserToken(f *testing.F) {
 			}
 			return
 		}
-		if tok == "" || len(tok) > 64 || !strings.HasSuffix(v, tok) || !isB64Token(tok) {
+		if tok == "" || len(tok) > 64 || !strings.HasSuffix(v, tok) || !oauthsyntax.IsB64Token(tok) {
 			t.Fatalf("accepted %q from %q", tok, v)
 		}
 	})

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // Job token defaults and limits.
@@ -219,7 +221,7 @@ func (i *JobIssuer) Mint(ctx context.Context, req JobRequest) (string, error) {
 	}
 	var scopes []string
 	for _, s := range req.Scopes {
-		if !isScopeToken(s) {
+		if !oauthsyntax.IsScopeToken(s) {
 			return "", badReq("Scopes holds an empty or malformed scope")
 		}
 		if !slices.Contains(scopes, s) {
@@ -634,20 +636,6 @@ func printableField(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= 0x20 || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// isScopeToken reports whether s is an RFC 6749 §3.3 scope-token.
-func isScopeToken(s string) bool {
-	if s == "" || len(s) > maxJobField {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // ErrDenied matches every denial from this package: errors.Is(err,
@@ -101,9 +102,6 @@ func (e *DeniedError) AuthError() *auth.Error {
 	return &auth.Error{Status: http.StatusForbidden, Description: "access denied", Err: e}
 }
 
-// maxScopeText caps the length of one scope in an error text.
-const maxScopeText = 128
-
 // writeScopes writes scopes separated by sep, keeping only the characters
 // RFC 6749 §3.3 allows in a scope token and capping each one's length, so
 // that a scope given to Require by mistake cannot smuggle text.
@@ -113,30 +111,11 @@ func writeScopes(b *strings.Builder, scopes []string, sep string) {
 			b.WriteString(sep)
 		}
 		n := 0
-		for j := 0; j < len(s) && n < maxScopeText; j++ {
-			if isScopeChar(s[j]) {
+		for j := 0; j < len(s) && n < oauthsyntax.MaxScopeTokenBytes; j++ {
+			if oauthsyntax.IsScopeChar(s[j]) {
 				b.WriteByte(s[j])
 				n++
 			}
 		}
 	}
-}
-
-// isScopeChar reports whether c may appear in a scope token
-// (RFC 6749 §3.3: %x21 / %x23-5B / %x5D-7E).
-func isScopeChar(c byte) bool {
-	return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)
-}
-
-// validScope reports whether s is a non-empty RFC 6749 §3.3 scope token.
-func validScope(s string) bool {
-	if s == "" || len(s) > maxScopeText {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isScopeChar(s[i]) {
-			return false
-		}
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // FuzzMapScopes feeds arbitrary claim sets to every preset: no panic, and a
@@ -181,7 +182,7 @@ func FuzzDeniedErrorText(f *testing.F) {
 				t.Fatalf("byte %#x in %q", c, msg)
 			}
 		}
-		if len(msg) > 200+3*128 {
+		if len(msg) > 200+3*oauthsyntax.MaxScopeTokenBytes {
 			t.Fatalf("text of %d bytes", len(msg))
 		}
 	})

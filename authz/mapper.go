@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // MaxClaimValues caps how many values one claim may hold (scopes in a scope
@@ -122,7 +123,7 @@ func copyTable(field string, t map[string][]string) (map[string][]string, error)
 			return nil, fmt.Errorf("%w: authz: %s: empty key", auth.ErrConfig, field)
 		}
 		for i, s := range t[k] {
-			if !validScope(s) {
+			if !oauthsyntax.IsScopeToken(s) {
 				return nil, fmt.Errorf("%w: authz: %s[%q][%d]: %q is not an RFC 6749 scope token", auth.ErrConfig, field, k, i, s)
 			}
 		}

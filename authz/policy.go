@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -256,7 +257,7 @@ func compileRule(field string, r Rule, scopes map[string]struct{}) (rule, error)
 		}
 		out := make([]string, 0, len(list))
 		for i, s := range list {
-			if !validScope(s) {
+			if !oauthsyntax.IsScopeToken(s) {
 				return nil, fmt.Errorf("%w: authz: %s.%s[%d]: %q is not an RFC 6749 scope token", auth.ErrConfig, field, name, i, s)
 			}
 			if !slices.Contains(out, s) {

@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // errRedirect is the cause when the token endpoint answers 3xx.
@@ -169,7 +170,7 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 		return invalid("no access_token")
 	case len(r.AccessToken) > MaxTokenBytes:
 		return invalid("access_token longer than %d bytes", MaxTokenBytes)
-	case !isB64Token(r.AccessToken):
+	case !oauthsyntax.IsB64Token(r.AccessToken):
 		return invalid("access_token has characters outside the RFC 6750 b64token set")
 	case subject != "" && r.AccessToken == subject:
 		return invalid("the endpoint returned the subject token unchanged; sending it downstream would be token passthrough")
@@ -271,25 +272,4 @@ func readCapped(r io.Reader) ([]byte, error) {
 		return nil, errTooLarge
 	}
 	return b, nil
-}
-
-// isB64Token reports whether s matches RFC 6750 §2.1's
-// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !isTokenChar(c) || c == '=' {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
 }

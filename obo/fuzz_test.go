@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 const (
@@ -59,7 +61,7 @@ func FuzzParseToken(f *testing.F) {
 			return
 		}
 		raw := tok.AccessToken.Reveal()
-		assert.True(t, isB64Token(raw))
+		assert.True(t, oauthsyntax.IsB64Token(raw))
 		assert.NotEqual(t, fuzzSubject, raw)
 		assert.Equal(t, "Bearer", tok.TokenType)
 		if ft == TokenExchange {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // Flavor is the kind of exchange. The zero value is not a flavor: a Target
@@ -122,7 +124,7 @@ func compileTarget(t Target) (*target, error) {
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
 	for _, s := range scopes {
-		if !isScopeToken(s) {
+		if !oauthsyntax.IsScopeToken(s) {
 			return nil, bad("Scopes", fmt.Sprintf("%q is not an RFC 6749 §3.3 scope token", s))
 		}
 	}
@@ -186,20 +188,6 @@ func (t *target) key(subject [32]byte) [32]byte {
 	copy(buf[1:], t.digest[:])
 	copy(buf[33:], subject[:])
 	return sha256.Sum256(buf[:])
-}
-
-// isScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-func isScopeToken(s string) bool {
-	if s == "" || len(s) > 1024 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 func printable(s string) bool {
