@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,22 +68,16 @@ type Memory struct {
 type memShard struct {
 	mu      sync.Mutex
 	max     int
-	entries map[bucketID]*memEntry
+	entries map[string]*memEntry
 	order   lru.List[memEntry, *memEntry] // most recently used first
 	_       [88]byte                      // pad to 128 bytes: shards do not share cache lines
 }
 
-// bucketID names a bucket: a key under one limit. The same key under
-// another limit is another bucket, so a bucket's limit never changes.
-type bucketID struct {
-	key   string
-	limit Limit
-}
-
 type memEntry struct {
 	lru.Links[memEntry]
-	lim rate.Limiter
-	id  bucketID
+	lim   rate.Limiter
+	key   string
+	limit Limit
 }
 
 // NewMemory returns a Memory limiter configured by cfg.
@@ -109,7 +104,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	per := cfg.MaxKeys / n
 	for i := range m.shards {
 		m.shards[i].max = per
-		m.shards[i].entries = make(map[bucketID]*memEntry)
+		m.shards[i].entries = make(map[string]*memEntry)
 	}
 	return m, nil
 }
@@ -135,7 +130,17 @@ func (m *Memory) AllowAt(key string, limit Limit, now time.Time) (Decision, erro
 	}
 	s := &m.shards[maphash.String(m.seed, key)&m.mask]
 	s.mu.Lock()
-	e := s.get(bucketID{key: key, limit: limit})
+	e := s.get(key, limit)
+	if e.limit != limit {
+		// Another limit for this key: a bucket of its own, named by the
+		// key and the limit (a NUL never appears in keys built by this
+		// package's middleware), so a bucket's limit never changes.
+		e = s.get(limitedKey(key, limit), limit)
+		if e.limit != limit {
+			resetLimiter(&e.lim, limit)
+			e.limit = limit
+		}
+	}
 	var d Decision
 	if e.lim.AllowN(now, 1) {
 		d.Allowed = true
@@ -158,11 +163,27 @@ func (m *Memory) Len() int {
 	return n
 }
 
-// get returns id's entry, most recently used, creating it (by reusing the
+// limitedKey names key's bucket under a limit other than its first.
+func limitedKey(key string, l Limit) string {
+	b := make([]byte, 0, len(key)+40)
+	b = append(b, key...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(l.Events), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(l.Period), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(l.Burst), 10)
+	if len(b) > MaxKeyBytes {
+		return digestKey(string(b))
+	}
+	return string(b)
+}
+
+// get returns key's entry, most recently used, creating it (by reusing the
 // least recently used entry when the shard is full) with a full bucket for
-// id.limit. s.mu is held.
-func (s *memShard) get(id bucketID) *memEntry {
-	if e, ok := s.entries[id]; ok {
+// limit. s.mu is held.
+func (s *memShard) get(key string, limit Limit) *memEntry {
+	if e, ok := s.entries[key]; ok {
 		s.order.MoveToFront(e)
 		return e
 	}
@@ -170,13 +191,14 @@ func (s *memShard) get(id bucketID) *memEntry {
 	if oldest := s.order.Back(); len(s.entries) >= s.max && oldest != nil {
 		e = oldest
 		s.order.Remove(e)
-		delete(s.entries, e.id)
+		delete(s.entries, e.key)
 	} else {
 		e = new(memEntry)
 	}
-	e.id = id
-	resetLimiter(&e.lim, id.limit)
-	s.entries[id] = e
+	e.key = key
+	e.limit = limit
+	resetLimiter(&e.lim, limit)
+	s.entries[key] = e
 	s.order.PushFront(e)
 	return e
 }

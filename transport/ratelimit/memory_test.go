@@ -119,7 +119,7 @@ func TestMemoryLongKeysDigested(t *testing.T) {
 	assert.True(t, d.Allowed, "keys sharing a long prefix are distinct")
 	for i := range m.shards {
 		for k := range m.shards[i].entries {
-			assert.LessOrEqual(t, len(k.key), MaxKeyBytes)
+			assert.LessOrEqual(t, len(k), MaxKeyBytes)
 		}
 	}
 }
