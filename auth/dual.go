@@ -216,29 +216,16 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 	if d == nil {
 		return nil, fmt.Errorf("%w: DualMiddleware: validator is nil", ErrConfig)
 	}
-	if err := checkAbsoluteURL(cfg.ResourceMetadataURL); err != nil {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.ResourceMetadataURL: %v", ErrConfig, err)
-	}
-	if cfg.MaxTokenBytes < 0 {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
-	}
-	reject, err := rejectList(cfg.RejectHeaders, false)
+	reject, err := cfg.check(false)
 	if err != nil {
 		return nil, err
 	}
 	if slices.Contains(reject, d.header) {
 		return nil, fmt.Errorf("%w: MiddlewareConfig.RejectHeaders must not list the user-token header %s in dual-token mode", ErrConfig, d.header)
 	}
-	required := slices.Clone(cfg.RequiredScopes)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fail := func(err *Error) {
-				logRejection(r, cfg.Logger, err)
-				if cfg.OnError != nil {
-					cfg.OnError(r, err)
-				}
-				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err, nil)
-			}
+			fail := func(e *Error) { cfg.reject(w, r, e, nil) }
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)
 				return
@@ -248,7 +235,7 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 				fail(e)
 				return
 			}
-			if missing := missingScopes(p, required); len(missing) > 0 {
+			if missing := missingScopes(p, cfg.RequiredScopes); len(missing) > 0 {
 				fail(InsufficientScope(missing...))
 				return
 			}

@@ -77,15 +77,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 	if v == nil {
 		return nil, fmt.Errorf("%w: Middleware: validator is nil", ErrConfig)
 	}
-	if err := checkAbsoluteURL(cfg.ResourceMetadataURL); err != nil {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.ResourceMetadataURL: %v", ErrConfig, err)
-	}
-	if cfg.MaxTokenBytes < 0 {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
-	}
-	cfg.RequiredScopes = slices.Clone(cfg.RequiredScopes)
-	cfg.ChallengeScope = slices.Clone(cfg.ChallengeScope)
-	reject, err := rejectList(cfg.RejectHeaders, true)
+	reject, err := cfg.check(true)
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +91,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			if mode != DPoPDisabled {
 				dreq = &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: mode, algs: algs}
 			}
-			fail := func(err *Error) {
-				logRejection(r, cfg.Logger, err)
-				if cfg.OnError != nil {
-					cfg.OnError(r, err)
-				}
-				if dreq != nil && dreq.nonce != "" {
-					w.Header().Set("DPoP-Nonce", dreq.nonce)
-				}
-				writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, err, dreq)
-			}
+			fail := func(e *Error) { cfg.reject(w, r, e, dreq) }
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)
 				return
@@ -144,6 +127,35 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			next.ServeHTTP(w, r.WithContext(NewContext(ctx, p)))
 		})
 	}, nil
+}
+
+// check validates the fields Middleware and DualMiddleware share, clones
+// the slices the returned middleware keeps, and returns the canonical
+// RejectHeaders list (the default list when useDefault and none is set).
+func (cfg *MiddlewareConfig) check(useDefault bool) ([]string, error) {
+	if err := checkAbsoluteURL(cfg.ResourceMetadataURL); err != nil {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.ResourceMetadataURL: %v", ErrConfig, err)
+	}
+	if cfg.MaxTokenBytes < 0 {
+		return nil, fmt.Errorf("%w: MiddlewareConfig.MaxTokenBytes must not be negative", ErrConfig)
+	}
+	cfg.RequiredScopes = slices.Clone(cfg.RequiredScopes)
+	cfg.ChallengeScope = slices.Clone(cfg.ChallengeScope)
+	return rejectList(cfg.RejectHeaders, useDefault)
+}
+
+// reject is the one rejection path of Middleware and DualMiddleware: it
+// logs e's cause (Logger), reports e (OnError), sets the next DPoP nonce
+// when dreq carries one, and writes the client-safe answer.
+func (cfg *MiddlewareConfig) reject(w http.ResponseWriter, r *http.Request, e *Error, dreq *DPoPRequest) {
+	logRejection(r, cfg.Logger, e)
+	if cfg.OnError != nil {
+		cfg.OnError(r, e)
+	}
+	if dreq != nil && dreq.nonce != "" {
+		w.Header().Set("DPoP-Nonce", dreq.nonce)
+	}
+	writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, e, dreq)
 }
 
 func missingScopes(p *Principal, required []string) []string {
