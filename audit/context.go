@@ -16,12 +16,10 @@ type rpcIDKey struct{}
 
 // NewRequestIDContext returns a copy of ctx carrying the request ID. The
 // transport sets it once per HTTP request; tools, audit events and logs
-// read it with RequestIDFromContext. When ctx is inside Recorder.Middleware,
-// the ID is also noted for the middleware's edge event.
+// read it with RequestIDFromContext. It only derives a context: to give the
+// ID to the edge event of an enclosing Recorder.Middleware, call
+// AnnotateRequestID too (or place Capture inside).
 func NewRequestIDContext(ctx context.Context, id string) context.Context {
-	if st := edgeFrom(ctx); st != nil {
-		st.setRequestID(id)
-	}
 	return ctxval.WithString(ctx, requestIDKey{}, id)
 }
 
@@ -36,12 +34,9 @@ func RequestIDFromContext(ctx context.Context) (string, bool) {
 // request being served, rendered as text (a string id as is, a number in
 // decimal). mcp-go does not pass the id to tool handlers, so the transport,
 // which reads it from the request body, sets it here for ToolMiddleware.
-// When ctx is inside Recorder.Middleware, the id is also noted for the
-// middleware's edge event.
+// It only derives a context: to give the id to the edge event of an
+// enclosing Recorder.Middleware, call AnnotateRPCID too.
 func NewRPCIDContext(ctx context.Context, id string) context.Context {
-	if st := edgeFrom(ctx); st != nil {
-		st.setRPCID(id)
-	}
 	return ctxval.WithString(ctx, rpcIDKey{}, id)
 }
 
@@ -54,7 +49,8 @@ func RPCIDFromContext(ctx context.Context) (string, bool) {
 
 // edgeState is what inner handlers tell Recorder.Middleware about the
 // request it is serving. Recorder.Middleware installs one per request;
-// Annotate, Capture and the New…Context functions above fill it in.
+// Annotate, AnnotateRequest, AnnotateRequestID, AnnotateRPCID and Capture
+// fill it in; the New…Context functions above never touch it.
 type edgeState struct {
 	mu        sync.Mutex
 	kind      Kind
@@ -74,16 +70,29 @@ func edgeFrom(ctx context.Context) *edgeState {
 	return st
 }
 
-func (st *edgeState) setRequestID(id string) {
-	st.mu.Lock()
-	st.requestID = id
-	st.mu.Unlock()
+// AnnotateRequestID tells Recorder.Middleware, which wraps the current
+// request, the request ID an inner handler assigned, so that the edge event
+// carries it even when the request is refused before Capture runs. It is
+// the explicit counterpart of NewRequestIDContext, which only derives a
+// context; the transport calls both. It does nothing when ctx is not inside
+// Recorder.Middleware and is safe for concurrent use.
+func AnnotateRequestID(ctx context.Context, id string) {
+	if st := edgeFrom(ctx); st != nil {
+		st.mu.Lock()
+		st.requestID = id
+		st.mu.Unlock()
+	}
 }
 
-func (st *edgeState) setRPCID(id string) {
-	st.mu.Lock()
-	st.rpcID = id
-	st.mu.Unlock()
+// AnnotateRPCID is AnnotateRequestID for the JSON-RPC id of the request
+// being served (see NewRPCIDContext). It does nothing when ctx is not
+// inside Recorder.Middleware and is safe for concurrent use.
+func AnnotateRPCID(ctx context.Context, id string) {
+	if st := edgeFrom(ctx); st != nil {
+		st.mu.Lock()
+		st.rpcID = id
+		st.mu.Unlock()
+	}
 }
 
 // Annotate tells Recorder.Middleware, which wraps the current request, why

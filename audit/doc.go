@@ -39,7 +39,7 @@
 //	h = tenancyMiddleware(h)
 //	h = authMiddleware(h)
 //	h = rec.Middleware(h)           // records 401/403/429 and annotated refusals
-//	h = requestIDMiddleware(h)      // calls audit.NewRequestIDContext
+//	h = requestIDMiddleware(h)      // audit.NewRequestIDContext + audit.AnnotateRequestID
 //
 // Inner middleware says why it refused with Annotate. Packages that must
 // not import audit report through method values of basic-typed signature:

@@ -193,6 +193,8 @@ func withRequestID(id, rpc string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := NewRequestIDContext(r.Context(), id)
 			ctx = NewRPCIDContext(ctx, rpc)
+			AnnotateRequestID(ctx, id)
+			AnnotateRPCID(ctx, rpc)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -393,4 +395,36 @@ func FuzzChallengeError(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNewIDContextsArePure: deriving a context never writes into the
+// enclosing middleware's state; only the explicit Annotate…ID calls do.
+func TestNewIDContextsArePure(t *testing.T) {
+	tests := []struct {
+		name            string
+		annotate        bool
+		wantRID, wantRP string
+	}{
+		{"context only", false, "", ""},
+		{"annotated", true, "rid-5", "11"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &memSink{}
+			r := mustNew(t, Config{Sink: sink})
+			h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				ctx := NewRPCIDContext(NewRequestIDContext(req.Context(), "rid-5"), "11")
+				if tt.annotate {
+					AnnotateRequestID(ctx, "rid-5")
+					AnnotateRPCID(ctx, "11")
+				}
+				w.WriteHeader(http.StatusForbidden)
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader("{}")))
+			got := sink.all()
+			require.Len(t, got, 1)
+			assert.Equal(t, tt.wantRID, got[0].RequestID)
+			assert.Equal(t, tt.wantRP, got[0].RPCID)
+		})
+	}
 }

@@ -141,7 +141,8 @@ func bodyFromContext(ctx context.Context) ([]byte, bool) {
 //     handed on intact.
 //   - Request ID: a sane incoming X-Request-Id (1-128 of [A-Za-z0-9._:-])
 //     is kept, otherwise a random one is made; it is echoed in the response
-//     and stored with audit.NewRequestIDContext.
+//     and stored with audit.NewRequestIDContext (and given to an enclosing
+//     audit middleware with audit.AnnotateRequestID).
 func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
 	e, err := newEdge(cfg)
 	if err != nil {
@@ -167,7 +168,7 @@ func newEdge(cfg EdgeConfig) (*edge, error) {
 }
 
 // handler keeps a sane incoming X-Request-Id or makes one, echoes it and
-// stores it with audit.NewRequestIDContext, then applies the Origin,
+// stores it with audit.NewRequestIDContext and audit.AnnotateRequestID, then applies the Origin,
 // Content-Type and body checks. The request ID and the body go into one copy
 // of the request.
 func (e *edge) handler(next http.Handler) http.Handler { return e.handlerPre(nil, next) }
@@ -187,6 +188,7 @@ func (e *edge) handlerPre(pre func(http.Handler) http.Handler, next http.Handler
 			id = newRequestID()
 		}
 		w.Header().Set(HeaderRequestID, id)
+		audit.AnnotateRequestID(r.Context(), id)
 		e.serve(w, r, audit.NewRequestIDContext(r.Context(), id), preH, next)
 	})
 }

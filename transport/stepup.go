@@ -74,6 +74,7 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 		}
 		ctx := r.Context()
 		if len(msg.ID) > 0 {
+			audit.AnnotateRPCID(ctx, string(msg.ID))
 			ctx = audit.NewRPCIDContext(ctx, string(msg.ID))
 			r = r.WithContext(ctx)
 		}
