@@ -39,14 +39,14 @@ func keyFor(ctx context.Context, token string) tokenKey {
 	return keyOf(token)
 }
 
-// maxTokenSize checks a MaxTokenSize setting: zero means
-// DefaultMaxTokenBytes, otherwise 1 to MaxTokenSizeLimit.
-func maxTokenSize(n int) (int, error) {
+// maxTokenBytes checks a MaxTokenBytes setting: zero means
+// DefaultMaxTokenBytes, otherwise 1 to MaxTokenBytesLimit.
+func maxTokenBytes(n int) (int, error) {
 	switch {
 	case n == 0:
 		return DefaultMaxTokenBytes, nil
-	case n < 0 || n > MaxTokenSizeLimit:
-		return 0, fmt.Errorf("must be between 1 and %d", MaxTokenSizeLimit)
+	case n < 0 || n > MaxTokenBytesLimit:
+		return 0, fmt.Errorf("must be between 1 and %d", MaxTokenBytesLimit)
 	}
 	return n, nil
 }

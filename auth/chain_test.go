@@ -187,7 +187,7 @@ func FuzzLooksLikeJWT(f *testing.F) {
 		if looks && strings.Count(tok, ".") != 2 {
 			t.Fatalf("JWT-shaped token with %d dots", strings.Count(tok, "."))
 		}
-		if _, err := parseJWS(tok, MaxTokenSizeLimit); err == nil && !looks && strings.IndexByte(tok, '.') <= maxJWTHeaderSegment {
+		if _, err := parseJWS(tok, MaxTokenBytesLimit); err == nil && !looks && strings.IndexByte(tok, '.') <= maxJWTHeaderSegment {
 			t.Fatal("a token the JWS parser accepts was not recognised as a JWT")
 		}
 	})

@@ -122,10 +122,10 @@ type IntrospectionConfig struct {
 	// Leeway tolerates clock skew when checking exp, nbf and iat. Zero
 	// means DefaultLeeway (60 s); at most MaxLeeway.
 	Leeway time.Duration
-	// MaxTokenSize is the largest token sent for introspection, checked
+	// MaxTokenBytes is the largest token sent for introspection, checked
 	// first. Zero means DefaultMaxTokenBytes (16 KiB); at most
-	// MaxTokenSizeLimit.
-	MaxTokenSize int
+	// MaxTokenBytesLimit.
+	MaxTokenBytes int
 	// ScopeMapper computes Principal.Scopes from the response. Nil means
 	// StandardScopes.
 	ScopeMapper ScopeMapper
@@ -308,8 +308,8 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 	if v.negTTL, err = durationOr(cfg.NegativeCacheTTL, DefaultNegativeCacheTTL, time.Millisecond, MaxNegativeCacheTTL); err != nil {
 		return nil, cfgErr("NegativeCacheTTL", "%v", err)
 	}
-	if v.maxSize, err = maxTokenSize(cfg.MaxTokenSize); err != nil {
-		return nil, cfgErr("MaxTokenSize", "%v", err)
+	if v.maxSize, err = maxTokenBytes(cfg.MaxTokenBytes); err != nil {
+		return nil, cfgErr("MaxTokenBytes", "%v", err)
 	}
 	if v.cache, err = tokenCacheFor(cfg.CacheSize, cfg.DisableCache); err != nil {
 		return nil, cfgErr("CacheSize", "%v", err)

@@ -676,7 +676,7 @@ func TestIntrospectionConfigErrors(t *testing.T) {
 		{"Leeway", func(c *IntrospectionConfig) { c.Leeway = time.Hour }},
 		{"CacheTTL", func(c *IntrospectionConfig) { c.CacheTTL = time.Hour }},
 		{"NegativeCacheTTL", func(c *IntrospectionConfig) { c.NegativeCacheTTL = time.Hour }},
-		{"MaxTokenSize", func(c *IntrospectionConfig) { c.MaxTokenSize = -1 }},
+		{"MaxTokenBytes", func(c *IntrospectionConfig) { c.MaxTokenBytes = -1 }},
 		{"CacheSize", func(c *IntrospectionConfig) { c.CacheSize = -1 }},
 		{"NegativeCacheSize", func(c *IntrospectionConfig) { c.NegativeCacheSize = -1 }},
 		{"MaxInFlight", func(c *IntrospectionConfig) { c.MaxInFlight = -1 }},
@@ -706,7 +706,7 @@ func TestIntrospectionConfigErrors(t *testing.T) {
 
 func TestIntrospectionTokenSize(t *testing.T) {
 	a := newFakeAS(t).serve()
-	v := newIntrospection(t, a, func(c *IntrospectionConfig) { c.MaxTokenSize = 64 })
+	v := newIntrospection(t, a, func(c *IntrospectionConfig) { c.MaxTokenBytes = 64 })
 	for _, tok := range []string{"", strings.Repeat("a", 65)} {
 		_, err := v.Validate(t.Context(), tok)
 		require.ErrorIs(t, err, ErrInvalidToken)

@@ -33,8 +33,8 @@ const (
 	// DefaultFetchTimeout bounds one discovery plus JWKS fetch when
 	// JWTConfig.FetchTimeout is zero.
 	DefaultFetchTimeout = 10 * time.Second
-	// MaxTokenSizeLimit is the largest JWTConfig.MaxTokenSize accepted.
-	MaxTokenSizeLimit = 1 << 20
+	// MaxTokenBytesLimit is the largest JWTConfig.MaxTokenBytes accepted.
+	MaxTokenBytesLimit = 1 << 20
 )
 
 // DefaultAlgorithms returns the signature algorithms accepted when
@@ -131,15 +131,15 @@ type JWTConfig struct {
 	// the path.
 	InsecureAllowHTTP bool
 
-	// MaxTokenSize is the largest token accepted, checked before any
+	// MaxTokenBytes is the largest token accepted, checked before any
 	// parsing. Zero means DefaultMaxTokenBytes (16 KiB); at most
-	// MaxTokenSizeLimit.
-	MaxTokenSize int
+	// MaxTokenBytesLimit.
+	MaxTokenBytes int
 	// ScopeMapper computes Principal.Scopes. Nil means StandardScopes.
 	ScopeMapper ScopeMapper
 	// CacheSize is the capacity of the verified-token cache. Zero means
 	// DefaultCacheSize (10,000). Memory is bounded by CacheSize entries of
-	// at most MaxTokenSize claims each.
+	// at most MaxTokenBytes claims each.
 	CacheSize int
 	// DisableCache verifies every token from scratch.
 	DisableCache bool
@@ -308,8 +308,8 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 	if interval < cooldown {
 		return nil, cfgErr("RefreshInterval", "%v is shorter than RefetchCooldown (%v): the scheduled refresh would fetch more often than the cooldown allows", interval, cooldown)
 	}
-	if v.maxSize, err = maxTokenSize(cfg.MaxTokenSize); err != nil {
-		return nil, cfgErr("MaxTokenSize", "%v", err)
+	if v.maxSize, err = maxTokenBytes(cfg.MaxTokenBytes); err != nil {
+		return nil, cfgErr("MaxTokenBytes", "%v", err)
 	}
 	if v.cache, err = tokenCacheFor(cfg.CacheSize, cfg.DisableCache); err != nil {
 		return nil, cfgErr("CacheSize", "%v", err)

@@ -244,7 +244,7 @@ func TestJWTValidatorRejects(t *testing.T) {
 			require.NoError(t, err)
 			return s
 		}},
-		{name: "oversized for a custom limit", edit: func(c *JWTConfig) { c.MaxTokenSize = 100 }, desc: descTooLarge, token: withClaims(nil)},
+		{name: "oversized for a custom limit", edit: func(c *JWTConfig) { c.MaxTokenBytes = 100 }, desc: descTooLarge, token: withClaims(nil)},
 		{name: "empty", desc: descMalformed, token: func(*testing.T) string { return "" }},
 		{name: "two segments", desc: descMalformed, token: func(*testing.T) string { return "eyJhbGciOiJFUzI1NiJ9.e30" }},
 		{name: "four segments", desc: descMalformed, token: func(t *testing.T) string { return withClaims(nil)(t) + ".AAAA" }},
@@ -492,8 +492,8 @@ func TestNewJWTValidatorConfigErrors(t *testing.T) {
 		{"refresh interval too short", func(c *JWTConfig) { c.RefreshInterval = time.Millisecond }, "RefreshInterval"},
 		{"cooldown too short", func(c *JWTConfig) { c.RefetchCooldown = time.Millisecond }, "RefetchCooldown"},
 		{"cooldown too long", func(c *JWTConfig) { c.RefetchCooldown = time.Hour }, "RefetchCooldown"},
-		{"negative max size", func(c *JWTConfig) { c.MaxTokenSize = -1 }, "MaxTokenSize"},
-		{"huge max size", func(c *JWTConfig) { c.MaxTokenSize = 2 << 20 }, "MaxTokenSize"},
+		{"negative max size", func(c *JWTConfig) { c.MaxTokenBytes = -1 }, "MaxTokenBytes"},
+		{"huge max size", func(c *JWTConfig) { c.MaxTokenBytes = 2 << 20 }, "MaxTokenBytes"},
 		{"negative cache", func(c *JWTConfig) { c.CacheSize = -1 }, "CacheSize"},
 		{"http JWKS URL", func(c *JWTConfig) { c.JWKSURL = "http://idp.example/jwks" }, "JWKSURL"},
 		{"JWKS URL with user info", func(c *JWTConfig) { c.JWKSURL = "https://u:p@idp.example/jwks" }, "JWKSURL"},

@@ -39,9 +39,9 @@ func newIDP(t testing.TB, cfg authtest.Config) *idpSetup {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	for _, c := range []authtest.Client{
-		{ID: "mcp-basic", Secret: idpSecret, AuthMethod: authtest.AuthClientSecretBasic},
-		{ID: "mcp-post", Secret: idpSecret, AuthMethod: authtest.AuthClientSecretPost},
-		{ID: "mcp-jwt", PublicKey: &key.PublicKey, AuthMethod: authtest.AuthPrivateKeyJWT},
+		{ID: "mcp-basic", Secret: idpSecret, AuthMethod: authtest.ClientSecretBasic},
+		{ID: "mcp-post", Secret: idpSecret, AuthMethod: authtest.ClientSecretPost},
+		{ID: "mcp-jwt", PublicKey: &key.PublicKey, AuthMethod: authtest.PrivateKeyJWT},
 	} {
 		require.NoError(t, idp.RegisterClient(c))
 	}

@@ -118,7 +118,7 @@ func (s *Server) IntrospectionRequests() int { return int(s.intro.requests.Load(
 // introspectionMetadata adds the introspection endpoint's members to the
 // discovery document (RFC 8414 §2).
 func (s *Server) introspectionMetadata(doc map[string]any) {
-	doc["introspection_endpoint_auth_methods_supported"] = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
+	doc["introspection_endpoint_auth_methods_supported"] = []string{ClientSecretBasic, ClientSecretPost, PrivateKeyJWT}
 }
 
 // serveIntrospection is the introspection endpoint (RFC 7662 §2).

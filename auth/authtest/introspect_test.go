@@ -138,7 +138,7 @@ func TestIntrospectionClientAuthentication(t *testing.T) {
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(raw, &doc))
 	assert.Equal(t, s.IntrospectionURL(), doc["introspection_endpoint"])
-	assert.Contains(t, doc["introspection_endpoint_auth_methods_supported"], AuthClientSecretBasic)
+	assert.Contains(t, doc["introspection_endpoint_auth_methods_supported"], ClientSecretBasic)
 }
 
 func TestIntrospectionFaults(t *testing.T) {

@@ -52,11 +52,12 @@ const (
 	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
-// Client authentication methods (RFC 8414 §2 names).
+// Client authentication methods (RFC 8414 §2 names), spelled as auth and
+// obo spell them.
 const (
-	AuthClientSecretBasic = "client_secret_basic"
-	AuthClientSecretPost  = "client_secret_post"
-	AuthPrivateKeyJWT     = "private_key_jwt"
+	ClientSecretBasic = "client_secret_basic"
+	ClientSecretPost  = "client_secret_post"
+	PrivateKeyJWT     = "private_key_jwt"
 )
 
 const (
@@ -148,11 +149,11 @@ func (s *Server) RegisterClient(c Client) error {
 		return errors.New("authtest: RegisterClient: Client.ID is empty")
 	}
 	switch c.AuthMethod {
-	case "", AuthClientSecretBasic, AuthClientSecretPost:
+	case "", ClientSecretBasic, ClientSecretPost:
 		if c.AuthMethod != "" && c.Secret == "" {
 			return fmt.Errorf("authtest: RegisterClient: %s needs Client.Secret", c.AuthMethod)
 		}
-	case AuthPrivateKeyJWT:
+	case PrivateKeyJWT:
 		if c.PublicKey == nil {
 			return errors.New("authtest: RegisterClient: private_key_jwt needs Client.PublicKey")
 		}
@@ -215,7 +216,7 @@ func (s *Server) TokenRequests() int { return int(s.token.requests.Load()) }
 // document (RFC 8414 §2, RFC 8693 grant type).
 func (s *Server) tokenMetadata(doc map[string]any) {
 	doc["grant_types_supported"] = []string{GrantClientCredentials, GrantTokenExchange, GrantJWTBearer}
-	doc["token_endpoint_auth_methods_supported"] = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
+	doc["token_endpoint_auth_methods_supported"] = []string{ClientSecretBasic, ClientSecretPost, PrivateKeyJWT}
 	doc["token_endpoint_auth_signing_alg_values_supported"] = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 }
 
@@ -369,11 +370,11 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, e
 		if form.Has("client_id") && form.Get("client_id") != id {
 			return Client{}, errors.New("client_id differs from the authenticated client")
 		}
-		method = AuthClientSecretBasic
+		method = ClientSecretBasic
 	case form.Has("client_secret"):
-		id, pass, method = form.Get("client_id"), form.Get("client_secret"), AuthClientSecretPost
+		id, pass, method = form.Get("client_id"), form.Get("client_secret"), ClientSecretPost
 	default:
-		method = AuthPrivateKeyJWT
+		method = PrivateKeyJWT
 		if form.Get("client_assertion_type") != clientAssertionType {
 			return Client{}, errors.New("client_assertion_type must be " + clientAssertionType)
 		}
@@ -394,7 +395,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (Client, e
 	if c.AuthMethod != "" && c.AuthMethod != method {
 		return Client{}, fmt.Errorf("the client is registered for %s, not %s", c.AuthMethod, method)
 	}
-	if method == AuthPrivateKeyJWT {
+	if method == PrivateKeyJWT {
 		return c, s.verifyAssertion(c, form.Get("client_assertion"))
 	}
 	if c.Secret == "" || !constantTimeEqual(c.Secret, pass) {

@@ -153,7 +153,7 @@ func TestClientCredentialsWithEveryAuthMethod(t *testing.T) {
 	s := newTokenServer(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	require.NoError(t, s.RegisterClient(Client{ID: "jwt-client", PublicKey: &key.PublicKey, AuthMethod: AuthPrivateKeyJWT}))
+	require.NoError(t, s.RegisterClient(Client{ID: "jwt-client", PublicKey: &key.PublicKey, AuthMethod: PrivateKeyJWT}))
 	assertion := func(aud string, jti string) string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
 			"iss": "jwt-client", "sub": "jwt-client", "aud": aud, "jti": jti,
@@ -400,13 +400,13 @@ func TestTokenMetadataAndRegistration(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &doc))
 	assert.Equal(t, s.TokenURL(), doc["token_endpoint"])
 	assert.ElementsMatch(t, []any{GrantClientCredentials, GrantTokenExchange, GrantJWTBearer}, doc["grant_types_supported"])
-	assert.ElementsMatch(t, []any{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}, doc["token_endpoint_auth_methods_supported"])
+	assert.ElementsMatch(t, []any{ClientSecretBasic, ClientSecretPost, PrivateKeyJWT}, doc["token_endpoint_auth_methods_supported"])
 
 	for name, c := range map[string]Client{
 		"no id":                {Secret: "x"},
 		"no credential":        {ID: "a"},
-		"jwt without key":      {ID: "a", AuthMethod: AuthPrivateKeyJWT},
-		"basic without secret": {ID: "a", AuthMethod: AuthClientSecretBasic, PublicKey: s.SigningKey().Public()},
+		"jwt without key":      {ID: "a", AuthMethod: PrivateKeyJWT},
+		"basic without secret": {ID: "a", AuthMethod: ClientSecretBasic, PublicKey: s.SigningKey().Public()},
 		"unknown method":       {ID: "a", Secret: "x", AuthMethod: "tls_client_auth"},
 		"unsupported key":      {ID: "a", PublicKey: "not a key"},
 	} {
