@@ -20,8 +20,8 @@ func ExampleNew() {
 		MaxRetries:   1,
 	})
 	lim, err := redisrate.New(redisrate.Config{
-		Client:  rdb,
-		OnError: redisrate.FailClosed,
+		Client:        rdb,
+		FailurePolicy: redisrate.FailClosed,
 	})
 	if err != nil {
 		panic(err)

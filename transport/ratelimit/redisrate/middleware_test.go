@@ -30,7 +30,7 @@ func TestMiddlewareWithRedis(t *testing.T) {
 		t.Run(policy.String(), func(t *testing.T) {
 			var handlers []http.Handler
 			for range 2 {
-				l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "mw:" + policy.String() + ":", OnError: policy})
+				l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "mw:" + policy.String() + ":", FailurePolicy: policy})
 				m, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: l, Limit: ratelimit.Limit{Events: 2, Period: time.Hour}})
 				require.NoError(t, err)
 				handlers = append(handlers, m.Handler(ok))

@@ -60,9 +60,11 @@ type Config struct {
 	// Prefix namespaces the limiter's keys in Redis. Replicas that must
 	// share a budget need the same Prefix. Empty means DefaultPrefix.
 	Prefix string
-	// OnError is the failure policy when Redis cannot be reached or
-	// answers with an error. The zero value is FailClosed.
-	OnError FailurePolicy
+	// FailurePolicy is what Allow does when Redis cannot be reached or
+	// answers with an error (a policy value, not a callback: it is not named
+	// OnError, which in mcpguard is always a function). The zero value is
+	// FailClosed.
+	FailurePolicy FailurePolicy
 }
 
 // Limiter is a ratelimit.Limiter that keeps its state in Redis with the generic cell
@@ -85,8 +87,8 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.Client == nil {
 		return nil, fmt.Errorf("%w: Config.Client is required", ratelimit.ErrConfig)
 	}
-	if cfg.OnError != FailClosed && cfg.OnError != FailOpen {
-		return nil, fmt.Errorf("%w: Config.OnError: unknown policy %d", ratelimit.ErrConfig, cfg.OnError)
+	if cfg.FailurePolicy != FailClosed && cfg.FailurePolicy != FailOpen {
+		return nil, fmt.Errorf("%w: Config.FailurePolicy: unknown policy %d", ratelimit.ErrConfig, cfg.FailurePolicy)
 	}
 	if strings.ContainsAny(cfg.Prefix, "{}") {
 		// Braces would change the Redis Cluster hash slot of every key.
@@ -98,7 +100,7 @@ func New(cfg Config) (*Limiter, error) {
 	return &Limiter{
 		rl:     redis_rate.NewLimiter(cfg.Client),
 		prefix: cfg.Prefix,
-		policy: cfg.OnError,
+		policy: cfg.FailurePolicy,
 	}, nil
 }
 

@@ -281,7 +281,7 @@ func TestRedisGoesAway(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.policy.String(), func(t *testing.T) {
 			srv := startRedis(t)
-			l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), OnError: tc.policy})
+			l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), FailurePolicy: tc.policy})
 			ctx := context.Background()
 			d, err := l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
@@ -324,7 +324,7 @@ func TestNewRedisConfig(t *testing.T) {
 		field string
 	}{
 		{"no client", Config{}, "Client"},
-		{"unknown policy", Config{Client: c, OnError: 7}, "OnError"},
+		{"unknown policy", Config{Client: c, FailurePolicy: 7}, "FailurePolicy"},
 		{"braces in prefix", Config{Client: c, Prefix: "{x}:"}, "Prefix"},
 	}
 	for _, tc := range tests {
