@@ -32,6 +32,7 @@
 //	mcpguard.token_exchange.duration histogram, s  mcpguard.grant, mcpguard.outcome
 //	mcpguard.audit.queue.depth      gauge          (events waiting in an async recorder)
 //	mcpguard.audit.events.dropped   counter        (events the recorder lost)
+//	mcpguard.sessions.live          gauge          (stateful session slots held; ObserveSessions)
 //
 // Decisions reach telemetry through the audit stream (audit.Observer), so
 // they are counted exactly as they are audited: transport installs the

@@ -92,7 +92,9 @@ type Telemetry struct {
 	mu        sync.Mutex
 	recorders []*audit.Recorder
 	reg       metric.Registration
-	meter     metric.Meter
+	// sessionsReg is ObserveSessions' callback.
+	sessionsReg metric.Registration
+	meter       metric.Meter
 }
 
 // New builds a Telemetry from cfg.
@@ -226,17 +228,19 @@ func (t *Telemetry) ObserveRecorder(rec *audit.Recorder) error {
 	return nil
 }
 
-// Close unregisters the callbacks ObserveRecorder installed. Spans and
+// Close unregisters the callbacks ObserveRecorder and ObserveSessions installed. Spans and
 // counters need no closing; the providers belong to the application.
 func (t *Telemetry) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.reg == nil {
-		return nil
+	var errs []error
+	for _, r := range []*metric.Registration{&t.reg, &t.sessionsReg} {
+		if *r != nil {
+			errs = append(errs, (*r).Unregister())
+			*r = nil
+		}
 	}
-	err := t.reg.Unregister()
-	t.reg = nil
-	return err
+	return errors.Join(errs...)
 }
 
 // subjectHash is the keyed hash of a principal for spans, "" when no key

@@ -8,7 +8,9 @@ import (
 )
 
 // setupTelemetry builds the Guard's telemetry when a provider is set and
-// connects it to the audit stream, where the decisions are.
+// connects it to the audit stream, where the decisions are, and to the
+// session counts when they can say how many slots they hold (Len, as
+// MemorySessionCounts does; a shared store without it reports no gauge).
 func (g *Guard) setupTelemetry(cfg *Config) error {
 	tc := cfg.Telemetry
 	if tc.MeterProvider != nil || tc.TracerProvider != nil {
@@ -31,6 +33,11 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 		}
 		if err := tel.ObserveRecorder(cfg.Audit); err != nil {
 			return fmt.Errorf("%w: Config.Audit: %w", ErrConfig, err)
+		}
+	}
+	if n, ok := g.sessions.counts.(interface{ Len() int }); ok {
+		if err := tel.ObserveSessions(n.Len); err != nil {
+			return fmt.Errorf("%w: Config.Sessions: %w", ErrConfig, err)
 		}
 	}
 	g.tel = tel
