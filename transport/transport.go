@@ -62,6 +62,25 @@ type Config struct {
 	// Mode is ModeProd (the zero value) or ModeDev.
 	Mode Mode
 
+	// The common case, built for you. Each of Issuer, ToolScopes and
+	// TenantClaim stands for one component and is used only when that
+	// component is nil; setting both is an error, so nothing is silently
+	// ignored.
+	//
+	// Issuer, in ModeProd with Validator nil, builds a JWT validator
+	// (auth.NewJWTValidator: JWKS discovered from the issuer, audience
+	// Resource) that Guard.Close closes, and is the default
+	// AuthorizationServers.
+	Issuer string
+	// ToolScopes, with Policy nil, builds the policy: each listed tool
+	// needs every scope listed for it (an empty list: any authenticated
+	// caller); every other tool, and every prompt and resource, is denied.
+	ToolScopes map[string][]string
+	// TenantClaim, in ModeProd with Tenancy nil, builds the tenant
+	// resolver (tenancy.New with that claim, e.g. "org_id" for Auth0
+	// organizations).
+	TenantClaim string
+
 	// Resource is the MCP endpoint's URL and the resource identifier tokens
 	// must be issued for (RFC 8707, RFC 9728), e.g.
 	// "https://mcp.example.com/mcp". Its path is where the MCP handler is
@@ -189,6 +208,7 @@ type Guard struct {
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
 	tel      *telemetry.Telemetry
+	owned    []func() error // components New built from Issuer and friends
 
 	mu      sync.Mutex
 	servers []*server.StreamableHTTPServer // built by Handler, shut down by Close
@@ -197,8 +217,16 @@ type Guard struct {
 // New checks cfg and builds a Guard. Every mistake is an error wrapping
 // ErrConfig that names the field to fix; production without a validator,
 // or with a non-https resource off loopback, does not start.
-func New(cfg Config) (*Guard, error) {
+func New(cfg Config) (_ *Guard, err error) {
 	g := &Guard{cfg: cfg}
+	defer func() {
+		if err != nil {
+			g.closeOwned()
+		}
+	}()
+	if err := g.buildCommon(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Policy == nil {
 		return nil, fmt.Errorf("%w: Config.Policy is required (authz.New(authz.Config{}) denies everything; add rules from there)", ErrConfig)
 	}
@@ -239,7 +267,6 @@ func New(cfg Config) (*Guard, error) {
 			return nil, fmt.Errorf("%w: Config.Addr %q: %v", ErrConfig, cfg.Addr, err)
 		}
 	}
-	var err error
 	if g.metaURL, err = auth.ResourceMetadataURL(cfg.Resource); err != nil {
 		return nil, fmt.Errorf("%w: Config.Resource: %w", ErrConfig, err)
 	}
@@ -466,6 +493,20 @@ func (g *Guard) Close() error {
 		if err := g.tel.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	errs = append(errs, g.closeOwned())
+	return errors.Join(errs...)
+}
+
+// closeOwned closes what New built itself, once.
+func (g *Guard) closeOwned() error {
+	g.mu.Lock()
+	owned := g.owned
+	g.owned = nil
+	g.mu.Unlock()
+	var errs []error
+	for i := len(owned) - 1; i >= 0; i-- {
+		errs = append(errs, owned[i]())
 	}
 	return errors.Join(errs...)
 }

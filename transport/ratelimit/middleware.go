@@ -15,8 +15,10 @@ import (
 // MiddlewareConfig configures request-level rate limiting. Limiter and
 // Limit are required; every other field's zero value is a secure default.
 type MiddlewareConfig struct {
-	// Limiter holds the budgets: a *Memory for one replica, a *Redis to
-	// share budgets across replicas. Required.
+	// Limiter holds the budgets: a *Memory for one replica, a
+	// redisrate.Limiter to share budgets across replicas. Nil means a new
+	// in-memory limiter of this middleware's own (NewMemory with the
+	// default key cap), which is the common single-replica case.
 	Limiter Limiter
 	// Limit applies to every key unless Tenants overrides it. Required.
 	Limit Limit
@@ -65,7 +67,11 @@ type Middleware struct {
 // NewMiddleware returns request-level rate limiting configured by cfg.
 func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 	if cfg.Limiter == nil {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.Limiter is required", ErrConfig)
+		m, err := NewMemory(MemoryConfig{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Limiter = m
 	}
 	if err := cfg.Limit.check(); err != nil {
 		return nil, fmt.Errorf("MiddlewareConfig.Limit: %w", err)

@@ -270,7 +270,6 @@ func TestNewMiddlewareConfig(t *testing.T) {
 		cfg   MiddlewareConfig
 		field string
 	}{
-		{"no limiter", MiddlewareConfig{Limit: PerSecond(1)}, "Limiter"},
 		{"no limit", MiddlewareConfig{Limiter: mem}, "Limit.Events"},
 		{"bad tenant limit", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"a": {Events: -1}}}, `Tenants["a"]`},
 		{"empty tenant", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"": PerSecond(1)}}, "Tenants"},
@@ -359,4 +358,15 @@ func TestMiddlewareNamespacesKeepBucketsApart(t *testing.T) {
 		_, err = NewToolBudgets(ToolBudgetsConfig{Namespace: bad})
 		assert.ErrorIs(t, err, ErrConfig, bad)
 	}
+}
+
+// A nil Limiter is a private in-memory one: two middlewares without a
+// Limiter share nothing.
+func TestNewMiddlewareOwnMemory(t *testing.T) {
+	a, err := NewMiddleware(MiddlewareConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	require.NoError(t, err)
+	b, err := NewMiddleware(MiddlewareConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	require.NoError(t, err)
+	require.NotNil(t, a.lim)
+	assert.NotSame(t, a.lim, b.lim)
 }
