@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/oauthsyntax"
 )
 
 // The token endpoint (RFC 6749 §3.2). It authenticates registered clients
@@ -653,6 +655,9 @@ func targetAudience(form url.Values) any {
 // reports false for no resource or more than one.
 func entraScope(scope string) (resource string, names []string, ok bool) {
 	for _, s := range splitScope(scope) {
+		if !oauthsyntax.IsScopeToken(s) {
+			return "", nil, false // RFC 6749 §3.3: no control characters, quotes or backslashes
+		}
 		switch s {
 		case "openid", "profile", "email", "offline_access":
 			continue

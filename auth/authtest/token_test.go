@@ -439,7 +439,7 @@ func verifyFor(t *testing.T, s *Server, tok, aud string) (jwt.MapClaims, error) 
 // FuzzEntraScope: a scope string either names exactly one resource, which
 // prefixes every non-OpenID scope, or is refused.
 func FuzzEntraScope(f *testing.F) {
-	for _, s := range []string{"api://calendar/.default", "api://a/x api://b/y", "openid offline_access", "/x", "api://a/", "https://graph.microsoft.com/User.Read openid"} {
+	for _, s := range []string{"api://calendar/.default", "api://a/x api://b/y", "openid offline_access", "/x", "api://a/", "https://graph.microsoft.com/User.Read openid", "\r/0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, scope string) {
