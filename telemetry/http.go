@@ -75,7 +75,7 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	}
 	var msg jsonrpc.Message
 	if r.Method == http.MethodPost && len(body) > 0 {
-		msg, _ = jsonrpc.Peek(body) // a body Peek refuses has no method
+		msg, _ = jsonrpc.PeekMemo(ctx, body) // the edge's memo: step-up and authz reuse this reading; a refused body has no method
 	}
 	st.method = cut(msg.Method)
 	st.protocol = cut(r.Header.Get("Mcp-Protocol-Version"))
