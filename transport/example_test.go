@@ -120,22 +120,7 @@ func Example_components() {
 		})
 	handler := guard.Handler(srv)
 
-	call := func(token string) *httptest.ResponseRecorder {
-		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"notes_write","arguments":{"text":"hi"},` +
-			`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-		r := httptest.NewRequest(http.MethodPost, resource, strings.NewReader(body))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Accept", "application/json, text/event-stream")
-		r.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-		r.Header.Set("Mcp-Method", "tools/call")
-		r.Header.Set("Mcp-Name", "notes_write")
-		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-		}
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, r)
-		return w
-	}
+	call := func(token string) *httptest.ResponseRecorder { return exampleCall(handler, resource, token) }
 
 	w := call("")
 	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
