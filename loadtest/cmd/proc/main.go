@@ -28,6 +28,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"flag"
 	"fmt"
 	"io"
@@ -126,6 +127,9 @@ func parseStat(b []byte) (time.Duration, error) {
 	st, err2 := strconv.ParseUint(f[12], 10, 63)
 	if err1 != nil || err2 != nil {
 		return 0, errors.New("stat: utime or stime is not a number")
+	}
+	if ticks := ut + st; ticks > uint64(math.MaxInt64/int64(clockTick)) {
+		return 0, errors.New("stat: CPU time out of range") // would overflow a Duration
 	}
 	return time.Duration(ut+st) * clockTick, nil
 }
