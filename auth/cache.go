@@ -67,8 +67,9 @@ func tokenCacheFor(size int, disable bool) (*tokenCache, error) {
 
 // tokenCache is a bounded, sharded LRU of verified principals. An entry
 // is served only before its expiry (the token's exp, never later) and only
-// while the key set still holds the key that verified it (epoch). It is safe
-// for concurrent use.
+// while the key set still holds the key that verified it: an entry records
+// its key, and when a fetch finds that key gone, that key's entries — and
+// no others — are dropped on their next use. It is safe for concurrent use.
 type tokenCache struct {
 	shards []cacheShard
 }
@@ -85,7 +86,7 @@ type cacheEntry struct {
 	key    tokenKey
 	p      *Principal
 	expiry time.Time
-	epoch  uint64
+	vk     *verifyKey // the key that verified the token; nil when none did
 }
 
 // newTokenCache returns a cache holding at most size entries (rounded up
@@ -109,8 +110,9 @@ func (c *tokenCache) shard(k tokenKey) *cacheShard {
 }
 
 // get returns the cached principal for k if it is still fresh at now and
-// was verified under the current key epoch. Stale entries are dropped.
-func (c *tokenCache) get(k tokenKey, now time.Time, epoch uint64) *Principal {
+// the key that verified it is still in the key set. Stale entries are
+// dropped.
+func (c *tokenCache) get(k tokenKey, now time.Time) *Principal {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,7 +120,7 @@ func (c *tokenCache) get(k tokenKey, now time.Time, epoch uint64) *Principal {
 	if e == nil {
 		return nil
 	}
-	if !now.Before(e.expiry) || e.epoch != epoch {
+	if !now.Before(e.expiry) || !e.vk.usable() {
 		s.remove(e)
 		return nil
 	}
@@ -126,21 +128,21 @@ func (c *tokenCache) get(k tokenKey, now time.Time, epoch uint64) *Principal {
 	return e.p
 }
 
-// put stores p until expiry, evicting the least recently used entry when
-// the shard is full.
-func (c *tokenCache) put(k tokenKey, p *Principal, expiry time.Time, epoch uint64) {
+// put stores p, verified with vk (nil when no key was involved), until
+// expiry, evicting the least recently used entry when the shard is full.
+func (c *tokenCache) put(k tokenKey, p *Principal, expiry time.Time, vk *verifyKey) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[k]; e != nil {
-		e.p, e.expiry, e.epoch = p, expiry, epoch
+		e.p, e.expiry, e.vk = p, expiry, vk
 		s.order.MoveToFront(e)
 		return
 	}
 	if oldest := s.order.Back(); len(s.m) >= s.capacity && oldest != nil {
 		s.remove(oldest)
 	}
-	e := &cacheEntry{key: k, p: p, expiry: expiry, epoch: epoch}
+	e := &cacheEntry{key: k, p: p, expiry: expiry, vk: vk}
 	s.m[k] = e
 	s.order.PushFront(e)
 }

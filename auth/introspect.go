@@ -384,7 +384,7 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	k := keyFor(ctx, token)
 	now := v.now()
 	if v.cache != nil {
-		if p := v.cache.get(k, now, 0); p != nil {
+		if p := v.cache.get(k, now); p != nil {
 			// A cached token still needs this request's own proof.
 			if e := v.dpop.check(ctx, token, p); e != nil {
 				return nil, e
@@ -433,7 +433,7 @@ func (v *IntrospectionValidator) introspectShared(token string, k tokenKey) intr
 		return introResult{err: err}
 	}
 	if v.cache != nil && until.After(now) {
-		v.cache.put(k, p, until, 0)
+		v.cache.put(k, p, until, nil)
 	}
 	return introResult{p: p}
 }

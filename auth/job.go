@@ -406,7 +406,7 @@ func (v *JobValidator) ValidateJob(ctx context.Context, jobToken, originalToken 
 	var ck tokenKey
 	if v.cache != nil {
 		ck = pairKey(jobToken, originalToken)
-		if p := v.cache.get(ck, v.now(), v.original.keys.epoch.Load()); p != nil {
+		if p := v.cache.get(ck, v.now()); p != nil {
 			if err := v.checkRevoked(ctx, p.JobID); err != nil {
 				return nil, err
 			}
@@ -414,51 +414,52 @@ func (v *JobValidator) ValidateJob(ctx context.Context, jobToken, originalToken 
 			return &cp, nil
 		}
 	}
-	p, epoch, err := v.verify(ctx, jobToken, originalToken)
+	p, vk, err := v.verify(ctx, jobToken, originalToken)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(ck, p, p.Expiry, epoch)
+		// The entry lives as long as the key of the original token does.
+		v.cache.put(ck, p, p.Expiry, vk)
 	}
 	cp := *p
 	return &cp, nil
 }
 
-func (v *JobValidator) verify(ctx context.Context, jobToken, originalToken string) (*Principal, uint64, error) {
+func (v *JobValidator) verify(ctx context.Context, jobToken, originalToken string) (*Principal, *verifyKey, error) {
 	now := v.now()
 	m, serr := v.verifyJobSignature(jobToken)
 	if serr != nil {
-		return nil, 0, serr
+		return nil, nil, serr
 	}
 	job, cerr := v.jobClaims(m, now)
 	if cerr != nil {
-		return nil, 0, cerr
+		return nil, nil, cerr
 	}
 	if err := v.checkRevoked(ctx, job.id); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(tokenHash(originalToken)), []byte(job.ath)) != 1 {
-		return nil, 0, InvalidToken(descJobBinding, fmt.Errorf("%w: the original token's hash differs from the job token's ath", ErrInvalidToken))
+		return nil, nil, InvalidToken(descJobBinding, fmt.Errorf("%w: the original token's hash differs from the job token's ath", ErrInvalidToken))
 	}
-	op, epoch, err := v.original.verifyIgnoringExpiry(ctx, originalToken)
+	op, vk, err := v.original.verifyIgnoringExpiry(ctx, originalToken)
 	if err != nil {
-		return nil, 0, prefixed(prefixOriginal, err)
+		return nil, nil, prefixed(prefixOriginal, err)
 	}
 	switch {
 	case op.Subject != job.sub || op.Issuer != job.userIss:
-		return nil, 0, InvalidToken(descJobUser, fmt.Errorf("%w: sub or iss differ between the job token and the original", ErrInvalidToken))
+		return nil, nil, InvalidToken(descJobUser, fmt.Errorf("%w: sub or iss differ between the job token and the original", ErrInvalidToken))
 	case op.Expiry.Unix() != job.origExp || (job.hasOrigIAT && op.IssuedAt.Unix() != job.origIAT):
-		return nil, 0, InvalidToken(descJobBinding, fmt.Errorf("%w: orig_exp or orig_iat differ from the original token's", ErrInvalidToken))
+		return nil, nil, InvalidToken(descJobBinding, fmt.Errorf("%w: orig_exp or orig_iat differ from the original token's", ErrInvalidToken))
 	case job.iat.After(op.Expiry):
-		return nil, 0, InvalidToken(descJobWindow, fmt.Errorf("%w: job token issued at %s, after the original expired at %s",
+		return nil, nil, InvalidToken(descJobWindow, fmt.Errorf("%w: job token issued at %s, after the original expired at %s",
 			ErrInvalidToken, job.iat.UTC().Format(time.RFC3339), op.Expiry.UTC().Format(time.RFC3339)))
 	case !op.IssuedAt.IsZero() && job.iat.Before(op.IssuedAt.Add(-v.leeway)):
-		return nil, 0, InvalidToken(descJobWindow, fmt.Errorf("%w: job token issued at %s, before the original was issued at %s",
+		return nil, nil, InvalidToken(descJobWindow, fmt.Errorf("%w: job token issued at %s, before the original was issued at %s",
 			ErrInvalidToken, job.iat.UTC().Format(time.RFC3339), op.IssuedAt.UTC().Format(time.RFC3339)))
 	}
 	if missing := missingScopes(op, job.scopes); len(missing) > 0 {
-		return nil, 0, InvalidToken(descJobScopes, fmt.Errorf("%w: the original token lacks %d of the job's scopes", ErrInvalidToken, len(missing)))
+		return nil, nil, InvalidToken(descJobScopes, fmt.Errorf("%w: the original token lacks %d of the job's scopes", ErrInvalidToken, len(missing)))
 	}
 	return &Principal{
 		Kind:     KindJob,
@@ -472,7 +473,7 @@ func (v *JobValidator) verify(ctx context.Context, jobToken, originalToken strin
 		TokenID:  job.jti,
 		JobID:    job.id,
 		Claims:   NewClaims(m),
-	}, epoch, nil
+	}, vk, nil
 }
 
 // verifyJobSignature parses the job token, checks its header and
@@ -605,9 +606,9 @@ func (v *JobValidator) checkRevoked(ctx context.Context, jobID string) *Error {
 // the verified-token cache. Only JobValidator calls it, after the job
 // token bound to this exact token has been verified: it must never be
 // reachable from a path that accepts a token on its own.
-func (v *JWTValidator) verifyIgnoringExpiry(ctx context.Context, token string) (*Principal, uint64, error) {
-	p, _, epoch, err := v.verify(ctx, token, ignoreExpiry)
-	return p, epoch, err
+func (v *JWTValidator) verifyIgnoringExpiry(ctx context.Context, token string) (*Principal, *verifyKey, error) {
+	p, _, vk, err := v.verify(ctx, token, ignoreExpiry)
+	return p, vk, err
 }
 
 // checkJobParties checks the issuer and audience shared by JobIssuer and

@@ -35,12 +35,31 @@ const (
 	maxRSABits = 8192
 )
 
-// verifyKey is one usable public key from a JWK Set.
+// verifyKey is one usable public key from a JWK Set. A key that stays in
+// the set across fetches keeps its *verifyKey (install reuses it), so the
+// verified-token cache, which records the key behind each entry, keeps the
+// entries of every key still held.
 type verifyKey struct {
 	kid string
 	alg string // the JWK's "alg", empty when absent
 	key crypto.PublicKey
+	// removed is set once a fetch finds the key gone from the set (or its
+	// kid holding other material): cache entries verified with it are
+	// then dropped. It is never cleared; a key that comes back is a new
+	// *verifyKey.
+	removed atomic.Bool
 }
+
+// sameKey reports whether a and b are the same key: same kid, alg and
+// public material.
+func sameKey(a, b *verifyKey) bool {
+	return a.kid == b.kid && a.alg == b.alg && publicKeyEqual(a.key, b.key)
+}
+
+// usable reports whether tokens verified with k may still be served from
+// the cache: k is nil (no key involved, as for introspection) or still in
+// the key set.
+func (k *verifyKey) usable() bool { return k == nil || !k.removed.Load() }
 
 // fitsAlg reports whether the key may verify a signature made with alg:
 // the JWK's own alg (when present) must equal it, and the key type and
@@ -103,23 +122,33 @@ func (s *keySnapshot) lookup(kid string, hasKID bool) (cands []*verifyKey, found
 	return c, ok
 }
 
-// removedFrom reports whether some key of old is missing from s or
-// changed: tokens verified with it must then be verified again.
-func (s *keySnapshot) removedFrom(old *keySnapshot) bool {
+// carryOver returns keys with every key that old already holds replaced
+// by old's *verifyKey for it, and the keys of old that keys no longer
+// hold (removed, or replaced by other material under their kid).
+func carryOver(old *keySnapshot, keys []*verifyKey) (next, gone []*verifyKey) {
 	if old == nil {
-		return false
+		return keys, nil
 	}
-	for kid, oldKeys := range old.byKID {
-		newKeys := s.byKID[kid]
-		for _, ok := range oldKeys {
-			if !slices.ContainsFunc(newKeys, func(nk *verifyKey) bool {
-				return nk.alg == ok.alg && publicKeyEqual(nk.key, ok.key)
-			}) {
-				return true
+	next = make([]*verifyKey, len(keys))
+	kept := make(map[*verifyKey]bool, len(keys))
+	for i, k := range keys {
+		next[i] = k
+		for _, ok := range old.byKID[k.kid] {
+			if !kept[ok] && sameKey(ok, k) {
+				next[i] = ok
+				kept[ok] = true
+				break
 			}
 		}
 	}
-	return false
+	for _, oldKeys := range old.byKID {
+		for _, ok := range oldKeys {
+			if !kept[ok] {
+				gone = append(gone, ok)
+			}
+		}
+	}
+	return next, gone
 }
 
 func publicKeyEqual(a, b crypto.PublicKey) bool {
@@ -258,8 +287,7 @@ type keySource struct {
 	forget   func()                                    // drops a discovered URL; nil when configured
 
 	snap    atomic.Pointer[keySnapshot]
-	epoch   atomic.Uint64 // bumped when a held key disappears
-	nextDue atomic.Int64  // unix nanoseconds when the scheduled refresh is due
+	nextDue atomic.Int64 // unix nanoseconds when the scheduled refresh is due
 
 	mu       sync.Mutex
 	cooldown *rate.Limiter
@@ -486,16 +514,18 @@ func (ks *keySource) fetch(ctx context.Context) error {
 	return nil
 }
 
-// install makes keys the key set. The new set is stored before the epoch
-// is bumped: a verification reads the epoch before the set, so one that
-// saw the old set can only have read the old epoch, and its cache entry is
-// dropped by the bump (the other order let a token verified with a removed
-// key be cached under the new epoch). Installs run one at a time.
+// install makes keys the key set. Keys already held keep their
+// *verifyKey, so the cached tokens they verified stay cached; each key
+// that left the set (or whose kid now holds other material) is marked
+// removed after the new set is stored, and the cache drops the entries of
+// that key alone on their next use. A verification that picked a key from
+// the old set and caches its token after the mark is still caught: the
+// mark is on the key the entry records. Installs run one at a time.
 func (ks *keySource) install(keys []*verifyKey) {
-	next := newSnapshot(keys)
-	prev := ks.snap.Swap(next)
-	if next.removedFrom(prev) {
-		ks.epoch.Add(1)
+	next, gone := carryOver(ks.snap.Load(), keys)
+	ks.snap.Store(newSnapshot(next))
+	for _, k := range gone {
+		k.removed.Store(true)
 	}
 }
 

@@ -181,9 +181,10 @@ func TestJWTRefreshIntervalNotBelowCooldown(t *testing.T) {
 	assert.Contains(t, err.Error(), "RefreshInterval")
 }
 
-// TestJWKSInstallStoresBeforeBump: once the epoch moves, the new set is
-// already the one served (issue 15.6).
-func TestJWKSInstallStoresBeforeBump(t *testing.T) {
+// TestJWKSInstallStoresBeforeMarking: once a key is marked removed, the
+// new set is already the one served (issue 15.6), and a key that stays in
+// the set keeps its identity, so its cache entries stay.
+func TestJWKSInstallStoresBeforeMarking(t *testing.T) {
 	a, err := authtest.GenerateKey("ES256", "a")
 	require.NoError(t, err)
 	b, err := authtest.GenerateKey("ES256", "b")
@@ -191,7 +192,7 @@ func TestJWKSInstallStoresBeforeBump(t *testing.T) {
 	ka := &verifyKey{kid: "a", key: a.Public()}
 	kb := &verifyKey{kid: "b", key: b.Public()}
 	ks := &keySource{}
-	ks.install([]*verifyKey{ka})
+	ks.install([]*verifyKey{ka, kb})
 	stop := make(chan struct{})
 	bad := make(chan string, 1)
 	go func() {
@@ -201,15 +202,17 @@ func TestJWKSInstallStoresBeforeBump(t *testing.T) {
 				return
 			default:
 			}
-			if ks.epoch.Load() == 1 {
+			if ka.removed.Load() {
 				if _, ok := ks.snap.Load().lookup("a", true); ok {
-					bad <- "epoch bumped while the removed key was still served"
+					bad <- "key marked removed while it was still served"
 				}
 				return
 			}
 		}
 	}()
-	ks.install([]*verifyKey{kb})
+	// b comes again as a new parse of the same JWK: the held key is kept.
+	kb2 := &verifyKey{kid: "b", key: b.Public()}
+	ks.install([]*verifyKey{kb2})
 	time.Sleep(10 * time.Millisecond)
 	close(stop)
 	select {
@@ -217,5 +220,71 @@ func TestJWKSInstallStoresBeforeBump(t *testing.T) {
 		t.Fatal(msg)
 	default:
 	}
-	assert.Equal(t, uint64(1), ks.epoch.Load())
+	assert.True(t, ka.removed.Load(), "a left the set")
+	assert.False(t, kb.removed.Load(), "b stayed")
+	cands, _ := ks.snap.Load().lookup("b", true)
+	require.Len(t, cands, 1)
+	assert.Same(t, kb, cands[0], "b keeps its identity across fetches")
+
+	// Other material under b's kid is a new key: the old one is removed.
+	c, err := authtest.GenerateKey("ES256", "b")
+	require.NoError(t, err)
+	ks.install([]*verifyKey{{kid: "b", key: c.Public()}})
+	assert.True(t, kb.removed.Load(), "b's old material left the set")
+}
+
+// TestJWKSRemovedKeyDropsOnlyItsCacheEntries: when the live IdP removes one
+// of two keys, the next request with a token of the removed key is refused
+// at once — cached or not — while the cached tokens of the key that stays
+// are still served from the cache, not verified again (issue 15.6).
+func TestJWKSRemovedKeyDropsOnlyItsCacheEntries(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, nil)
+	leaked := idp.SigningKey()
+	kept, err := idp.NewKey("ES256")
+	require.NoError(t, err)
+	leakedTok := mustMintWith(t, idp, leaked)
+	var keptToks []string
+	for _, sub := range []string{"alice", "bob"} {
+		tok, err := idp.MintToken(authtest.Token{Key: kept, Claims: map[string]any{"sub": sub}})
+		require.NoError(t, err)
+		keptToks = append(keptToks, tok)
+	}
+	for _, tok := range append([]string{leakedTok}, keptToks...) {
+		_, err := v.Validate(t.Context(), tok)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 3, v.cache.len())
+	keptEntries := func() []*cacheEntry {
+		var out []*cacheEntry
+		for _, tok := range keptToks {
+			s := v.cache.shard(keyOf(tok))
+			s.mu.Lock()
+			out = append(out, s.m[keyOf(tok)])
+			s.mu.Unlock()
+		}
+		return out
+	}
+	before := keptEntries()
+
+	// The IdP rotates the leaked key out; the validator's next fetch sees it.
+	require.NoError(t, idp.SetSigningKey(kept.ID()))
+	require.NoError(t, idp.RetireKey(leaked.ID()))
+	require.NoError(t, v.Refresh(t.Context()))
+
+	_, err = v.Validate(t.Context(), leakedTok)
+	assertDesc(t, err, descUnknownKey)
+	_, err = v.Validate(t.Context(), mustMintWith(t, idp, leaked))
+	assertDesc(t, err, descUnknownKey)
+	fetches := idp.JWKSFetches()
+	for i, tok := range keptToks {
+		require.NotNil(t, v.cache.get(keyOf(tok), clock.Now()), "the kept key's token %d lost its cache entry", i)
+		p, err := v.Validate(t.Context(), tok)
+		require.NoError(t, err)
+		assert.NotEmpty(t, p.Subject)
+	}
+	assert.Equal(t, before, keptEntries(), "the kept key's entries are the ones cached before the rotation")
+	assert.Equal(t, fetches, idp.JWKSFetches(), "serving the kept tokens fetched nothing")
+	assert.Equal(t, 2, v.cache.len(), "only the removed key's entry left the cache")
 }

@@ -115,7 +115,8 @@ type JWTConfig struct {
 	// replicas spread their fetches), the next request starts a background
 	// refetch, without waiting for it. A key that left the set stops
 	// validating once the refetch lands, and so do the cached tokens it
-	// verified; a key whose material changed under a known kid counts as
+	// verified — only those: the cached tokens of keys still in the set
+	// stay cached; a key whose material changed under a known kid counts as
 	// removed. Zero means DefaultRefreshInterval (15 min); it must be at
 	// least one second and at least RefetchCooldown, so the schedule never
 	// fetches more often than the cooldown allows.
@@ -418,7 +419,7 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	if v.cache != nil {
 		ck = keyFor(ctx, token)
 		now := v.now()
-		if p := v.cache.get(ck, now, v.keys.epoch.Load()); p != nil {
+		if p := v.cache.get(ck, now); p != nil {
 			// Cached traffic still drives the periodic refresh, so that a
 			// key the issuer retires stops serving its cached tokens.
 			v.keys.maybeRefresh(now)
@@ -430,12 +431,12 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 			return &cp, nil
 		}
 	}
-	p, expiry, epoch, err := v.verify(ctx, token, enforceExpiry)
+	p, expiry, vk, err := v.verify(ctx, token, enforceExpiry)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(ck, p, expiry, epoch)
+		v.cache.put(ck, p, expiry, vk)
 	}
 	if e := v.dpop.check(ctx, token, p); e != nil {
 		return nil, e
@@ -463,26 +464,27 @@ const (
 	ignoreExpiry  expiryRule = true
 )
 
-func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule) (*Principal, time.Time, uint64, error) {
+// verify checks token and returns its principal, its expiry and the key
+// that verified its signature (recorded by the cache).
+func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule) (*Principal, time.Time, *verifyKey, error) {
 	t, perr := parseJWS(token, v.maxSize)
 	if perr != nil {
-		return nil, time.Time{}, 0, perr
+		return nil, time.Time{}, nil, perr
 	}
 	method := v.methods[t.alg]
 	if method == nil {
-		return nil, time.Time{}, 0, InvalidToken(descAlgorithm, fmt.Errorf("%w: alg %s is not in the allow-list", ErrInvalidToken, quoteShort(t.alg)))
+		return nil, time.Time{}, nil, InvalidToken(descAlgorithm, fmt.Errorf("%w: alg %s is not in the allow-list", ErrInvalidToken, quoteShort(t.alg)))
 	}
 	if err := v.checkType(t.typ); err != nil {
-		return nil, time.Time{}, 0, err
+		return nil, time.Time{}, nil, err
 	}
-	epoch := v.keys.epoch.Load()
 	cands, kerr := v.keys.keysFor(ctx, t.kid, t.hasKID)
 	if kerr != nil {
-		return nil, time.Time{}, 0, kerr
+		return nil, time.Time{}, nil, kerr
 	}
 	key, kerr := pickKey(cands, t.kid, t.alg)
 	if kerr != nil {
-		return nil, time.Time{}, 0, kerr
+		return nil, time.Time{}, nil, kerr
 	}
 	if err := method.Verify(t.signingInput, t.sig, key.key); err != nil {
 		// A known kid whose key does not verify: the issuer may have put
@@ -493,24 +495,24 @@ func (v *JWTValidator) verify(ctx context.Context, token string, rule expiryRule
 			next = v.keys.changedKey(ctx, t.kid, key)
 		}
 		if next == nil {
-			return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed: %w", ErrInvalidToken, err))
+			return nil, time.Time{}, nil, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed: %w", ErrInvalidToken, err))
 		}
 		if key, kerr = pickKey(next, t.kid, t.alg); kerr != nil {
-			return nil, time.Time{}, 0, kerr
+			return nil, time.Time{}, nil, kerr
 		}
 		if err := method.Verify(t.signingInput, t.sig, key.key); err != nil {
-			return nil, time.Time{}, 0, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed (also with the refetched key): %w", ErrInvalidToken, err))
+			return nil, time.Time{}, nil, InvalidToken(descSignature, fmt.Errorf("%w: signature verification failed (also with the refetched key): %w", ErrInvalidToken, err))
 		}
 	}
 	claims, derr := decodePayload(t.payloadB64)
 	if derr != nil {
-		return nil, time.Time{}, 0, derr
+		return nil, time.Time{}, nil, derr
 	}
 	p, expiry, err := v.checkClaims(claims, rule)
 	if err != nil {
-		return nil, time.Time{}, 0, err
+		return nil, time.Time{}, nil, err
 	}
-	return p, expiry, epoch, nil
+	return p, expiry, key, nil
 }
 
 // pickKey chooses the one candidate that fits alg.
