@@ -1,0 +1,56 @@
+// Package redisstore keeps the cross-request state of mcpguard in Redis,
+// so that any number of replicas behind a load balancer agree: terminated
+// sessions, live-session counts per principal, DPoP proof replay, the
+// exchanged-token cache of package obo and the introspection cache of
+// package auth. (The Redis rate limiter is transport/ratelimit/redisrate;
+// share one client between both.)
+//
+// Every store is built on Shared: one redis.UniversalClient (standalone,
+// Sentinel or Cluster), a key prefix, and a 32-byte seal key every replica
+// holds. No identifier is stored in clear: each Redis key is the prefix, a
+// namespace and the HMAC-SHA256 of the identifier under a key derived from
+// the seal key. Cached tokens and introspection answers are sealed with
+// AES-256-GCM (key derived from the seal key, the Redis key as associated
+// data) before they leave the process, so a dump of Redis yields no token,
+// secret or subject. Every expiry is the one the in-memory store would
+// use, rounded down to the millisecond: never past a token's expiry or a
+// session's idle time.
+//
+// # Failure policy
+//
+// Each store follows a FailurePolicy when Redis cannot answer:
+//
+//	store                 default       on failure
+//	TerminatedSessions    FailClosed    503 for requests carrying a session ID (DegradeLocal: this replica's memory)
+//	SessionCounts         FailClosed    initialize answers 503 (DegradeLocal: per-replica caps); touches and releases are dropped, the slot expires
+//	ReplayStore           FailClosed    DPoP proofs are refused with 503 (DegradeLocal: per-replica replay check)
+//	TokenCache (obo)      DegradeLocal  the exchanger's own memory cache; a miss exchanges again
+//	IntrospectionCache    DegradeLocal  the validator's own caches; a miss introspects again
+//
+// After a failure a store skips Redis for Config.RetryAfter (500 ms by
+// default), answering by its policy at once, then tries again: service
+// resumes by itself when Redis is back, no restart needed. Config.OnEvent
+// hears of each failure (at most one event a second per store) and of each
+// recovery; wire it to the audit log, whose observer feeds the metrics.
+//
+// Typical wiring:
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379",
+//		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
+//		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
+//	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key})
+//	...
+//	guard, err := transport.New(transport.Config{
+//		SessionKey: key,
+//		Sessions: transport.SessionConfig{
+//			Terminated: shared.TerminatedSessions(redisstore.StoreConfig{}),
+//			Counts:     shared.SessionCounts(redisstore.StoreConfig{}),
+//		},
+//		...
+//	})
+//
+// # Dependencies
+//
+// Importing transport, auth or obo does not pull Redis in: only this
+// package and redisrate import github.com/redis/go-redis/v9.
+package redisstore

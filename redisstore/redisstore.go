@@ -1,0 +1,346 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrConfig is wrapped by every configuration error of this package; the
+// message names the field.
+var ErrConfig = errors.New("redisstore: invalid configuration")
+
+// ErrUnavailable is wrapped by the errors a store returns when Redis could
+// not answer and the store's policy is FailClosed. The Redis error is
+// wrapped beside it; neither holds a key or a value.
+var ErrUnavailable = errors.New("redisstore: redis unavailable")
+
+// ErrSealed is wrapped when a value read from Redis does not open under
+// the seal key (another key, a truncated or forged value). The value is
+// then treated as absent.
+var ErrSealed = errors.New("redisstore: sealed value does not open")
+
+// SealKeySize is the length of Config.SealKey: 32 bytes (256 bits).
+const SealKeySize = 32
+
+// DefaultPrefix is the key prefix when Config.Prefix is empty.
+const DefaultPrefix = "mcpguard:"
+
+// DefaultRetryAfter is how long a store whose Redis call failed skips Redis
+// (answering by its policy at once) before it tries again, when
+// Config.RetryAfter is zero. It bounds how long a Redis outage costs every
+// request a timeout, and how long service takes to resume once Redis is
+// back.
+const DefaultRetryAfter = 500 * time.Millisecond
+
+// FailurePolicy says what a store does when Redis cannot answer.
+type FailurePolicy uint8
+
+const (
+	// FailClosed makes the operation fail with an error wrapping
+	// ErrUnavailable; the caller refuses the request (503). It is the zero
+	// value and the default of every store guarding security state
+	// (terminated sessions, session counts, DPoP replay, revocation).
+	FailClosed FailurePolicy = iota
+	// DegradeLocal answers from a bounded in-process store instead, which
+	// every write also reaches, so the replica keeps serving with what it
+	// knows itself. Caches (exchanged tokens, introspection verdicts)
+	// always degrade: a miss only costs a call to the authorization server.
+	DegradeLocal
+)
+
+// String returns "fail_closed" or "degrade_local".
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailClosed:
+		return "fail_closed"
+	case DegradeLocal:
+		return "degrade_local"
+	}
+	return "unknown"
+}
+
+func (p FailurePolicy) check(field string) error {
+	if p != FailClosed && p != DegradeLocal {
+		return fmt.Errorf("%w: %s: unknown policy %d", ErrConfig, field, p)
+	}
+	return nil
+}
+
+// Event reports a change of a store's health: Redis failed (Recovered
+// false; Err says why, Policy what the store did about it) or answered again
+// after failing (Recovered true). While Redis keeps failing, a store
+// reports at most one event per second. An Event never holds a key, a
+// value or a credential.
+type Event struct {
+	// Store names the store: "terminated_sessions", "session_counts",
+	// "dpop_replay", "obo_tokens", "introspection", or a name a store of
+	// another package passes to Shared.Health.
+	Store string
+	// Policy is the policy that applied.
+	Policy FailurePolicy
+	// Recovered is true on the first success after a failure.
+	Recovered bool
+	// Err is the Redis error (wrapping ErrUnavailable); nil when Recovered.
+	Err error
+}
+
+// Config configures Shared, the plumbing every store of this package uses.
+// Client and SealKey are required; the zero value of every other field is
+// the documented default.
+type Config struct {
+	// Client is the Redis client all stores share: a *redis.Client,
+	// *redis.ClusterClient, failover (Sentinel) or ring client. Keep its
+	// timeouts short (DialTimeout, ReadTimeout, WriteTimeout of tens to
+	// hundreds of milliseconds, MaxRetries 1): requests wait on it.
+	// go-redis reconnects by itself, so a restarted Redis is used again
+	// without restarting the replicas. Required; Close is the caller's.
+	Client redis.UniversalClient
+	// Prefix starts every key, so that several deployments share one Redis.
+	// Replicas that share state need the same Prefix. Empty means
+	// DefaultPrefix. Braces are refused (they would change Redis Cluster
+	// hash slots).
+	Prefix string
+	// SealKey is the 32-byte secret every replica shares. From it are
+	// derived the key that hashes every identifier into a Redis key
+	// (HMAC-SHA256, so no token, session ID or subject appears in a key)
+	// and the AES-256-GCM key that seals every cached value before it leaves
+	// the process. Required; the caller may zero its copy after New.
+	SealKey []byte
+	// RetryAfter is how long a store skips Redis after a failed call;
+	// zero means DefaultRetryAfter, at most a minute.
+	RetryAfter time.Duration
+	// OnEvent, when set, is told about failures and recoveries (see
+	// Event): feed it to the audit log and metrics. It is called on the
+	// request's goroutine and must not block.
+	OnEvent func(ctx context.Context, ev Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Shared is the plumbing the stores of this package share: one Redis
+// client, the key prefix, keyed hashing of identifiers, sealing of values
+// and the health reporting behind each store's failure policy. Stores of
+// other packages (a revocation list) can build on it.
+//
+// Construct it with New. It is safe for concurrent use.
+type Shared struct {
+	client     redis.UniversalClient
+	prefix     string
+	aead       cipher.AEAD
+	retryAfter time.Duration
+	onEvent    func(context.Context, Event)
+	now        func() time.Time
+	macs       sync.Pool // of hash.Hash keyed with the key-hash key
+}
+
+// New checks cfg and returns the shared plumbing. It makes no network
+// call.
+func New(cfg Config) (*Shared, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: Config.Client is required", ErrConfig)
+	}
+	if len(cfg.SealKey) != SealKeySize {
+		return nil, fmt.Errorf("%w: Config.SealKey must be %d bytes, got %d", ErrConfig, SealKeySize, len(cfg.SealKey))
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("%w: Config.Prefix must not contain braces", ErrConfig)
+	}
+	if len(cfg.Prefix) > 128 {
+		return nil, fmt.Errorf("%w: Config.Prefix is longer than 128 bytes", ErrConfig)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	switch {
+	case cfg.RetryAfter < 0 || cfg.RetryAfter > time.Minute:
+		return nil, fmt.Errorf("%w: Config.RetryAfter must be between 0 and one minute", ErrConfig)
+	case cfg.RetryAfter == 0:
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// Two independent keys from one secret: HMAC-SHA256 as a PRF with
+	// distinct labels (HKDF-Expand with a single block).
+	sealKey := derive(cfg.SealKey, "mcpguard redisstore seal v1")
+	hashKey := derive(cfg.SealKey, "mcpguard redisstore key v1")
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Config.SealKey: %w", ErrConfig, err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Config.SealKey: %w", ErrConfig, err)
+	}
+	s := &Shared{
+		client:     cfg.Client,
+		prefix:     cfg.Prefix,
+		aead:       aead,
+		retryAfter: cfg.RetryAfter,
+		onEvent:    cfg.OnEvent,
+		now:        cfg.Now,
+	}
+	s.macs.New = func() any { return hmac.New(sha256.New, hashKey) }
+	return s, nil
+}
+
+func derive(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	m.Write([]byte{1})
+	return m.Sum(nil)
+}
+
+// Client returns the shared Redis client.
+func (s *Shared) Client() redis.UniversalClient { return s.client }
+
+// Prefix returns the key prefix.
+func (s *Shared) Prefix() string { return s.prefix }
+
+// Key returns the Redis key of identifier parts in the namespace kind:
+// Prefix, kind, a colon and the base64url HMAC-SHA256 of the parts under
+// the key-hash key. The parts (a token digest, a session key, a subject)
+// never appear in the key and cannot be recovered or tested for without
+// the seal key. kind must be a short constant such as "replay"; it may
+// contain a Redis Cluster hash tag ("{sc}") to keep related keys in one
+// slot.
+func (s *Shared) Key(kind string, parts ...[]byte) string {
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
+	var n [4]byte
+	writePart := func(p []byte) {
+		l := len(p)
+		n[0], n[1], n[2], n[3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
+		m.Write(n[:])
+		m.Write(p)
+	}
+	writePart([]byte(kind))
+	for _, p := range parts {
+		writePart(p)
+	}
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	s.macs.Put(m)
+	b := make([]byte, 0, len(s.prefix)+len(kind)+1+base64.RawURLEncoding.EncodedLen(len(sum)))
+	b = append(b, s.prefix...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
+	return string(b)
+}
+
+// sealVersion is the first byte of every sealed value.
+const sealVersion = 1
+
+// Seal encrypts plaintext with AES-256-GCM under the derived seal key and
+// a random nonce, authenticating key as associated data, so a value moved
+// to another key does not open. The result is what goes to Redis.
+func (s *Shared) Seal(key string, plaintext []byte) []byte {
+	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
+	out[0] = sealVersion
+	_, _ = rand.Read(out[1:])
+	return s.aead.Seal(out, out[1:], plaintext, []byte(key))
+}
+
+// Open decrypts a value sealed by Seal under the same key, or fails with
+// an error wrapping ErrSealed.
+func (s *Shared) Open(key string, sealed []byte) ([]byte, error) {
+	ns := s.aead.NonceSize()
+	if len(sealed) < 1+ns+s.aead.Overhead() || sealed[0] != sealVersion {
+		return nil, fmt.Errorf("%w: malformed", ErrSealed)
+	}
+	p, err := s.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSealed, err)
+	}
+	return p, nil
+}
+
+// Health tracks whether a store's Redis calls succeed, reports changes
+// through Config.OnEvent and tells the store when to skip Redis for a while
+// after a failure. Get one per store with Shared.Health.
+type Health struct {
+	s      *Shared
+	store  string
+	policy FailurePolicy
+
+	failing   atomic.Bool
+	skipUntil atomic.Int64 // unix nanoseconds; Redis is not called before
+	lastEvent atomic.Int64 // unix nanoseconds of the last failure event
+}
+
+// Health returns the health tracker of the store named store (see
+// Event.Store), which follows policy.
+func (s *Shared) Health(store string, policy FailurePolicy) *Health {
+	return &Health{s: s, store: store, policy: policy}
+}
+
+// Policy returns the policy the store follows.
+func (h *Health) Policy() FailurePolicy { return h.policy }
+
+// Skip reports whether Redis failed less than Config.RetryAfter ago, so
+// the store should answer by its policy without calling Redis.
+func (h *Health) Skip() bool {
+	u := h.skipUntil.Load()
+	return u != 0 && h.s.now().UnixNano() < u
+}
+
+// Fail records that a Redis call failed with err and returns err wrapped
+// with ErrUnavailable (nil err: the skip error). It reports an Event the
+// first time and then at most once a second while failures go on.
+func (h *Health) Fail(ctx context.Context, err error) error {
+	if err == nil {
+		err = errors.New("skipped after a recent failure")
+	}
+	if !errors.Is(err, ErrUnavailable) {
+		err = fmt.Errorf("%w: %s: %w", ErrUnavailable, h.store, err)
+	}
+	now := h.s.now().UnixNano()
+	h.skipUntil.Store(now + int64(h.s.retryAfter))
+	first := !h.failing.Swap(true)
+	if last := h.lastEvent.Load(); first || now-last >= int64(time.Second) {
+		if h.lastEvent.CompareAndSwap(last, now) && h.s.onEvent != nil {
+			h.s.onEvent(ctx, Event{Store: h.store, Policy: h.policy, Err: err})
+		}
+	}
+	return err
+}
+
+// OK records that a Redis call succeeded, reporting a recovery if the
+// store was failing.
+func (h *Health) OK(ctx context.Context) {
+	if !h.failing.Load() {
+		return
+	}
+	if h.failing.Swap(false) {
+		h.skipUntil.Store(0)
+		if h.s.onEvent != nil {
+			h.s.onEvent(ctx, Event{Store: h.store, Policy: h.policy, Recovered: true})
+		}
+	}
+}
+
+// Failing reports whether the last Redis call of the store failed.
+func (h *Health) Failing() bool { return h.failing.Load() }
+
+// ttl is the expiry Redis should keep a key for, until the given time,
+// rounded down to the millisecond Redis counts in so that a key never
+// outlives until; ok is false when less than a millisecond is left.
+func ttl(now, until time.Time) (d time.Duration, ok bool) {
+	d = until.Sub(now).Truncate(time.Millisecond)
+	return d, d >= time.Millisecond
+}

@@ -1,0 +1,145 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, SealKeySize) }
+
+func TestNewConfig(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+	}{
+		{"no client", Config{SealKey: testKey(1)}, "Client"},
+		{"no seal key", Config{Client: c}, "SealKey"},
+		{"short seal key", Config{Client: c, SealKey: testKey(1)[:16]}, "SealKey"},
+		{"braces in prefix", Config{Client: c, SealKey: testKey(1), Prefix: "a{b}:"}, "Prefix"},
+		{"long prefix", Config{Client: c, SealKey: testKey(1), Prefix: strings.Repeat("p", 129)}, "Prefix"},
+		{"negative retry", Config{Client: c, SealKey: testKey(1), RetryAfter: -time.Second}, "RetryAfter"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+	s, err := New(Config{Client: c, SealKey: testKey(1)})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultPrefix, s.Prefix())
+	assert.Equal(t, DefaultRetryAfter, s.retryAfter)
+}
+
+func TestKeyIsKeyedHash(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	a, err := New(Config{Client: c, SealKey: testKey(1), Prefix: "p:"})
+	require.NoError(t, err)
+	b, err := New(Config{Client: c, SealKey: testKey(2), Prefix: "p:"})
+	require.NoError(t, err)
+
+	k := a.Key("replay", []byte("alice-token"))
+	assert.True(t, strings.HasPrefix(k, "p:replay:"), k)
+	assert.NotContains(t, k, "alice")
+	assert.Len(t, k, len("p:replay:")+43)
+	assert.Equal(t, k, a.Key("replay", []byte("alice-token")), "deterministic")
+	assert.NotEqual(t, k, b.Key("replay", []byte("alice-token")), "another seal key, another key")
+	assert.NotEqual(t, k, a.Key("replay2", []byte("alice-token")), "namespaces differ")
+	// Parts are length-prefixed: splitting differently is another key.
+	assert.NotEqual(t, a.Key("k", []byte("ab"), []byte("c")), a.Key("k", []byte("a"), []byte("bc")))
+}
+
+func TestSealOpen(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	a, err := New(Config{Client: c, SealKey: testKey(1)})
+	require.NoError(t, err)
+	b, err := New(Config{Client: c, SealKey: testKey(2)})
+	require.NoError(t, err)
+
+	msg := []byte("eyJhbGciOi.secret-token")
+	sealed := a.Seal("k1", msg)
+	assert.False(t, bytes.Contains(sealed, msg))
+	assert.NotEqual(t, sealed, a.Seal("k1", msg), "a fresh nonce each time")
+	got, err := a.Open("k1", sealed)
+	require.NoError(t, err)
+	assert.Equal(t, msg, got)
+
+	_, err = a.Open("k2", sealed)
+	assert.ErrorIs(t, err, ErrSealed, "bound to its key")
+	_, err = b.Open("k1", sealed)
+	assert.ErrorIs(t, err, ErrSealed, "another seal key")
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)-1] ^= 1
+	_, err = a.Open("k1", flipped)
+	assert.ErrorIs(t, err, ErrSealed)
+	_, err = a.Open("k1", sealed[:10])
+	assert.ErrorIs(t, err, ErrSealed)
+	_, err = a.Open("k1", nil)
+	assert.ErrorIs(t, err, ErrSealed)
+}
+
+func TestHealthEvents(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	var events []Event
+	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now },
+		OnEvent: func(_ context.Context, ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }})
+	require.NoError(t, err)
+	h := s.Health("dpop_replay", FailClosed)
+	ctx := context.Background()
+
+	h.OK(ctx)
+	assert.Empty(t, events, "no event while healthy")
+	assert.False(t, h.Skip())
+
+	err = h.Fail(ctx, errors.New("connection refused"))
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Contains(t, err.Error(), "dpop_replay")
+	assert.True(t, h.Skip(), "Redis is skipped right after a failure")
+	assert.True(t, h.Failing())
+	_ = h.Fail(ctx, errors.New("again"))
+	require.Len(t, events, 1, "one event per second at most")
+	assert.Equal(t, Event{Store: "dpop_replay", Policy: FailClosed, Err: events[0].Err}, events[0])
+
+	now = now.Add(DefaultRetryAfter)
+	assert.False(t, h.Skip(), "tried again after RetryAfter")
+	now = now.Add(time.Second)
+	_ = h.Fail(ctx, errors.New("still"))
+	require.Len(t, events, 2)
+
+	h.OK(ctx)
+	require.Len(t, events, 3)
+	assert.True(t, events[2].Recovered)
+	assert.NoError(t, events[2].Err)
+	assert.False(t, h.Skip())
+	h.OK(ctx)
+	assert.Len(t, events, 3, "one recovery event")
+}
+
+func TestTTLNeverOutlives(t *testing.T) {
+	now := time.Unix(1000, 0)
+	d, ok := ttl(now, now.Add(1500*time.Microsecond))
+	assert.True(t, ok)
+	assert.Equal(t, time.Millisecond, d, "rounded down")
+	_, ok = ttl(now, now.Add(999*time.Microsecond))
+	assert.False(t, ok)
+	_, ok = ttl(now, now.Add(-time.Second))
+	assert.False(t, ok)
+}
