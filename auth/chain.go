@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -97,6 +98,8 @@ type ChainConfig struct {
 	// tokens revoked before their expiry. The JWT principal is returned;
 	// Opaque must agree on its subject and issuer. Requires both
 	// validators. Without it, JWT-shaped tokens are validated locally only.
+	// A DPoP proof is checked once, by JWT; Opaque then only checks that
+	// the authorization server's "cnf" names the same key.
 	IntrospectJWTs bool
 }
 
@@ -114,6 +117,8 @@ type ChainConfig struct {
 type ChainValidator struct {
 	jwt, opaque Validator
 	both        bool
+	mode        DPoPMode
+	algs        []string
 }
 
 // NewChainValidator checks cfg and returns a validator. Mistakes are
@@ -125,8 +130,46 @@ func NewChainValidator(cfg ChainConfig) (*ChainValidator, error) {
 	case cfg.IntrospectJWTs && (cfg.JWT == nil || cfg.Opaque == nil):
 		return nil, fmt.Errorf("%w: ChainConfig.IntrospectJWTs needs both JWT and Opaque (with JWT nil, JWT-shaped tokens already go to Opaque)", ErrConfig)
 	}
-	return &ChainValidator{jwt: cfg.JWT, opaque: cfg.Opaque, both: cfg.IntrospectJWTs}, nil
+	c := &ChainValidator{jwt: cfg.JWT, opaque: cfg.Opaque, both: cfg.IntrospectJWTs}
+	modes := map[string]DPoPMode{}
+	var algs [][]string
+	for name, v := range map[string]Validator{"JWT": cfg.JWT, "Opaque": cfg.Opaque} {
+		if v == nil {
+			continue
+		}
+		modes[name] = DPoPDisabled
+		if dv, ok := v.(DPoPValidator); ok {
+			modes[name] = dv.DPoPMode()
+			if dv.DPoPMode() != DPoPDisabled {
+				algs = append(algs, dv.DPoPAlgorithms())
+			}
+		}
+		c.mode = modes[name]
+	}
+	if len(modes) == 2 && modes["JWT"] != modes["Opaque"] {
+		// Otherwise a token's shape would decide whether DPoP applies.
+		return nil, fmt.Errorf("%w: ChainConfig: JWT and Opaque must have the same DPoP mode (JWT %s, Opaque %s)", ErrConfig, modes["JWT"], modes["Opaque"])
+	}
+	if len(algs) > 0 {
+		c.algs = algs[0]
+		if len(algs) == 2 {
+			c.algs = slices.DeleteFunc(slices.Clone(algs[0]), func(a string) bool { return !slices.Contains(algs[1], a) })
+		}
+		if len(c.algs) == 0 {
+			return nil, fmt.Errorf("%w: ChainConfig: JWT and Opaque accept no DPoP proof algorithm in common", ErrConfig)
+		}
+	}
+	return c, nil
 }
+
+// DPoPMode implements DPoPValidator: the mode both validators share
+// (NewChainValidator refuses validators whose modes differ), so that
+// Middleware recognises the DPoP scheme for a chain as for its members.
+func (c *ChainValidator) DPoPMode() DPoPMode { return c.mode }
+
+// DPoPAlgorithms implements DPoPValidator: the proof algorithms both
+// validators accept, advertised in challenges.
+func (c *ChainValidator) DPoPAlgorithms() []string { return slices.Clone(c.algs) }
 
 // Validate routes token by its shape and returns the deciding validator's
 // verdict.

@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
 )
 
 func seg(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
@@ -201,5 +206,117 @@ func BenchmarkLooksLikeJWT(b *testing.B) {
 		if !LooksLikeJWT(tok) {
 			b.Fatal("not recognised")
 		}
+	}
+}
+
+// TestChainDPoP runs DPoP-bound tokens through a ChainValidator behind
+// Middleware: the chain is DPoP-aware like its members, a bound token is
+// never accepted as a bearer token, and with IntrospectJWTs the proof is
+// checked once (by the JWT validator: a second check would see its jti as
+// a replay) while introspection still decides revocation and must name the
+// same key.
+func TestChainDPoP(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "mcp-rs", Secret: "rs-secret"}))
+	key, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	key = key.WithClock(clock.Now)
+	other, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	other = other.WithClock(clock.Now)
+
+	// Both validators share one replay store, as replicas share one: a
+	// second check of the same proof would be refused as a replay.
+	var jwtChecks, opaqueChecks atomic.Int32
+	shared := NewMemoryReplayStore(100)
+	counting := func(n *atomic.Int32) ReplayStore {
+		m := shared
+		return replayFunc(func(ctx context.Context, id string, exp time.Time) (bool, error) {
+			n.Add(1)
+			return m.CheckAndStore(ctx, id, exp)
+		})
+	}
+	jv := newValidator(t, idp, clock, func(c *JWTConfig) {
+		c.DPoP = DPoPConfig{Mode: DPoPRequired, Resource: dpopResource, Replay: counting(&jwtChecks)}
+	})
+	newIntro := func(mode DPoPMode, algs ...string) *IntrospectionValidator {
+		v, err := NewIntrospectionValidator(IntrospectionConfig{
+			Issuer: idp.Issuer(), Endpoint: idp.IntrospectionURL(), Audience: idp.Audience(),
+			ClientID: "mcp-rs", ClientSecret: NewCredential("rs-secret"), Now: clock.Now,
+			DisableCache: true, // every call asks the authorization server
+			DPoP:         DPoPConfig{Mode: mode, Resource: dpopResource, Algorithms: algs, Replay: counting(&opaqueChecks)},
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = v.Close() })
+		return v
+	}
+	iv := newIntro(DPoPRequired)
+
+	t.Run("config", func(t *testing.T) {
+		_, err := NewChainValidator(ChainConfig{JWT: jv, Opaque: newIntro(DPoPAllowed)})
+		require.ErrorIs(t, err, ErrConfig, "modes differ")
+		_, err = NewChainValidator(ChainConfig{JWT: jv, Opaque: newIntro(DPoPRequired, "RS384")})
+		require.ErrorIs(t, err, ErrConfig, "no algorithm in common")
+		c, err := NewChainValidator(ChainConfig{JWT: jv, Opaque: newIntro(DPoPRequired, "ES256", "RS256")})
+		require.NoError(t, err)
+		assert.Equal(t, DPoPRequired, c.DPoPMode())
+		assert.Equal(t, []string{"ES256", "RS256"}, c.DPoPAlgorithms())
+	})
+
+	for _, both := range []bool{false, true} {
+		t.Run(map[bool]string{false: "local", true: "IntrospectJWTs"}[both], func(t *testing.T) {
+			c, err := NewChainValidator(ChainConfig{JWT: jv, Opaque: iv, IntrospectJWTs: both})
+			require.NoError(t, err)
+			mw, err := Middleware(c, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+			require.NoError(t, err)
+			h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+			do := func(scheme, tok string, proofs ...string) *httptest.ResponseRecorder {
+				r := httptest.NewRequest(http.MethodPost, dpopResource, nil)
+				r.Header.Set("Authorization", scheme+" "+tok)
+				for _, p := range proofs {
+					r.Header.Add("DPoP", p)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w
+			}
+			proof := func(k *authtest.DPoPKey, tok string) string {
+				return k.MustSign(authtest.Proof{Method: http.MethodPost, URL: dpopResource, AccessToken: tok})
+			}
+			jwtChecks.Store(0)
+			opaqueChecks.Store(0)
+
+			bound := idp.MustMintBound(nil, key)
+			assert.Equal(t, http.StatusNoContent, do("DPoP", bound, proof(key, bound)).Code)
+			assert.EqualValues(t, 1, jwtChecks.Load(), "the JWT validator checks the proof")
+			assert.EqualValues(t, 0, opaqueChecks.Load(), "introspection never checks it again")
+
+			p := proof(key, bound)
+			assert.Equal(t, http.StatusNoContent, do("DPoP", bound, p).Code)
+			w := do("DPoP", bound, p)
+			assert.Equal(t, http.StatusUnauthorized, w.Code, "a replayed proof")
+			assert.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_dpop_proof"`)
+
+			w = do("Bearer", bound)
+			assert.Equal(t, http.StatusUnauthorized, w.Code, "a bound JWT as a bearer token")
+			assert.Equal(t, http.StatusUnauthorized, do("DPoP", bound, proof(other, bound)).Code, "another key's proof")
+
+			opaque := idp.MustMintOpaque(map[string]any{"cnf": map[string]any{"jkt": key.Thumbprint()}, "token_type": "DPoP"})
+			assert.Equal(t, http.StatusNoContent, do("DPoP", opaque, proof(key, opaque)).Code, "a bound opaque token")
+			assert.EqualValues(t, 1, opaqueChecks.Load(), "introspection checks the proof of an opaque token")
+			assert.Equal(t, http.StatusUnauthorized, do("Bearer", opaque).Code, "a bound opaque token as a bearer token")
+
+			unbound := idp.MustMint(nil)
+			assert.Equal(t, http.StatusUnauthorized, do("Bearer", unbound).Code, "required mode refuses unbound tokens")
+
+			revoked := idp.MustMintBound(nil, key)
+			idp.Revoke(revoked)
+			want := http.StatusNoContent
+			if both {
+				want = http.StatusUnauthorized // introspection still decides
+			}
+			assert.Equal(t, want, do("DPoP", revoked, proof(key, revoked)).Code, "a revoked bound JWT")
+		})
 	}
 }

@@ -166,6 +166,14 @@
 // auth/authtest mints bound tokens (MintBound) and signs proofs (DPoPKey,
 // DPoPTransport).
 //
+// A ChainValidator is DPoP-aware when its validators are, and they must
+// share one mode. With ChainConfig.IntrospectJWTs the JWT validator checks
+// the proof and the introspection validator only checks that the
+// authorization server's "cnf" names the same key: a proof is checked (and
+// its jti stored) once per request. DualMiddleware reads Bearer
+// credentials only, so a DPoP-bound service or user token is refused
+// there, never accepted without its proof.
+//
 // # Why the JWS header and claims have their own readers
 //
 // A cold validation decodes the header and the payload of every new token.

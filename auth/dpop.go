@@ -298,6 +298,19 @@ type DPoPRequest struct {
 	mode  DPoPMode
 	algs  []string
 	nonce string // the DPoP-Nonce to send, when nonces are required
+
+	// proven is set once a validator has accepted the proof for a token, so
+	// a second validator of the same request (ChainConfig.IntrospectJWTs)
+	// checks the binding against it instead of checking the proof again,
+	// which its jti would fail as a replay.
+	proven *provenProof
+}
+
+// provenProof is a proof accepted for the token whose digest is token,
+// signed by the key whose thumbprint is jkt.
+type provenProof struct {
+	token tokenKey
+	jkt   string
 }
 
 type dpopRequestKey struct{}
@@ -380,7 +393,19 @@ func (d *dpopPolicy) check(ctx context.Context, token string, p *Principal) *Err
 	case !bound:
 		return nil
 	}
-	return d.verifyProof(ctx, req, token, jkt)
+	sum := keyFor(ctx, token)
+	if pp := req.proven; pp != nil && pp.token == sum {
+		// Another validator of this request checked the proof already.
+		if subtle.ConstantTimeCompare([]byte(pp.jkt), []byte(jkt)) != 1 {
+			return proofError(descProofKey, "the proof key's thumbprint differs from cnf.jkt")
+		}
+		return nil
+	}
+	if e := d.verifyProof(ctx, req, token, jkt); e != nil {
+		return e
+	}
+	req.proven = &provenProof{token: sum, jkt: jkt}
+	return nil
 }
 
 func proofError(desc string, format string, args ...any) *Error {
