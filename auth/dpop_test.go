@@ -477,3 +477,60 @@ func TestDPoPTransportNonceOverHTTP(t *testing.T) {
 		assert.Equal(t, 204, resp.StatusCode)
 	}
 }
+
+// TestDualDPoPNoDowngrade: DualMiddleware reads Bearer credentials only, so
+// a DPoP-bound service, user or direct token is refused there, with or
+// without a proof, while unbound tokens from the same DPoP-aware validator
+// pass.
+func TestDualDPoPNoDowngrade(t *testing.T) {
+	f := newDPoPFixture(t, DPoPAllowed, nil)
+	d, err := NewDualValidator(DualConfig{
+		Service: f.v, User: f.v, Direct: f.v,
+		ServiceClientIDs: []string{"svc"}, UserIssuers: []string{f.idp.Issuer()},
+	})
+	require.NoError(t, err)
+	mw, err := DualMiddleware(d, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	svc := f.idp.MustMint(map[string]any{"sub": "svc", "azp": "svc", "client_id": "svc"})
+	boundSvc := f.idp.MustMintBound(map[string]any{"sub": "svc", "azp": "svc", "client_id": "svc"}, f.key)
+	user := f.idp.MustMint(map[string]any{"sub": "bob"})
+	boundUser := f.idp.MustMintBound(map[string]any{"sub": "bob"}, f.key)
+	_, err = d.ValidatePair(t.Context(), svc, user)
+	require.NoError(t, err)
+	do := func(authz, userTok, proof string) int {
+		r := httptest.NewRequest(http.MethodPost, dpopResource, nil)
+		r.Header.Set("Authorization", authz)
+		if userTok != "" {
+			r.Header.Set(DefaultUserTokenHeader, userTok)
+		}
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for _, c := range []struct {
+		name                 string
+		authz, user, proofOf string
+		want                 int
+	}{
+		{"unbound pair", "Bearer " + svc, user, "", http.StatusNoContent},
+		{"unbound direct", "Bearer " + user, "", "", http.StatusNoContent},
+		{"bound user token", "Bearer " + svc, boundUser, boundUser, http.StatusUnauthorized},
+		{"bound service token as Bearer", "Bearer " + boundSvc, user, "", http.StatusUnauthorized},
+		// The DPoP scheme is no service credential here: 400, as without one.
+		{"bound service token with DPoP", "DPoP " + boundSvc, user, boundSvc, http.StatusBadRequest},
+		{"bound direct token as Bearer", "Bearer " + boundUser, "", boundUser, http.StatusUnauthorized},
+		{"bound direct token with DPoP", "DPoP " + boundUser, "", boundUser, http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			proof := ""
+			if c.proofOf != "" {
+				proof = f.proof(c.proofOf, nil)
+			}
+			assert.Equal(t, c.want, do(c.authz, c.user, proof))
+		})
+	}
+}
