@@ -3,7 +3,7 @@
 //
 // It owns the Principal (the verified caller), the raw Credential (which
 // redacts itself everywhere it could be printed), validators (JWT via JWKS,
-// RFC 7662 introspection, dual service+user tokens, signed job tokens), the
+// RFC 7662 introspection, dual service+user tokens), the
 // RFC 6750 WWW-Authenticate challenge and RFC 9728 protected resource
 // metadata. It decides who is calling, never what they may do: that is
 // package authz.
@@ -82,61 +82,11 @@
 // from an issuer the service may not present is refused with a reason that
 // names the failing token.
 //
-// # Job tokens: long-running work after the user's token expired
+// # Job tokens
 //
-// When a tool starts a task that may outlive the user's access token, it
-// mints a job token with a JobIssuer: an EdDSA JWT (typ job+jwt, its own
-// iss and aud) carrying the job ID, the user's iss, sub and tenant, a
-// subset of the user's scopes, the original token's iat and exp, and
-// "ath", the SHA-256 of that exact original token. Minting verifies the
-// original token as a normal request would, so it must be valid then.
-//
-//	jobTok, err := issuer.Mint(ctx, auth.JobRequest{
-//		JobID:    jobID,
-//		Original: cred, // auth.CredentialFromContext(ctx)
-//		Scopes:   []string{"reports:write"},
-//		Tenant:   tenant, // tenancy.FromContext(ctx)
-//	})
-//
-// Hours later the task presents both tokens to JobValidator.ValidateJob. It
-// verifies the job token (signature, iss, aud, unexpired, lifetime within
-// MaxLifetime), asks the Revoked hook, checks the binding hash, verifies
-// the original token's signature, issuer, audience and every other rule
-// except its expiry, checks that the job token was issued while the
-// original was valid and that its scopes are a subset of the original's.
-// The result is a KindJob principal with JobID set, the narrowed Scopes and
-// the job token's claims; policies can refuse job principals for tools
-// that must be used interactively.
-//
-// Threat model. The server holds the Ed25519 signing key; job tokens are
-// bearer credentials and should be stored like the user's token (encrypted
-// with the job, never logged — keep them in a Credential).
-//
-//   - A stolen job token alone is useless: it works only together with the
-//     exact original token it is bound to.
-//   - A stolen pair (job token and original token, for instance read from
-//     the job queue) lets the thief act as that user, with the job's
-//     narrowed scopes only and as a KindJob principal, until the job token's
-//     exp: at most MaxLifetime after minting (4 h by default, one week at
-//     most), even though the original has expired. It cannot widen the
-//     scopes, change the user or tenant, or mint further job tokens
-//     (minting needs an original that is valid now, and the key).
-//   - A stolen original token alone is the usual bearer-token risk, bounded
-//     by its own exp; it gives no access to existing jobs.
-//   - A stolen signing key is serious: with it and any token the user ever
-//     held, a thief can mint job tokens for that user's scopes. Rotate the
-//     key: removing it from JobValidatorConfig.Keys revokes every job token
-//     it signed.
-//
-// To revoke: deny the job ID in the Revoked hook (effective on the next
-// call, cached or not — wire it to job cancellation, user logout and
-// off-boarding, because revoking the user's session at the identity
-// provider does not reach job tokens); remove the signing key to revoke
-// all jobs at once; or let the job token expire. If the identity provider
-// retires the key that signed the original token, the job fails closed:
-// keep job lifetimes shorter than the provider's key-rotation overlap.
-// Opaque (introspected) tokens cannot be originals: once expired, the
-// authorization server no longer vouches for them.
+// Signed job tokens, which let long-running work act for a user after the
+// user's token expired, live in package auth/jobtoken: auth is a resource
+// server, not an issuer. A JWTValidator refuses their typ (job+jwt).
 //
 // # Sender-constrained tokens: DPoP
 //

@@ -455,7 +455,7 @@ func (v *JWTValidator) DPoPAlgorithms() []string { return v.dpop.algorithms() }
 
 // expiryRule says whether checkClaims enforces "exp". Validate always
 // passes enforceExpiry; ignoreExpiry exists only for the job validator's
-// check of a user's original token (verifyIgnoringExpiry in job.go), whose
+// check of a user's original token (verifyIgnoringExpiry, reached only through JobSeam), whose
 // result is never cached.
 type expiryRule bool
 

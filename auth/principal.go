@@ -14,7 +14,7 @@ const (
 	// KindUser is a principal from an access token presented directly.
 	KindUser Kind = iota
 	// KindJob is a principal from a signed job token acting for a user
-	// whose own token may have expired (see JobValidator).
+	// whose own token may have expired (see package auth/jobtoken).
 	KindJob
 	// KindDev is the fixed principal injected in development mode; it was
 	// not authenticated at all.

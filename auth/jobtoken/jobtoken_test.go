@@ -1,9 +1,10 @@
-package auth
+package jobtoken
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +15,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+)
+
+// Client-safe descriptions of package auth's rejections, as a client sees
+// them.
+const (
+	authSignature  = "the token's signature is invalid"
+	authUnknownKey = "the token's signing key is unknown"
+	authAlgorithm  = "the token's signing algorithm is not accepted"
+	authType       = "the token's type is not accepted"
+	authAudience   = "the token's audience does not match this resource"
+	authIssuer     = "the token's issuer is not accepted"
+	authMalformed  = "the access token is malformed"
 )
 
 const (
@@ -24,30 +38,52 @@ const (
 	jobAudience  = "https://mcp.example.com/mcp#jobs"
 )
 
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 type jobFixture struct {
 	clock       *fakeClock
 	idp         *authtest.Server
-	users       *JWTValidator
-	issuer      *JobIssuer
-	validator   *JobValidator
+	users       *auth.JWTValidator
+	issuer      *Issuer
+	validator   *Validator
 	mu          sync.Mutex
 	revoked     map[string]bool
 	revokeErr   error
 	revokeCalls atomic.Int64
 }
 
-func newJobFixture(t testing.TB, edit func(*JobValidatorConfig)) *jobFixture {
+func newJobFixture(t testing.TB, edit func(*ValidatorConfig)) *jobFixture {
 	t.Helper()
-	f := &jobFixture{clock: newFakeClock(), revoked: map[string]bool{}}
-	f.idp = newIDP(t, f.clock, "ES256", "EdDSA")
-	f.users = newValidator(t, f.idp, f.clock, nil)
+	f := &jobFixture{clock: &fakeClock{t: time.Unix(1_800_000_000, 0)}, revoked: map[string]bool{}}
+	var err error
+	f.idp, err = authtest.New(authtest.Config{TB: t, Algorithms: []string{"ES256", "EdDSA"}, Now: f.clock.Now})
+	require.NoError(t, err)
+	f.users, err = auth.NewJWTValidator(auth.JWTConfig{Issuer: f.idp.Issuer(), Audience: f.idp.Audience(),
+		JWKSURL: f.idp.JWKSURL(), Now: f.clock.Now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = f.users.Close() })
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	f.issuer, err = NewJobIssuer(JobIssuerConfig{
+	f.issuer, err = NewIssuer(IssuerConfig{
 		Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now,
 	})
 	require.NoError(t, err)
-	cfg := JobValidatorConfig{
+	cfg := ValidatorConfig{
 		Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
 		Keys: map[string]ed25519.PublicKey{f.issuer.KeyID(): f.issuer.PublicKey()},
 		Revoked: func(_ context.Context, id string) (bool, error) {
@@ -60,7 +96,7 @@ func newJobFixture(t testing.TB, edit func(*JobValidatorConfig)) *jobFixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	f.validator, err = NewJobValidator(cfg)
+	f.validator, err = NewValidator(cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -80,7 +116,7 @@ func (f *jobFixture) mint(t testing.TB, original string, scopes ...string) strin
 	if len(scopes) == 0 {
 		scopes = []string{"notes:read"}
 	}
-	tok, err := f.issuer.Mint(t.Context(), JobRequest{JobID: "job-42", Original: NewCredential(original), Scopes: scopes, Tenant: "acme"})
+	tok, err := f.issuer.Mint(t.Context(), Request{JobID: "job-42", Original: auth.NewCredential(original), Scopes: scopes, Tenant: "acme"})
 	require.NoError(t, err)
 	return tok
 }
@@ -92,7 +128,7 @@ func (f *jobFixture) resign(t testing.TB, jobTok string, edit func(c map[string]
 	t.Helper()
 	parts := strings.Split(jobTok, ".")
 	require.Len(t, parts, 3)
-	b, err := b64.DecodeString(parts[1])
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
 	require.NoError(t, err)
 	var c map[string]any
 	require.NoError(t, json.Unmarshal(b, &c))
@@ -108,21 +144,21 @@ func TestJobTokenLifecycle(t *testing.T) {
 	original := f.userToken(t, nil)
 	jobTok := f.mint(t, original, "notes:read", "files:read", "notes:read")
 
-	check := func() *Principal {
+	check := func() *auth.Principal {
 		t.Helper()
-		p, err := f.validator.ValidateJob(t.Context(), jobTok, original)
+		p, err := f.validator.Validate(t.Context(), jobTok, original)
 		require.NoError(t, err)
-		assert.Equal(t, KindJob, p.Kind)
+		assert.Equal(t, auth.KindJob, p.Kind)
 		assert.Equal(t, "job-42", p.JobID)
 		assert.Equal(t, "alice", p.Subject)
 		assert.Equal(t, f.idp.Issuer(), p.Issuer)
 		assert.Equal(t, "mcp-client", p.ClientID)
 		assert.Equal(t, []string{f.idp.Audience()}, p.Audience)
 		assert.Equal(t, []string{"notes:read", "files:read"}, p.Scopes, "narrowed, deduplicated")
-		assert.Equal(t, t0.Add(DefaultJobLifetime), p.Expiry)
+		assert.Equal(t, t0.Add(DefaultLifetime), p.Expiry)
 		assert.Equal(t, t0, p.IssuedAt)
 		assert.NotEmpty(t, p.TokenID)
-		tenant, _ := p.Claims.String(DefaultJobTenantClaim)
+		tenant, _ := p.Claims.String(DefaultTenantClaim)
 		assert.Equal(t, "acme", tenant)
 		iss, _ := p.Claims.String("iss")
 		assert.Equal(t, jobIssuerURL, iss, "Claims are the job token's own")
@@ -132,17 +168,17 @@ func TestJobTokenLifecycle(t *testing.T) {
 
 	f.clock.Advance(3 * time.Hour) // the user's token expired two hours ago
 	_, err := f.users.Validate(t.Context(), original)
-	require.ErrorIs(t, err, ErrExpired, "the normal path still refuses the expired original")
+	require.ErrorIs(t, err, auth.ErrExpired, "the normal path still refuses the expired original")
 	check()
 
 	_, err = f.users.Validate(t.Context(), jobTok)
-	require.ErrorIs(t, err, ErrInvalidToken, "a job token is never an access token")
-	assert.Equal(t, descType, AsError(err).Description)
+	require.ErrorIs(t, err, auth.ErrInvalidToken, "a job token is never an access token")
+	assert.Equal(t, authType, auth.AsError(err).Description)
 
-	f.clock.Advance(time.Hour + DefaultLeeway) // past the job token's exp
-	_, err = f.validator.ValidateJob(t.Context(), jobTok, original)
-	require.ErrorIs(t, err, ErrExpired)
-	assert.Equal(t, descExpired, AsError(err).Description)
+	f.clock.Advance(time.Hour + auth.DefaultLeeway) // past the job token's exp
+	_, err = f.validator.Validate(t.Context(), jobTok, original)
+	require.ErrorIs(t, err, auth.ErrExpired)
+	assert.Equal(t, descExpired, auth.AsError(err).Description)
 }
 
 func TestJobTokenRejections(t *testing.T) {
@@ -155,74 +191,74 @@ func TestJobTokenRejections(t *testing.T) {
 		wantStatus int // 401 unless set
 		wantIs     error
 	}{
-		{name: "swapped original of the same user", wantDesc: descJobBinding,
+		{name: "swapped original of the same user", wantDesc: descBinding,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				job := f.mint(t, f.userToken(t, nil))
 				return job, f.userToken(t, nil)
 			}},
-		{name: "swapped original of another user", wantDesc: descJobBinding,
+		{name: "swapped original of another user", wantDesc: descBinding,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				return f.mint(t, f.userToken(t, nil)), f.userToken(t, map[string]any{"sub": "bob"})
 			}},
-		{name: "forged binding: ath edited, signature kept", wantDesc: descSignature,
+		{name: "forged binding: ath edited, signature kept", wantDesc: authSignature,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				job := f.mint(t, f.userToken(t, nil))
 				other := f.userToken(t, map[string]any{"sub": "bob"})
 				parts := strings.Split(job, ".")
-				b, _ := b64.DecodeString(parts[1])
+				b, _ := base64.RawURLEncoding.DecodeString(parts[1])
 				var c map[string]any
 				require.NoError(t, json.Unmarshal(b, &c))
 				c[claimOrigHash], c["sub"] = tokenHash(other), "bob"
 				nb, _ := json.Marshal(c)
-				return parts[0] + "." + b64.EncodeToString(nb) + "." + parts[2], other
+				return parts[0] + "." + base64.RawURLEncoding.EncodeToString(nb) + "." + parts[2], other
 			}},
-		{name: "forged binding: signed with another key under our kid", wantDesc: descSignature,
+		{name: "forged binding: signed with another key under our kid", wantDesc: authSignature,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				_, key, _ := ed25519.GenerateKey(rand.Reader)
-				forger, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key,
+				forger, err := NewIssuer(IssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key,
 					KeyID: f.issuer.KeyID(), Original: f.users, Now: f.clock.Now})
 				require.NoError(t, err)
 				orig := f.userToken(t, map[string]any{"scope": "notes:read admin"})
-				job, err := forger.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(orig), Scopes: []string{"admin"}})
+				job, err := forger.Mint(t.Context(), Request{JobID: "j", Original: auth.NewCredential(orig), Scopes: []string{"admin"}})
 				require.NoError(t, err)
 				return job, orig
 			}},
-		{name: "forged binding: unknown key", wantDesc: descUnknownKey,
+		{name: "forged binding: unknown key", wantDesc: authUnknownKey,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				_, key, _ := ed25519.GenerateKey(rand.Reader)
-				forger, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
+				forger, err := NewIssuer(IssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
 				require.NoError(t, err)
 				orig := f.userToken(t, nil)
-				job, err := forger.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(orig), Scopes: []string{"notes:read"}})
+				job, err := forger.Mint(t.Context(), Request{JobID: "j", Original: auth.NewCredential(orig), Scopes: []string{"notes:read"}})
 				require.NoError(t, err)
 				return job, orig
 			}},
-		{name: "IdP-signed token dressed as a job token", wantDesc: descUnknownKey,
+		{name: "IdP-signed token dressed as a job token", wantDesc: authUnknownKey,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				k, _ := f.idp.KeyFor("EdDSA")
 				orig := f.userToken(t, nil)
-				job, err := f.idp.MintToken(authtest.Token{Key: k, Header: map[string]any{"typ": JobTokenType},
+				job, err := f.idp.MintToken(authtest.Token{Key: k, Header: map[string]any{"typ": Type},
 					Claims: map[string]any{"iss": jobIssuerURL, "aud": jobAudience, "job_id": "j", "user_iss": f.idp.Issuer(),
 						"ath": tokenHash(orig), "scope": "notes:read", "orig_exp": f.clock.Now().Add(time.Hour).Unix()}})
 				require.NoError(t, err)
 				return job, orig
 			}},
-		{name: "access token presented as a job token", wantDesc: descAlgorithm,
+		{name: "access token presented as a job token", wantDesc: authAlgorithm,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return orig, orig
 			}},
-		{name: "scope widening", wantDesc: descJobScopes,
+		{name: "scope widening", wantDesc: descScopes,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["scope"] = "notes:read admin" }), orig
 			}},
-		{name: "NBSP in the scope is no separator", wantDesc: descJobScopes,
+		{name: "NBSP in the scope is no separator", wantDesc: descScopes,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["scope"] = "notes:read\u00a0notes:write" }), orig
 			}},
-		{name: "minted after the original expired", wantDesc: descJobWindow,
+		{name: "minted after the original expired", wantDesc: descWindow,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				origExp := f.clock.Now().Add(time.Hour).Unix()
@@ -232,13 +268,13 @@ func TestJobTokenRejections(t *testing.T) {
 				f.clock.Advance(90 * time.Minute)
 				return job, orig
 			}},
-		{name: "minted before the original was issued", wantDesc: descJobWindow,
+		{name: "minted before the original was issued", wantDesc: descWindow,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				now := f.clock.Now().Unix()
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["iat"], c["exp"] = now-120, now+3600 }), orig
 			}},
-		{name: "revoked job", wantDesc: descJobRevoked,
+		{name: "revoked job", wantDesc: descRevoked,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				job := f.mint(t, orig)
@@ -247,25 +283,25 @@ func TestJobTokenRejections(t *testing.T) {
 				f.mu.Unlock()
 				return job, orig
 			}},
-		{name: "revocation store down fails closed", wantStatus: http.StatusServiceUnavailable, wantIs: ErrUnavailable, wantDesc: descJobRevokeFailed,
+		{name: "revocation store down fails closed", wantStatus: http.StatusServiceUnavailable, wantIs: auth.ErrUnavailable, wantDesc: descRevokeFailed,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				job := f.mint(t, orig)
 				f.revokeErr = errors.New("redis: connection refused")
 				return job, orig
 			}},
-		{name: "job token expired", wantDesc: descExpired, wantIs: ErrExpired,
+		{name: "job token expired", wantDesc: descExpired, wantIs: auth.ErrExpired,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				job := f.mint(t, orig)
-				f.clock.Advance(DefaultJobLifetime + DefaultLeeway)
+				f.clock.Advance(DefaultLifetime + auth.DefaultLeeway)
 				return job, orig
 			}},
-		{name: "job token lives longer than allowed", wantDesc: descJobLifetime,
+		{name: "job token lives longer than allowed", wantDesc: descLifetime,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) {
-					c["exp"] = f.clock.Now().Add(DefaultJobLifetime + time.Hour).Unix()
+					c["exp"] = f.clock.Now().Add(DefaultLifetime + time.Hour).Unix()
 				}), orig
 			}},
 		{name: "wrong job issuer", wantDesc: descIssuer,
@@ -283,30 +319,30 @@ func TestJobTokenRejections(t *testing.T) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { delete(c, claimJobID) }), orig
 			}},
-		{name: "job token names another user", wantDesc: descJobUser,
+		{name: "job token names another user", wantDesc: descUser,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c["sub"] = "mallory" }), orig
 			}},
-		{name: "orig_exp disagrees with the original", wantDesc: descJobBinding,
+		{name: "orig_exp disagrees with the original", wantDesc: descBinding,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c[claimOrigExpiry] = c[claimOrigExpiry].(float64) + 3600 }), orig
 			}},
-		{name: "original with a forged signature", wantDesc: prefixOriginal + descSignature,
+		{name: "original with a forged signature", wantDesc: prefixOriginal + authSignature,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				orig := f.userToken(t, nil)
 				bad, err := authtest.CorruptSignature(orig)
 				require.NoError(t, err)
 				return f.resign(t, f.mint(t, orig), func(c map[string]any) { c[claimOrigHash] = tokenHash(bad) }), bad
 			}},
-		{name: "original for another audience", wantDesc: prefixOriginal + descAudience,
+		{name: "original for another audience", wantDesc: prefixOriginal + authAudience,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				good := f.userToken(t, nil)
 				other := f.userToken(t, map[string]any{"aud": "https://other.example/api"})
 				return f.resign(t, f.mint(t, good), func(c map[string]any) { c[claimOrigHash] = tokenHash(other) }), other
 			}},
-		{name: "original from an untrusted issuer", wantDesc: prefixOriginal + descIssuer,
+		{name: "original from an untrusted issuer", wantDesc: prefixOriginal + authIssuer,
 			build: func(t *testing.T, f *jobFixture) (string, string) {
 				good := f.userToken(t, nil)
 				other := f.userToken(t, map[string]any{"iss": "https://evil.example"})
@@ -314,21 +350,21 @@ func TestJobTokenRejections(t *testing.T) {
 					c[claimOrigHash], c[claimUserIssuer] = tokenHash(other), "https://evil.example"
 				}), other
 			}},
-		{name: "garbage job token", wantDesc: descMalformed,
+		{name: "garbage job token", wantDesc: authMalformed,
 			build: func(t *testing.T, f *jobFixture) (string, string) { return "not-a-jwt", f.userToken(t, nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newJobFixture(t, nil)
 			job, orig := tt.build(t, f)
-			p, err := f.validator.ValidateJob(t.Context(), job, orig)
+			p, err := f.validator.Validate(t.Context(), job, orig)
 			assert.Nil(t, p)
 			require.Error(t, err)
-			e := AsError(err)
+			e := auth.AsError(err)
 			want := tt.wantStatus
 			if want == 0 {
 				want = http.StatusUnauthorized
-				assert.ErrorIs(t, err, ErrInvalidToken)
+				assert.ErrorIs(t, err, auth.ErrInvalidToken)
 			}
 			assert.Equal(t, want, e.Status)
 			assert.Equal(t, tt.wantDesc, e.Description)
@@ -348,16 +384,16 @@ func TestJobRevocationReachesCachedPairs(t *testing.T) {
 	orig := f.userToken(t, nil)
 	job := f.mint(t, orig)
 	for range 3 {
-		_, err := f.validator.ValidateJob(t.Context(), job, orig)
+		_, err := f.validator.Validate(t.Context(), job, orig)
 		require.NoError(t, err)
 	}
 	assert.EqualValues(t, 3, f.revokeCalls.Load(), "the hook is asked on every call, cached or not")
 	f.mu.Lock()
 	f.revoked["job-42"] = true
 	f.mu.Unlock()
-	_, err := f.validator.ValidateJob(t.Context(), job, orig)
-	require.ErrorIs(t, err, ErrInvalidToken)
-	assert.Equal(t, descJobRevoked, AsError(err).Description)
+	_, err := f.validator.Validate(t.Context(), job, orig)
+	require.ErrorIs(t, err, auth.ErrInvalidToken)
+	assert.Equal(t, descRevoked, auth.AsError(err).Description)
 }
 
 func TestJobMintRefuses(t *testing.T) {
@@ -368,20 +404,20 @@ func TestJobMintRefuses(t *testing.T) {
 	require.NoError(t, err)
 	tests := []struct {
 		name   string
-		req    JobRequest
+		req    Request
 		wantIs error
 	}{
-		{"scope widening", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read", "admin"}}, ErrInsufficientScope},
-		{"original already expired", JobRequest{JobID: "j", Original: NewCredential(expired), Scopes: []string{"notes:read"}}, ErrExpired},
-		{"forged original", JobRequest{JobID: "j", Original: NewCredential(forged), Scopes: []string{"notes:read"}}, ErrInvalidToken},
-		{"no job ID", JobRequest{Original: NewCredential(good), Scopes: []string{"notes:read"}}, ErrConfig},
-		{"job ID with a space", JobRequest{JobID: "a b", Original: NewCredential(good), Scopes: []string{"notes:read"}}, ErrConfig},
-		{"no original", JobRequest{JobID: "j", Scopes: []string{"notes:read"}}, ErrConfig},
-		{"no scopes", JobRequest{JobID: "j", Original: NewCredential(good)}, ErrConfig},
-		{"malformed scope", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"a b"}}, ErrConfig},
-		{"lifetime over the cap", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: DefaultJobLifetime + time.Second}, ErrConfig},
-		{"negative lifetime", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: -time.Second}, ErrConfig},
-		{"tenant with a newline", JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Tenant: "a\nb"}, ErrConfig},
+		{"scope widening", Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"notes:read", "admin"}}, auth.ErrInsufficientScope},
+		{"original already expired", Request{JobID: "j", Original: auth.NewCredential(expired), Scopes: []string{"notes:read"}}, auth.ErrExpired},
+		{"forged original", Request{JobID: "j", Original: auth.NewCredential(forged), Scopes: []string{"notes:read"}}, auth.ErrInvalidToken},
+		{"no job ID", Request{Original: auth.NewCredential(good), Scopes: []string{"notes:read"}}, auth.ErrConfig},
+		{"job ID with a space", Request{JobID: "a b", Original: auth.NewCredential(good), Scopes: []string{"notes:read"}}, auth.ErrConfig},
+		{"no original", Request{JobID: "j", Scopes: []string{"notes:read"}}, auth.ErrConfig},
+		{"no scopes", Request{JobID: "j", Original: auth.NewCredential(good)}, auth.ErrConfig},
+		{"malformed scope", Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"a b"}}, auth.ErrConfig},
+		{"lifetime over the cap", Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: DefaultLifetime + time.Second}, auth.ErrConfig},
+		{"negative lifetime", Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: -time.Second}, auth.ErrConfig},
+		{"tenant with a newline", Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"notes:read"}, Tenant: "a\nb"}, auth.ErrConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -397,15 +433,15 @@ func TestJobMintRefuses(t *testing.T) {
 	// The original may expire during the leeway: the job token would then
 	// be issued after it, so minting refuses.
 	almost := f.userToken(t, map[string]any{"exp": f.clock.Now().Add(-30 * time.Second).Unix()})
-	_, err = f.issuer.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(almost), Scopes: []string{"notes:read"}})
-	require.ErrorIs(t, err, ErrExpired)
+	_, err = f.issuer.Mint(t.Context(), Request{JobID: "j", Original: auth.NewCredential(almost), Scopes: []string{"notes:read"}})
+	require.ErrorIs(t, err, auth.ErrExpired)
 
-	short, err := f.issuer.Mint(t.Context(), JobRequest{JobID: "j", Original: NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: time.Minute})
+	short, err := f.issuer.Mint(t.Context(), Request{JobID: "j", Original: auth.NewCredential(good), Scopes: []string{"notes:read"}, Lifetime: time.Minute})
 	require.NoError(t, err)
-	p, err := f.validator.ValidateJob(t.Context(), short, good)
+	p, err := f.validator.Validate(t.Context(), short, good)
 	require.NoError(t, err)
 	assert.Equal(t, f.clock.Now().Add(time.Minute), p.Expiry)
-	assert.Empty(t, p.Claims.Map()[DefaultJobTenantClaim], "no tenant requested")
+	assert.Empty(t, p.Claims.Map()[DefaultTenantClaim], "no tenant requested")
 }
 
 func TestJobKeyRotation(t *testing.T) {
@@ -414,41 +450,24 @@ func TestJobKeyRotation(t *testing.T) {
 	oldJob := f.mint(t, orig)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	next, err := NewJobIssuer(JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
+	next, err := NewIssuer(IssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users, Now: f.clock.Now})
 	require.NoError(t, err)
 	assert.NotEqual(t, f.issuer.KeyID(), next.KeyID())
-	newJob, err := next.Mint(t.Context(), JobRequest{JobID: "job-43", Original: NewCredential(orig), Scopes: []string{"notes:read"}})
+	newJob, err := next.Mint(t.Context(), Request{JobID: "job-43", Original: auth.NewCredential(orig), Scopes: []string{"notes:read"}})
 	require.NoError(t, err)
 
-	both, err := NewJobValidator(JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
+	both, err := NewValidator(ValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
 		Keys: map[string]ed25519.PublicKey{f.issuer.KeyID(): f.issuer.PublicKey(), next.KeyID(): next.PublicKey()}})
 	require.NoError(t, err)
 	for _, job := range []string{oldJob, newJob} {
-		_, err := both.ValidateJob(t.Context(), job, orig)
+		_, err := both.Validate(t.Context(), job, orig)
 		require.NoError(t, err)
 	}
-	onlyNew, err := NewJobValidator(JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
+	onlyNew, err := NewValidator(ValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users, Now: f.clock.Now,
 		Keys: map[string]ed25519.PublicKey{next.KeyID(): next.PublicKey()}})
 	require.NoError(t, err)
-	_, err = onlyNew.ValidateJob(t.Context(), oldJob, orig)
-	require.ErrorIs(t, err, ErrInvalidToken, "removing a key revokes every job token it signed")
-}
-
-func TestVerifyIgnoringExpiryStaysOffTheNormalPath(t *testing.T) {
-	f := newJobFixture(t, nil)
-	orig := f.userToken(t, nil)
-	f.clock.Advance(2 * time.Hour)
-	before := f.users.cache.len()
-	p, _, err := f.users.verifyIgnoringExpiry(t.Context(), orig)
-	require.NoError(t, err)
-	assert.Equal(t, "alice", p.Subject)
-	assert.Equal(t, before, f.users.cache.len(), "a principal verified ignoring expiry is never cached")
-	_, err = f.users.Validate(t.Context(), orig)
-	require.ErrorIs(t, err, ErrExpired)
-
-	noExp := f.idp.MustMint(map[string]any{"exp": nil})
-	_, _, err = f.users.verifyIgnoringExpiry(t.Context(), noExp)
-	require.ErrorIs(t, err, ErrInvalidToken, "exp must still be present")
+	_, err = onlyNew.Validate(t.Context(), oldJob, orig)
+	require.ErrorIs(t, err, auth.ErrInvalidToken, "removing a key revokes every job token it signed")
 }
 
 func TestJobConfigErrors(t *testing.T) {
@@ -457,50 +476,50 @@ func TestJobConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	issuerTests := []struct {
 		field string
-		edit  func(*JobIssuerConfig)
+		edit  func(*IssuerConfig)
 	}{
-		{"Original", func(c *JobIssuerConfig) { c.Original = nil }},
-		{"Issuer", func(c *JobIssuerConfig) { c.Issuer = "" }},
-		{"Issuer", func(c *JobIssuerConfig) { c.Issuer = f.idp.Issuer() }},
-		{"Audience", func(c *JobIssuerConfig) { c.Audience = "" }},
-		{"Key", func(c *JobIssuerConfig) { c.Key = key[:10] }},
-		{"KeyID", func(c *JobIssuerConfig) { c.KeyID = "a b" }},
-		{"MaxLifetime", func(c *JobIssuerConfig) { c.MaxLifetime = MaxJobLifetime + time.Hour }},
-		{"TenantClaim", func(c *JobIssuerConfig) { c.TenantClaim = "sub" }},
+		{"Original", func(c *IssuerConfig) { c.Original = nil }},
+		{"Issuer", func(c *IssuerConfig) { c.Issuer = "" }},
+		{"Issuer", func(c *IssuerConfig) { c.Issuer = f.idp.Issuer() }},
+		{"Audience", func(c *IssuerConfig) { c.Audience = "" }},
+		{"Key", func(c *IssuerConfig) { c.Key = key[:10] }},
+		{"KeyID", func(c *IssuerConfig) { c.KeyID = "a b" }},
+		{"MaxLifetime", func(c *IssuerConfig) { c.MaxLifetime = LifetimeLimit + time.Hour }},
+		{"TenantClaim", func(c *IssuerConfig) { c.TenantClaim = "sub" }},
 	}
 	for _, tt := range issuerTests {
 		t.Run("issuer "+tt.field, func(t *testing.T) {
-			cfg := JobIssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users}
+			cfg := IssuerConfig{Issuer: jobIssuerURL, Audience: jobAudience, Key: key, Original: f.users}
 			tt.edit(&cfg)
-			i, err := NewJobIssuer(cfg)
+			i, err := NewIssuer(cfg)
 			assert.Nil(t, i)
-			require.ErrorIs(t, err, ErrConfig)
-			assert.Contains(t, err.Error(), "JobIssuerConfig."+tt.field)
+			require.ErrorIs(t, err, auth.ErrConfig)
+			assert.Contains(t, err.Error(), "IssuerConfig."+tt.field)
 		})
 	}
 	pub := key.Public().(ed25519.PublicKey)
 	validatorTests := []struct {
 		field string
-		edit  func(*JobValidatorConfig)
+		edit  func(*ValidatorConfig)
 	}{
-		{"Original", func(c *JobValidatorConfig) { c.Original = nil }},
-		{"Issuer", func(c *JobValidatorConfig) { c.Issuer = f.idp.Issuer() }},
-		{"Audience", func(c *JobValidatorConfig) { c.Audience = "" }},
-		{"Keys", func(c *JobValidatorConfig) { c.Keys = nil }},
-		{"Keys", func(c *JobValidatorConfig) { c.Keys = map[string]ed25519.PublicKey{"k": pub[:5]} }},
-		{"MaxLifetime", func(c *JobValidatorConfig) { c.MaxLifetime = -time.Second }},
-		{"Leeway", func(c *JobValidatorConfig) { c.Leeway = time.Hour }},
-		{"CacheSize", func(c *JobValidatorConfig) { c.CacheSize = -1 }},
+		{"Original", func(c *ValidatorConfig) { c.Original = nil }},
+		{"Issuer", func(c *ValidatorConfig) { c.Issuer = f.idp.Issuer() }},
+		{"Audience", func(c *ValidatorConfig) { c.Audience = "" }},
+		{"Keys", func(c *ValidatorConfig) { c.Keys = nil }},
+		{"Keys", func(c *ValidatorConfig) { c.Keys = map[string]ed25519.PublicKey{"k": pub[:5]} }},
+		{"MaxLifetime", func(c *ValidatorConfig) { c.MaxLifetime = -time.Second }},
+		{"Leeway", func(c *ValidatorConfig) { c.Leeway = time.Hour }},
+		{"CacheSize", func(c *ValidatorConfig) { c.CacheSize = -1 }},
 	}
 	for _, tt := range validatorTests {
 		t.Run("validator "+tt.field, func(t *testing.T) {
-			cfg := JobValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users,
+			cfg := ValidatorConfig{Issuer: jobIssuerURL, Audience: jobAudience, Original: f.users,
 				Keys: map[string]ed25519.PublicKey{"k": pub}}
 			tt.edit(&cfg)
-			v, err := NewJobValidator(cfg)
+			v, err := NewValidator(cfg)
 			assert.Nil(t, v)
-			require.ErrorIs(t, err, ErrConfig)
-			assert.Contains(t, err.Error(), "JobValidatorConfig."+tt.field)
+			require.ErrorIs(t, err, auth.ErrConfig)
+			assert.Contains(t, err.Error(), "ValidatorConfig."+tt.field)
 		})
 	}
 }
@@ -508,16 +527,16 @@ func TestJobConfigErrors(t *testing.T) {
 // FuzzValidateJob mutates a valid job token: nothing may panic, and no
 // token other than the one minted may ever be accepted.
 func FuzzValidateJob(f *testing.F) {
-	fx := newJobFixture(f, func(c *JobValidatorConfig) { c.DisableCache = true; c.Revoked = nil })
+	fx := newJobFixture(f, func(c *ValidatorConfig) { c.DisableCache = true; c.Revoked = nil })
 	orig := fx.userToken(f, nil)
 	job := fx.mint(f, orig)
 	f.Add(job)
 	f.Add(strings.Replace(job, ".", "..", 1))
 	f.Add(job[:len(job)-2])
 	f.Fuzz(func(t *testing.T, tok string) {
-		p, err := fx.validator.ValidateJob(context.Background(), tok, orig)
+		p, err := fx.validator.Validate(context.Background(), tok, orig)
 		if err == nil {
-			if tok != job || p.Kind != KindJob {
+			if tok != job || p.Kind != auth.KindJob {
 				t.Fatalf("accepted a token that was not minted")
 			}
 			return
@@ -531,17 +550,17 @@ func FuzzValidateJob(f *testing.F) {
 func BenchmarkJobValidate(b *testing.B) {
 	for _, mode := range []string{"cold", "warm"} {
 		b.Run(mode, func(b *testing.B) {
-			fx := newJobFixture(b, func(c *JobValidatorConfig) { c.DisableCache = mode == "cold" })
+			fx := newJobFixture(b, func(c *ValidatorConfig) { c.DisableCache = mode == "cold" })
 			orig := fx.userToken(b, nil)
 			job := fx.mint(b, orig)
 			fx.clock.Advance(2 * time.Hour) // the original has expired
 			ctx := context.Background()
-			if _, err := fx.validator.ValidateJob(ctx, job, orig); err != nil {
+			if _, err := fx.validator.Validate(ctx, job, orig); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := fx.validator.ValidateJob(ctx, job, orig); err != nil {
+				if _, err := fx.validator.Validate(ctx, job, orig); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -552,7 +571,7 @@ func BenchmarkJobValidate(b *testing.B) {
 func BenchmarkJobMint(b *testing.B) {
 	fx := newJobFixture(b, nil)
 	orig := fx.userToken(b, nil)
-	req := JobRequest{JobID: "job-1", Original: NewCredential(orig), Scopes: []string{"notes:read"}, Tenant: "acme"}
+	req := Request{JobID: "job-1", Original: auth.NewCredential(orig), Scopes: []string{"notes:read"}, Tenant: "acme"}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
