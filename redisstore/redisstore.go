@@ -219,6 +219,17 @@ func (s *Shared) Prefix() string { return s.prefix }
 // contain a Redis Cluster hash tag ("{sc}") to keep related keys in one
 // slot.
 func (s *Shared) Key(kind string, parts ...[]byte) string {
+	sum := s.digest(kind, parts...)
+	b := make([]byte, 0, len(s.prefix)+len(kind)+1+base64.RawURLEncoding.EncodedLen(len(sum)))
+	b = append(b, s.prefix...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
+	return string(b)
+}
+
+// digest is the keyed hash behind Key.
+func (s *Shared) digest(kind string, parts ...[]byte) [sha256.Size]byte {
 	m := s.macs.Get().(hash.Hash)
 	m.Reset()
 	var n [4]byte
@@ -235,12 +246,7 @@ func (s *Shared) Key(kind string, parts ...[]byte) string {
 	var sum [sha256.Size]byte
 	m.Sum(sum[:0])
 	s.macs.Put(m)
-	b := make([]byte, 0, len(s.prefix)+len(kind)+1+base64.RawURLEncoding.EncodedLen(len(sum)))
-	b = append(b, s.prefix...)
-	b = append(b, kind...)
-	b = append(b, ':')
-	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
-	return string(b)
+	return sum
 }
 
 // sealVersion is the first byte of every sealed value.

@@ -1,0 +1,195 @@
+package redisstore
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+// redisServer is a redis-server process on a loopback port, owned by a test.
+type redisServer struct {
+	t    testing.TB
+	bin  string
+	port int
+	addr string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+// startRedis starts redis-server on a free loopback port and stops it when
+// the test ends. It skips the test only when the binary is not installed.
+func startRedis(t testing.TB) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run the Redis store tests; .ci/run does")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	s := &redisServer{t: t, bin: bin, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start runs the server (again, empty) on its port and waits until it
+// answers.
+func (s *redisServer) start() {
+	t := s.t
+	t.Helper()
+	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "warning")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	var mu sync.Mutex
+	var log strings.Builder
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+		}
+	}()
+	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("redis-server on %s did not answer: %v\n%s", s.addr, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop kills the server and waits for it; safe to call twice.
+func (s *redisServer) stop() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
+
+// newClient returns a client that fails fast, as Config recommends.
+func newClient(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr:         addr,
+		MaxRetries:   -1,
+		DialTimeout:  500 * time.Millisecond,
+		ReadTimeout:  500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond,
+		PoolTimeout:  time.Second,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// events collects the Events of a Shared.
+type events struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (e *events) add(_ context.Context, ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, ev)
+}
+
+func (e *events) list() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Event(nil), e.evs...)
+}
+
+// newShared returns plumbing on addr with a fresh client, standing for one
+// replica; RetryAfter is tiny so that tests see recovery at once.
+func newShared(t testing.TB, addr string, ev *events) *Shared {
+	t.Helper()
+	cfg := Config{Client: newClient(t, addr), SealKey: testKey(7), Prefix: "t:", RetryAfter: time.Millisecond}
+	if ev != nil {
+		cfg.OnEvent = ev.add
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	return s
+}
+
+// waitRecovered retries f until it succeeds (after a restart, the first
+// calls may still hit a stale pooled connection).
+func waitRecovered(t testing.TB, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("did not recover: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// scanKeyspace returns every key and its value (strings as they are, hashes
+// and sorted sets as their fields and members).
+func scanKeyspace(t testing.TB, c *redis.Client) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]string{}
+	keys, err := c.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		typ, err := c.Type(ctx, k).Result()
+		require.NoError(t, err)
+		switch typ {
+		case "string":
+			v, err := c.Get(ctx, k).Result()
+			require.NoError(t, err)
+			out[k] = []string{v}
+		case "hash":
+			m, err := c.HGetAll(ctx, k).Result()
+			require.NoError(t, err)
+			for f, v := range m {
+				out[k] = append(out[k], f, v)
+			}
+		case "zset":
+			m, err := c.ZRange(ctx, k, 0, -1).Result()
+			require.NoError(t, err)
+			out[k] = m
+		default:
+			out[k] = []string{"<" + typ + ">"}
+		}
+	}
+	return out
+}
