@@ -124,6 +124,32 @@
 // credentials only, so a DPoP-bound service or user token is refused
 // there, never accepted without its proof.
 //
+// # Revoking access tokens before they expire
+//
+// JWTConfig.Revoker and IntrospectionConfig.Revoker are asked about every
+// accepted token — after the signature or introspection checks and on
+// every verified-cache hit, before the DPoP proof — so a revocation stops
+// a token that is already cached. MemoryRevoker is one process's list;
+// the Redis revoker (package redisstore) shares one among replicas:
+//
+//	rev, err := auth.NewMemoryRevoker(auth.RevokerConfig{})
+//	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: iss, Audience: aud, Revoker: rev})
+//	…
+//	err = rev.Revoke(ctx, auth.Revocation{Issuer: iss, TokenID: jti})      // one token
+//	err = rev.Revoke(ctx, auth.Revocation{Issuer: iss, SessionID: sid})    // its session or grant
+//	err = rev.Revoke(ctx, auth.Revocation{Issuer: iss, Subject: sub})      // all the user holds now
+//
+// A revoked token gets 401 invalid_token, "the access token has been
+// revoked" (errors.Is ErrRevoked; transport audits it with reason
+// "revoked"). In dual-token mode the service and user validators each
+// carry their revoker. Entries hold keyed digests, never the values, and
+// are kept for RevokerConfig.MaxTokenLifetime (24 h) plus MaxLeeway after
+// the revocation — the longest any token they name can stay valid — which
+// is why a token that lives longer, or has no exp, is refused when a
+// revoker is set. The list is capped (100,000 entries) and never forgets a
+// live entry: when it is full, Revoke fails with ErrRevocationListFull and
+// the operator revokes more broadly (a session, a subject).
+//
 // # Why the JWS header and claims have their own readers
 //
 // A cold validation decodes the header and the payload of every new token.

@@ -158,6 +158,13 @@ type IntrospectionConfig struct {
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 
+	// Revoker, when set, is asked about every active token, fresh from the
+	// endpoint or from the cache, before the DPoP proof is checked: a
+	// revoked token is refused with 401 invalid_token (errors.Is
+	// ErrRevoked) even while its active verdict is cached; a revoker that
+	// cannot answer makes the request fail with 503. Nil revokes nothing.
+	Revoker Revoker
+
 	// DPoP configures DPoP-bound tokens (RFC 9449 §6.2: "cnf.jkt" in the
 	// response, token_type "DPoP"). The zero value (DPoPDisabled) refuses
 	// them as before.
@@ -215,6 +222,7 @@ type IntrospectionValidator struct {
 	sem        chan struct{}
 	now        func() time.Time
 	dpop       *dpopPolicy
+	revoker    Revoker
 
 	flights singleflight.Group
 
@@ -246,6 +254,7 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 		scopes:     cfg.ScopeMapper,
 		now:        cfg.Now,
 		allowHTTP:  cfg.InsecureAllowHTTP,
+		revoker:    cfg.Revoker,
 	}
 	if err := checkFetchURL(cfg.Issuer, cfg.InsecureAllowHTTP); err != nil {
 		return nil, cfgErr("Issuer", "%v", err)
@@ -385,6 +394,10 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	now := v.now()
 	if v.cache != nil {
 		if p := v.cache.get(k, now); p != nil {
+			// A revocation applies to cached verdicts too.
+			if e := checkRevoked(ctx, v.revoker, p); e != nil {
+				return nil, e
+			}
 			// A cached token still needs this request's own proof.
 			if e := v.dpop.check(ctx, token, p); e != nil {
 				return nil, e
@@ -408,6 +421,9 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 		if r.err != nil {
 			ce := *r.err
 			return nil, &ce
+		}
+		if e := checkRevoked(ctx, v.revoker, r.p); e != nil {
+			return nil, e
 		}
 		if e := v.dpop.check(ctx, token, r.p); e != nil {
 			return nil, e

@@ -154,6 +154,15 @@ type JWTConfig struct {
 	// with "cnf".
 	DPoP DPoPConfig
 
+	// Revoker, when set, is asked about every token that passed the
+	// signature and claim checks, and on every verified-cache hit, before
+	// the DPoP proof is checked: a revoked token is refused with 401
+	// invalid_token ("the access token has been revoked", errors.Is
+	// ErrRevoked) even while it is cached; a revoker that cannot answer
+	// makes the request fail with 503. Nil revokes nothing. See
+	// MemoryRevoker, and package redisstore for replicas.
+	Revoker Revoker
+
 	// InsecureSkipAudience accepts tokens issued for any audience —
 	// including tokens meant for other services, which can then be
 	// replayed here. For local experiments only.
@@ -195,6 +204,7 @@ type JWTValidator struct {
 	keys       *keySource
 	methods    map[string]jwt.SigningMethod // golang-jwt's implementation of each allowed alg
 	dpop       *dpopPolicy
+	revoker    Revoker
 }
 
 type issuerTemplate struct {
@@ -212,6 +222,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		requireAT:  cfg.RequireATJWT,
 		scopes:     cfg.ScopeMapper,
 		now:        cfg.Now,
+		revoker:    cfg.Revoker,
 	}
 	cfgErr := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: JWTConfig.%s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
@@ -423,6 +434,10 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 			// Cached traffic still drives the periodic refresh, so that a
 			// key the issuer retires stops serving its cached tokens.
 			v.keys.maybeRefresh(now)
+			// A revocation applies to cached tokens too.
+			if e := checkRevoked(ctx, v.revoker, p); e != nil {
+				return nil, e
+			}
 			// A cached token still needs this request's own proof.
 			if e := v.dpop.check(ctx, token, p); e != nil {
 				return nil, e
@@ -437,6 +452,9 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	}
 	if v.cache != nil {
 		v.cache.put(ck, p, expiry, vk)
+	}
+	if e := checkRevoked(ctx, v.revoker, p); e != nil {
+		return nil, e
 	}
 	if e := v.dpop.check(ctx, token, p); e != nil {
 		return nil, e
