@@ -26,6 +26,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// ReasonRevoked is the audit reason of a request refused because its
+// token was revoked (auth.ErrRevoked): an auth_failure event with reason
+// "revoked" instead of "invalid_token".
+const ReasonRevoked = "revoked"
+
 // DefaultSessionIdleTTL is how long a stateful session may stay unused
 // before mcp-go forgets it; without it every initialize would keep a
 // session forever.
@@ -295,6 +300,16 @@ func New(cfg Config) (_ *Guard, err error) {
 		if ac.Logger == nil {
 			// Each refusal's cause at Debug level (never the token).
 			ac.Logger = cmp.Or(cfg.Logger, slog.Default())
+		}
+		// A revoked token is audited as such, not only as invalid_token.
+		onError := ac.OnError
+		ac.OnError = func(r *http.Request, e *auth.Error) {
+			if errors.Is(e, auth.ErrRevoked) {
+				audit.Annotate(r.Context(), audit.KindAuthFailure, ReasonRevoked)
+			}
+			if onError != nil {
+				onError(r, e)
+			}
 		}
 		if g.authMW, err = auth.Middleware(cfg.Validator, ac); err != nil {
 			return nil, fmt.Errorf("%w: Config.Auth: %w", ErrConfig, err)
