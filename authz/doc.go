@@ -43,8 +43,10 @@
 //	             notifications/progress, notifications/roots/list_changed
 //	filtered     tools/list, prompts/list (narrowed by ToolFilter and
 //	             PromptFilter), resources/list, resources/templates/list
-//	             (mcp-go has no resource filter: list entries are not
-//	             narrowed, reads are decided)
+//	             (mcp-go has no resource filter: hooks ServerOptions
+//	             installs narrow the result by the resource rules — a
+//	             resource by its URI, a template by the rules its literal
+//	             part can reach); tasks/list is owner-bound below
 //	mediated     tools/call, prompts/get, resources/read (middlewares);
 //	             completion/complete (by the rule of its ref/prompt name or
 //	             ref/resource uri), resources/subscribe,

@@ -168,8 +168,8 @@ func (pl *Policy) PromptMiddleware() server.PromptHandlerMiddleware {
 }
 
 // ResourceMiddleware returns the authoritative resources/read check (by URI
-// prefix), which returns a *DeniedError without reaching the handler. mcp-go
-// has no resource filter, so resources/list is not narrowed.
+// prefix), which returns a *DeniedError without reaching the handler. The
+// list methods are narrowed by hooks ServerOptions installs.
 func (pl *Policy) ResourceMiddleware() server.ResourceHandlerMiddleware {
 	return func(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
 		return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
@@ -329,8 +329,9 @@ func (pl *Policy) checkMediated(p *auth.Principal, method string, body []byte) D
 const maxListenURIs = 1024
 
 // ServerOptions returns the mcp-go options that install the whole policy:
-// RequestHook (added to the server's hooks, created if there are none),
-// ToolFilter, ToolMiddleware, PromptFilter, PromptMiddleware and
+// RequestHook and the hooks narrowing resources/list and
+// resources/templates/list (added to the server's hooks, created if there are
+// none), ToolFilter, ToolMiddleware, PromptFilter, PromptMiddleware and
 // ResourceMiddleware. Pass them after any server.WithHooks option, which
 // would otherwise replace the hooks holding RequestHook (calls denied for
 // scope would then read "tool not found"; still denied).
@@ -343,6 +344,14 @@ func (pl *Policy) ServerOptions() []server.ServerOption {
 				server.WithHooks(h)(s)
 			}
 			h.AddOnRequestInitialization(pl.RequestHook())
+		},
+		func(s *server.MCPServer) {
+			h := s.GetHooks()
+			if h == nil {
+				h = &server.Hooks{}
+				server.WithHooks(h)(s)
+			}
+			pl.addListHooks(h)
 		},
 		server.WithToolFilter(pl.ToolFilter()),
 		server.WithToolHandlerMiddleware(pl.ToolMiddleware()),

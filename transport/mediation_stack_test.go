@@ -477,3 +477,42 @@ func TestStackCancelNeedsSession(t *testing.T) {
 	status, _ = postRPC(t, st, bob, mcp.ProtocolVersion20251125, "", "notifications/cancelled", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`)
 	assert.Equal(t, http.StatusBadRequest, status)
 }
+
+// TestStackResourceListsFiltered: resources/list and
+// resources/templates/list are narrowed to what the caller may read, like
+// tools/list and prompts/list, in both eras (issue 14, leftovers item 1).
+func TestStackResourceListsFiltered(t *testing.T) {
+	st := newMediationStack(t, func(_ *Guard, s *server.MCPServer) {
+		read := func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+			return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "x"}}, nil
+		}
+		s.AddResource(mcp.NewResource("notes://public/readme", "readme"), read)
+		s.AddResource(mcp.NewResource("notes://private/keys", "keys"), read)
+		s.AddResourceTemplate(mcp.NewResourceTemplate("notes://private/{key}", "private note"), read)
+	})
+	reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	admin := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:admin"})
+	lists := func(t *testing.T, c *client.Client) (resources, templates []string) {
+		rs, err := c.ListResources(context.Background(), mcp.ListResourcesRequest{})
+		require.NoError(t, err)
+		for _, r := range rs.Resources {
+			resources = append(resources, r.URI)
+		}
+		ts, err := c.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
+		require.NoError(t, err)
+		for _, tm := range ts.ResourceTemplates {
+			templates = append(templates, tm.URITemplate.Raw())
+		}
+		return resources, templates
+	}
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			res, tmpl := lists(t, st.connect(t, reader, era))
+			assert.Equal(t, []string{"notes://public/readme"}, res)
+			assert.Equal(t, []string{"notes://{+key}"}, tmpl)
+			res, tmpl = lists(t, st.connect(t, admin, era))
+			assert.ElementsMatch(t, []string{"notes://public/readme", "notes://private/keys"}, res)
+			assert.ElementsMatch(t, []string{"notes://{+key}", "notes://private/{key}"}, tmpl)
+		})
+	}
+}

@@ -1,0 +1,117 @@
+package authz
+
+import (
+	"context"
+	"encoding/base64"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/auth"
+)
+
+// addListHooks adds to h the hooks that narrow resources/list and
+// resources/templates/list to what the principal in the context may read,
+// as ToolFilter and PromptFilter narrow tools/list and prompts/list. mcp-go
+// has no resource filter, so the hooks rewrite the list result after mcp-go
+// built it and before it is sent (AfterListResources and
+// AfterListResourceTemplates; ServerOptions installs them).
+//
+// A resource is listed when the principal may read its URI (the rule of
+// resources/read). A template is listed when some URI it can expand to is
+// readable: the rule of its literal part — the text before the first "{" —
+// or of a longer rule prefix beginning with that literal part allows the
+// principal. A template whose literal part CanonicalResourceURI refuses is
+// hidden.
+//
+// With server.WithPaginationLimit mcp-go cuts pages before the hooks run,
+// and its next cursor encodes the name of the page's last entry. The hooks
+// point the cursor at the last entry still listed instead, so that it never
+// names a hidden one; a page whose entries are all hidden ends the listing
+// (fail closed: entries after it are not listed, though still readable).
+func (pl *Policy) addListHooks(h *server.Hooks) {
+	h.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+		if res == nil {
+			return
+		}
+		p, _ := auth.FromContext(ctx)
+		res.Resources, res.NextCursor = narrow(res.Resources, res.NextCursor, func(r mcp.Resource) bool {
+			return pl.allowsResource(p, r.URI)
+		})
+	})
+	h.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
+		if res == nil {
+			return
+		}
+		p, _ := auth.FromContext(ctx)
+		res.ResourceTemplates, res.NextCursor = narrow(res.ResourceTemplates, res.NextCursor, func(t mcp.ResourceTemplate) bool {
+			return t.URITemplate != nil && t.URITemplate.Template != nil && pl.allowsTemplate(p, t.URITemplate.Raw())
+		})
+	})
+}
+
+// narrow returns the entries of page that keep allows and the cursor to
+// send with them: mcp-go's cursor is the base64 of the last entry's name;
+// it is moved to the last kept entry, or dropped when none is kept. The
+// input is never modified. A page with nothing hidden is returned as it is.
+func narrow[T mcp.Named](page []T, cursor mcp.Cursor, allows func(T) bool) ([]T, mcp.Cursor) {
+	out := page
+	for i := range page {
+		if allows(page[i]) {
+			if len(out) < len(page) { // copying since a denial
+				out = append(out, page[i])
+			}
+			continue
+		}
+		if len(out) == len(page) {
+			out = make([]T, i, len(page)-1)
+			copy(out, page[:i])
+		}
+	}
+	if len(out) == len(page) || cursor == "" {
+		return out, cursor
+	}
+	if len(out) == 0 {
+		return out, ""
+	}
+	return out, mcp.Cursor(base64.StdEncoding.EncodeToString([]byte(out[len(out)-1].GetName())))
+}
+
+// allowsResource reports whether p may read uri.
+func (pl *Policy) allowsResource(p *auth.Principal, uri string) bool {
+	return pl.checkResource(p, uri).Allowed
+}
+
+// allowsTemplate reports whether p may read some URI the RFC 6570 template
+// tmpl expands to: its literal part's rule, or the rule of a longer prefix
+// beginning with it, allows p.
+func (pl *Policy) allowsTemplate(p *auth.Principal, tmpl string) bool {
+	if p == nil {
+		return false
+	}
+	lit, _, expr := strings.Cut(tmpl, "{")
+	if !expr {
+		return pl.allowsResource(p, tmpl)
+	}
+	r := &pl.defaultResource
+	if lit != "" {
+		// Refused as resources/read refuses: a literal part whose raw and
+		// canonical forms fall under different rules reads nothing.
+		if r = pl.resourceRuleOf(lit); r == nil {
+			return false
+		}
+		lit, _ = CanonicalResourceURI(lit)
+	} else if len(pl.resourceRules) > 0 && pl.resourceRules[len(pl.resourceRules)-1].prefix == "" {
+		r = &pl.resourceRules[len(pl.resourceRules)-1].rule
+	}
+	if allows(p, r) {
+		return true
+	}
+	for i := range pl.resourceRules {
+		if rr := &pl.resourceRules[i]; len(rr.prefix) > len(lit) && strings.HasPrefix(rr.prefix, lit) && allows(p, &rr.rule) {
+			return true
+		}
+	}
+	return false
+}
