@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/tenancy"
 )
 
 // Default caps of a Subscriptions registry.
@@ -54,8 +55,9 @@ type Subscriptions struct {
 }
 
 type subscriber struct {
-	p    *auth.Principal
-	uris map[string]struct{} // canonical URIs
+	p      *auth.Principal
+	tenant string              // tenancy.FromContext when it subscribed; "" for none
+	uris   map[string]struct{} // canonical URIs
 }
 
 // NewSubscriptions returns a registry deciding with pl. pl must not be nil;
@@ -120,6 +122,7 @@ func (s *Subscriptions) add(ctx context.Context, uri string) {
 	if cs == nil || !ok {
 		return
 	}
+	tenant, _ := tenancy.FromContext(ctx)
 	canon, err := CanonicalResourceURI(uri)
 	if err != nil {
 		return
@@ -131,11 +134,11 @@ func (s *Subscriptions) add(ctx context.Context, uri string) {
 		if len(s.sessions) >= s.maxSessions {
 			return
 		}
-		sub = &subscriber{p: p, uris: map[string]struct{}{}}
+		sub = &subscriber{p: p, tenant: tenant, uris: map[string]struct{}{}}
 		s.sessions[cs] = sub
 	}
-	if !samePrincipal(sub.p, p) {
-		return // a session serves one principal; never mix
+	if !samePrincipal(sub.p, p) || sub.tenant != tenant {
+		return // a session serves one principal and tenant; never mix
 	}
 	if len(sub.uris) < s.maxPerSession {
 		sub.uris[canon] = struct{}{}
@@ -166,13 +169,27 @@ func samePrincipal(a, b *auth.Principal) bool {
 }
 
 // NotifyUpdated sends notifications/resources/updated for uri to every
-// subscribed session whose principal the policy lets read it now, and
-// returns how many sessions it was queued for. It reaches 2025-11-25
+// subscribed session whose principal the policy lets read it now, whatever
+// its tenant, and returns how many sessions it was queued for. When the same
+// URI names a different resource in each tenant (the tenant comes from the
+// caller, not the URI), use NotifyTenantUpdated. It reaches 2025-11-25
 // sessions (on their GET stream) and 2026-07-28 subscriptions/listen
 // streams alike. A session whose notification queue is full is skipped, as
 // mcp-go's own broadcast does. It holds no lock while sending and is safe
 // for concurrent use.
 func (s *Subscriptions) NotifyUpdated(uri string) int {
+	return s.notify(uri, func(*subscriber) bool { return true })
+}
+
+// NotifyTenantUpdated is NotifyUpdated for a resource of one tenant: only
+// sessions that subscribed with that tenant in their context
+// (tenancy.FromContext) are notified. An empty tenant reaches only sessions
+// that subscribed without one.
+func (s *Subscriptions) NotifyTenantUpdated(tenant, uri string) int {
+	return s.notify(uri, func(sub *subscriber) bool { return sub.tenant == tenant })
+}
+
+func (s *Subscriptions) notify(uri string, match func(*subscriber) bool) int {
 	canon, err := CanonicalResourceURI(uri)
 	if err != nil {
 		return 0
@@ -184,7 +201,7 @@ func (s *Subscriptions) NotifyUpdated(uri string) int {
 	var targets []target
 	s.mu.Lock()
 	for cs, sub := range s.sessions {
-		if _, ok := sub.uris[canon]; ok {
+		if _, ok := sub.uris[canon]; ok && match(sub) {
 			targets = append(targets, target{cs, sub.p})
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/tenancy"
 )
 
 // TestSubscriptionsNotifyOnlyReaders: even a subscription recorded without
@@ -58,4 +59,38 @@ func TestSubscriptionsNotifyOnlyReaders(t *testing.T) {
 	assert.ErrorIs(t, err, auth.ErrConfig)
 	_, err = authz.NewSubscriptions(pl, authz.SubscriptionsConfig{MaxSessions: -1})
 	assert.ErrorIs(t, err, auth.ErrConfig)
+}
+
+// TestSubscriptionsNotifyTenant: NotifyTenantUpdated reaches only the
+// subscribers of the resource's tenant — notes://plan is another note in
+// each tenant.
+func TestSubscriptionsNotifyTenant(t *testing.T) {
+	pl, err := authz.New(authz.Config{ResourceRules: []authz.ResourceRule{
+		{Prefix: "notes://", Rule: authz.Rule{AllOf: []string{"notes:read"}}},
+	}})
+	require.NoError(t, err)
+	subs, err := authz.NewSubscriptions(pl, authz.SubscriptionsConfig{})
+	require.NoError(t, err)
+	srv := server.NewMCPServer("t", "1", append([]server.ServerOption{server.WithResourceCapabilities(true, false)}, subs.ServerOptions()...)...)
+	subscribe := func(id, tenant string) *server.InProcessSession {
+		s := server.NewInProcessSession(id, nil)
+		require.NoError(t, srv.RegisterSession(context.Background(), s))
+		s.Initialize()
+		ctx := auth.NewContext(srv.WithContext(context.Background(), s), &auth.Principal{Issuer: "i", Subject: id, Scopes: []string{"notes:read"}})
+		if tenant != "" {
+			ctx = tenancy.NewContext(ctx, tenant)
+		}
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": map[string]any{"uri": "notes://plan"}})
+		srv.HandleMessage(ctx, b)
+		return s
+	}
+	acme, globex := subscribe("alice", "acme"), subscribe("bob", "globex")
+	subscribe("carol", "")
+
+	assert.Equal(t, 1, subs.NotifyTenantUpdated("acme", "notes://plan"))
+	assert.Len(t, acme.ClientNotifications(), 1)
+	assert.Empty(t, globex.ClientNotifications(), "globex's plan did not change")
+	assert.Equal(t, 1, subs.NotifyTenantUpdated("", "notes://plan"), "no tenant: only the subscriber without one")
+	assert.Equal(t, 0, subs.NotifyTenantUpdated("initech", "notes://plan"))
+	assert.Equal(t, 3, subs.NotifyUpdated("notes://plan"), "NotifyUpdated ignores tenants")
 }
