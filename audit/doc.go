@@ -41,11 +41,20 @@
 //	h = rec.Middleware(h)           // records 401/403/429 and annotated refusals
 //	h = requestIDMiddleware(h)      // audit.NewRequestIDContext + audit.AnnotateRequestID
 //
-// Inner middleware says why it refused with Annotate. Packages that must
-// not import audit report through method values of basic-typed signature:
-// obo's exchanges through Recorder.TokenExchange (see ExchangeFunc), and a
-// policy's refusals made before mcp-go dispatches a request through
-// Recorder.Denial (see DenialFunc).
+// Inner middleware says why it refused with Annotate.
+//
+// # How other packages plug in
+//
+// One convention for every package that must not import audit: the
+// package that reports declares a small interface of basic-typed methods,
+// which a *Recorder implements, and takes it as one Config field; its
+// errors name their own audit class by a method audit looks for in the
+// chain (errors.As). obo declares obo.Auditor (Recorder.TokenExchange,
+// wired as obo.Config{Audit: rec}) and its errors have AuditClass() (class
+// string, denied bool); ratelimit's refusals have RateLimited() bool and
+// are recorded as KindRateLimited. In the other direction audit declares
+// Observer, which package telemetry implements. Config.ClassifyError is
+// only for errors of your own code that cannot carry a method.
 //
 // # Dependencies
 //

@@ -128,16 +128,16 @@ func ExampleNewSlogSink() {
 	// level=WARN msg=audit kind=tool_denied subject=mallory tool="drop_tables\\nkind=tool_call" decision=deny reason=insufficient_scope
 }
 
-// Recorder.TokenExchange is the hook package obo calls after each
-// exchange; it carries no token.
+// Recorder.TokenExchange is what package obo calls after each exchange
+// (the Recorder is an obo.Auditor: obo.Config{Audit: rec}); it carries no
+// token.
 func ExampleRecorder_TokenExchange() {
 	sink, _ := audit.NewJSONSink(os.Stdout)
 	rec, _ := audit.New(audit.Config{Sink: sink, Now: clock()})
 	defer rec.Close()
 
-	var onExchange audit.ExchangeFunc = rec.TokenExchange // what obo.Config takes
 	ctx := auth.NewContext(context.Background(), &auth.Principal{Subject: "alice"})
-	onExchange(ctx, "token-exchange", "https://graph.example.com", 42*time.Millisecond, nil)
+	rec.TokenExchange(ctx, "token-exchange", "https://graph.example.com", 42*time.Millisecond, nil)
 	// Output:
 	// {"time":"2026-07-28T09:00:00Z","kind":"token_exchange","subject":"alice","auth_kind":"user","audience":"https://graph.example.com","grant":"token-exchange","decision":"allow","duration_ns":42000000}
 }

@@ -108,8 +108,11 @@ type Config struct {
 	// ClassifyError, if set, classifies a tool, resource, prompt or
 	// exchange error: a short class for Event.ErrorClass and whether the
 	// error means the action was denied (the event is then of the …Denied
-	// kind with DecisionDeny). An empty class defers to the default, which
-	// knows context cancellation, the auth sentinels
+	// kind with DecisionDeny). It is for errors of your own that cannot
+	// carry a method; an error with a method AuditClass() (class string,
+	// denied bool) anywhere in its chain (obo's errors) names its class
+	// itself. An empty class defers to that method, then to the default,
+	// which knows context cancellation, the auth sentinels
 	// (auth.ErrInsufficientScope and the token errors count as denials),
 	// errors that errors.As converts to an *auth.Error with status 401 or
 	// 403 (authz's denials: "access_denied" or their RFC 6750 code),

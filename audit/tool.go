@@ -20,7 +20,8 @@ import (
 // ToolMiddleware records the outcome of every tool call that reaches it:
 // KindToolCall with DecisionAllow, the duration and, on failure, an error
 // class ("tool_error" for a result with IsError, else from
-// Config.ClassifyError); or KindToolDenied with DecisionDeny when the
+// Config.ClassifyError, an AuditClass method of the error, as obo's errors
+// have, or the default table); or KindToolDenied with DecisionDeny when the
 // error is classified as a denial (an authz refusal returned by an inner
 // middleware); or KindRateLimited with DecisionDeny when the error says it
 // is a rate-limit refusal (a method RateLimited() bool returning true, as
@@ -147,9 +148,22 @@ type rateLimited interface {
 	RateLimited() bool
 }
 
+// classified is implemented by errors that name their own audit class,
+// as obo's do: the one way another package's errors reach the audit record
+// (a rate-limit refusal's RateLimited is the other, for its own kind).
+type classified interface {
+	AuditClass() (class string, denied bool)
+}
+
 func (r *Recorder) classifyError(err error) (string, bool) {
 	if r.classify != nil {
 		if class, denied := r.classify(err); class != "" {
+			return class, denied
+		}
+	}
+	var c classified
+	if errors.As(err, &c) {
+		if class, denied := c.AuditClass(); class != "" {
 			return class, denied
 		}
 	}
@@ -286,22 +300,14 @@ func stripQuery(uri string) string {
 	return uri
 }
 
-// ExchangeFunc is the shape of the token-exchange hook: package obo calls
-// it after each exchange it performs (not for cache hits) with the flow
-// ("token-exchange", "jwt-bearer", "client_credentials"), the downstream
-// audience, how long the exchange took and its error (nil on success).
-// Recorder.TokenExchange has this shape; obo declares an identical func
-// type of its own so that it need not import audit.
-type ExchangeFunc func(ctx context.Context, grant, audience string, d time.Duration, err error)
-
 // TokenExchange records a downstream token exchange as KindTokenExchange:
 // the caller from ctx, the grant, the audience, the duration and, on
 // failure, an error class (a denial when classified so). It never sees a
-// token: the hook carries none. Wire it as obo's exchange hook through
-// obo's adapter, and let obo classify its errors:
+// token: the call carries none. It makes the Recorder an obo.Auditor, so
+// the whole connection is one field, and obo's errors name their own class
+// (AuditClass):
 //
-//	obo.Config{OnExchange: obo.AuditHook(rec.TokenExchange)}
-//	audit.Config{ClassifyError: obo.Classify}
+//	obo.Config{Audit: rec}
 func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error) {
 	e := NewEvent(ctx, KindTokenExchange)
 	e.Grant = grant
@@ -318,14 +324,6 @@ func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d 
 	}
 	_ = r.Record(ctx, e)
 }
-
-// DenialFunc is the shape of a denial hook: a policy that refuses an MCP
-// request before mcp-go dispatches it (authz's request hook, say) reports
-// the JSON-RPC method ("tools/call", "prompts/get", "resources/read"), the
-// tool or prompt name or resource URI, and a short reason such as
-// "insufficient_scope". Recorder.Denial has this shape, so the policy's
-// package can declare an identical func type without importing audit.
-type DenialFunc func(ctx context.Context, method, name, reason string)
 
 // Denial records a request refused before dispatch: KindToolDenied,
 // KindPromptDenied or KindResourceDenied by method (KindAccessDenied for

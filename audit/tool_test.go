@@ -276,20 +276,22 @@ func TestStripQuery(t *testing.T) {
 }
 
 func TestTokenExchangeHook(t *testing.T) {
-	// obo declares its own func type; the method value must fit it.
-	type oboHook func(ctx context.Context, grant, audience string, d time.Duration, err error)
+	// obo declares its own Auditor interface; the Recorder must fit it.
+	type oboAuditor interface {
+		TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error)
+	}
 
 	sink := &memSink{}
 	r := mustNew(t, Config{Sink: sink})
-	var hook oboHook = r.TokenExchange
-	var exported ExchangeFunc = r.TokenExchange
+	var hook oboAuditor = r
 	ctx := callCtx(nil)
-	hook(ctx, "token-exchange", "https://api.example.com", 30*time.Millisecond, nil)
-	exported(ctx, "client_credentials", "api://graph", time.Millisecond, auth.InvalidToken("rejected", auth.ErrInvalidToken))
-	hook(ctx, "jwt-bearer", "api://x", time.Millisecond, errors.New("dial tcp: refused"))
+	hook.TokenExchange(ctx, "token-exchange", "https://api.example.com", 30*time.Millisecond, nil)
+	hook.TokenExchange(ctx, "client_credentials", "api://graph", time.Millisecond, auth.InvalidToken("rejected", auth.ErrInvalidToken))
+	hook.TokenExchange(ctx, "jwt-bearer", "api://x", time.Millisecond, errors.New("dial tcp: refused"))
+	hook.TokenExchange(ctx, "jwt-bearer", "api://y", time.Millisecond, fmt.Errorf("wrapped: %w", selfClassed{}))
 
 	got := sink.all()
-	require.Len(t, got, 3)
+	require.Len(t, got, 4)
 	e := got[0]
 	assert.Equal(t, KindTokenExchange, e.Kind)
 	assert.Equal(t, "token-exchange", e.Grant)
@@ -303,17 +305,24 @@ func TestTokenExchangeHook(t *testing.T) {
 	assert.Equal(t, "invalid_token", got[1].ErrorClass)
 	assert.Equal(t, DecisionAllow, got[2].Decision)
 	assert.Equal(t, "error", got[2].ErrorClass)
+	assert.Equal(t, DecisionDeny, got[3].Decision, "an error in the chain names its own class")
+	assert.Equal(t, "consent_required", got[3].ErrorClass)
 }
+
+// selfClassed names its audit class, as obo's errors do.
+type selfClassed struct{}
+
+func (selfClassed) Error() string              { return "self-classed" }
+func (selfClassed) AuditClass() (string, bool) { return "consent_required", true }
 
 func TestDenialHook(t *testing.T) {
 	type authzHook func(ctx context.Context, method, name, reason string)
 	sink := &memSink{}
 	r := mustNew(t, Config{Sink: sink})
 	var hook authzHook = r.Denial
-	var exported DenialFunc = r.Denial
 	ctx := callCtx(nil)
 	hook(ctx, "tools/call", "delete_repo", "insufficient_scope")
-	exported(ctx, "prompts/get", "admin_prompt", "tenant")
+	hook(ctx, "prompts/get", "admin_prompt", "tenant")
 	hook(ctx, "resources/read", "files://secret?sig=abc", "no_rule")
 	hook(ctx, "tasks/get", "t1", "no_rule")
 

@@ -147,10 +147,15 @@ type Config struct {
 	// Now returns the current time. Nil means time.Now. Tests inject it.
 	Now func() time.Time
 
+	// Audit, when set, records every exchange made and every failure that
+	// sent nothing (see Auditor); pass an *audit.Recorder. Nil: no audit.
+	Audit Auditor
 	// OnExchange, when set, is called once for every Token call (and so
-	// for every RoundTrip), on the caller's goroutine, after the outcome
-	// is known, with the caller's context. Use it to feed the audit log.
-	// The event never holds a token. It must be fast and must not block.
+	// for every RoundTrip), cache hits included, on the caller's
+	// goroutine, after the outcome is known, with the caller's context:
+	// the raw feed for logs or metrics of your own (Audit is the audit
+	// log's). The event never holds a token. It must be fast and must not
+	// block.
 	OnExchange func(ctx context.Context, ev ExchangeEvent)
 }
 

@@ -46,7 +46,7 @@
 //		ClientID:     appID,
 //		AuthMethod:   obo.PrivateKeyJWT,
 //		PrivateKey:   &obo.PrivateKey{Signer: certKey, Thumbprint: x5t},
-//		OnExchange:   obo.AuditHook(rec.TokenExchange), // package audit
+//		Audit:        rec, // an *audit.Recorder
 //	})
 //	if err != nil { ... }
 //	calendar, err := ex.Client(obo.Target{

@@ -15,27 +15,27 @@ import (
 var (
 	// ErrConfig: a configuration mistake (Config, Target) detected by a
 	// constructor or by discovery.
-	ErrConfig = errors.New("obo: invalid configuration")
+	ErrConfig error = &sentinel{"obo: invalid configuration"}
 	// ErrNoCredential: the context carries no user credential to exchange,
 	// so no downstream request is made (it would go out unauthenticated or,
 	// worse, with someone else's token).
-	ErrNoCredential = errors.New("obo: no user credential in the request context")
+	ErrNoCredential error = &sentinel{"obo: no user credential in the request context"}
 	// ErrRejected: the token endpoint answered with an OAuth error (RFC 6749
 	// §5.2), such as invalid_grant or interaction_required. Retrying the same
 	// request does not help; see Error.InteractionRequired.
-	ErrRejected = errors.New("obo: the token endpoint rejected the request")
+	ErrRejected error = &sentinel{"obo: the token endpoint rejected the request"}
 	// ErrUnavailable: the token endpoint could not be reached, timed out,
 	// or answered 5xx or 429. A later call may succeed.
-	ErrUnavailable = errors.New("obo: the token endpoint is unavailable")
+	ErrUnavailable error = &sentinel{"obo: the token endpoint is unavailable"}
 	// ErrInvalidResponse: the token endpoint answered something this package
 	// will not use: a redirect (never followed), an oversized or malformed
 	// body, a token type other than Bearer, an issued_token_type other than
 	// the one requested, a bad expires_in, or the subject token unchanged.
-	ErrInvalidResponse = errors.New("obo: invalid token endpoint response")
+	ErrInvalidResponse error = &sentinel{"obo: invalid token endpoint response"}
 	// ErrPassthrough: an outgoing request carried the caller's inbound token
 	// (in a header other than Authorization, or in the URL), so it was not
 	// sent. MCP forbids passing the inbound token to other services.
-	ErrPassthrough = errors.New("obo: the request carries the caller's inbound token")
+	ErrPassthrough error = &sentinel{"obo: the request carries the caller's inbound token"}
 )
 
 // OAuth error codes this package gives meaning to (RFC 6749 §5.2,

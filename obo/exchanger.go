@@ -105,7 +105,7 @@ type fillResult struct {
 
 func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 	var start time.Time
-	if e.cfg.OnExchange != nil {
+	if e.cfg.OnExchange != nil || e.cfg.Audit != nil {
 		start = time.Now()
 	}
 	var subject string
@@ -239,8 +239,7 @@ type ExchangeEvent struct {
 	// Err is nil on success. It never contains a token; errors.As gives
 	// the *Error with the OAuth code and HTTP status.
 	Err error
-	// Duration is how long the call took; zero when Config.OnExchange was
-	// not set when the call began.
+	// Duration is how long the call took.
 	Duration time.Duration
 }
 
@@ -286,15 +285,21 @@ func (ev ExchangeEvent) LogValue() slog.Value {
 }
 
 func (e *Exchanger) emit(ctx context.Context, ct *target, start time.Time, cached, shared bool, err error) {
-	if e.cfg.OnExchange == nil {
+	if e.cfg.OnExchange == nil && e.cfg.Audit == nil {
 		return
 	}
 	var d time.Duration
 	if !start.IsZero() {
 		d = time.Since(start)
 	}
-	e.cfg.OnExchange(ctx, ExchangeEvent{
+	ev := ExchangeEvent{
 		Flavor: ct.Flavor, Audience: ct.Audience, Resource: ct.Resource, Scope: ct.scope,
 		Cached: cached, Shared: shared, Err: err, Duration: d,
-	})
+	}
+	if e.cfg.Audit != nil && !cached && !shared {
+		e.cfg.Audit.TokenExchange(ctx, ev.Flavor.Grant(), ev.audience(), d, err)
+	}
+	if e.cfg.OnExchange != nil {
+		e.cfg.OnExchange(ctx, ev)
+	}
 }

@@ -21,32 +21,22 @@ func (f Flavor) Grant() string {
 	return "unknown"
 }
 
-// ExchangeFunc is the shape of an audit hook that records one exchange:
-// the grant (Flavor.Grant), the downstream audience, how long it took and
-// its error. audit.Recorder.TokenExchange has this shape; obo declares its
-// own type so that it need not import audit.
-type ExchangeFunc func(ctx context.Context, grant, audience string, d time.Duration, err error)
-
-// AuditHook adapts f to Config.OnExchange:
+// Auditor records token exchanges; *audit.Recorder implements it. It is
+// the one connection between obo and an audit log (Config.Audit): obo
+// declares it so that it need not import audit, and its errors name their
+// own audit class (AuditClass), so the recorder needs no obo-specific
+// classifier.
 //
-//	obo.Config{OnExchange: obo.AuditHook(rec.TokenExchange)}
-//
-// f is called for each call that went to the token endpoint itself, and
-// for each failure that sent nothing (no credential, a refused
+// TokenExchange is called for each call that went to the token endpoint
+// itself and for each failure that sent nothing (no credential, a refused
 // passthrough); cache hits and callers that shared another's exchange are
-// not recorded again. The audience is the Target's Audience, else its
-// Resource, else the resource of its first scope (Entra's
-// "api://calendar" for "api://calendar/.default").
-func AuditHook(f ExchangeFunc) func(context.Context, ExchangeEvent) {
-	if f == nil {
-		return nil
-	}
-	return func(ctx context.Context, ev ExchangeEvent) {
-		if ev.Cached || ev.Shared {
-			return
-		}
-		f(ctx, ev.Flavor.Grant(), ev.audience(), ev.Duration, ev.Err)
-	}
+// not recorded again. grant is Flavor.Grant; the audience is the Target's
+// Audience, else its Resource, else the resource of its first scope
+// (Entra's "api://calendar" for "api://calendar/.default"). err never
+// contains a token. Implementations must be fast, must not block and must
+// be safe for concurrent use.
+type Auditor interface {
+	TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error)
 }
 
 func (ev ExchangeEvent) audience() string {
@@ -63,14 +53,13 @@ func (ev ExchangeEvent) audience() string {
 	return first
 }
 
-// Classify names the class of an obo error for an audit record, and whether
-// it means the call was denied, in the shape of audit.Config.ClassifyError:
-// "no_credential", "passthrough", "interaction_required" (including consent
-// and claims challenges) and the OAuth code of any other rejection are
-// denials; "exchange_unavailable", "exchange_invalid_response" and
-// "exchange_config" are not. It returns "" for errors that are not obo's.
-// The class never holds error text.
-func Classify(err error) (class string, denied bool) {
+// classify names the class of an obo error for an audit record, and
+// whether it means the call was denied: "no_credential", "passthrough",
+// "interaction_required" (including consent and claims challenges) and the
+// OAuth code of any other rejection are denials; "exchange_unavailable",
+// "exchange_invalid_response" and "exchange_config" are not. It returns ""
+// for errors that are not obo's. The class never holds error text.
+func classify(err error) (class string, denied bool) {
 	var oe *Error
 	switch {
 	case err == nil:
@@ -95,3 +84,22 @@ func Classify(err error) (class string, denied bool) {
 	}
 	return "", false
 }
+
+// AuditClass names the error's class for an audit record and whether it
+// means the call was denied (see Auditor): the OAuth code of a rejection
+// ("interaction_required" for consent and claims challenges too),
+// "no_credential" and "passthrough" are denials; "exchange_unavailable",
+// "exchange_invalid_response" and "exchange_config" are not. Package audit
+// reads it from any error in a chain (errors.As), so a tool that returns an
+// obo error is audited with its class. It never holds error text.
+func (e *Error) AuditClass() (class string, denied bool) { return classify(e) }
+
+// sentinel is the type of obo's sentinel errors: it names its audit class,
+// so an error wrapping one is classified without an obo-specific hook.
+type sentinel struct{ msg string }
+
+func (s *sentinel) Error() string { return s.msg }
+
+// AuditClass names the class of an error wrapping this sentinel (see
+// Error.AuditClass).
+func (s *sentinel) AuditClass() (class string, denied bool) { return classify(s) }
