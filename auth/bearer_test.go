@@ -2,8 +2,10 @@ package auth
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -47,6 +49,10 @@ func TestBearerToken(t *testing.T) {
 		{name: "query token with basic header is ignored", headers: []string{"Basic dXNlcjpwYXNz"}, query: "access_token=" + tok, wantErr: ErrNoCredential},
 		{name: "query token with header", headers: []string{"Bearer " + tok}, query: "access_token=" + tok, wantErr: ErrMalformedRequest},
 		{name: "unrelated query", headers: []string{"Bearer " + tok}, query: "x=1", want: tok},
+		{name: "query token after a semicolon with header", headers: []string{"Bearer " + tok}, query: "x=1;access_token=" + tok, wantErr: ErrMalformedRequest},
+		{name: "escaped query name with header", headers: []string{"Bearer " + tok}, query: "access%5Ftoken=" + tok, wantErr: ErrMalformedRequest},
+		{name: "empty query token with header", headers: []string{"Bearer " + tok}, query: "access_token", wantErr: ErrMalformedRequest},
+		{name: "lookalike query name", headers: []string{"Bearer " + tok}, query: "access_tokens=1&xaccess_token=2", want: tok},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +72,126 @@ func TestBearerToken(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestAccessTokenQuery: with DPoP accepted, a query token is treated as
+// by BearerToken — ignored alone, ambiguous beside a header (issue 15.7).
+func TestAccessTokenQuery(t *testing.T) {
+	const tok = "abc.def.ghi"
+	r := httptest.NewRequest(http.MethodPost, "/mcp?access_token="+tok, nil)
+	_, _, err := AccessToken(r, 0, true)
+	assert.ErrorIs(t, err, ErrNoCredential, "a query-only token is no credential")
+	for _, h := range []string{"Bearer " + tok, "DPoP " + tok} {
+		r.Header.Set("Authorization", h)
+		_, _, err = AccessToken(r, 0, true)
+		assert.ErrorIs(t, err, ErrMalformedRequest, h)
+	}
+	r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	_, _, err = AccessToken(r, 0, true)
+	assert.ErrorIs(t, err, ErrNoCredential)
+}
+
+func TestHasAccessTokenParam(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"":                        false,
+		"access_token=x":          true,
+		"access_token":            true,
+		"access_token=":           true,
+		"a=1&access_token=x":      true,
+		"a=1;access_token=x":      true,
+		"access%5Ftoken=x":        true,
+		"access%5ftoken=x":        true,
+		"%61ccess_token=x":        true,
+		"access_token%3D=x":       false, // the name is "access_token="
+		"access+token=x":          false,
+		"access_tokens=x":         false,
+		"x=access_token":          false,
+		"xaccess_token=1":         false,
+		"access%zztoken=x":        false,
+		"a=%zz&access_token=x":    true, // a bad escape elsewhere hides nothing
+		"&&;;access_token=x&&":    true,
+		"ACCESS_TOKEN=x":          false, // parameter names are case-sensitive
+		"access_token%00=x":       false,
+		strings.Repeat("a&", 100): false,
+	} {
+		assert.Equal(t, want, HasAccessTokenParam(raw), "%q", raw)
+	}
+}
+
+func TestFormBodyToken(t *testing.T) {
+	const form = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name, ct, body string
+		found          bool
+		wantErr        error
+		examined       bool
+	}{
+		{name: "form with token", ct: form, body: "a=1&access_token=abc", found: true, examined: true},
+		{name: "form with charset", ct: "Application/X-WWW-Form-Urlencoded; charset=utf-8", body: "access_token=abc", found: true, examined: true},
+		{name: "form without token", ct: form, body: "a=1&b=2", examined: true},
+		{name: "json is not examined", ct: "application/json", body: "access_token=abc"},
+		{name: "multipart is not the form method", ct: "multipart/form-data; boundary=x", body: "access_token=abc"},
+		{name: "no content type", body: "access_token=abc"},
+		{name: "form at the cap", ct: form, body: strings.Repeat("a", maxFormScan-len("&access_token=x")) + "&access_token=x", found: true, examined: true},
+		{name: "form over the cap", ct: form, body: strings.Repeat("a", maxFormScan+1), wantErr: ErrMalformedRequest},
+	}
+	for _, tt := range tests {
+		for _, chunked := range []bool{false, true} {
+			name := tt.name
+			if chunked {
+				name += "/unknown length"
+			}
+			t.Run(name, func(t *testing.T) {
+				r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(tt.body))
+				if chunked {
+					r.ContentLength = -1
+				}
+				if tt.ct != "" {
+					r.Header.Set("Content-Type", tt.ct)
+				}
+				orig := r.Body
+				found, body, err := FormBodyToken(r)
+				assert.True(t, orig == r.Body, "r is not modified")
+				if tt.wantErr != nil {
+					require.ErrorIs(t, err, tt.wantErr)
+					assert.NotContains(t, err.Error(), "aaaa")
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, tt.found, found)
+				if !tt.examined {
+					assert.Nil(t, body, "nothing read")
+					return
+				}
+				require.NotNil(t, body)
+				got, err := io.ReadAll(body)
+				require.NoError(t, err)
+				assert.Equal(t, tt.body, string(got), "the body is replayed whole")
+				require.NoError(t, body.Close())
+			})
+		}
+	}
+}
+
+func FuzzHasAccessTokenParam(f *testing.F) {
+	for _, s := range []string{"access_token=x", "a=1;access_token=x", "access%5Ftoken=", "access_token%", "%", "&;=", "access+token", "%61ccess_token"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got := HasAccessTokenParam(raw)
+		// Whatever url.ParseQuery sees must be seen too: a parameter it
+		// finds can never slip past the ambiguity check.
+		if q, _ := url.ParseQuery(raw); q.Has("access_token") && !got {
+			t.Fatalf("url.ParseQuery finds access_token in %q, HasAccessTokenParam does not", raw)
+		}
+		// With ';' as a separator as well.
+		if q, _ := url.ParseQuery(strings.ReplaceAll(raw, ";", "&")); q.Has("access_token") && !got {
+			t.Fatalf("access_token after a ';' in %q missed", raw)
+		}
+		if !strings.Contains(raw, "access") && !strings.Contains(raw, "%") && got {
+			t.Fatalf("found a parameter in %q, which cannot name one", raw)
+		}
+	})
 }
 
 func TestParseAuthorizationMaxBytes(t *testing.T) {

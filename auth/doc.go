@@ -25,6 +25,13 @@
 //	if err != nil { ... }
 //	mux.Handle("/mcp", mw(mcpHandler))
 //
+// Middleware accepts exactly one credential (RFC 6750 §2): two
+// Authorization headers, or a header token together with an access_token
+// in the query (HasAccessTokenParam) or in an
+// application/x-www-form-urlencoded body (FormBodyToken, which reads at
+// most 64 KiB), are 400 invalid_request; a token only in the query or the
+// body is an unsupported method and ignored (401 as for no credential).
+//
 // Middleware refuses a request that carries the dual-token user header
 // (DefaultUserTokenHeader) with 400: a server not in dual-token mode must
 // not silently serve a backend as itself when it meant to act for a user.

@@ -230,6 +230,13 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 				fail(e)
 				return
 			}
+			if len(r.Header.Values("Authorization")) > 0 || len(r.Header.Values(d.header)) > 0 {
+				var e *Error
+				if r, e = refuseFormToken(r); e != nil {
+					fail(e)
+					return
+				}
+			}
 			p, cred, e := d.authenticate(r, cfg.MaxTokenBytes)
 			if e != nil {
 				fail(e)

@@ -68,7 +68,9 @@ type MiddlewareConfig struct {
 // in its context; the incoming request is not modified. Otherwise the
 // response is written by WriteError: 401 with a challenge carrying
 // resource_metadata (and error="invalid_token" only when a token was sent),
-// 400 invalid_request for malformed requests and for headers listed in
+// 400 invalid_request for malformed and ambiguous requests (RFC 6750 §2:
+// two Authorization headers, or a header credential together with an
+// access_token in the query or in a form body — see FormBodyToken) and for headers listed in
 // RejectHeaders (by default a dual-token user token), 403 insufficient_scope when
 // RequiredScopes are missing, and 503 when v reports ErrUnavailable.
 //
@@ -99,6 +101,11 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			raw, isDPoP, err := AccessToken(r, cfg.MaxTokenBytes, mode != DPoPDisabled)
 			if err != nil {
 				fail(AsError(err))
+				return
+			}
+			var e *Error
+			if r, e = refuseFormToken(r); e != nil {
+				fail(e)
 				return
 			}
 			// The credential, hashed once, is in the context from here on, so
@@ -156,6 +163,28 @@ func (cfg *MiddlewareConfig) reject(w http.ResponseWriter, r *http.Request, e *E
 		w.Header().Set("DPoP-Nonce", dreq.nonce)
 	}
 	writeError(w, cfg.ResourceMetadataURL, cfg.Realm, cfg.ChallengeScope, e, dreq)
+}
+
+// refuseFormToken is called once r is known to carry a credential in its
+// Authorization header: an access_token in an
+// application/x-www-form-urlencoded body too makes the request ambiguous
+// (RFC 6750 §2: clients MUST NOT use more than one method), answered 400
+// invalid_request. The body is read only for that content type and at
+// most 64 KiB (FormBodyToken); when it was read, the returned request is
+// a copy of r whose body replays it, else r itself.
+func refuseFormToken(r *http.Request) (*http.Request, *Error) {
+	found, body, err := FormBodyToken(r)
+	if body != nil {
+		r = r.WithContext(r.Context())
+		r.Body = body
+	}
+	switch {
+	case err != nil:
+		return r, AsError(err)
+	case found:
+		return r, AsError(fmt.Errorf("%w: access token both in the Authorization header and in the form body", ErrMalformedRequest))
+	}
+	return r, nil
 }
 
 func missingScopes(p *Principal, required []string) []string {

@@ -270,3 +270,81 @@ func TestMiddlewareChallengeScope(t *testing.T) {
 		assert.Equal(t, tt.want, rec.Header().Get("WWW-Authenticate"))
 	}
 }
+
+// TestMiddlewareFormBodyToken: a credential in the Authorization header
+// and an access_token in a form body is ambiguous (RFC 6750 §2): 400
+// invalid_request, before the token is validated; a form token alone is
+// an unsupported method, ignored like a query token; any other body
+// reaches next byte for byte (issue 15.7).
+func TestMiddlewareFormBodyToken(t *testing.T) {
+	validated := 0
+	v := ValidatorFunc(func(ctx context.Context, tok string) (*Principal, error) {
+		validated++
+		return fakeValidator().Validate(ctx, tok)
+	})
+	var gotBody string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		w.WriteHeader(http.StatusTeapot)
+	})
+	const form = "application/x-www-form-urlencoded"
+	meta := `Bearer resource_metadata="` + testMetaURL + `"`
+	tests := []struct {
+		name, auth, user, ct, body string
+		wantStatus                 int
+		wantChal                   string
+		validates                  bool
+	}{
+		{name: "header and form token", auth: "Bearer good-alice", ct: form, body: "access_token=good-alice",
+			wantStatus: 400, wantChal: meta + `, error="invalid_request", error_description="malformed bearer request"`},
+		{name: "header and escaped form token", auth: "Bearer good-alice", ct: form + "; charset=utf-8", body: "x=1;access%5Ftoken=good-bob",
+			wantStatus: 400, wantChal: meta + `, error="invalid_request", error_description="malformed bearer request"`},
+		{name: "header and oversized form", auth: "Bearer good-alice", ct: form, body: strings.Repeat("x", maxFormScan+1),
+			wantStatus: 400, wantChal: meta + `, error="invalid_request", error_description="malformed bearer request"`},
+		{name: "form token alone is no credential", ct: form, body: "access_token=good-alice",
+			wantStatus: 401, wantChal: meta},
+		{name: "header and form without token", auth: "Bearer good-alice", ct: form, body: "a=1",
+			wantStatus: http.StatusTeapot, validates: true},
+		{name: "header and JSON naming access_token", auth: "Bearer good-alice", ct: "application/json", body: `{"access_token":"good-bob"}`,
+			wantStatus: http.StatusTeapot, validates: true},
+	}
+	for _, dual := range []bool{false, true} {
+		var mw func(http.Handler) http.Handler
+		var err error
+		if dual {
+			mw, err = DualMiddleware(dualFor(t, v), MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+		} else {
+			mw, err = Middleware(v, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
+		}
+		require.NoError(t, err)
+		h := mw(next)
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("dual=%v/%s", dual, tt.name), func(t *testing.T) {
+				validated, gotBody = 0, ""
+				r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(tt.body))
+				r.Header.Set("Content-Type", tt.ct)
+				if tt.auth != "" {
+					r.Header.Set("Authorization", tt.auth)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				assert.Equal(t, tt.wantStatus, w.Code)
+				assert.Equal(t, tt.wantChal, w.Header().Get("WWW-Authenticate"))
+				assert.Equal(t, tt.validates, validated > 0, "validated")
+				if tt.wantStatus == http.StatusTeapot {
+					assert.Equal(t, tt.body, gotBody, "the body reaches next unchanged")
+				}
+				assert.NotContains(t, w.Body.String(), "good-")
+			})
+		}
+	}
+}
+
+// dualFor is a dual-token validator whose direct calls go to v.
+func dualFor(t *testing.T, v Validator) *DualValidator {
+	t.Helper()
+	d, err := NewDualValidator(DualConfig{Service: v, User: v, ServiceClientIDs: []string{"svc"}, UserIssuers: []string{"https://idp.example.com"}, Direct: v})
+	require.NoError(t, err)
+	return d
+}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	mcptransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -144,4 +146,75 @@ func TestStackLogsRefusalCause(t *testing.T) {
 	assert.Contains(t, out, "auth: request refused")
 	assert.Contains(t, out, "audience")
 	assert.NotContains(t, out, wrongAud)
+}
+
+// TestStackFormBodyAmbiguity: over real HTTP in both eras (a bound
+// 2025-11-25 session, a stateless 2026-07-28 request), an access token in
+// the Authorization header and another in a form body or the query is
+// refused with 400 invalid_request before the token is checked (RFC 6750
+// §2); a form body without one, behind a good token, still gets the edge's
+// 415; and the audit trail records the refusal without either token.
+func TestStackFormBodyAmbiguity(t *testing.T) {
+	st := newStack(t, nil)
+	good := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	other := st.token(t, map[string]any{"sub": "mallory", "scope": "notes:read notes:write"})
+	meta := `Bearer resource_metadata="` + st.guard.MetadataURL() + `"`
+	ambiguous := meta + `, error="invalid_request", error_description="malformed bearer request"`
+	const form = "application/x-www-form-urlencoded"
+
+	alice, err := eraClient(t, st.url, good, mcp.ProtocolVersion20251125)
+	require.NoError(t, err)
+	sid := alice.GetSessionId()
+	require.NotEmpty(t, sid)
+
+	type req struct {
+		name, query, ct, body string
+		auth                  string
+		wantStatus            int
+		wantChal              string
+	}
+	for _, era := range eras {
+		tests := []req{
+			{name: "header and form token", ct: form, body: "access_token=" + other, auth: good, wantStatus: 400, wantChal: ambiguous},
+			{name: "header and escaped form token after ;", ct: form + "; charset=utf-8", body: "a=1;access%5Ftoken=" + other, auth: good, wantStatus: 400, wantChal: ambiguous},
+			{name: "header and oversized form", ct: form, body: strings.Repeat("a", 100<<10), auth: good, wantStatus: 400, wantChal: ambiguous},
+			{name: "header and query token", query: "?access_token=" + other, ct: "application/json", body: rpcBody(era, "tools/list"), auth: good, wantStatus: 400, wantChal: ambiguous},
+			{name: "header and query token after ;", query: "?x=1;access_token=" + other, ct: "application/json", body: rpcBody(era, "tools/list"), auth: good, wantStatus: 400, wantChal: ambiguous},
+			{name: "bad header and form token", ct: form, body: "access_token=" + other, auth: "not-a-jwt", wantStatus: 400, wantChal: ambiguous},
+			{name: "form without token behind a good header", ct: form, body: "a=1", auth: good, wantStatus: http.StatusUnsupportedMediaType},
+			{name: "form token alone", ct: form, body: "access_token=" + other, wantStatus: http.StatusUnsupportedMediaType},
+			{name: "query token alone", query: "?access_token=" + other, ct: "application/json", body: rpcBody(era, "tools/list"), wantStatus: 401, wantChal: meta},
+			{name: "header alone", ct: "application/json", body: rpcBody(era, "tools/list"), auth: good, wantStatus: 200},
+		}
+		for _, tt := range tests {
+			t.Run(era+"/"+tt.name, func(t *testing.T) {
+				r, _ := http.NewRequest(http.MethodPost, st.url+tt.query, strings.NewReader(tt.body))
+				r.Header.Set("Content-Type", tt.ct)
+				r.Header.Set("Accept", "application/json, text/event-stream")
+				r.Header.Set(mcp.HeaderProtocolVersion, era)
+				if era == mcp.ProtocolVersion20260728 {
+					r.Header.Set(mcp.HeaderMethod, "tools/list")
+				} else {
+					r.Header.Set("Mcp-Session-Id", sid)
+				}
+				if tt.auth != "" {
+					r.Header.Set("Authorization", "Bearer "+tt.auth)
+				}
+				resp, err := http.DefaultClient.Do(r)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				assert.Equal(t, tt.wantStatus, resp.StatusCode, string(b))
+				assert.Equal(t, tt.wantChal, resp.Header.Get("WWW-Authenticate"))
+				assert.NotContains(t, string(b), good)
+				assert.NotContains(t, string(b), other)
+			})
+		}
+	}
+	require.NoError(t, st.rec.Close())
+	trail := st.audit.String()
+	assert.Contains(t, trail, `"reason":"invalid_request"`)
+	assert.Contains(t, trail, `"reason":"unsupported_media_type"`)
+	assert.NotContains(t, trail, good, "no credential in the audit trail")
+	assert.NotContains(t, trail, other, "no credential in the audit trail")
 }

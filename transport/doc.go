@@ -21,9 +21,11 @@
 // outermost first: audit → request ID, Origin allow-list, 415 for non-JSON
 // POSTs, 413 for an announced length over the limit → pre-auth rate limit →
 // body (read with a buffer that grows with the bytes received) → bearer
-// authentication (or the
-// dev identity) → tenant → session binding → rate limit → HTTP step-up →
-// mcp-go. Inside mcp-go, ServerOptions installs audit, then the policy's
+// authentication (or the dev identity; exactly one credential, RFC 6750 §2:
+// a header token beside an access_token in the query or in a form body is
+// 400 invalid_request — a form POST carrying an Authorization header gets
+// its 415 only after that check) → tenant → session binding → rate limit →
+// HTTP step-up → mcp-go. Inside mcp-go, ServerOptions installs audit, then the policy's
 // filters and authoritative tool middleware, then tool budgets.
 //
 // ModeDev serves without tokens on a loopback listener only, as a fixed

@@ -154,6 +154,13 @@ func Edge(cfg EdgeConfig) (func(http.Handler) http.Handler, error) {
 type edge struct {
 	cfg     EdgeConfig
 	allowed map[string]struct{}
+	// deferForm lets a form-encoded POST carrying an Authorization header
+	// through to authentication, which refuses a second access token in
+	// the form body (RFC 6750 §2, 400 invalid_request); requireJSON, just
+	// inside authentication, then answers the 415 the edge deferred. Set
+	// by the Guard in prod mode only: a standalone Edge refuses every
+	// non-JSON POST itself.
+	deferForm bool
 }
 
 func newEdge(cfg EdgeConfig) (*edge, error) {
@@ -245,8 +252,8 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 		next.ServeHTTP(w, r.WithContext(ctx))
 		return
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		reject(http.StatusUnsupportedMediaType, "unsupported media type: POST bodies must be application/json", "unsupported_media_type")
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) && !(e.deferForm && isForm(ct) && len(r.Header.Values("Authorization")) > 0) {
+		reject(http.StatusUnsupportedMediaType, msgNotJSON, "unsupported_media_type")
 		return
 	}
 	if r.ContentLength > e.cfg.MaxBodyBytes {
@@ -260,6 +267,28 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 	// The pre-auth limit sees the request before any body byte is read, so
 	// a refused caller costs no body buffer.
 	pre.ServeHTTP(w, r.WithContext(ctx))
+}
+
+const msgNotJSON = "unsupported media type: POST bodies must be application/json"
+
+// requireJSON answers 415 to a POST that is not application/json: the
+// refusal the edge defers for form bodies carrying an Authorization header
+// (deferForm) until authentication has looked for a second token in them.
+func (e *edge) requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")) {
+			e.reject(w, r, r.Context(), http.StatusUnsupportedMediaType, msgNotJSON, "unsupported_media_type")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isForm reports whether a Content-Type names
+// application/x-www-form-urlencoded, the form method of RFC 6750 §2.2.
+func isForm(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // bodyHandler reads a POST body (see serveBody) for the handler a pre-auth

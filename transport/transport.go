@@ -278,6 +278,7 @@ func New(cfg Config) (_ *Guard, err error) {
 	if g.edge, err = newEdge(cfg.Edge); err != nil {
 		return nil, err
 	}
+	g.edge.deferForm = cfg.Mode == ModeProd
 	if cfg.Sessions.MaxPerPrincipal < 0 || cfg.Sessions.MaxTotal < 0 {
 		return nil, fmt.Errorf("%w: Config.Sessions.MaxPerPrincipal and MaxTotal must not be negative (zero means the default)", ErrConfig)
 	}
@@ -545,7 +546,7 @@ func (g *Guard) endpointPath() string {
 // annotations; nil turns step-up off. The order, outermost first:
 // telemetry → audit → request ID, Origin/Content-Type/Content-Length →
 // pre-auth rate limit → body → MCP span → unauthenticated rate limit →
-// authentication → tenancy → session binding → rate limit → step-up → h.
+// authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
@@ -564,6 +565,9 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	}
 	if g.cfg.Audit != nil {
 		h = audit.Capture(h)
+	}
+	if g.edge.deferForm {
+		h = g.edge.requireJSON(h)
 	}
 	h = g.authMW(h)
 	if g.unauth != nil {
