@@ -155,6 +155,15 @@ type IntrospectionConfig struct {
 	// DisableNegativeCache introspects every rejected token again.
 	DisableNegativeCache bool
 
+	// SharedCache, when set, shares introspection answers among replicas
+	// (redisstore.IntrospectionCache keeps them in Redis, sealed): on a miss
+	// of this validator's own caches it is asked before the endpoint, and
+	// every answer the endpoint gives about a token is stored in it for as
+	// long as this validator would cache the verdict (CacheTTL and "exp" for
+	// an active token, NegativeCacheTTL for a rejection). An answer from it
+	// is checked exactly like one from the endpoint. Nil: per process only.
+	SharedCache IntrospectionCache
+
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 
@@ -169,6 +178,21 @@ type IntrospectionConfig struct {
 	// response, token_type "DPoP"). The zero value (DPoPDisabled) refuses
 	// them as before.
 	DPoP DPoPConfig
+}
+
+// IntrospectionCache shares RFC 7662 answers among replicas, below each
+// validator's own caches. The key is the SHA-256 of the whole token, never
+// the token; an implementation should hash it again with a secret and must
+// seal the answer (it holds the token's claims) before it leaves the process.
+//
+// Get returns the answer stored under key and the time it may be used
+// until. Put stores an answer until the given time, which never passes the
+// token's expiry. A failing backend answers a miss and drops puts: the
+// validator then asks the endpoint, which is always safe. Implementations
+// must be safe for concurrent use.
+type IntrospectionCache interface {
+	Get(ctx context.Context, key [32]byte, now time.Time) (response []byte, until time.Time, ok bool)
+	Put(ctx context.Context, key [32]byte, response []byte, until time.Time)
 }
 
 // IntrospectionValidator validates opaque access tokens by asking the
@@ -219,6 +243,7 @@ type IntrospectionValidator struct {
 	cache      *tokenCache
 	neg        *verdictCache
 	negTTL     time.Duration
+	shared     IntrospectionCache
 	sem        chan struct{}
 	now        func() time.Time
 	dpop       *dpopPolicy
@@ -343,6 +368,7 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 	if v.now == nil {
 		v.now = time.Now
 	}
+	v.shared = cfg.SharedCache
 	if v.dpop, err = newDPoPPolicy(cfg.DPoP, cfg.Audience, v.now, "IntrospectionConfig"); err != nil {
 		return nil, err
 	}
@@ -440,7 +466,7 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 func (v *IntrospectionValidator) introspectShared(token string, k tokenKey) introResult {
 	ctx, cancel := context.WithTimeout(v.ctx, v.timeout)
 	defer cancel()
-	p, until, err := v.introspect(ctx, token)
+	p, until, err := v.introspect(ctx, token, k)
 	now := v.now()
 	if err != nil {
 		if err.Status != http.StatusServiceUnavailable && v.neg != nil {
@@ -456,7 +482,18 @@ func (v *IntrospectionValidator) introspectShared(token string, k tokenKey) intr
 
 // introspect asks the endpoint about token and checks the answer. until is
 // how long an active result may be cached.
-func (v *IntrospectionValidator) introspect(ctx context.Context, token string) (*Principal, time.Time, *Error) {
+func (v *IntrospectionValidator) introspect(ctx context.Context, token string, k tokenKey) (*Principal, time.Time, *Error) {
+	if v.shared != nil {
+		if body, until, ok := v.shared.Get(ctx, k, v.now()); ok {
+			if m, err := decodeIntrospection(body); err == nil {
+				p, u, e := v.verdict(m)
+				if e == nil && until.Before(u) {
+					u = until // never past what the replica that asked stored
+				}
+				return p, u, e
+			}
+		}
+	}
 	endpoint, uerr := v.endpointURL(ctx)
 	if uerr != nil {
 		return nil, time.Time{}, uerr
@@ -482,6 +519,22 @@ func (v *IntrospectionValidator) introspect(ctx context.Context, token string) (
 	if err != nil {
 		return nil, time.Time{}, Unavailable(descIntroUnavailable, fmt.Errorf("%w: introspection: %w", ErrUnavailable, err))
 	}
+	p, until, e := v.verdict(m)
+	if v.shared != nil {
+		now := v.now()
+		switch {
+		case e == nil && v.cache != nil && until.After(now):
+			v.shared.Put(ctx, k, body, until)
+		case e != nil && e.Status != http.StatusServiceUnavailable && v.neg != nil:
+			v.shared.Put(ctx, k, body, now.Add(v.negTTL))
+		}
+	}
+	return p, until, e
+}
+
+// verdict is the outcome of a decoded answer: inactive, or the principal
+// checkResponse makes of it.
+func (v *IntrospectionValidator) verdict(m map[string]any) (*Principal, time.Time, *Error) {
 	if m["active"] != true {
 		return nil, time.Time{}, InvalidToken(descInactive, fmt.Errorf("%w: the authorization server reports the token inactive", ErrInvalidToken))
 	}

@@ -2,9 +2,26 @@ package obo
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 )
+
+// SharedCache is a cache of exchanged tokens shared among replicas, below
+// each Exchanger's own memory cache. Keys are SHA-256 digests of the target
+// and of the user's token, never the token; an implementation should hash
+// them again with a secret and must seal the token before it leaves the
+// process (redisstore.TokenCache does both).
+//
+// Get returns the token stored under key, if any, while now is before its
+// refresh time. Put stores tok under key until refreshAt, which is always
+// before tok.Expiry. A backend that fails answers a miss (Get) or drops the
+// token (Put): the exchanger then exchanges again, which is always safe.
+// Implementations must be safe for concurrent use.
+type SharedCache interface {
+	Get(ctx context.Context, key [32]byte, now time.Time) (tok Token, refreshAt time.Time, ok bool)
+	Put(ctx context.Context, key [32]byte, tok Token, refreshAt time.Time)
+}
 
 // cache is a bounded LRU map from cache key to exchanged token. It is safe
 // for concurrent use; its lock is never held during I/O.

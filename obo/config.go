@@ -140,6 +140,13 @@ type Config struct {
 	// CacheSize caps the number of cached tokens (least recently used are
 	// evicted). Zero means DefaultCacheSize; negative disables caching.
 	CacheSize int
+	// SharedCache, when set, is a second cache level shared among replicas
+	// (redisstore.TokenCache keeps it in Redis, sealed): on a miss of this
+	// process's cache the exchanger asks it before exchanging, and stores
+	// every new token in both. So replicas serving the same user and target
+	// make one exchange between them. Nil: this process's cache only.
+	// Ignored when caching is disabled.
+	SharedCache SharedCache
 	// ExpirySkew is subtracted from expires_in: a token is exchanged again
 	// this long before it expires. Zero means DefaultExpirySkew.
 	ExpirySkew time.Duration

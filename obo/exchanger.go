@@ -152,8 +152,9 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 
 // fill runs once per key at a time (singleflight). It checks the cache
 // again, since a flight that finished between the caller's miss and this
-// call has filled it, then exchanges with a context that keeps ctx's values
-// but not its cancellation.
+// call has filled it, then Config.SharedCache (another replica's exchange),
+// then exchanges with a context that keeps ctx's values but not its
+// cancellation.
 func (e *Exchanger) fill(ctx context.Context, ct *target, subject string, key [32]byte) (fillResult, error) {
 	if e.cache != nil {
 		if tok, ok := e.cache.get(key, e.cfg.Now()); ok {
@@ -162,6 +163,14 @@ func (e *Exchanger) fill(ctx context.Context, ct *target, subject string, key [3
 	}
 	xctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Timeout)
 	defer cancel()
+	if sc := e.cfg.SharedCache; sc != nil && e.cache != nil {
+		// Another replica may have exchanged already.
+		now := e.cfg.Now()
+		if tok, refreshAt, ok := sc.Get(xctx, key, now); ok && now.Before(refreshAt) && refreshAt.Before(tok.Expiry) {
+			e.cache.put(key, tok, refreshAt)
+			return fillResult{tok: tok, cached: true}, nil
+		}
+	}
 	tok, err := e.exchange(xctx, ct, subject)
 	if err != nil {
 		return fillResult{}, err
@@ -169,6 +178,9 @@ func (e *Exchanger) fill(ctx context.Context, ct *target, subject string, key [3
 	if e.cache != nil && !tok.Expiry.IsZero() {
 		if refreshAt := tok.Expiry.Add(-e.cfg.ExpirySkew); e.cfg.Now().Before(refreshAt) {
 			e.cache.put(key, tok, refreshAt)
+			if sc := e.cfg.SharedCache; sc != nil {
+				sc.Put(xctx, key, tok, refreshAt)
+			}
 		}
 	}
 	return fillResult{tok: tok}, nil

@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/auth/authtest"
+)
+
+// mapIntroCache is an IntrospectionCache in a map, standing for Redis.
+type mapIntroCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]introEntry
+}
+
+type introEntry struct {
+	body  []byte
+	until time.Time
+}
+
+func (c *mapIntroCache) Get(_ context.Context, key [32]byte, now time.Time) ([]byte, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || !now.Before(e.until) {
+		return nil, time.Time{}, false
+	}
+	return e.body, e.until, true
+}
+
+func (c *mapIntroCache) Put(_ context.Context, key [32]byte, body []byte, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[32]byte]introEntry{}
+	}
+	c.m[key] = introEntry{body, until}
+}
+
+// Two validators sharing a cache stand for two replicas: one
+// introspection per token between them, for active and inactive tokens,
+// and the second replica's entry ends when the first one's does.
+func TestIntrospectionSharedCache(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "mcp-rs", Secret: "rs-secret"}))
+	shared := &mapIntroCache{}
+	newV := func() *IntrospectionValidator {
+		v, err := NewIntrospectionValidator(IntrospectionConfig{
+			Issuer: idp.Issuer(), Endpoint: idp.IntrospectionURL(), Audience: idp.Audience(),
+			ClientID: "mcp-rs", ClientSecret: NewCredential("rs-secret"), Now: clock.Now,
+			CacheTTL: 30 * time.Second, SharedCache: shared,
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = v.Close() })
+		return v
+	}
+	r1, r2 := newV(), newV()
+
+	tok := idp.MustMintOpaque(map[string]any{"scope": "notes:read"})
+	_, err := r1.Validate(t.Context(), tok)
+	require.NoError(t, err)
+	require.Equal(t, 1, idp.IntrospectionRequests())
+	clock.Advance(20 * time.Second)
+	p, err := r2.Validate(t.Context(), tok)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", p.Subject)
+	assert.Equal(t, []string{"notes:read"}, p.Scopes)
+	assert.Equal(t, 1, idp.IntrospectionRequests(), "the second replica used the first one's answer")
+
+	// Revoked at the AS: both replicas stop serving it when the first
+	// answer's CacheTTL ends, not 30 s after the second replica read it.
+	idp.Revoke(tok)
+	clock.Advance(10 * time.Second)
+	_, err = r2.Validate(t.Context(), tok)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	assert.Equal(t, 2, idp.IntrospectionRequests())
+	_, err = r1.Validate(t.Context(), tok)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	assert.Equal(t, 2, idp.IntrospectionRequests(), "the rejection is shared too")
+
+	// A rejection the shared cache holds is checked again here: a wrong
+	// audience stays wrong.
+	other := idp.MustMintOpaque(map[string]any{"aud": "https://other.example/api"})
+	_, err = r1.Validate(t.Context(), other)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	_, err = r2.Validate(t.Context(), other)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	assert.Equal(t, descAudience, AsError(err).Description)
+	assert.Equal(t, 3, idp.IntrospectionRequests())
+}
