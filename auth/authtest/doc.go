@@ -14,7 +14,10 @@
 // client_secret_basic, client_secret_post, private_key_jwt) and issues
 // tokens for client credentials, RFC 8693 token exchange and the Entra
 // on-behalf-of flow, validating the subject token it is given; it fails on
-// demand too (SetTokenFault, SetTokenDelay, SetTokenError). Its RFC 7662
+// demand too (SetTokenFault, SetTokenDelay, SetTokenError). A token
+// request carrying a valid DPoP proof (RFC 9449 §5) gets a token bound to
+// the proof's key, token_type DPoP; Client.DPoPBound makes a proof
+// mandatory and SetTokenDPoPNonce a server nonce (§8). Its RFC 7662
 // introspection endpoint authenticates registered clients the same way and
 // answers for opaque tokens (MintOpaque) and its own JWTs, honours Revoke,
 // and fails on demand (SetIntrospectionFault, SetIntrospectionDelay).

@@ -37,6 +37,9 @@ import (
 //     subject token; the new token is shaped like Entra's: aud is the
 //     scope's resource, scp the scope names, azp and appid the client.
 //
+// A request with a DPoP proof gets a DPoP-bound token (token_type DPoP,
+// "cnf.jkt"; see token_dpop.go and RFC 9449 §5).
+//
 // Faults (SetTokenFault, SetTokenDelay, SetTokenError) make it fail on
 // demand: down, 500, garbage, redirect, slow, or any OAuth error such as
 // invalid_grant or interaction_required with a claims challenge.
@@ -86,6 +89,10 @@ type Client struct {
 	// on-behalf-of assertion) it exchanges must carry it in aud. Empty
 	// means Config.Audience, the audience of minted tokens.
 	Audience string
+	// DPoPBound makes every token request of the client carry a DPoP proof
+	// (RFC 9449 §5.2, dpop_bound_access_tokens); a request without one is
+	// refused with invalid_dpop_proof.
+	DPoPBound bool
 }
 
 // TokenError is an OAuth error response (RFC 6749 §5.2, with Microsoft
@@ -141,7 +148,10 @@ type tokenEndpoint struct {
 	fault   Fault
 	delay   time.Duration
 	oauth   *TokenError
-	seenJTI map[string]time.Time // client assertion jti → its exp
+	seenJTI map[string]time.Time // client assertion and DPoP proof jti → its exp
+
+	dpopNonce  string // required in token-request proofs when set
+	dpopProofs atomic.Int64
 }
 
 // RegisterClient registers c at the token endpoint, replacing a client
@@ -220,6 +230,7 @@ func (s *Server) tokenMetadata(doc map[string]any) {
 	doc["grant_types_supported"] = []string{GrantClientCredentials, GrantTokenExchange, GrantJWTBearer}
 	doc["token_endpoint_auth_methods_supported"] = []string{ClientSecretBasic, ClientSecretPost, PrivateKeyJWT}
 	doc["token_endpoint_auth_signing_alg_values_supported"] = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	doc["dpop_signing_alg_values_supported"] = dpopAlgs
 }
 
 // serveToken is the token endpoint.
@@ -266,15 +277,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", err.Error())
 		return
 	}
+	jkt, oerr := s.tokenProof(r, w)
+	if oerr == nil && jkt == "" && client.DPoPBound {
+		oerr = dpopError(http.StatusBadRequest, "invalid_dpop_proof", "this client's tokens are DPoP-bound: a DPoP proof is required")
+	}
+	if oerr != nil {
+		writeTokenError(w, oerr)
+		return
+	}
 	var resp map[string]any
-	var oerr *TokenError
 	switch form.Get("grant_type") {
 	case GrantClientCredentials:
-		resp, oerr = s.clientCredentials(client, form)
+		resp, oerr = s.clientCredentials(client, form, jkt)
 	case GrantTokenExchange:
-		resp, oerr = s.tokenExchange(client, form)
+		resp, oerr = s.tokenExchange(client, form, jkt)
 	case GrantJWTBearer:
-		resp, oerr = s.onBehalfOf(client, form)
+		resp, oerr = s.onBehalfOf(client, form, jkt)
 	case "":
 		oerr = &TokenError{Code: "invalid_request", Description: "grant_type is required"}
 	default:
@@ -510,7 +528,7 @@ func (s *Server) validateGrantToken(raw, audience string) (jwt.MapClaims, error)
 	return claims, nil
 }
 
-func (s *Server) clientCredentials(c Client, form url.Values) (map[string]any, *TokenError) {
+func (s *Server) clientCredentials(c Client, form url.Values, jkt string) (map[string]any, *TokenError) {
 	scope := form.Get("scope")
 	aud := targetAudience(form)
 	if aud == nil {
@@ -524,10 +542,10 @@ func (s *Server) clientCredentials(c Client, form url.Values) (map[string]any, *
 	if scope != "" {
 		claims["scope"] = scope
 	}
-	return s.issue(claims, scope, "")
+	return s.issue(claims, scope, "", jkt)
 }
 
-func (s *Server) tokenExchange(c Client, form url.Values) (map[string]any, *TokenError) {
+func (s *Server) tokenExchange(c Client, form url.Values, jkt string) (map[string]any, *TokenError) {
 	switch form.Get("subject_token_type") {
 	case TokenTypeAccessToken, TokenTypeJWT:
 	case "":
@@ -584,10 +602,10 @@ func (s *Server) tokenExchange(c Client, form url.Values) (map[string]any, *Toke
 			claims[k] = v
 		}
 	}
-	return s.issue(claims, scope, issued)
+	return s.issue(claims, scope, issued, jkt)
 }
 
-func (s *Server) onBehalfOf(c Client, form url.Values) (map[string]any, *TokenError) {
+func (s *Server) onBehalfOf(c Client, form url.Values, jkt string) (map[string]any, *TokenError) {
 	if form.Get("requested_token_use") != "on_behalf_of" {
 		return nil, &TokenError{Code: "invalid_request", Description: "requested_token_use must be on_behalf_of"}
 	}
@@ -606,13 +624,19 @@ func (s *Server) onBehalfOf(c Client, form url.Values) (map[string]any, *TokenEr
 			claims[k] = v
 		}
 	}
-	return s.issue(claims, scope, "")
+	return s.issue(claims, scope, "", jkt)
 }
 
 // issue mints the token and builds the RFC 6749 §5.1 answer; issuedType
-// is set for token exchange (RFC 8693 §2.2.1).
-func (s *Server) issue(claims map[string]any, scope, issuedType string) (map[string]any, *TokenError) {
+// is set for token exchange (RFC 8693 §2.2.1); jkt, when set, binds the
+// token to a DPoP key (RFC 9449 §6.1) and makes its type DPoP (§5).
+func (s *Server) issue(claims map[string]any, scope, issuedType, jkt string) (map[string]any, *TokenError) {
 	now := s.cfg.Now()
+	tokenType := "Bearer"
+	if jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": jkt}
+		tokenType = "DPoP"
+	}
 	claims["iss"] = s.issuer
 	claims["iat"] = now.Unix()
 	claims["exp"] = now.Add(s.cfg.TokenLifetime).Unix()
@@ -623,7 +647,7 @@ func (s *Server) issue(claims map[string]any, scope, issuedType string) (map[str
 	}
 	resp := map[string]any{
 		"access_token": tok,
-		"token_type":   "Bearer",
+		"token_type":   tokenType,
 		"expires_in":   int64(s.cfg.TokenLifetime / time.Second),
 	}
 	if scope != "" {
