@@ -129,6 +129,20 @@ type Config struct {
 	// TokenTypeAccessToken.
 	ActorTokenType string
 
+	// DPoPKey, when set, makes the Exchanger a DPoP client (RFC 9449): every
+	// token request carries a proof signed with it (§5), so that an
+	// endpoint that issues DPoP-bound tokens binds them to this key and
+	// answers token_type "DPoP"; Transport then sends such a token with the
+	// DPoP scheme and a fresh proof per request (§7.1). A use_dpop_nonce
+	// answer, from the token endpoint (400) or downstream (401), is retried
+	// once with the server's nonce, and the latest nonce of each origin is
+	// remembered (§8, §9). A Bearer answer is still accepted and sent as a
+	// bearer token: the authorization server decides. Its Signer and
+	// Algorithm follow PrivateKey's rules (asymmetric only, as §4.2
+	// requires); KeyID and the thumbprints must be empty. Nil means no
+	// proofs, and an answer of token_type DPoP is refused.
+	DPoPKey *PrivateKey
+
 	// HTTPClient sends the requests. Nil means a client with
 	// http.DefaultTransport. The Exchanger uses a copy whose CheckRedirect
 	// refuses every redirect and whose Timeout is Timeout when unset.

@@ -67,6 +67,21 @@
 // your own, and Exchanger.Token / Exchanger.TokenSource give the token
 // itself.
 //
+// # DPoP
+//
+// Config.DPoPKey makes the Exchanger a DPoP client (RFC 9449): each token
+// request carries a proof signed with the key (§5), a token the endpoint
+// issues as token_type "DPoP" (bound to the key by "cnf.jkt") is sent
+// downstream by Transport as "Authorization: DPoP <token>" with a fresh
+// proof for each request's method and URL and the token's hash (§4.2,
+// §7.1), and a use_dpop_nonce answer — 400 from the token endpoint, 401
+// from the API — is retried once with the server's DPoP-Nonce, the latest
+// nonce of each origin being remembered (§8, §9; at most 64 origins). A
+// DPoP-bound token is never sent as a bearer token; without DPoPKey an
+// answer of token_type DPoP is refused, since no proof could go with it.
+// The proof key should be this service's own, distinct from its
+// private_key_jwt key.
+//
 // # Dependencies
 //
 // Besides the standard library: golang.org/x/oauth2 and, through auth,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -84,51 +85,28 @@ func (e *Exchanger) exchange(ctx context.Context, ct *target, subject string) (T
 		secrets = append(secrets, subject)
 	}
 
-	var basicUser, basicPass string
-	switch e.cfg.AuthMethod {
-	case ClientSecretBasic:
-		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
-		basicUser, basicPass = url.QueryEscape(e.cfg.ClientID), url.QueryEscape(e.cfg.ClientSecret.Reveal())
-		secrets = append(secrets, e.cfg.ClientSecret.Reveal())
-	case ClientSecretPost:
-		form.Set("client_id", e.cfg.ClientID)
-		form.Set("client_secret", e.cfg.ClientSecret.Reveal())
-		secrets = append(secrets, e.cfg.ClientSecret.Reveal())
-	case PrivateKeyJWT:
-		assertion, err := e.clientAssertion(endpoint)
-		if err != nil {
-			return fail(0, fmt.Errorf("%w: signing the client assertion: %w", ErrConfig, err))
+	// One attempt, and with DPoP one more when the endpoint asks for a
+	// nonce (RFC 9449 §8). Each attempt signs a fresh client assertion and
+	// proof: both carry a jti the endpoint accepts once.
+	var status int
+	var header http.Header
+	var body []byte
+	for attempt := 0; ; attempt++ {
+		var ferr error
+		status, header, body, ferr = e.post(ctx, endpoint, form, &secrets)
+		if ferr != nil {
+			return fail(status, ferr)
 		}
-		form.Set("client_id", e.cfg.ClientID)
-		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", assertion)
-		secrets = append(secrets, assertion)
-	}
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return fail(0, fmt.Errorf("%w: building the request: %w", ErrConfig, err))
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if basicUser != "" {
-		req.SetBasicAuth(basicUser, basicPass)
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		// *url.Error names the method and endpoint only; the body (with the
-		// secrets) is never part of it.
-		return fail(0, fmt.Errorf("%w: %w", ErrUnavailable, err))
-	}
-	defer resp.Body.Close()
-	body, err := readCapped(resp.Body)
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return fail(resp.StatusCode, fmt.Errorf("%w: %w", ErrInvalidResponse, err))
+		if e.dpop == nil {
+			break
 		}
-		return fail(resp.StatusCode, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err))
+		u, _ := url.Parse(endpoint)
+		changed := e.dpop.observe(u, header)
+		if attempt > 0 || status != http.StatusBadRequest || !changed || oauthErrorCode(body) != "use_dpop_nonce" {
+			break
+		}
 	}
-	switch status := resp.StatusCode; {
+	switch {
 	case status == http.StatusOK:
 	case status >= 300 && status < 400:
 		// Nothing of a redirect answer is used, and it was not followed.
@@ -136,7 +114,76 @@ func (e *Exchanger) exchange(ctx context.Context, ct *target, subject string) (T
 	default:
 		return Token{}, newResponseError(ct.Flavor, status, body, statusSentinel(status), secrets...)
 	}
-	return e.parseToken(ct, subject, resp.Header.Get("Content-Type"), body, secrets)
+	return e.parseToken(ct, subject, header.Get("Content-Type"), body, secrets)
+}
+
+// post sends one token request: form with this client's authentication
+// and, with Config.DPoPKey, a DPoP proof. It returns the status, headers
+// and capped body; secrets gains what the request revealed.
+func (e *Exchanger) post(ctx context.Context, endpoint string, base url.Values, secrets *[]string) (int, http.Header, []byte, error) {
+	form := maps.Clone(base)
+	var basicUser, basicPass string
+	switch e.cfg.AuthMethod {
+	case ClientSecretBasic:
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
+		basicUser, basicPass = url.QueryEscape(e.cfg.ClientID), url.QueryEscape(e.cfg.ClientSecret.Reveal())
+		*secrets = append(*secrets, e.cfg.ClientSecret.Reveal())
+	case ClientSecretPost:
+		form.Set("client_id", e.cfg.ClientID)
+		form.Set("client_secret", e.cfg.ClientSecret.Reveal())
+		*secrets = append(*secrets, e.cfg.ClientSecret.Reveal())
+	case PrivateKeyJWT:
+		assertion, err := e.clientAssertion(endpoint)
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: signing the client assertion: %w", ErrConfig, err)
+		}
+		form.Set("client_id", e.cfg.ClientID)
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", assertion)
+		*secrets = append(*secrets, assertion)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("%w: building the request: %w", ErrConfig, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if basicUser != "" {
+		req.SetBasicAuth(basicUser, basicPass)
+	}
+	if e.dpop != nil {
+		proof, err := e.dpop.proof(http.MethodPost, req.URL, "")
+		if err != nil {
+			return 0, nil, nil, fmt.Errorf("%w: signing the DPoP proof: %w", ErrConfig, err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		// *url.Error names the method and endpoint only; the body (with the
+		// secrets) is never part of it.
+		return 0, nil, nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	body, err := readCapped(resp.Body)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return resp.StatusCode, nil, nil, fmt.Errorf("%w: %w", ErrInvalidResponse, err)
+		}
+		return resp.StatusCode, nil, nil, fmt.Errorf("%w: reading the answer: %w", ErrUnavailable, err)
+	}
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+// oauthErrorCode returns the "error" member of an OAuth error body, "" when
+// there is none.
+func oauthErrorCode(body []byte) string {
+	var r struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &r)
+	return r.Error
 }
 
 type tokenResponse struct {
@@ -174,8 +221,15 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 		return invalid("access_token has characters outside the RFC 6750 b64token set")
 	case subject != "" && r.AccessToken == subject:
 		return invalid("the endpoint returned the subject token unchanged; sending it downstream would be token passthrough")
+	case strings.EqualFold(r.TokenType, "DPoP") && e.dpop != nil:
+		// Bound to Config.DPoPKey (RFC 9449 §5); sent with proofs.
+		r.TokenType = "DPoP"
+	case strings.EqualFold(r.TokenType, "DPoP"):
+		return invalid("token_type DPoP, but no Config.DPoPKey was set, so no proof could be sent with it")
 	case !strings.EqualFold(r.TokenType, "Bearer"):
 		return invalid("token_type %q is not Bearer", cleanCode(r.TokenType, secrets))
+	default:
+		r.TokenType = "Bearer"
 	}
 	issued := r.IssuedTokenType
 	if ct.Flavor == TokenExchange {
@@ -192,7 +246,7 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 	}
 	tok := Token{
 		AccessToken:     auth.NewCredential(r.AccessToken),
-		TokenType:       "Bearer",
+		TokenType:       r.TokenType,
 		IssuedTokenType: issued,
 		Scope:           cleanText(r.Scope, 4096, nil),
 	}

@@ -28,6 +28,7 @@ type Exchanger struct {
 	cfg     Config
 	client  *http.Client
 	signer  jwt.SigningMethod // private_key_jwt only
+	dpop    *dpopSigner       // nil without Config.DPoPKey
 	cache   *cache            // nil when caching is disabled
 	flight  singleflight.Group
 	targets targetMemo // compiled Targets passed to Token
@@ -56,6 +57,15 @@ func New(cfg Config) (*Exchanger, error) {
 			return nil, err
 		}
 		e.signer = m
+	}
+	if cfg.DPoPKey != nil {
+		k := *cfg.DPoPKey
+		e.cfg.DPoPKey = &k
+		d, err := newDPoPSigner(&k, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		e.dpop = d
 	}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient

@@ -365,7 +365,7 @@ func TestResponseValidation(t *testing.T) {
 	}{
 		{name: "no access_token", body: map[string]any{"token_type": "Bearer", "issued_token_type": obo.TokenTypeAccessToken, "expires_in": 60}, want: "no access_token"},
 		{name: "N_A token type", body: map[string]any{"access_token": tok, "token_type": "N_A", "issued_token_type": obo.TokenTypeAccessToken, "expires_in": 60}, want: "not Bearer"},
-		{name: "DPoP token type", body: map[string]any{"access_token": tok, "token_type": "DPoP", "issued_token_type": obo.TokenTypeAccessToken, "expires_in": 60}, want: "not Bearer"},
+		{name: "DPoP token type without a DPoP key", body: map[string]any{"access_token": tok, "token_type": "DPoP", "issued_token_type": obo.TokenTypeAccessToken, "expires_in": 60}, want: "no Config.DPoPKey"},
 		{name: "missing issued_token_type", body: map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 60}, want: "issued_token_type"},
 		{name: "id token issued", body: map[string]any{"access_token": tok, "token_type": "Bearer", "issued_token_type": obo.TokenTypeIDToken, "expires_in": 60}, want: "neither an access token"},
 		{name: "issued type differs from requested",

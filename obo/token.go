@@ -17,7 +17,9 @@ import (
 type Token struct {
 	// AccessToken is the token to send downstream.
 	AccessToken auth.Credential
-	// TokenType is always "Bearer": answers of any other type are rejected.
+	// TokenType is "Bearer", or "DPoP" for a token bound to Config.DPoPKey
+	// (RFC 9449 §5), which must be sent with a proof: Exchanger.Transport
+	// does. Answers of any other type are rejected.
 	TokenType string
 	// IssuedTokenType is RFC 8693's issued_token_type, empty for flavors
 	// whose answer has none.
@@ -29,15 +31,22 @@ type Token struct {
 	Scope string
 }
 
-// SetAuthHeader sets r's Authorization header to "Bearer <token>". It
-// modifies r: call it on a request you own (a clone).
+// SetAuthHeader sets r's Authorization header to "Bearer <token>", or
+// "DPoP <token>" for a DPoP-bound token (RFC 9449 §7.1), which also needs
+// a DPoP proof header: use Exchanger.Transport for those. It modifies r:
+// call it on a request you own (a clone).
 func (t Token) SetAuthHeader(r *http.Request) {
-	r.Header.Set("Authorization", "Bearer "+t.AccessToken.Reveal())
+	scheme := "Bearer "
+	if t.TokenType == "DPoP" {
+		scheme = "DPoP "
+	}
+	r.Header.Set("Authorization", scheme+t.AccessToken.Reveal())
 }
 
 // OAuth2 returns the token as an *oauth2.Token, for code that speaks
 // golang.org/x/oauth2. Unlike Token, the result prints its secret: do not
-// log it.
+// log it. x/oauth2 sends no DPoP proofs: a token of type DPoP needs
+// Exchanger.Transport.
 func (t Token) OAuth2() *oauth2.Token {
 	return &oauth2.Token{AccessToken: t.AccessToken.Reveal(), TokenType: t.TokenType, Expiry: t.Expiry}
 }

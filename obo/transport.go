@@ -16,8 +16,11 @@ import (
 // current user: for each request it takes the user's credential from the
 // request's context, obtains a token for its Target from the Exchanger
 // (cached, shared among concurrent callers), and sends a clone of the
-// request with "Authorization: Bearer <exchanged token>". The original
-// request is never modified.
+// request with "Authorization: Bearer <exchanged token>" — or, for a
+// DPoP-bound token (Config.DPoPKey), "Authorization: DPoP <token>" and a
+// fresh DPoP proof for the request's method and URL, retried once with the
+// server's nonce when it answers use_dpop_nonce and the body can be sent
+// again (GetBody). The original request is never modified.
 //
 // A request whose context has no user credential fails with ErrNoCredential
 // and nothing is sent (for a ClientCredentials target none is needed). A
@@ -64,9 +67,39 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, err
 	}
-	r2 := req.Clone(ctx)
-	tok.SetAuthHeader(r2)
-	return tr.base.RoundTrip(r2)
+	d := tr.ex.dpop
+	if tok.TokenType != "DPoP" || d == nil {
+		r2 := req.Clone(ctx)
+		tok.SetAuthHeader(r2)
+		return tr.base.RoundTrip(r2)
+	}
+	// A DPoP-bound token: the DPoP scheme and a fresh proof for this
+	// request (RFC 9449 §7.1), once more with the server's nonce when it
+	// asks for one (§9) and the body can be sent again.
+	for attempt := 0; ; attempt++ {
+		r2 := req.Clone(ctx)
+		if attempt > 0 {
+			if r2.Body, err = req.GetBody(); err != nil {
+				return nil, fmt.Errorf("%w: obo.Transport: re-reading the body for the DPoP nonce retry: %w", ErrUnavailable, err)
+			}
+		}
+		proof, err := d.proof(r2.Method, r2.URL, tok.AccessToken.Reveal())
+		if err != nil {
+			closeBody(r2)
+			return nil, fmt.Errorf("%w: signing the DPoP proof: %w", ErrConfig, err)
+		}
+		tok.SetAuthHeader(r2)
+		r2.Header.Set("DPoP", proof)
+		resp, err := tr.base.RoundTrip(r2)
+		if err != nil {
+			return nil, err
+		}
+		changed := d.observe(r2.URL, resp.Header)
+		if attempt > 0 || !changed || !isNonceChallenge(resp) || (req.Body != nil && req.GetBody == nil) {
+			return resp, nil
+		}
+		_ = resp.Body.Close()
+	}
 }
 
 // minPassthroughCheck is the shortest inbound token looked for in outgoing
