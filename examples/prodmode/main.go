@@ -21,9 +21,11 @@
 // answers {"tenant","count","keys"} for the caller's tenant. The resource
 // template notes://{+key} reads the caller's tenant's note at key (keys may
 // contain '/'; notes:read, and notes:admin under notes://private/).
-// Resource subscriptions are on: a 2025-11-25 session subscribed to a note
-// is sent notifications/resources/updated when it changes, if the note is of
-// the subscriber's tenant and the subscriber may read it. The prompt
+// Resource subscriptions are on: a subscriber — a 2025-11-25 session that
+// sent resources/subscribe, or a 2026-07-28 subscriptions/listen stream
+// naming the note — is sent notifications/resources/updated when the note
+// changes, if the note is of the subscriber's tenant and the subscriber may
+// read it. The prompt
 // notes_digest {key} (notes:read) completes key from the caller's tenant's
 // keys. Task capabilities (list, cancel, tool-call tasks) are on. The
 // With MCPGUARD_DPOP=allowed a token bound to a client key ("cnf.jkt") is
@@ -295,17 +297,18 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
 	}
 	store := notes.NewStore(notes.Limits{})
-	subs := newSubscriptions(policy)
+	subs, err := newSubscriptions(policy)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := append([]server.ServerOption{
-		server.WithHooks(subs.hooks()),
 		server.WithTaskCapabilities(true, true, true),
 		server.WithResourceCapabilities(true, false),
 		server.WithPromptCompletionProvider(completions{store}),
 		server.WithCompletions(),
 	}, guard.ServerOptions()...)
-	srv := server.NewMCPServer("notes", "1.0.0", opts...)
-	subs.srv = srv
-	store.OnChange(subs.changed)
+	srv := server.NewMCPServer("notes", "1.0.0", append(opts, subs.ServerOptions()...)...)
+	store.OnChange(notifyChanged(subs))
 	notes.AddTools(srv, store)
 	addNotesExtras(srv, store)
 	return guard.Handler(srv), closeAll, nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
 	"github.com/mcpguard/mcpguard/tenancy"
@@ -146,112 +144,30 @@ func (c completions) CompletePromptArgument(ctx context.Context, prompt string, 
 
 // Bounds of the subscription registry.
 const (
-	maxSubscriptions           = 10_000
+	maxSubscribedSessions      = 10_000
 	maxSubscriptionsPerSession = 100
 )
 
-// subscriber is one session's subscription to one note URI.
-type subscriber struct {
-	tenant    string
-	principal *auth.Principal
-}
-
-// subscriptions remembers who subscribed to which note (resources/subscribe
-// in a 2025-11-25 session) so that a changed note is announced only to
-// subscribers of the note's tenant who may still read it. It is bounded and
-// safe for concurrent use.
-type subscriptions struct {
-	srv    *server.MCPServer
-	policy *authz.Policy
-
-	mu    sync.Mutex
-	bySes map[string]map[string]subscriber // session ID → URI → subscriber
-	n     int
-}
-
-func newSubscriptions(policy *authz.Policy) *subscriptions {
-	return &subscriptions{policy: policy, bySes: make(map[string]map[string]subscriber)}
-}
-
-// hooks records subscriptions as mcp-go accepts them and forgets them on
-// unsubscribe and when the session ends.
-func (s *subscriptions) hooks() *server.Hooks {
-	h := &server.Hooks{}
-	h.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
-		ses := server.ClientSessionFromContext(ctx)
-		p, ok := auth.FromContext(ctx)
-		tenant, _ := tenancy.FromContext(ctx)
-		if ses == nil || !ok || tenant == "" || !strings.HasPrefix(req.Params.URI, notesURIPrefix) {
-			return
-		}
-		s.add(ses.SessionID(), req.Params.URI, subscriber{tenant: tenant, principal: p})
+// newSubscriptions returns the registry that remembers who subscribed to
+// which note — resources/subscribe in a 2025-11-25 session, the
+// resourceSubscriptions of a 2026-07-28 subscriptions/listen stream — with
+// the subscriber's principal and tenant, so that a changed note is
+// announced only to subscribers of the note's tenant who may still read it
+// (notifyChanged). Install its ServerOptions after the guard's.
+func newSubscriptions(policy *authz.Policy) (*authz.Subscriptions, error) {
+	return authz.NewSubscriptions(policy, authz.SubscriptionsConfig{
+		MaxSessions:   maxSubscribedSessions,
+		MaxPerSession: maxSubscriptionsPerSession,
 	})
-	h.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
-		if ses := server.ClientSessionFromContext(ctx); ses != nil {
-			s.remove(ses.SessionID(), req.Params.URI)
-		}
-	})
-	h.AddOnUnregisterSession(func(_ context.Context, ses server.ClientSession) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.n -= len(s.bySes[ses.SessionID()])
-		delete(s.bySes, ses.SessionID())
-	})
-	return h
 }
 
-func (s *subscriptions) add(session, uri string, sub subscriber) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.bySes[session]
-	if _, ok := m[uri]; !ok && (s.n >= maxSubscriptions || len(m) >= maxSubscriptionsPerSession) {
-		return // full: this subscriber is not told of changes
-	}
-	if m == nil {
-		m = make(map[string]subscriber)
-		s.bySes[session] = m
-	}
-	if _, ok := m[uri]; !ok {
-		s.n++
-	}
-	m[uri] = sub
-}
-
-func (s *subscriptions) remove(session, uri string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m := s.bySes[session]; m != nil {
-		if _, ok := m[uri]; ok {
-			delete(m, uri)
-			s.n--
-		}
-		if len(m) == 0 {
-			delete(s.bySes, session)
-		}
-	}
-}
-
-// changed sends notifications/resources/updated for the note to every
-// session subscribed to it whose subscriber belongs to the note's tenant and
-// may read its URI now.
-func (s *subscriptions) changed(tenant, key string) {
-	uri := notesURIPrefix + key
-	var to []string
-	s.mu.Lock()
-	for ses, m := range s.bySes {
-		sub, ok := m[uri]
-		if !ok || sub.tenant != tenant {
-			continue
-		}
-		ctx := tenancy.NewContext(context.Background(), sub.tenant)
-		if s.policy.Check(ctx, sub.principal, string(mcp.MethodResourcesRead), uri).Allowed {
-			to = append(to, ses)
-		}
-	}
-	s.mu.Unlock()
-	for _, ses := range to {
-		// A session that went away or whose queue is full misses this one.
-		_ = s.srv.SendNotificationToSpecificClient(ses, mcp.MethodNotificationResourceUpdated, map[string]any{"uri": uri})
+// notifyChanged is the store's change callback: it sends
+// notifications/resources/updated for the note to the subscribers of its
+// tenant who may read its URI now, in both protocol eras. A subscriber
+// whose queue is full misses this one.
+func notifyChanged(subs *authz.Subscriptions) func(tenant, key string) {
+	return func(tenant, key string) {
+		subs.NotifyTenantUpdated(tenant, notesURIPrefix+key)
 	}
 }
 

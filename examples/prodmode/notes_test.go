@@ -228,64 +228,153 @@ func TestNotesDigestPrompt(t *testing.T) {
 	}
 }
 
-// TestNotesSubscription: a 2025-11-25 session subscribed to a note hears
-// of its changes; a subscriber of another tenant does not, and a caller who
-// may not read a note cannot subscribe to it.
+// noteSubscriber counts the notifications/resources/updated one client hears,
+// by URI.
+type noteSubscriber struct {
+	mu   sync.Mutex
+	uris map[string]int
+	got  chan struct{}
+}
+
+func (s *noteSubscriber) count(uri string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uris[uri]
+}
+
+// subscribe connects with tok in era and subscribes to uris: with
+// resources/subscribe in a 2025-11-25 session (on its GET stream), with a
+// subscriptions/listen stream in 2026-07-28. A refused subscription is
+// the error.
+func (in *instance) subscribe(t *testing.T, tok, era string, uris ...string) (*noteSubscriber, error) {
+	t.Helper()
+	var opts []mcptransport.StreamableHTTPCOption
+	if era == mcp.ProtocolVersion20251125 {
+		opts = append(opts, mcptransport.WithContinuousListening())
+	}
+	c := in.clientIn(t, tok, era, opts...)
+	s := &noteSubscriber{uris: map[string]int{}, got: make(chan struct{}, 1)}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method != mcp.MethodNotificationResourceUpdated {
+			return
+		}
+		u, _ := n.Params.AdditionalFields["uri"].(string)
+		s.mu.Lock()
+		s.uris[u]++
+		s.mu.Unlock()
+		select {
+		case s.got <- struct{}{}:
+		default:
+		}
+	})
+	ctx := context.Background()
+	if era == mcp.ProtocolVersion20251125 {
+		for _, uri := range uris {
+			if err := c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}}); err != nil {
+				return s, err
+			}
+		}
+		return s, nil
+	}
+	// An accepted listen stays open; it is known to be registered once a
+	// notification arrives on it (see until).
+	stop, err := c.ListenAsync(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: uris}, nil)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	return s, nil
+}
+
+// listenRefused opens a 2026-07-28 subscriptions/listen stream for uris
+// and returns the error it ends with; one still open after 20 s counts as
+// accepted (nil), which fails the caller's check.
+func (in *instance) listenRefused(t *testing.T, tok string, uris ...string) error {
+	t.Helper()
+	c := in.clientIn(t, tok, mcp.ProtocolVersion20260728)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := c.Listen(ctx, mcp.SubscriptionFilter{ResourceSubscriptions: uris})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// until writes the note key (through tok's tenant) until s has heard of
+// uri at least n times. Each write is one update; an update can be missed
+// while a 2026-07-28 stream is still being registered, or when mcp-go drops
+// one taken by a POST's notification forwarder outliving its request
+// (2025-11-25), so the write is repeated.
+func (in *instance) until(t *testing.T, s *noteSubscriber, tok, key, uri string, n int) {
+	t.Helper()
+	for range 30 {
+		_, isErr := in.toolText(t, tok, "notes_write", map[string]any{"key": key, "text": "v-" + uri})
+		require.False(t, isErr)
+		timeout := time.After(time.Second)
+	wait:
+		for s.count(uri) < n {
+			select {
+			case <-s.got:
+			case <-timeout:
+				break wait
+			}
+		}
+		if s.count(uri) >= n {
+			return
+		}
+	}
+	t.Fatalf("%s: not notified", uri)
+}
+
+// TestNotesSubscription: in both eras, a noteSubscriber of a note hears of its
+// changes; a noteSubscriber of another tenant's note of the same key hears
+// nothing, a caller who may not read a note cannot subscribe to it, and a
+// denied noteSubscriber hears nothing of it. "Nothing" is checked against a
+// barrier: each negative noteSubscriber also follows a note of its own, and an
+// update of that note written after the forbidden change arrives on the
+// same ordered stream after the forbidden one would have.
 func TestNotesSubscription(t *testing.T) {
 	in := start(t, nil)
 	writer := in.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:write"})
 	reader := in.token(t, map[string]any{"sub": "dave", "scope": "notes:read"})
+	admin := in.token(t, map[string]any{"sub": "root", "scope": "notes:read notes:admin"})
 	foreign := in.token(t, map[string]any{"sub": "bob", "tenant_id": "globex", "scope": "notes:read"})
-	ctx := context.Background()
+	foreignWriter := in.token(t, map[string]any{"sub": "eve", "tenant_id": "globex", "scope": "notes:read notes:write"})
 
-	type listener struct {
-		mu   sync.Mutex
-		uris []string
-		got  chan struct{}
-	}
-	listen := func(tok, uri string) (*listener, error) {
-		l := &listener{got: make(chan struct{}, 8)}
-		c := in.clientIn(t, tok, mcp.ProtocolVersion20251125, mcptransport.WithContinuousListening())
-		c.OnNotification(func(n mcp.JSONRPCNotification) {
-			if n.Method != mcp.MethodNotificationResourceUpdated {
-				return
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			plan, keys := "notes://team/plan-"+era, "notes://private/keys-"+era
+			barrier := "notes://team/barrier-" + era
+			mine, err := in.subscribe(t, reader, era, plan)
+			require.NoError(t, err)
+			theirs, err := in.subscribe(t, foreign, era, plan, barrier)
+			require.NoError(t, err)
+			root, err := in.subscribe(t, admin, era, keys)
+			require.NoError(t, err)
+			var denied *noteSubscriber
+			if era == mcp.ProtocolVersion20251125 {
+				denied, err = in.subscribe(t, reader, era, barrier, keys)
+				assert.Error(t, err, "a subscription to a note the caller may not read is refused")
+			} else {
+				assert.Error(t, in.listenRefused(t, reader, barrier, keys), "a listen naming a note the caller may not read is refused")
+				denied, err = in.subscribe(t, reader, era, barrier)
+				require.NoError(t, err)
 			}
-			u, _ := n.Params.AdditionalFields["uri"].(string)
-			l.mu.Lock()
-			l.uris = append(l.uris, u)
-			l.mu.Unlock()
-			l.got <- struct{}{}
-		})
-		return l, c.Subscribe(ctx, mcp.SubscribeRequest{Params: mcp.SubscribeParams{URI: uri}})
-	}
-	mine, err := listen(reader, "notes://team/plan")
-	require.NoError(t, err)
-	theirs, err := listen(foreign, "notes://team/plan")
-	require.NoError(t, err)
-	admin, err := listen(in.token(t, map[string]any{"sub": "root", "scope": "notes:read notes:admin"}), "notes://private/keys")
-	require.NoError(t, err)
-	_, err = listen(reader, "notes://private/keys")
-	assert.Error(t, err, "a subscription to a note the caller may not read is refused")
-	time.Sleep(200 * time.Millisecond) // let the GET streams open
+			key := func(uri string) string { return strings.TrimPrefix(uri, "notes://") }
 
-	for _, k := range []string{"private/keys", "team/plan"} {
-		_, isErr := in.toolText(t, writer, "notes_write", map[string]any{"key": k, "text": "v2"})
-		require.False(t, isErr)
-	}
-	select {
-	case <-mine.got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the subscriber was not notified")
-	}
-	time.Sleep(200 * time.Millisecond)
-	mine.mu.Lock()
-	assert.Equal(t, []string{"notes://team/plan"}, mine.uris)
-	mine.mu.Unlock()
-	assert.Empty(t, theirs.got, "a subscriber of another tenant hears nothing")
-	select {
-	case <-admin.got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the admin subscriber of a private note was not notified")
+			// Every negative noteSubscriber's stream is live.
+			in.until(t, theirs, foreignWriter, key(barrier), barrier, 1)
+			in.until(t, denied, writer, key(barrier), barrier, 1)
+			// The changes (acme's plan and keys), heard by their readers.
+			in.until(t, mine, writer, key(plan), plan, 1)
+			in.until(t, root, writer, key(keys), keys, 1)
+			// The barriers, written after the changes.
+			in.until(t, theirs, foreignWriter, key(barrier), barrier, theirs.count(barrier)+1)
+			in.until(t, denied, writer, key(barrier), barrier, denied.count(barrier)+1)
+
+			assert.Zero(t, theirs.count(plan), "a noteSubscriber of another tenant hears nothing of acme's plan")
+			assert.Zero(t, denied.count(keys), "a denied noteSubscriber hears nothing of the private note")
+			assert.Zero(t, mine.count(keys), "a reader hears nothing of the private note")
+		})
 	}
 }
 
