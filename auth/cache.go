@@ -33,7 +33,7 @@ func keyOf(token string) tokenKey {
 // other token is hashed afresh, so a context can never lend its digest to a
 // different token.
 func keyFor(ctx context.Context, token string) tokenKey {
-	if c, ok := ctx.Value(credentialKey{}).(Credential); ok && c.sum != nil && c.raw == token {
+	if c, ok := credentialFrom(ctx); ok && c.sum != nil && c.raw == token {
 		return tokenKey(*c.sum)
 	}
 	return keyOf(token)

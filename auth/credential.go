@@ -73,6 +73,56 @@ func NewCredentialContext(ctx context.Context, c Credential) context.Context {
 // CredentialFromContext returns the credential stored by NewCredentialContext.
 // It reports false when there is none or it is empty.
 func CredentialFromContext(ctx context.Context) (Credential, bool) {
-	c, ok := ctx.Value(credentialKey{}).(Credential)
+	c, ok := credentialFrom(ctx)
 	return c, ok && !c.IsZero()
+}
+
+// credentialFrom returns the credential in ctx, stored either by
+// NewCredentialContext or by Middleware's request context.
+func credentialFrom(ctx context.Context) (Credential, bool) {
+	switch v := ctx.Value(credentialKey{}).(type) {
+	case Credential:
+		return v, true
+	case *Credential:
+		return *v, v != nil
+	}
+	return Credential{}, false
+}
+
+// requestContext is the context Middleware hands on: the caller's
+// credential with its digest and, once validated, the principal, in one
+// allocation instead of four (digest, boxed credential, two context
+// nodes). p is set once, after validation and before the next handler
+// sees the context; nothing writes it afterwards.
+type requestContext struct {
+	context.Context
+	cred Credential
+	sum  [32]byte
+	p    *Principal
+}
+
+func newRequestContext(parent context.Context, raw string) *requestContext {
+	c := &requestContext{Context: parent, sum: [32]byte(keyOf(raw))}
+	c.cred = Credential{raw: raw, sum: &c.sum}
+	return c
+}
+
+func (c *requestContext) Value(key any) any {
+	switch key.(type) {
+	case credentialKey:
+		return &c.cred
+	case principalKey:
+		if c.p != nil {
+			return c.p
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context without its contents.
+func (c *requestContext) String() string {
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		return s.String() + ".WithValue(auth.credential, auth.principal)"
+	}
+	return "context.WithValue(auth.credential, auth.principal)"
 }

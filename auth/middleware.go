@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,7 +111,8 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			}
 			// The credential, hashed once, is in the context from here on, so
 			// validators' caches (keyFor) and obo reuse its digest.
-			ctx := NewCredentialContext(r.Context(), NewCredential(raw))
+			rc := newRequestContext(r.Context(), raw)
+			var ctx context.Context = rc
 			if dreq != nil {
 				dreq.DPoP = isDPoP
 				dreq.Proofs = r.Header.Values("DPoP")
@@ -131,7 +133,8 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			if dreq != nil && dreq.nonce != "" {
 				w.Header().Set("DPoP-Nonce", dreq.nonce) // RFC 9449 §8.2: the next nonce
 			}
-			next.ServeHTTP(w, r.WithContext(NewContext(ctx, p)))
+			rc.p = p
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}, nil
 }
