@@ -10,9 +10,12 @@ import (
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
-type requestIDKey struct{}
-
-type rpcIDKey struct{}
+// The keys live in internal/ctxval, so that transport's edge context can
+// answer them from the node it allocates anyway.
+type (
+	requestIDKey = ctxval.RequestIDKey
+	rpcIDKey     = ctxval.RPCIDKey
+)
 
 // NewRequestIDContext returns a copy of ctx carrying the request ID. The
 // transport sets it once per HTTP request; tools, audit events and logs

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/internal/ctxval"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
@@ -77,6 +78,8 @@ func (c *EdgeConfig) check() error {
 
 type bodyKey struct{}
 
+type edgeKey struct{} // answered with the *edgeContext itself
+
 // edgeBody is the POST body Edge hands on: the bytes it read, both as the
 // request's Body and, whole, in the context for later middleware.
 type edgeBody struct {
@@ -84,17 +87,24 @@ type edgeBody struct {
 	buf []byte
 }
 
-// edgeContext is the context Edge hands on with a POST: the parent with the
-// body under bodyKey. It holds the body, so the two cost one allocation.
+// edgeContext is the context Edge hands on: the parent with the request
+// ID (audit's key) and, for a POST, the body under bodyKey, its Peek memo
+// and the JSON-RPC id once the step-up layer has read it (audit's key), in
+// one allocation. Each field is set before the handler that may read it
+// runs and never changed afterwards.
 type edgeContext struct {
 	context.Context
-	body edgeBody
-	peek jsonrpc.Memo // the body's Peek result, filled by the first layer that peeks
+	requestID string
+	rpcID     string
+	hasBody   bool
+	body      edgeBody
+	peek      jsonrpc.Memo  // the body's Peek result, filled by the first layer that peeks
+	req       *http.Request // the request copy Edge made with this context, if any
 }
 
-// String names the context without the body.
+// String names the context without its contents.
 func (c *edgeContext) String() string {
-	return contextName(c.Context) + ".WithValue(transport.bodyKey)"
+	return contextName(c.Context) + ".WithValue(transport.edge)"
 }
 
 func contextName(c context.Context) string {
@@ -105,13 +115,38 @@ func contextName(c context.Context) string {
 }
 
 func (c *edgeContext) Value(key any) any {
-	switch key {
-	case bodyKey{}:
-		return &c.body
-	case jsonrpc.MemoKey{}:
-		return &c.peek
+	switch key.(type) {
+	case edgeKey:
+		return c
+	case bodyKey:
+		if c.hasBody {
+			return &c.body
+		}
+	case jsonrpc.MemoKey:
+		if c.hasBody {
+			return &c.peek
+		}
+	case ctxval.RequestIDKey:
+		if c.requestID != "" {
+			return &c.requestID
+		}
+	case ctxval.RPCIDKey:
+		if c.rpcID != "" {
+			return &c.rpcID
+		}
 	}
 	return c.Context.Value(key)
+}
+
+// setRPCID records the JSON-RPC id of the request in ctx for
+// audit.RPCIDFromContext: in the edge context when ctx is Edge's own (no
+// allocation), else in a new context, which the caller must hand on.
+func setRPCID(ctx context.Context, id string) (context.Context, bool) {
+	if ec, ok := ctx.Value(edgeKey{}).(*edgeContext); ok && ec.rpcID == "" {
+		ec.rpcID = id
+		return ctx, false
+	}
+	return audit.NewRPCIDContext(ctx, id), true
 }
 
 // Close does nothing: the bytes are in memory.
@@ -196,7 +231,7 @@ func (e *edge) handlerPre(pre func(http.Handler) http.Handler, next http.Handler
 		}
 		w.Header().Set(HeaderRequestID, id)
 		audit.AnnotateRequestID(r.Context(), id)
-		e.serve(w, r, audit.NewRequestIDContext(r.Context(), id), preH, next)
+		e.serve(w, r, &edgeContext{Context: r.Context(), requestID: id}, preH, next)
 	})
 }
 
@@ -222,7 +257,7 @@ func (e *edge) reject(w http.ResponseWriter, r *http.Request, ctx context.Contex
 // serve applies the header checks to r, whose context is to become ctx,
 // then hands a POST to pre (which must end in bodyHandler) or, without
 // pre, reads its body itself before next.
-func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context, pre, next http.Handler) {
+func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx *edgeContext, pre, next http.Handler) {
 	reject := func(status int, reason, code string) { e.reject(w, r, ctx, status, reason, code) }
 	if origins := r.Header.Values("Origin"); len(origins) > 0 {
 		if len(origins) > 1 {
@@ -265,8 +300,10 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, ctx context.Context
 		return
 	}
 	// The pre-auth limit sees the request before any body byte is read, so
-	// a refused caller costs no body buffer.
-	pre.ServeHTTP(w, r.WithContext(ctx))
+	// a refused caller costs no body buffer. When it hands on this very
+	// copy, serveBody fills it in rather than copying it again.
+	ctx.req = r.WithContext(ctx)
+	pre.ServeHTTP(w, ctx.req)
 }
 
 const msgNotJSON = "unsupported media type: POST bodies must be application/json"
@@ -299,13 +336,18 @@ func (e *edge) bodyHandler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		e.serveBody(w, r, r.Context(), next)
+		ec, ok := r.Context().(*edgeContext)
+		if !ok {
+			// The pre-auth limit derived a context of its own: keep it.
+			ec = &edgeContext{Context: r.Context()}
+		}
+		e.serveBody(w, r, ec, next)
 	})
 }
 
 // serveBody reads r's body under BodyTimeout and MaxBodyBytes and hands it
-// on, whole, with ctx.
-func (e *edge) serveBody(w http.ResponseWriter, r *http.Request, ctx context.Context, next http.Handler) {
+// on, whole, in ctx.
+func (e *edge) serveBody(w http.ResponseWriter, r *http.Request, ctx *edgeContext, next http.Handler) {
 	deadline := setReadDeadline(w, time.Now().Add(e.cfg.BodyTimeout)) == nil
 	body, err := readBody(r.Body, r.ContentLength, e.cfg.MaxBodyBytes)
 	if deadline {
@@ -324,10 +366,14 @@ func (e *edge) serveBody(w http.ResponseWriter, r *http.Request, ctx context.Con
 		e.reject(w, r, ctx, http.StatusRequestEntityTooLarge, "request body too large", "body_too_large")
 		return
 	}
-	ec := &edgeContext{Context: ctx, body: edgeBody{buf: body}}
-	ec.body.Reset(body)
-	r2 := r.WithContext(ec)
-	r2.Body = &ec.body
+	ctx.body.buf = body
+	ctx.body.Reset(body)
+	ctx.hasBody = true
+	r2 := r
+	if r != ctx.req {
+		r2 = r.WithContext(ctx)
+	}
+	r2.Body = &ctx.body
 	r2.ContentLength = int64(len(body))
 	next.ServeHTTP(w, r2)
 }

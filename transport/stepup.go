@@ -74,9 +74,12 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 		}
 		ctx := r.Context()
 		if len(msg.ID) > 0 {
-			audit.AnnotateRPCID(ctx, string(msg.ID))
-			ctx = audit.NewRPCIDContext(ctx, string(msg.ID))
-			r = r.WithContext(ctx)
+			id := string(msg.ID)
+			audit.AnnotateRPCID(ctx, id)
+			if c, derived := setRPCID(ctx, id); derived {
+				ctx = c
+				r = r.WithContext(ctx)
+			}
 		}
 		// Default deny by method (authz.ClassifyMethod): a method no client
 		// may send never reaches mcp-go. A message without a method is a

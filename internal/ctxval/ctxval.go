@@ -59,9 +59,23 @@ func WithString[K comparable](parent context.Context, _ K, v string) context.Con
 // String returns the string stored under the key type K by the nearest
 // WithString, and whether there is one.
 func String[K comparable](ctx context.Context, key K) (string, bool) {
-	c, ok := ctx.Value(key).(*stringCtx[K])
-	if !ok {
-		return "", false
+	switch c := ctx.Value(key).(type) {
+	case *stringCtx[K]:
+		return c.v, true
+	case *string:
+		// A context that carries several per-request strings in one node
+		// (transport's edge context) answers the key with a pointer to its
+		// field.
+		return *c, c != nil
 	}
-	return c.v, true
+	return "", false
 }
+
+// RequestIDKey and RPCIDKey are the keys of audit's request ID and
+// JSON-RPC id, here so that transport's edge context can carry both in the
+// node it allocates anyway. A context that answers them with a *string
+// must only do so once the string is set.
+type (
+	RequestIDKey struct{}
+	RPCIDKey     struct{}
+)
