@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -136,10 +137,25 @@ func isInitialize(r *http.Request) bool {
 		return false
 	}
 	body, ok := bodyFromContext(r.Context())
-	if !ok || !bytes.Contains(body, []byte("initialize")) {
+	return ok && isInitializeBody(r.Context(), body)
+}
+
+// notInitialize reports whether r is known not to be an initialize
+// request: not a POST, or a POST whose body Edge read and which is some
+// other message.
+func notInitialize(r *http.Request) bool {
+	if r.Method != http.MethodPost {
+		return true
+	}
+	body, ok := bodyFromContext(r.Context())
+	return ok && !isInitializeBody(r.Context(), body)
+}
+
+func isInitializeBody(ctx context.Context, body []byte) bool {
+	if !bytes.Contains(body, []byte("initialize")) {
 		return false
 	}
-	msg, err := jsonrpc.Peek(body)
+	msg, err := jsonrpc.PeekMemo(ctx, body)
 	return err == nil && msg.Method == string(mcp.MethodInitialize)
 }
 
@@ -304,9 +320,20 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 			}
 			r = withHeader(r, server.HeaderKeySessionID, inner)
 		}
+		if notInitialize(r) {
+			// mcp-go sets Mcp-Session-Id only in an initialize response, so
+			// a request known to be something else is not wrapped. Were a
+			// later mcp-go to echo the ID elsewhere, the untagged ID would
+			// still open nothing: open refuses an ID without this
+			// principal's tag.
+			next.ServeHTTP(w, r)
+			return
+		}
 		sw := &sessionWriter{HeaderHook: httpx.HeaderHook{ResponseWriter: w}, b: b, p: p, tenant: tenant}
 		sw.Before = sw
 		if !isInitialize(r) {
+			// Without Edge's body in the context, any response may be an
+			// initialize response: tag whatever ID it carries.
 			next.ServeHTTP(&sw.HeaderHook, r)
 			return
 		}
