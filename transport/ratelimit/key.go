@@ -76,6 +76,11 @@ const ipv6KeyBits = 64
 //
 // The result is a string of one allocation.
 func key(ctx context.Context, buf []byte, scope, tool string, parts Parts, r *http.Request, trusted []netip.Prefix) string {
+	return string(appendKey(ctx, buf, scope, tool, parts, r, trusted))
+}
+
+// appendKey is key's bytes, in buf when they fit: no allocation.
+func appendKey(ctx context.Context, buf []byte, scope, tool string, parts Parts, r *http.Request, trusted []netip.Prefix) []byte {
 	b := append(buf[:0], scope...)
 	if tool != "" {
 		b = appendField(b, 'n', tool)
@@ -110,7 +115,7 @@ func key(ctx context.Context, buf []byte, scope, tool string, parts Parts, r *ht
 			b = append(b, "anonymous"...)
 		}
 	}
-	return string(b)
+	return b
 }
 
 // appendField appends tag, len(v), ':' and v, which makes the key

@@ -130,7 +130,37 @@ func (m *Memory) AllowAt(key string, limit Limit, now time.Time) (Decision, erro
 	}
 	s := &m.shards[maphash.String(m.seed, key)&m.mask]
 	s.mu.Lock()
-	e := s.get(key, limit)
+	return m.decide(s, s.get(key, limit), limit, now), nil
+}
+
+// allowBytes is AllowAt for a key in a buffer: a bucket that exists is
+// found without converting the key to a string (the warm path allocates
+// nothing); a new bucket stores a copy.
+func (m *Memory) allowBytes(key []byte, limit Limit, now time.Time) (Decision, error) {
+	if len(key) > MaxKeyBytes {
+		return m.AllowAt(string(key), limit, now)
+	}
+	if err := limit.check(); err != nil {
+		return Decision{}, err
+	}
+	limit = limit.normalize()
+	// maphash.Bytes and maphash.String hash equal contents alike, so both
+	// entry points reach the same shard.
+	s := &m.shards[maphash.Bytes(m.seed, key)&m.mask]
+	s.mu.Lock()
+	e, ok := s.entries[string(key)]
+	if ok {
+		s.order.MoveToFront(e)
+	} else {
+		e = s.get(string(key), limit)
+	}
+	return m.decide(s, e, limit, now), nil
+}
+
+// decide takes one event from e (or, when e's limit is another, from the
+// bucket of the key under limit) at now and unlocks s.
+func (m *Memory) decide(s *memShard, e *memEntry, limit Limit, now time.Time) Decision {
+	key := e.key
 	if e.limit != limit {
 		// Another limit for this key: a bucket of its own, named by the
 		// key and the limit (a NUL never appears in keys built by this
@@ -148,7 +178,7 @@ func (m *Memory) AllowAt(key string, limit Limit, now time.Time) (Decision, erro
 		d.RetryAfter = retryAfter(e.lim.TokensAt(now), limit)
 	}
 	s.mu.Unlock()
-	return d, nil
+	return d
 }
 
 // Len returns the number of keys currently held (at most MaxKeys).

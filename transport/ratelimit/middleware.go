@@ -125,11 +125,14 @@ func (m *Middleware) Namespace() string { return m.ns }
 // ErrUnavailable or ErrConfig) means r must be refused. Check does not
 // report events; Handler does.
 func (m *Middleware) Check(r *http.Request) (Decision, error) {
-	d, _, _, err := m.check(r)
+	var buf [128]byte
+	d, _, _, err := m.check(r, &buf)
 	return d, err
 }
 
-func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
+// check decides r against its limit. The key it returns is in buf when it
+// fits (no allocation on the warm path); copy it before keeping it.
+func (m *Middleware) check(r *http.Request, buf *[128]byte) (Decision, []byte, Limit, error) {
 	ctx := r.Context()
 	limit := m.limit
 	if len(m.tenants) > 0 {
@@ -139,9 +142,14 @@ func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
 			}
 		}
 	}
-	var buf [128]byte
-	k := key(ctx, buf[:], m.scope, "", m.parts, r, m.trusted)
-	d, err := m.lim.Allow(ctx, k, limit)
+	k := appendKey(ctx, buf[:], m.scope, "", m.parts, r, m.trusted)
+	var d Decision
+	var err error
+	if mem, ok := m.lim.(*Memory); ok {
+		d, err = mem.allowBytes(k, limit, mem.now())
+	} else {
+		d, err = m.lim.Allow(ctx, string(k), limit)
+	}
 	return d, k, limit, err
 }
 
@@ -155,16 +163,20 @@ func (m *Middleware) check(r *http.Request) (Decision, string, Limit, error) {
 // event per request while the backend is down).
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, k, limit, err := m.check(r)
+		var buf [128]byte
+		d, kb, limit, err := m.check(r, &buf)
 		switch {
 		case err != nil:
+			k := string(kb)
 			m.event(r, Event{Kind: EventUnavailable, Key: k, Limit: limit, RetryAfter: d.RetryAfter, Err: err})
 			refuse(w, http.StatusServiceUnavailable, d.RetryAfter, "rate limiter unavailable")
 		case !d.Allowed:
+			k := string(kb)
 			m.event(r, Event{Kind: EventLimited, Key: k, Limit: limit, RetryAfter: d.RetryAfter})
 			refuse(w, http.StatusTooManyRequests, d.RetryAfter, "rate limit exceeded")
 		default:
 			if d.FailedOpen != nil {
+				k := string(kb)
 				m.event(r, Event{Kind: EventFailOpen, Key: k, Limit: limit, Err: d.FailedOpen})
 			}
 			next.ServeHTTP(w, r)
