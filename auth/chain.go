@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -198,4 +199,21 @@ func (c *ChainValidator) Validate(ctx context.Context, token string) (*Principal
 		return nil, InvalidToken(descInactive, fmt.Errorf("%w: introspection and the token's signed claims disagree on subject or issuer", ErrInvalidToken))
 	}
 	return p, nil
+}
+
+// SetObserver passes o to each of the chain's validators that reports to
+// an Observer (has a SetObserver method, as JWTValidator and
+// IntrospectionValidator do), and returns their errors joined. A nil o is
+// an error wrapping ErrConfig.
+func (c *ChainValidator) SetObserver(o Observer) error {
+	if o == nil {
+		return fmt.Errorf("%w: ChainValidator.SetObserver: nil observer", ErrConfig)
+	}
+	var errs []error
+	for _, v := range [...]Validator{c.jwt, c.opaque} {
+		if s, ok := v.(interface{ SetObserver(Observer) error }); ok {
+			errs = append(errs, s.SetObserver(o))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -248,6 +248,7 @@ type IntrospectionValidator struct {
 	now        func() time.Time
 	dpop       *dpopPolicy
 	revoker    Revoker
+	obs        observerSlot
 
 	flights singleflight.Group
 
@@ -385,6 +386,14 @@ func (v *IntrospectionValidator) DPoPMode() DPoPMode { return v.dpop.modeOf() }
 // is disabled.
 func (v *IntrospectionValidator) DPoPAlgorithms() []string { return v.dpop.algorithms() }
 
+// SetObserver makes o the validator's Observer: it is told of every
+// cache lookup (CacheIntrospection) and every introspection (OpIntrospect).
+// It may be called once, before or while the validator serves; a second
+// call, or a nil o, is an error wrapping ErrConfig.
+func (v *IntrospectionValidator) SetObserver(o Observer) error {
+	return v.obs.set(o, "IntrospectionValidator")
+}
+
 // Close aborts the introspection requests in flight; their callers get
 // ErrUnavailable. Cached results are still served, but no further request
 // is sent. Close is safe to call more than once.
@@ -420,6 +429,7 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	now := v.now()
 	if v.cache != nil {
 		if p := v.cache.get(k, now); p != nil {
+			v.obs.lookup(ctx, CacheIntrospection, true)
 			// A revocation applies to cached verdicts too.
 			if e := checkRevoked(ctx, v.revoker, p); e != nil {
 				return nil, e
@@ -434,12 +444,16 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 	}
 	if v.neg != nil {
 		if e := v.neg.get(k, now); e != nil {
+			v.obs.lookup(ctx, CacheIntrospection, true)
 			ce := *e
 			return nil, &ce
 		}
 	}
+	if v.cache != nil || v.neg != nil {
+		v.obs.lookup(ctx, CacheIntrospection, false)
+	}
 	ch := v.flights.DoChan(string(k[:]), func() (any, error) {
-		return v.introspectShared(token, k), nil
+		return v.introspectShared(ctx, token, k), nil
 	})
 	select {
 	case res := <-ch:
@@ -463,10 +477,26 @@ func (v *IntrospectionValidator) Validate(ctx context.Context, token string) (*P
 
 // introspectShared runs one introspection on behalf of every caller
 // waiting for token, detached from their contexts, and fills the caches.
-func (v *IntrospectionValidator) introspectShared(token string, k tokenKey) introResult {
-	ctx, cancel := context.WithTimeout(v.ctx, v.timeout)
+// caller is the context of the caller that started it; only the Observer
+// (if any) sees it.
+func (v *IntrospectionValidator) introspectShared(caller context.Context, token string, k tokenKey) introResult {
+	life := v.ctx
+	octx, end := v.obs.start(caller, Operation{Kind: OpIntrospect, Source: v.issuer})
+	if end != nil {
+		var stop context.CancelFunc
+		life, stop = withValuesOf(octx, v.ctx)
+		defer stop()
+	}
+	ctx, cancel := context.WithTimeout(life, v.timeout)
 	defer cancel()
 	p, until, err := v.introspect(ctx, token, k)
+	if end != nil {
+		if err != nil {
+			end(Outcome{Err: err})
+		} else {
+			end(Outcome{})
+		}
+	}
 	now := v.now()
 	if err != nil {
 		if err.Status != http.StatusServiceUnavailable && v.neg != nil {

@@ -285,6 +285,8 @@ type keySource struct {
 	log      *slog.Logger
 	locate   func(ctx context.Context) (string, error) // the JWKS URL, discovering it if needed
 	forget   func()                                    // drops a discovered URL; nil when configured
+	source   string                                    // Operation.Source: the issuer, else the JWKS URL
+	obs      observerSlot
 
 	snap    atomic.Pointer[keySnapshot]
 	nextDue atomic.Int64 // unix nanoseconds when the scheduled refresh is due
@@ -334,7 +336,7 @@ func (ks *keySource) keysFor(ctx context.Context, kid string, hasKID bool) ([]*v
 			return ks.pick(snap, kid, hasKID)
 		}
 	}
-	call := ks.onDemand(now)
+	call := ks.onDemand(ctx, now)
 	if call == nil {
 		if snap == nil {
 			ks.mu.Lock()
@@ -386,7 +388,7 @@ func (ks *keySource) changedKey(ctx context.Context, kid string, key *verifyKey)
 	if ks.static {
 		return nil
 	}
-	call := ks.onDemand(ks.now())
+	call := ks.onDemand(ctx, ks.now())
 	if call == nil {
 		return nil
 	}
@@ -403,8 +405,8 @@ func (ks *keySource) changedKey(ctx context.Context, kid string, key *verifyKey)
 }
 
 // onDemand joins the fetch in flight or, if the cooldown allows, starts
-// one. It returns nil when throttled.
-func (ks *keySource) onDemand(now time.Time) *fetchCall {
+// one in ctx's name (see startLocked). It returns nil when throttled.
+func (ks *keySource) onDemand(ctx context.Context, now time.Time) *fetchCall {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.inflight != nil {
@@ -415,7 +417,7 @@ func (ks *keySource) onDemand(now time.Time) *fetchCall {
 		r.CancelAt(now) // give the token back: we are not fetching
 		return nil
 	}
-	return ks.startLocked(now)
+	return ks.startLocked(ctx, now)
 }
 
 // maybeRefresh starts a background fetch when the scheduled refresh is
@@ -427,7 +429,9 @@ func (ks *keySource) maybeRefresh(now time.Time) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.inflight == nil && now.UnixNano() >= ks.nextDue.Load() {
-		ks.startLocked(now)
+		// Nobody waits for the scheduled refresh: it is no part of the
+		// request that happened to find it due.
+		ks.startLocked(context.Background(), now)
 	}
 }
 
@@ -452,7 +456,7 @@ func (ks *keySource) refresh(ctx context.Context) error {
 	ks.mu.Lock()
 	call := ks.inflight
 	if call == nil {
-		call = ks.startLocked(ks.now())
+		call = ks.startLocked(ctx, ks.now())
 	}
 	ks.mu.Unlock()
 	select {
@@ -463,8 +467,10 @@ func (ks *keySource) refresh(ctx context.Context) error {
 	}
 }
 
-// startLocked starts a fetch; ks.mu must be held.
-func (ks *keySource) startLocked(now time.Time) *fetchCall {
+// startLocked starts a fetch; ks.mu must be held. The fetch runs under
+// ks.ctx, detached from every request; ctx, the context of whoever needs
+// it, only tells the Observer (if any) what the fetch is part of.
+func (ks *keySource) startLocked(ctx context.Context, now time.Time) *fetchCall {
 	call := &fetchCall{done: make(chan struct{})}
 	if ks.closed {
 		call.err = errors.New("validator closed")
@@ -473,10 +479,18 @@ func (ks *keySource) startLocked(now time.Time) *fetchCall {
 	}
 	ks.inflight = call
 	ks.scheduleLocked(now)
+	fctx := ks.ctx
+	octx, end := ks.obs.start(ctx, Operation{Kind: OpFetchKeys, Source: ks.source})
+	if end != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = withValuesOf(octx, ks.ctx)
+		prev := end
+		end = func(o Outcome) { cancel(); prev(o) }
+	}
 	ks.wg.Add(1)
 	go func() {
 		defer ks.wg.Done()
-		err := ks.fetch(ks.ctx)
+		err := ks.fetch(fctx)
 		ks.mu.Lock()
 		ks.inflight = nil
 		ks.lastErr = err
@@ -485,6 +499,13 @@ func (ks *keySource) startLocked(now time.Time) *fetchCall {
 		// stuck stderr pipe) and no request may wait on it.
 		call.err = err
 		close(call.done)
+		if end != nil {
+			out := Outcome{Err: err}
+			if err == nil {
+				out.Keys = ks.snap.Load().n
+			}
+			end(out)
+		}
 		if err != nil {
 			ks.log.Warn("auth: JWK Set refresh failed; keeping the keys held", "error", err)
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -346,6 +347,7 @@ func NewJWTValidator(cfg JWTConfig) (*JWTValidator, error) {
 		now:      v.now,
 		log:      cfg.Logger,
 		cooldown: rate.NewLimiter(rate.Every(cooldown), 1),
+		source:   cmp.Or(cfg.Issuer, cfg.JWKSURL),
 	}
 	if ks.log == nil {
 		ks.log = slog.New(slog.DiscardHandler)
@@ -430,7 +432,9 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	if v.cache != nil {
 		ck = keyFor(ctx, token)
 		now := v.now()
-		if p := v.cache.get(ck, now); p != nil {
+		p := v.cache.get(ck, now)
+		v.keys.obs.lookup(ctx, CacheToken, p != nil)
+		if p != nil {
 			// Cached traffic still drives the periodic refresh, so that a
 			// key the issuer retires stops serving its cached tokens.
 			v.keys.maybeRefresh(now)
@@ -446,7 +450,11 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 			return &cp, nil
 		}
 	}
-	p, expiry, vk, err := v.verify(ctx, token, enforceExpiry)
+	vctx, end := v.keys.obs.start(ctx, Operation{Kind: OpValidate, Source: v.keys.source})
+	p, expiry, vk, err := v.verify(vctx, token, enforceExpiry)
+	if end != nil {
+		end(Outcome{Err: err})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -461,6 +469,18 @@ func (v *JWTValidator) Validate(ctx context.Context, token string) (*Principal, 
 	}
 	cp := *p
 	return &cp, nil
+}
+
+// SetObserver makes o the validator's Observer: it is told of every
+// verified-token cache lookup, every cold validation (OpValidate) and every
+// JWK Set fetch (OpFetchKeys). It may be called once, before or while the
+// validator serves; a second call, or a nil o, is an error wrapping
+// ErrConfig.
+func (v *JWTValidator) SetObserver(o Observer) error {
+	if v == nil || v.keys == nil {
+		return fmt.Errorf("%w: JWTValidator not built by NewJWTValidator", ErrConfig)
+	}
+	return v.keys.obs.set(o, "JWTValidator")
 }
 
 // DPoPMode returns the configured DPoP mode (DPoPDisabled for a zero
