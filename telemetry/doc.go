@@ -5,7 +5,8 @@
 // It depends only on the OpenTelemetry API modules (go.opentelemetry.io/otel,
 // …/metric, …/trace); the application chooses the SDK and exporters. The
 // packages it observes keep no OpenTelemetry import: they declare small
-// hooks (audit.Observer) that a *Telemetry implements. A server that does
+// hooks (audit.Observer, auth.Observer, obo.Config.OnExchange) that a
+// *Telemetry implements. A server that does
 // not configure telemetry pays nothing: transport installs none of this.
 //
 // # Traces
@@ -33,6 +34,32 @@
 //	mcpguard.audit.queue.depth      gauge          (events waiting in an async recorder)
 //	mcpguard.audit.events.dropped   counter        (events the recorder lost)
 //	mcpguard.sessions.live          gauge          (stateful session slots held; ObserveSessions)
+//	mcpguard.cache.lookups          counter        mcpguard.cache (token, introspection, exchange), mcpguard.result (hit, miss)
+//	mcpguard.jwks.fetches           counter        mcpguard.key_set, mcpguard.outcome (ok, error), error.type
+//	mcpguard.jwks.keys              gauge          mcpguard.key_set (usable keys after the last successful fetch)
+//	mcpguard.jwks.age               gauge, s       mcpguard.key_set (time since the last successful fetch)
+//
+// # Child spans
+//
+// A cold token validation (mcpguard.auth.validate, INTERNAL), an
+// introspection (mcpguard.auth.introspect, CLIENT), a JWK Set fetch
+// (mcpguard.jwks.fetch, CLIENT, with mcpguard.keys) and a token exchange
+// (mcpguard.token_exchange, CLIENT, with mcpguard.grant and
+// mcpguard.audience) are children of the span in their context — the
+// request's MCP span, or the validation a fetch is part of — with
+// error.type and an error status on failure: the RFC 6750 code or
+// "unavailable" for a validation, "timeout" / "canceled" / "fetch_failed"
+// for a fetch, the error's audit class for an exchange; never error text. A
+// fetch or introspection shared by several requests is a child of the
+// request that started it; the scheduled key refresh is a root span. The
+// exchange span is built when the exchange ends, from its duration, so an
+// instrumented HTTP client's spans inside it are its siblings.
+//
+// The hooks: *Telemetry implements auth.Observer (transport installs it on
+// Config.Validator with SetObserver), and its ObserveExchange method is an
+// obo.Config.OnExchange (obo.Config{OnExchange:
+// guard.Telemetry().ObserveExchange}). A nil *Telemetry ignores what it is
+// told.
 //
 // Decisions reach telemetry through the audit stream (audit.Observer), so
 // they are counted exactly as they are audited: transport installs the

@@ -95,6 +95,8 @@ type Telemetry struct {
 	// sessionsReg is ObserveSessions' callback.
 	sessionsReg metric.Registration
 	meter       metric.Meter
+
+	hooks hooks // the auth and obo hooks' instruments
 }
 
 // New builds a Telemetry from cfg.
@@ -152,6 +154,9 @@ func New(cfg Config) (*Telemetry, error) {
 		metric.WithUnit("s"),
 		metric.WithDescription("Downstream token exchanges by grant and outcome."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if err := t.newHooks(); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	return t, nil
@@ -234,7 +239,7 @@ func (t *Telemetry) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
-	for _, r := range []*metric.Registration{&t.reg, &t.sessionsReg} {
+	for _, r := range []*metric.Registration{&t.reg, &t.sessionsReg, &t.hooks.jwksReg} {
 		if *r != nil {
 			errs = append(errs, (*r).Unregister())
 			*r = nil
@@ -338,4 +343,10 @@ const (
 	keyGrant       = attribute.Key("mcpguard.grant")
 	keyOutcome     = attribute.Key("mcpguard.outcome")
 	keyMissing     = attribute.Key("mcpguard.missing_scopes")
+	keyCache       = attribute.Key("mcpguard.cache")
+	keyResult      = attribute.Key("mcpguard.result")
+	keyKeySet      = attribute.Key("mcpguard.key_set")
+	keyKeys        = attribute.Key("mcpguard.keys")
+	keySource      = attribute.Key("mcpguard.source")
+	keyAudience    = attribute.Key("mcpguard.audience")
 )

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/telemetry"
 )
 
@@ -35,6 +36,13 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 			return fmt.Errorf("%w: Config.Audit: %w", ErrConfig, err)
 		}
 	}
+	if s, ok := cfg.Validator.(interface{ SetObserver(auth.Observer) error }); ok {
+		// Cache lookups, cold validations, introspections and key-set
+		// fetches (auth's own hook; a validator without one reports none).
+		if err := s.SetObserver(tel); err != nil {
+			return fmt.Errorf("%w: Config.Validator: %w (a validator reports to one Guard's telemetry)", ErrConfig, err)
+		}
+	}
 	if n, ok := g.sessions.counts.(interface{ Len() int }); ok {
 		if err := tel.ObserveSessions(n.Len); err != nil {
 			return fmt.Errorf("%w: Config.Sessions: %w", ErrConfig, err)
@@ -43,6 +51,13 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 	g.tel = tel
 	return nil
 }
+
+// Telemetry returns the Guard's telemetry, nil when it is off (no
+// providers, or the API's no-op ones). Hand it to the components the Guard
+// does not build, for instance as an obo.Exchanger's
+// Config.OnExchange: g.Telemetry().ObserveExchange (a nil
+// *telemetry.Telemetry ignores what it is told, so this works either way).
+func (g *Guard) Telemetry() *telemetry.Telemetry { return g.tel }
 
 // telemetryBegin starts the MCP span once Edge has read the body.
 func telemetryBegin(tel *telemetry.Telemetry, next http.Handler) http.Handler {
