@@ -12,6 +12,7 @@
 //	MCPGUARD_METRICS_ADDR  serve OpenTelemetry metrics at http://<addr>/metrics in Prometheus text format (optional, off by default)
 //	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
 //	MCPGUARD_DPOP          DPoP-bound tokens (RFC 9449): off (default), allowed or required
+//	MCPGUARD_REVOCATIONS_FILE  revoke tokens before they expire: a file of JSON lines, see below (optional, off by default)
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
@@ -39,6 +40,25 @@
 // stdout. A listener on loopback refuses requests whose Host is not
 // loopback (DNS rebinding protection): behind a reverse proxy, listen on
 // the proxy-facing address or have the proxy pass a loopback Host.
+//
+// MCPGUARD_REVOCATIONS_FILE is the operator's revocation hook (there is no
+// HTTP admin endpoint; the file's permissions are its authentication). It
+// must exist at start (empty is fine) and holds one revocation per line,
+// '#' comments and blank lines skipped:
+//
+//	{"iss":"https://idp.example.com","jti":"<token id>"}
+//	{"iss":"https://idp.example.com","sid":"<session or grant id>"}
+//	{"iss":"https://idp.example.com","sub":"<subject>","iat_before":"2026-12-03T11:00:00Z"}
+//
+// revoking one token, every token of a session, or every token of a subject
+// issued before the time. Append lines: the file is re-read within 250 ms
+// of a change (or at once on SIGHUP), each line is applied once, and
+// removing a line does not un-revoke. A revoked token is refused with 401
+// invalid_token, "the access token has been revoked", even when already
+// verified, and audited as auth_failure with reason "revoked"; a malformed
+// line is logged with its number and skipped. Revocations are kept for 24 h
+// (plus 5 min of leeway), so with the file set a token living longer than
+// 24 h is refused.
 //
 //	MCPGUARD_ISSUER=https://idp.example.com go run ./examples/prodmode
 package main
@@ -94,6 +114,8 @@ type config struct {
 	metricsAddr  string
 	otlpEndpoint string
 	dpop         auth.DPoPMode
+	// revocationsFile is MCPGUARD_REVOCATIONS_FILE; empty: no revoker.
+	revocationsFile string
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -200,6 +222,11 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		}
 	}()
 
+	rev, closeRevoker, err := newRevoker(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, closeRevoker)
 	validator, err := auth.NewJWTValidator(auth.JWTConfig{
 		Issuer:          cfg.issuer,
 		Audience:        cfg.resource,
@@ -207,6 +234,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		JWKSURL:         cfg.jwksURL, // empty: discovered from the issuer
 		Logger:          logger,
 		DPoP:            auth.DPoPConfig{Mode: cfg.dpop}, // htu origin: the resource
+		Revoker:         rev,                             // nil (no revoker) without MCPGUARD_REVOCATIONS_FILE
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER, MCPGUARD_AUDIENCE or MCPGUARD_JWKS_URL: %w", err)
@@ -331,6 +359,8 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		tenantClaim:  env("MCPGUARD_TENANT_CLAIM", tenancy.ClaimTenantID),
 		metricsAddr:  env("MCPGUARD_METRICS_ADDR", ""),
 		otlpEndpoint: env("MCPGUARD_OTLP_ENDPOINT", ""),
+
+		revocationsFile: env("MCPGUARD_REVOCATIONS_FILE", ""),
 	}
 	if cfg.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(cfg.metricsAddr); err != nil {
