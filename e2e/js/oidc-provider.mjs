@@ -10,7 +10,9 @@
 //     "tenantClaim": "tenant",        // claim name carrying a client's tenant
 //     "clients": [{"client_id": "a", "client_secret": "s",
 //                  "scope": "tools:read", "tenant": "acme",
-//                  "token_endpoint_auth_method": "client_secret_basic"}],
+//                  "token_endpoint_auth_method": "client_secret_basic",
+//                  "dpop_bound_access_tokens": false}],
+//     "dpopRequireNonce": false,      // DPoP proofs must carry a server nonce
 //     "defaultResource": "",          // resource for requests naming none
 //     "resources": [{"prefix": "http://127.0.0.1:", "scope": "tools:read",
 //                    "format": "jwt", "ttl": 300}]
@@ -22,6 +24,11 @@
 // decides the scopes the resource accepts, the token format ("jwt" gives an
 // RFC 9068 access token whose aud is the resource, "opaque" a reference
 // token for RFC 7662 introspection) and the lifetime in seconds.
+//
+// DPoP (RFC 9449) is on, as in oidc-provider's defaults: a token request
+// with a valid proof gets a token bound to its key (token_type DPoP,
+// cnf.jkt); a client with dpop_bound_access_tokens must send one;
+// dpopRequireNonce demands the server's nonce (use_dpop_nonce).
 //
 // Signals:
 //   SIGHUP   rotate: a new RSA signing key is published first; the previous
@@ -36,7 +43,7 @@
 //   {"event":"rotated","kids":[...]}
 // Everything else (oidc-provider's own warnings) goes to stderr.
 
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import process from 'node:process';
@@ -141,6 +148,8 @@ class SharedMemoryAdapter {
   }
 }
 
+const dpopNonceSecret = randomBytes(32);
+
 const tenants = new Map(cfg.clients.map((c) => [c.client_id, c.tenant]));
 
 function buildProvider(issuer, keys) {
@@ -153,6 +162,7 @@ function buildProvider(issuer, keys) {
       response_types: [],
       redirect_uris: [],
       token_endpoint_auth_method: c.token_endpoint_auth_method || 'client_secret_basic',
+      ...(c.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
       ...(c.scope ? { scope: c.scope } : {}),
     })),
     jwks: { keys },
@@ -167,6 +177,13 @@ function buildProvider(issuer, keys) {
         allowedPolicy: async (ctx) => ctx.oidc.client.clientAuthMethod !== 'none',
       },
       revocation: { enabled: true },
+      dPoP: {
+        enabled: true,
+        // The nonce secret is per process: a restart invalidates nonces,
+        // which clients recover from with one use_dpop_nonce round trip.
+        nonceSecret: dpopNonceSecret,
+        requireNonce: () => cfg.dpopRequireNonce === true,
+      },
       resourceIndicators: {
         enabled: true,
         // A client_credentials request without a resource gets no token:

@@ -43,6 +43,11 @@ type Client struct {
 	// PostSecret makes the client authenticate with client_secret_post
 	// instead of client_secret_basic (RFC 6749 §2.3.1).
 	PostSecret bool
+	// DPoPBound registers the client with dpop_bound_access_tokens (RFC
+	// 9449 §5.2): its token requests must carry a DPoP proof. Without it a
+	// request with a proof still gets a DPoP-bound token (oidc-provider's
+	// DPoP feature is on), one without gets a bearer token.
+	DPoPBound bool
 }
 
 // Resource describes the resource servers the provider issues tokens for.
@@ -83,6 +88,10 @@ type Config struct {
 	// invalid_target. Clients that omit the RFC 8707 resource parameter
 	// need it.
 	DefaultResource string
+	// DPoPNonce makes the token endpoint require a server nonce in DPoP
+	// proofs (RFC 9449 §8): a proof without the current one is answered 400
+	// use_dpop_nonce with a DPoP-Nonce header.
+	DPoPNonce bool
 	// Log, when set, receives the provider's stderr (warnings, errors).
 	Log io.Writer
 }
@@ -116,6 +125,7 @@ type jsConfig struct {
 	Default     string       `json:"defaultResource,omitempty"`
 	Clients     []jsClient   `json:"clients"`
 	Resources   []jsResource `json:"resources"`
+	DPoPNonce   bool         `json:"dpopRequireNonce,omitempty"`
 }
 
 type jsClient struct {
@@ -124,6 +134,7 @@ type jsClient struct {
 	Scope      string `json:"scope,omitempty"`
 	Tenant     string `json:"tenant,omitempty"`
 	AuthMethod string `json:"token_endpoint_auth_method"`
+	DPoPBound  bool   `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 type jsResource struct {
@@ -208,13 +219,14 @@ func (p *Provider) writeConfig(port int) error {
 		KeysFile:    filepath.Join(p.cfg.WorkDir, "oidc-keys.json"),
 		TenantClaim: p.cfg.TenantClaim,
 		Default:     p.cfg.DefaultResource,
+		DPoPNonce:   p.cfg.DPoPNonce,
 	}
 	for _, c := range p.cfg.Clients {
 		method := "client_secret_basic"
 		if c.PostSecret {
 			method = "client_secret_post"
 		}
-		jc.Clients = append(jc.Clients, jsClient{ID: c.ID, Secret: c.Secret, Scope: c.Scope, Tenant: c.Tenant, AuthMethod: method})
+		jc.Clients = append(jc.Clients, jsClient{ID: c.ID, Secret: c.Secret, Scope: c.Scope, Tenant: c.Tenant, AuthMethod: method, DPoPBound: c.DPoPBound})
 	}
 	for _, r := range p.cfg.Resources {
 		format := "jwt"
