@@ -51,9 +51,23 @@ func hintOf(a mcp.ToolAnnotation) toolHint {
 // lookupTool finds a tool as mcp-go dispatches it: the session's tools
 // first, then the server's, then Config.Tools. A tool found nowhere is not
 // read-only.
+//
+// What mcp-go answers is remembered in the request's jsonrpc.Memo (the
+// request hook and the tool middleware both ask; each mcp-go lookup
+// allocates).
 func (pl *Policy) lookupTool(ctx context.Context, name string) toolHint {
+	m, _ := ctx.Value(jsonrpc.MemoKey{}).(*jsonrpc.Memo)
+	if v, ok := m.Recall(name); ok {
+		return toolHint{known: true, readOnly: v == 1}
+	}
 	if t, ok := findTool(ctx, name); ok {
-		return hintOf(t.Annotations)
+		h := hintOf(t.Annotations)
+		v := uint8(0)
+		if h.readOnly {
+			v = 1
+		}
+		m.Keep(name, v)
+		return h
 	}
 	if pl.tools != nil {
 		if a, ok := pl.tools(name); ok {

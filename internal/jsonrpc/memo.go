@@ -18,6 +18,30 @@ type Memo struct {
 	msg  Message
 	err  error
 	set  bool
+
+	// One small fact about a name the request refers to (authz: the
+	// annotations of the tool it calls), so the layers that each look it
+	// up in mcp-go (which allocates per lookup) do so once.
+	factName string
+	fact     uint8
+	factSet  bool
+}
+
+// Recall returns the fact kept for name by Keep, if any. A nil Memo
+// remembers nothing.
+func (m *Memo) Recall(name string) (uint8, bool) {
+	if m == nil || !m.factSet || m.factName != name {
+		return 0, false
+	}
+	return m.fact, true
+}
+
+// Keep remembers v for name, unless a fact is already kept. A nil Memo
+// keeps nothing.
+func (m *Memo) Keep(name string, v uint8) {
+	if m != nil && !m.factSet {
+		m.factName, m.fact, m.factSet = name, v, true
+	}
 }
 
 // MemoKey is the context key under which a *Memo is found.

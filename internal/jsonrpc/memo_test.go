@@ -69,3 +69,25 @@ func TestPeekMemo(t *testing.T) {
 		assert.Equal(t, "bb", msg.Name)
 	})
 }
+
+func TestMemoFact(t *testing.T) {
+	var nilMemo *Memo
+	nilMemo.Keep("a", 1)
+	_, ok := nilMemo.Recall("a")
+	assert.False(t, ok, "a nil Memo remembers nothing")
+
+	var m Memo
+	_, ok = m.Recall("a")
+	assert.False(t, ok, "nothing kept yet")
+	m.Keep("a", 1)
+	v, ok := m.Recall("a")
+	assert.True(t, ok)
+	assert.Equal(t, uint8(1), v)
+	_, ok = m.Recall("b")
+	assert.False(t, ok, "a fact is only for the name it was kept for")
+	m.Keep("b", 0)
+	_, ok = m.Recall("b")
+	assert.False(t, ok, "the first fact stays; a second name is not kept")
+	v, _ = m.Recall("a")
+	assert.Equal(t, uint8(1), v)
+}
