@@ -95,6 +95,7 @@ type edgeBody struct {
 type edgeContext struct {
 	context.Context
 	requestID string
+	idHeader  [1]string // the X-Request-Id response header's value slice
 	rpcID     string
 	hasBody   bool
 	body      edgeBody
@@ -229,9 +230,13 @@ func (e *edge) handlerPre(pre func(http.Handler) http.Handler, next http.Handler
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set(HeaderRequestID, id)
+		ec := &edgeContext{Context: r.Context(), requestID: id}
+		// The header's value slice lives in ec, allocated anyway. The key
+		// is already canonical.
+		ec.idHeader[0] = id
+		w.Header()[HeaderRequestID] = ec.idHeader[:]
 		audit.AnnotateRequestID(r.Context(), id)
-		e.serve(w, r, &edgeContext{Context: r.Context(), requestID: id}, preH, next)
+		e.serve(w, r, ec, preH, next)
 	})
 }
 
