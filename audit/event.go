@@ -55,6 +55,12 @@ const (
 	// KindQueueOverflow reports events that an asynchronous Recorder could
 	// not queue; Event.Dropped holds how many since the previous report.
 	KindQueueOverflow
+	// KindStoreFailure reports a shared store (package redisstore) whose
+	// backend failed, or answered again: Reason is the store and what it
+	// did ("dpop_replay:fail_closed", "obo_tokens:degrade_local",
+	// "session_counts:recovered"), ErrorClass "store_unavailable" while
+	// failing; Decision is deny when the store refuses requests meanwhile.
+	KindStoreFailure
 	kindCount
 )
 
@@ -74,6 +80,7 @@ var kindNames = [kindCount]string{
 	KindPromptDenied:    "prompt_denied",
 	KindTokenExchange:   "token_exchange",
 	KindQueueOverflow:   "queue_overflow",
+	KindStoreFailure:    "store_failure",
 }
 
 // String returns the kind's snake_case name, as written in records.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpguard/mcpguard/transport"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // Two stores on one Redis stand for two replicas.
@@ -273,6 +274,65 @@ func TestSessionCountsRedisDown(t *testing.T) {
 			r, _, err = a.Reserve(ctx, "bob", limits, now)
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(r, remotePrefix), "back on Redis")
+		})
+	}
+}
+
+func TestRateLimiterSharedAndRedisDown(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailClosed, DegradeLocal} {
+		t.Run(policy.String(), func(t *testing.T) {
+			srv := startRedis(t)
+			var ev events
+			shA, shB := newShared(t, srv.addr, &ev), newShared(t, srv.addr, nil)
+			a, err := shA.RateLimiter(StoreConfig{Policy: policy})
+			require.NoError(t, err)
+			b, err := shB.RateLimiter(StoreConfig{Policy: policy})
+			require.NoError(t, err)
+			ctx := context.Background()
+			two := ratelimit.Limit{Events: 2, Period: time.Hour}
+			for _, l := range []*Limiter{a, b} {
+				d, err := l.Allow(ctx, "alice", two)
+				require.NoError(t, err)
+				assert.True(t, d.Allowed)
+			}
+			d, err := a.Allow(ctx, "alice", two)
+			require.NoError(t, err)
+			assert.False(t, d.Allowed, "one budget for both replicas")
+
+			srv.stop()
+			d, err = a.Allow(ctx, "alice", two)
+			if policy == FailClosed {
+				require.ErrorIs(t, err, ratelimit.ErrUnavailable)
+				assert.False(t, d.Allowed)
+			} else {
+				require.NoError(t, err)
+				assert.True(t, d.Allowed, "a fresh local budget")
+				d, err = a.Allow(ctx, "alice", two)
+				require.NoError(t, err)
+				assert.True(t, d.Allowed)
+				d, err = a.Allow(ctx, "alice", two)
+				require.NoError(t, err)
+				assert.False(t, d.Allowed, "still limited, per replica")
+			}
+			require.NotEmpty(t, ev.list())
+			assert.Equal(t, StoreRateLimits, ev.list()[0].Store)
+
+			srv.start()
+			// Both clients drop their dead connections first.
+			for _, sh := range []*Shared{shA, shB} {
+				waitRecovered(t, func() error { return sh.Client().Ping(ctx).Err() })
+			}
+			time.Sleep(2 * time.Millisecond) // past RetryAfter
+			d, err = a.Allow(ctx, "bob", two)
+			require.NoError(t, err)
+			assert.True(t, d.Allowed)
+			assert.True(t, ev.list()[len(ev.list())-1].Recovered)
+			d, err = b.Allow(ctx, "bob", two)
+			require.NoError(t, err)
+			assert.True(t, d.Allowed)
+			d, err = b.Allow(ctx, "bob", two)
+			require.NoError(t, err)
+			assert.False(t, d.Allowed, "shared again")
 		})
 	}
 }

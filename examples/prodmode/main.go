@@ -13,6 +13,25 @@
 //	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
 //	MCPGUARD_DPOP          DPoP-bound tokens (RFC 9449): off (default), allowed or required
 //	MCPGUARD_REVOCATIONS_FILE  revoke tokens before they expire: a file of JSON lines, see below (optional, off by default)
+//	MCPGUARD_REDIS_URL     redis://[user:password@]host:port[/db] (or rediss://): share every store among replicas (optional)
+//	MCPGUARD_SEAL_KEY      32 random bytes in base64, the same on every replica (required with MCPGUARD_REDIS_URL)
+//
+// With MCPGUARD_REDIS_URL, the state that outlives a request moves to Redis
+// (package redisstore), so replicas behind a load balancer agree: the rate
+// limits, terminated sessions, live-session counts and DPoP proof replay.
+// MCPGUARD_SEAL_KEY keys the session binding (replicas sharing it accept
+// each other's sessions; it may be set without Redis for that alone),
+// hashes every identifier into a Redis key and seals every cached value: no
+// token, secret or subject is stored in Redis in clear. Without the key the
+// server refuses to start; a Redis that does not answer at start stops it
+// too. Once running, a Redis outage is handled per store: requests carrying
+// a session ID, initialize and DPoP proofs answer 503 (fail closed); the
+// rate limits are counted in each replica's memory meanwhile (degrade),
+// so stateless calls go on; every store failure and recovery is audited as
+// store_failure (reason "<store>:<policy>" or "<store>:recovered"); service
+// resumes by itself when Redis is back. Run Redis
+// with persistence (appendonly) if ended sessions must stay ended across
+// a Redis restart.
 //
 // Tokens are JWT access tokens for MCPGUARD_RESOURCE, with scopes in
 // "scope" or "scp" and the tenant in MCPGUARD_TENANT_CLAIM (a token
@@ -82,6 +101,7 @@ import (
 	"unicode"
 
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
@@ -116,6 +136,9 @@ type config struct {
 	dpop         auth.DPoPMode
 	// revocationsFile is MCPGUARD_REVOCATIONS_FILE; empty: no revoker.
 	revocationsFile string
+	// redis is set by MCPGUARD_REDIS_URL; sealKey by MCPGUARD_SEAL_KEY.
+	redis   *redis.Options
+	sealKey []byte
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -227,14 +250,39 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, err
 	}
 	closers = append(closers, closeRevoker)
+	// Audit through a bounded queue: a stderr nobody reads slows nothing;
+	// events that do not fit are counted and reported, never silently lost.
+	sink, err := audit.NewJSONSink(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := audit.New(audit.Config{Sink: sink, Mode: audit.Async, OnFull: audit.DropAndCount})
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, rec.Close)
+
+	// MCPGUARD_REDIS_URL: every store shared among replicas lives in Redis.
+	var sh *shared
+	if cfg.redis != nil {
+		if sh, err = newShared(ctx, cfg, rec); err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, sh.close)
+	}
+	dpopCfg := auth.DPoPConfig{Mode: cfg.dpop} // htu origin: the resource
+	if sh != nil {
+		dpopCfg.Replay = sh.replay
+	}
+
 	validator, err := auth.NewJWTValidator(auth.JWTConfig{
 		Issuer:          cfg.issuer,
 		Audience:        cfg.resource,
 		AudienceAliases: cfg.audiences,
 		JWKSURL:         cfg.jwksURL, // empty: discovered from the issuer
 		Logger:          logger,
-		DPoP:            auth.DPoPConfig{Mode: cfg.dpop}, // htu origin: the resource
-		Revoker:         rev,                             // nil (no revoker) without MCPGUARD_REVOCATIONS_FILE
+		DPoP:            dpopCfg,
+		Revoker:         rev, // nil (no revoker) without MCPGUARD_REVOCATIONS_FILE
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER, MCPGUARD_AUDIENCE or MCPGUARD_JWKS_URL: %w", err)
@@ -268,8 +316,10 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	// One budget per caller: its tenant and subject once authenticated;
 	// its address while it fails to authenticate (only failures are
 	// charged, so users sharing an address keep their own budgets).
-	limiter, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
-	if err != nil {
+	var limiter ratelimit.Limiter
+	if sh != nil {
+		limiter = sh.limiter
+	} else if limiter, err = ratelimit.NewMemory(ratelimit.MemoryConfig{}); err != nil {
 		return nil, nil, err
 	}
 	perCaller := ratelimit.Limit{Events: cfg.rate, Period: time.Second, Burst: 2 * cfg.rate}
@@ -282,25 +332,13 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
 	}
 
-	// Audit through a bounded queue: a stderr nobody reads slows nothing;
-	// events that do not fit are counted and reported, never silently lost.
-	sink, err := audit.NewJSONSink(stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	rec, err := audit.New(audit.Config{Sink: sink, Mode: audit.Async, OnFull: audit.DropAndCount})
-	if err != nil {
-		return nil, nil, err
-	}
-	closers = append(closers, rec.Close)
-
 	obs, err := newObservability(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	closers = append(closers, obs.close)
 
-	guard, err := transport.New(transport.Config{
+	tcfg := transport.Config{
 		MeterProvider:        obs.meters,  // nil unless MCPGUARD_METRICS_ADDR
 		TracerProvider:       obs.tracers, // nil unless MCPGUARD_OTLP_ENDPOINT
 		Resource:             cfg.resource,
@@ -320,7 +358,15 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 			server.WithStreamableHTTPLogger(logger),
 		},
 		Logger: logger,
-	})
+	}
+	if cfg.sealKey != nil {
+		// Replicas sharing MCPGUARD_SEAL_KEY accept each other's sessions.
+		tcfg.SessionKey = sessionKey(cfg.sealKey)
+	}
+	if sh != nil {
+		tcfg.Sessions = transport.SessionConfig{Terminated: sh.terminated, Counts: sh.counts}
+	}
+	guard, err := transport.New(tcfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
 	}
@@ -429,6 +475,10 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		cfg.dpop = auth.DPoPRequired
 	default:
 		return config{}, fmt.Errorf("MCPGUARD_DPOP %q: want off, allowed or required", d)
+	}
+
+	if err := redisEnv(getenv, &cfg); err != nil {
+		return config{}, err
 	}
 
 	rate := env("MCPGUARD_RATE_LIMIT", "20")

@@ -28,6 +28,9 @@ import (
 	"github.com/mcpguard/mcpguard/auth/authtest"
 )
 
+// testSealKey is a MCPGUARD_SEAL_KEY for tests: 32 bytes in base64.
+const testSealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 // TestMain lets a test run the real main in a child process, to check the
 // exit status and the streams a user sees.
 func TestMain(m *testing.M) {
@@ -260,6 +263,11 @@ func TestConfigErrors(t *testing.T) {
 		{"rate fraction", map[string]string{"MCPGUARD_RATE_LIMIT": "1.5"}, "MCPGUARD_RATE_LIMIT"},
 		{"rate word", map[string]string{"MCPGUARD_RATE_LIMIT": "fast"}, "MCPGUARD_RATE_LIMIT"},
 		{"rate huge", map[string]string{"MCPGUARD_RATE_LIMIT": "99999999999"}, "MCPGUARD_RATE_LIMIT"},
+		{"redis without seal key", map[string]string{"MCPGUARD_REDIS_URL": "redis://127.0.0.1:1"}, "MCPGUARD_SEAL_KEY is required with MCPGUARD_REDIS_URL"},
+		{"redis not a URL, password not echoed", map[string]string{"MCPGUARD_REDIS_URL": "http://user:hunter2secret@127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey}, "MCPGUARD_REDIS_URL: want redis://"},
+		{"redis unreachable", map[string]string{"MCPGUARD_REDIS_URL": "redis://127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey}, "MCPGUARD_REDIS_URL: Redis at 127.0.0.1:1 does not answer"},
+		{"seal key short", map[string]string{"MCPGUARD_SEAL_KEY": "c2hvcnQ="}, "MCPGUARD_SEAL_KEY: want 32 bytes"},
+		{"seal key not base64", map[string]string{"MCPGUARD_SEAL_KEY": "not base64!"}, "MCPGUARD_SEAL_KEY: not base64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,6 +281,8 @@ func TestConfigErrors(t *testing.T) {
 			err := run(ctx, func(k string) string { return env[k] }, &stdout, &stderr)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "hunter2secret")
+			assert.NotContains(t, err.Error(), testSealKey)
 			assert.Empty(t, stdout.String(), "nothing may claim to listen")
 		})
 	}
