@@ -2,6 +2,9 @@ package obo_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpguard/mcpguard/auth/authtest"
 	"github.com/mcpguard/mcpguard/obo"
 )
 
@@ -95,6 +99,31 @@ func BenchmarkTransportCached(b *testing.B) {
 	tr, err := ex.Transport(calendar, nopTransport{})
 	require.NoError(b, err)
 	req, err := http.NewRequestWithContext(ctxs[0], http.MethodGet, "https://calendar.example.com/events", nil)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tr.RoundTrip(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTransportDPoP: RoundTrip with a cached DPoP-bound token (from
+// the test IdP) and a base transport that does nothing — the per-request
+// cost of signing a fresh ES256 proof, next to BenchmarkTransportCached.
+func BenchmarkTransportDPoP(b *testing.B) {
+	s := newIDP(b, authtest.Config{})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(b, err)
+	ex := s.exchanger(b, obo.ClientSecretBasic, func(c *obo.Config) { c.DPoPKey = &obo.PrivateKey{Signer: key} })
+	target := obo.Target{Flavor: obo.ClientCredentials, Resource: "https://calendar.example.com"}
+	tok, err := ex.Token(context.Background(), target)
+	require.NoError(b, err)
+	require.Equal(b, "DPoP", tok.TokenType)
+	tr, err := ex.Transport(target, nopTransport{})
+	require.NoError(b, err)
+	req, err := http.NewRequest(http.MethodGet, "https://calendar.example.com/events", nil)
 	require.NoError(b, err)
 	b.ReportAllocs()
 	b.ResetTimer()
