@@ -242,7 +242,7 @@ func TestNoCredentialLeaks(t *testing.T) {
 
 	var h http.Handler = server.NewStreamableHTTPServer(mcpSrv, server.WithStreamableHTTPLogger(logger))
 	h = audit.Capture(h)
-	h = resolver.Handler(h)
+	h = resolver.Middleware(h)
 	h = audit.Capture(h)
 	h = authMW(h)
 	h = rec.Middleware(h)

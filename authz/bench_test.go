@@ -97,7 +97,7 @@ func TestCheckAllowPathAllocatesNothing(t *testing.T) {
 func BenchmarkToolMiddleware(b *testing.B) {
 	pl := benchPolicy(b)
 	ctx := auth.NewContext(tenancy.NewContext(context.Background(), "acme"), benchPrincipal("notes:read"))
-	h := pl.ToolMiddleware()(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, nil })
+	h := pl.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, nil })
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "tool_02"
 	b.ReportAllocs()

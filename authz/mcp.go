@@ -93,23 +93,22 @@ func findTool(ctx context.Context, name string) (mcp.Tool, bool) {
 	return mcp.Tool{}, false
 }
 
-// ToolMiddleware returns the authoritative tool-call check: a call the
+// ToolMiddleware is the authoritative tool-call check: a call the
 // principal in the context (auth.FromContext) may not make returns a
 // *DeniedError without reaching the handler. mcp-go sends that error to the
 // client as a JSON-RPC error whose message is the error's client-safe text,
 // naming the missing scopes.
 //
-// Install it with ServerOptions (or server.WithToolHandlerMiddleware). The
-// returned middleware is safe for concurrent use.
-func (pl *Policy) ToolMiddleware() server.ToolHandlerMiddleware {
-	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
-		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			p, _ := auth.FromContext(ctx)
-			if d := pl.Check(ctx, p, MethodToolsCall, req.Params.Name); !d.Allowed {
-				return nil, d.Err()
-			}
-			return next(ctx, req)
+// It is a server.ToolHandlerMiddleware: install it with ServerOptions (or
+// server.WithToolHandlerMiddleware(pl.ToolMiddleware)). It is safe for
+// concurrent use.
+func (pl *Policy) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		p, _ := auth.FromContext(ctx)
+		if d := pl.Check(ctx, p, MethodToolsCall, req.Params.Name); !d.Allowed {
+			return nil, d.Err()
 		}
+		return next(ctx, req)
 	}
 }
 
@@ -167,32 +166,28 @@ func (pl *Policy) PromptFilter() server.PromptFilterFunc {
 	}
 }
 
-// PromptMiddleware returns the authoritative prompts/get check, which
-// returns a *DeniedError without reaching the handler.
-func (pl *Policy) PromptMiddleware() server.PromptHandlerMiddleware {
-	return func(next server.PromptHandlerFunc) server.PromptHandlerFunc {
-		return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-			p, _ := auth.FromContext(ctx)
-			if d := pl.checkPrompt(p, req.Params.Name); !d.Allowed {
-				return nil, d.Err()
-			}
-			return next(ctx, req)
+// PromptMiddleware is the authoritative prompts/get check
+// (a server.PromptHandlerMiddleware), which returns a *DeniedError without reaching the handler.
+func (pl *Policy) PromptMiddleware(next server.PromptHandlerFunc) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		p, _ := auth.FromContext(ctx)
+		if d := pl.checkPrompt(p, req.Params.Name); !d.Allowed {
+			return nil, d.Err()
 		}
+		return next(ctx, req)
 	}
 }
 
-// ResourceMiddleware returns the authoritative resources/read check (by URI
-// prefix), which returns a *DeniedError without reaching the handler. The
+// ResourceMiddleware is the authoritative resources/read check (by URI
+// prefix; a server.ResourceHandlerMiddleware), which returns a *DeniedError without reaching the handler. The
 // list methods are narrowed by hooks ServerOptions installs.
-func (pl *Policy) ResourceMiddleware() server.ResourceHandlerMiddleware {
-	return func(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
-		return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-			p, _ := auth.FromContext(ctx)
-			if d := pl.checkResource(p, req.Params.URI); !d.Allowed {
-				return nil, d.Err()
-			}
-			return next(ctx, req)
+func (pl *Policy) ResourceMiddleware(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
+	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		p, _ := auth.FromContext(ctx)
+		if d := pl.checkResource(p, req.Params.URI); !d.Allowed {
+			return nil, d.Err()
 		}
+		return next(ctx, req)
 	}
 }
 
@@ -368,10 +363,10 @@ func (pl *Policy) ServerOptions() []server.ServerOption {
 			pl.addListHooks(h)
 		},
 		server.WithToolFilter(pl.ToolFilter()),
-		server.WithToolHandlerMiddleware(pl.ToolMiddleware()),
+		server.WithToolHandlerMiddleware(pl.ToolMiddleware),
 		server.WithPromptFilter(pl.PromptFilter()),
-		server.WithPromptHandlerMiddleware(pl.PromptMiddleware()),
-		server.WithResourceHandlerMiddleware(pl.ResourceMiddleware()),
+		server.WithPromptHandlerMiddleware(pl.PromptMiddleware),
+		server.WithResourceHandlerMiddleware(pl.ResourceMiddleware),
 	}
 }
 

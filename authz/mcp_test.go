@@ -277,7 +277,7 @@ func TestServerOptionsResources(t *testing.T) {
 // "tool not found": this is why ServerOptions installs RequestHook too.
 func TestFilterWithoutHookReadsNotFound(t *testing.T) {
 	pl := notesPolicy(t, nil)
-	n := newNotesServer(t, server.WithToolFilter(pl.ToolFilter()), server.WithToolHandlerMiddleware(pl.ToolMiddleware()))
+	n := newNotesServer(t, server.WithToolFilter(pl.ToolFilter()), server.WithToolHandlerMiddleware(pl.ToolMiddleware))
 	e := rpcError(t, n.rpc(t, context.Background(), reader, "tools/call", map[string]any{"name": "write_note"}))
 	assert.Contains(t, e.Message, "not found")
 	assert.Zero(t, n.count("write_note"))
@@ -285,7 +285,7 @@ func TestFilterWithoutHookReadsNotFound(t *testing.T) {
 
 // The middleware alone is authoritative: no filter, no hook.
 func TestToolMiddlewareAlone(t *testing.T) {
-	n := newNotesServer(t, server.WithToolHandlerMiddleware(notesPolicy(t, nil).ToolMiddleware()))
+	n := newNotesServer(t, server.WithToolHandlerMiddleware(notesPolicy(t, nil).ToolMiddleware))
 	assert.Len(t, toolNames(t, n.rpc(t, context.Background(), reader, "tools/list", map[string]any{})), 3, "no filter: all listed")
 
 	e := rpcError(t, n.rpc(t, context.Background(), reader, "tools/call", map[string]any{"name": "write_note"}))
@@ -300,7 +300,7 @@ func TestToolMiddlewareAlone(t *testing.T) {
 }
 
 func TestPromptMiddlewareAlone(t *testing.T) {
-	n := newNotesServer(t, server.WithPromptHandlerMiddleware(notesPolicy(t, nil).PromptMiddleware()))
+	n := newNotesServer(t, server.WithPromptHandlerMiddleware(notesPolicy(t, nil).PromptMiddleware))
 	e := rpcError(t, n.rpc(t, context.Background(), reader, "prompts/get", map[string]any{"name": "audit"}))
 	assert.Equal(t, "insufficient scope: this request requires notes:admin", e.Message)
 	assert.Zero(t, n.count("audit"))

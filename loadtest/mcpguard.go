@@ -59,11 +59,11 @@ func newMCPGuardVariant(p *idp) (*mcpguardVariant, error) {
 		return nil, err
 	}
 	high := ratelimit.PerSecond(1_000_000)
-	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: high, KeyBy: ratelimit.Client, Namespace: "preauth"})
+	pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: high, KeyBy: ratelimit.Client, Namespace: "preauth"})
 	if err != nil {
 		return nil, err
 	}
-	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: high})
+	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: high})
 	if err != nil {
 		return nil, err
 	}

@@ -44,12 +44,12 @@ type reqState struct {
 	decision, reason, event, tenant, kind, subject, errType string
 }
 
-// Handler is the outermost telemetry layer: it owns the request's state,
+// Middleware is the outermost telemetry layer: it owns the request's state,
 // ends the MCP span when the response is written and records
 // mcp.server.operation.duration. Put it outside audit's Middleware (so
 // the audit stream's edge events reach the span) and call Begin once the
 // request body has been read. transport does both.
-func (t *Telemetry) Handler(next http.Handler) http.Handler {
+func (t *Telemetry) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{start: time.Now()}
 		hw := &httpx.HeaderHook{ResponseWriter: w}

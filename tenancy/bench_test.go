@@ -92,7 +92,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := r.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := r.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
 	req = req.WithContext(auth.NewContext(req.Context(), benchPrincipal()))
 	w := httptest.NewRecorder()

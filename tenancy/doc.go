@@ -33,7 +33,7 @@
 //	})
 //	if err != nil { ... }
 //	mcpHTTP := server.NewStreamableHTTPServer(mcpServer)
-//	http.Handle("/mcp", authMW(resolver.Handler(mcpHTTP)))
+//	http.Handle("/mcp", authMW(resolver.Middleware(mcpHTTP)))
 //
 // A request without a principal gets 401 (the auth middleware is missing:
 // fail closed); a missing, invalid or disallowed tenant gets 403 with a

@@ -59,9 +59,9 @@ func ExampleNew_allowList() {
 	// 403 invalid_tenant
 }
 
-// Handler sits behind auth.Middleware, which puts the verified principal in
+// Middleware sits behind auth.Middleware, which puts the verified principal in
 // the context. Here a stand-in does that so the example runs alone.
-func ExampleResolver_Handler() {
+func ExampleResolver_Middleware() {
 	r, err := tenancy.New(tenancy.Config{Claim: tenancy.ClaimTenantID})
 	if err != nil {
 		panic(err)
@@ -74,7 +74,7 @@ func ExampleResolver_Handler() {
 	stack := func(claims map[string]any) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			p := &auth.Principal{Subject: "alice", Claims: auth.NewClaims(claims)}
-			r.Handler(tool).ServeHTTP(w, req.WithContext(auth.NewContext(req.Context(), p)))
+			r.Middleware(tool).ServeHTTP(w, req.WithContext(auth.NewContext(req.Context(), p)))
 		})
 	}
 	for _, claims := range []map[string]any{{"tenant_id": "acme"}, {}} {

@@ -18,7 +18,7 @@ const (
 	CodeForbidden = -32003
 )
 
-// Handler returns HTTP middleware that resolves the tenant of each request
+// Middleware is the HTTP middleware that resolves the tenant of each request
 // from the auth.Principal the auth middleware stored in its context and
 // serves next with the tenant in the context (see FromContext). It must be
 // installed inside (after) the auth middleware.
@@ -55,7 +55,7 @@ const (
 // Narrow. The request is never modified; next receives a
 // shallow copy with the new context. The handler is safe for concurrent
 // use.
-func (r *Resolver) Handler(next http.Handler) http.Handler {
+func (r *Resolver) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
 		p, ok := auth.FromContext(ctx)

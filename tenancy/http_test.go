@@ -99,7 +99,7 @@ func TestHandler(t *testing.T) {
 			}
 			origCtx := req.Context()
 			rec := httptest.NewRecorder()
-			withPrincipal(tt.p, r.Handler(next)).ServeHTTP(rec, req)
+			withPrincipal(tt.p, r.Middleware(next)).ServeHTTP(rec, req)
 			assert.Equal(t, origCtx, req.Context(), "the incoming request must not be modified")
 
 			if tt.status == 0 {
@@ -155,7 +155,7 @@ func TestHandlerReplacesEarlierTenant(t *testing.T) {
 			require.NoError(t, err)
 			var got string
 			var ok bool
-			h := r.Handler(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+			h := r.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
 				got, ok = FromContext(req.Context())
 			}))
 			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
@@ -184,7 +184,7 @@ func TestWriteErrorUnknownErrorIs403(t *testing.T) {
 func TestHandlerConcurrent(t *testing.T) {
 	r, err := New(Config{})
 	require.NoError(t, err)
-	h := r.Handler(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		tenant, _ := FromContext(req.Context())
 		_, _ = w.Write([]byte(tenant))
 	}))

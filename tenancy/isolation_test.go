@@ -181,7 +181,7 @@ func newHarness(t *testing.T, store *notesStore, tenants, perTenant int) *harnes
 	authMW, err := auth.Middleware(jwtValidator(t, idp), auth.MiddlewareConfig{ResourceMetadataURL: "http://127.0.0.1/.well-known/oauth-protected-resource"})
 	require.NoError(t, err)
 	mcpHTTP := server.NewStreamableHTTPServer(store.server())
-	ts := httptest.NewServer(authMW(resolver.Handler(mcpHTTP)))
+	ts := httptest.NewServer(authMW(resolver.Middleware(mcpHTTP)))
 	t.Cleanup(ts.Close)
 	h.url = ts.URL
 	return h

@@ -53,9 +53,9 @@ func BenchmarkStack(b *testing.B) {
 	require.NoError(b, err)
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(b, err)
-	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client, Namespace: "preauth"})
+	pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client, Namespace: "preauth"})
 	require.NoError(b, err)
-	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9)})
+	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9)})
 	require.NoError(b, err)
 	g, err := New(Config{
 		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,

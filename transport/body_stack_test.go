@@ -79,7 +79,7 @@ func TestReadBody(t *testing.T) {
 func TestStackPreAuthLimitBeforeBody(t *testing.T) {
 	mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(t, err)
-	pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: mem, Limit: ratelimit.PerMinute(1), KeyBy: ratelimit.Address})
+	pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: mem, Limit: ratelimit.PerMinute(1), KeyBy: ratelimit.Address})
 	require.NoError(t, err)
 	st := newStack(t, func(c *Config) { c.PreAuthRateLimit = pre })
 	status, _, _ := rawCall(t, st.url, "", "whoami", "")

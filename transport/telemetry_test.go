@@ -126,7 +126,7 @@ func TestStackTelemetry(t *testing.T) {
 		t.Run(era, func(t *testing.T) {
 			lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 			require.NoError(t, err)
-			perUser, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1000, Period: time.Second, Burst: 1000},
+			perUser, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1000, Period: time.Second, Burst: 1000},
 				Tenants: map[string]ratelimit.Limit{"slow": {Events: 1, Period: time.Hour, Burst: 1}}})
 			require.NoError(t, err)
 			ts := newTelemetryStack(t, func(c *Config) {

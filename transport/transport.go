@@ -120,9 +120,9 @@ type Config struct {
 	// without tenants. Ignored in ModeDev, where Dev.Tenant is used.
 	Tenancy *tenancy.Resolver
 
-	// The three request limits are one mechanism, ratelimit.Middleware
-	// (build each with ratelimit.NewMiddleware), at three places in the
-	// stack. Each must have its own MiddlewareConfig.Namespace — New refuses
+	// The three request limits are one mechanism, ratelimit.RequestLimit
+	// (build each with ratelimit.NewRequestLimit), at three places in the
+	// stack. Each must have its own RequestLimitConfig.Namespace — New refuses
 	// two with the same one — so limits sharing a Limiter never share a
 	// bucket. Nil: that limit is off.
 	//
@@ -130,7 +130,7 @@ type Config struct {
 	// example a per-address ceiling far above any one caller's budget),
 	// after the header checks and before the body is read or the token
 	// checked, so a refused request costs no body buffer.
-	PreAuthRateLimit *ratelimit.Middleware
+	PreAuthRateLimit *ratelimit.RequestLimit
 	// UnauthenticatedRateLimit limits requests that fail authentication
 	// (no token, a bad token), keyed by client address: each failure spends
 	// one event of the address's budget, and once it is spent the answer is
@@ -138,12 +138,12 @@ type Config struct {
 	// charged here (RateLimit keys them by tenant and subject), so callers
 	// sharing an address keep their own budgets. Its TrustedProxies decide
 	// whose X-Forwarded-For is believed.
-	UnauthenticatedRateLimit *ratelimit.Middleware
+	UnauthenticatedRateLimit *ratelimit.RequestLimit
 	// RateLimit runs after authentication and tenancy on authenticated
 	// callers, typically keyed by tenant and subject.
-	RateLimit *ratelimit.Middleware
+	RateLimit *ratelimit.RequestLimit
 	// ToolBudgets is tool middleware enforcing per-tool rates, concurrency
-	// and timeouts (transport/ratelimit's ToolBudgets.Middleware). Nil: none.
+	// and timeouts (transport/ratelimit's ToolBudgets.ToolMiddleware). Nil: none.
 	ToolBudgets server.ToolHandlerMiddleware
 
 	// Audit records edge outcomes and tool calls. Nil: no audit.
@@ -413,13 +413,13 @@ func checkNamespaces(cfg Config) error {
 	seen := map[string]string{}
 	for _, l := range []struct {
 		field string
-		m     *ratelimit.Middleware
+		m     *ratelimit.RequestLimit
 	}{{"PreAuthRateLimit", cfg.PreAuthRateLimit}, {"UnauthenticatedRateLimit", cfg.UnauthenticatedRateLimit}, {"RateLimit", cfg.RateLimit}} {
 		if l.m == nil {
 			continue
 		}
 		if other, ok := seen[l.m.Namespace()]; ok {
-			return fmt.Errorf("%w: Config.%s and Config.%s share the key namespace %q; give each its own MiddlewareConfig.Namespace", ErrConfig, other, l.field, l.m.Namespace())
+			return fmt.Errorf("%w: Config.%s and Config.%s share the key namespace %q; give each its own RequestLimitConfig.Namespace", ErrConfig, other, l.field, l.m.Namespace())
 		}
 		seen[l.m.Namespace()] = l.field
 	}
@@ -554,14 +554,14 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 		h = (&stepUp{metaURL: g.metaURL}).handler(h) // still records the JSON-RPC id
 	}
 	if g.cfg.RateLimit != nil {
-		h = g.cfg.RateLimit.Handler(h)
+		h = g.cfg.RateLimit.Middleware(h)
 	}
 	h = g.sessions.Middleware(h)
 	if g.cfg.Audit != nil {
 		h = audit.Capture(h)
 	}
 	if g.cfg.Tenancy != nil && g.cfg.Mode == ModeProd {
-		h = g.cfg.Tenancy.Handler(h)
+		h = g.cfg.Tenancy.Middleware(h)
 	}
 	if g.cfg.Audit != nil {
 		h = audit.Capture(h)
@@ -580,14 +580,14 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	// body is read.
 	var pre func(http.Handler) http.Handler
 	if g.cfg.PreAuthRateLimit != nil {
-		pre = g.cfg.PreAuthRateLimit.Handler
+		pre = g.cfg.PreAuthRateLimit.Middleware
 	}
 	h = g.edge.handlerPre(pre, h)
 	if g.cfg.Audit != nil {
 		h = g.cfg.Audit.Middleware(h)
 	}
 	if g.tel != nil {
-		h = g.tel.Handler(h)
+		h = g.tel.Middleware(h)
 	}
 	return h
 }

@@ -534,9 +534,9 @@ func streamMidCall(t *testing.T, url, token, sid string, seen chan struct{}) {
 func TestStackUnauthenticatedRateLimit(t *testing.T) {
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(t, err)
-	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}, Namespace: "unauth"})
+	unauth, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}, Namespace: "unauth"})
 	require.NoError(t, err)
-	post, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 2}})
+	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 2}})
 	require.NoError(t, err)
 	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth; c.RateLimit = post })
 	forged, err := st.idp.MintBadSignature(map[string]any{"aud": st.url, "tenant_id": "acme"})
@@ -574,7 +574,7 @@ func TestStackUnauthenticatedRateLimit(t *testing.T) {
 func TestStackUnauthenticatedRateLimitIgnoresOtherErrors(t *testing.T) {
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(t, err)
-	unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	unauth, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 1}})
 	require.NoError(t, err)
 	st := newStack(t, func(c *Config) { c.UnauthenticatedRateLimit = unauth })
 	tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
@@ -599,9 +599,9 @@ func TestStackLimitsOnOneStoreKeepSeparateBuckets(t *testing.T) {
 			lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 			require.NoError(t, err)
 			perAddr := ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 8}
-			pre, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "preauth"})
+			pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "preauth"})
 			require.NoError(t, err)
-			unauth, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "unauth"})
+			unauth, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: perAddr, KeyBy: ratelimit.Address, Namespace: "unauth"})
 			require.NoError(t, err)
 			st := newStack(t, func(c *Config) { c.PreAuthRateLimit = pre; c.UnauthenticatedRateLimit = unauth })
 			// Five bad tokens: each spends one pre-auth and one failure event.
@@ -625,9 +625,9 @@ func TestStackLimitsOnOneStoreKeepSeparateBuckets(t *testing.T) {
 func TestNewRefusesSharedLimitNamespace(t *testing.T) {
 	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	require.NoError(t, err)
-	a, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
+	a, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
 	require.NoError(t, err)
-	b, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
+	b, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1)})
 	require.NoError(t, err)
 	_, err = New(Config{Mode: ModeDev, Addr: "127.0.0.1:1", Policy: notesPolicy(t), Logger: slogTo(io.Discard),
 		UnauthenticatedRateLimit: a, RateLimit: b})

@@ -19,7 +19,7 @@ import (
 // out. Each refused request still costs its token check; a per-address
 // ceiling on all traffic is Config.PreAuthRateLimit's job.
 type unauthLimiter struct {
-	lim *ratelimit.Middleware
+	lim *ratelimit.RequestLimit
 }
 
 // wrap puts the limiter around the authentication middleware authed.
@@ -35,7 +35,7 @@ func (u *unauthLimiter) wrap(authed http.Handler) http.Handler {
 // Retry-After and the refusal's own body is dropped.
 type unauthWriter struct {
 	http.ResponseWriter
-	lim     *ratelimit.Middleware
+	lim     *ratelimit.RequestLimit
 	r       *http.Request
 	decided bool
 	swallow bool

@@ -108,11 +108,11 @@ func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *S
 	if err != nil {
 		return nil, err
 	}
-	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(10_000)})
+	requests, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: ratelimit.PerSecond(10_000)})
 	if err != nil {
 		return nil, err
 	}
-	unauthenticated, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: ratelimit.PerSecond(1_000), Namespace: "unauth"})
+	unauthenticated, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: ratelimit.PerSecond(1_000), Namespace: "unauth"})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *S
 		Audit:                    rec,
 		RateLimit:                requests,
 		UnauthenticatedRateLimit: unauthenticated,
-		ToolBudgets:              budgets.Middleware,
+		ToolBudgets:              budgets.ToolMiddleware,
 		Edge:                     transport.EdgeConfig{AllowedOrigins: []string{u.Scheme + "://" + u.Host}},
 		HTTPOptions:              []server.StreamableHTTPOption{server.WithStreamableHTTPLogger(logger)},
 		Logger:                   logger,

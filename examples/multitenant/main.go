@@ -100,7 +100,7 @@ func newHandler(issuer, resource string) (http.Handler, func() error, error) {
 	for t, r := range tenantRates {
 		perTenant[t] = ratelimit.Limit{Events: r, Period: time.Second, Burst: 2 * r}
 	}
-	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{
+	requests, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{
 		Limiter: limiter,
 		Limit:   ratelimit.Limit{Events: 1, Period: time.Second, Burst: 2}, // any tenant without a plan
 		Tenants: perTenant,

@@ -323,11 +323,11 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, err
 	}
 	perCaller := ratelimit.Limit{Events: cfg.rate, Period: time.Second, Burst: 2 * cfg.rate}
-	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
+	byAddress, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
 	}
-	byCaller, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Tenant | ratelimit.Subject})
+	byCaller, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Tenant | ratelimit.Subject})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
 	}

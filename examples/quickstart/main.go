@@ -294,11 +294,11 @@ func startServer(ln net.Listener, issuer, resource string, mutate func(*transpor
 		return nil, err
 	}
 	perCaller := ratelimit.Limit{Events: ratePerSecond, Period: time.Second, Burst: 2 * ratePerSecond}
-	byAddress, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
+	byAddress, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
 	if err != nil {
 		return nil, err
 	}
-	byCaller, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Tenant | ratelimit.Subject})
+	byCaller, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Tenant | ratelimit.Subject})
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func main() {
 	addr := cmp.Or(os.Getenv("ADDR"), "127.0.0.1:8080")
 	sink, _ := audit.NewJSONSink(os.Stderr)
 	recorder, err1 := audit.New(audit.Config{Sink: sink, Mode: audit.Async})
-	perUser, err2 := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limit: ratelimit.PerSecond(20)}) // per tenant and user
+	perUser, err2 := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limit: ratelimit.PerSecond(20)}) // per tenant and user
 	if err := errors.Join(err1, err2); err != nil {
 		log.Fatal(err)
 	}

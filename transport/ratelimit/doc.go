@@ -37,7 +37,7 @@
 //
 // # Tool budgets
 //
-// ToolBudgets.Middleware is a server.ToolHandlerMiddleware. Per tool, and
+// ToolBudgets.ToolMiddleware is a server.ToolHandlerMiddleware. Per tool, and
 // per tenant and/or subject, it enforces a rate, a maximum of concurrent
 // calls (per replica) and a timeout that cancels the handler's context. A
 // refused call returns a *ToolError; mcp-go sends it to the client as a
@@ -61,7 +61,7 @@
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
 //	lim, err := redisrate.New(redisrate.Config{Client: rdb})
 //	...
-//	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{
+//	requests, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{
 //		Limiter: lim,
 //		Limit:   ratelimit.PerSecond(20),
 //		Tenants: map[string]ratelimit.Limit{"premium": ratelimit.PerSecond(200)},
@@ -77,8 +77,8 @@
 //	})
 //	...
 //	mcpSrv := server.NewMCPServer("notes", "1.0.0",
-//		server.WithToolHandlerMiddleware(budgets.Middleware))
-//	handler := authn(tenants(requests.Handler(server.NewStreamableHTTPServer(mcpSrv))))
+//		server.WithToolHandlerMiddleware(budgets.ToolMiddleware))
+//	handler := authn(tenants(requests.Middleware(server.NewStreamableHTTPServer(mcpSrv))))
 //
 // All types are safe for concurrent use once constructed.
 //

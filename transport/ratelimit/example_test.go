@@ -44,7 +44,7 @@ func ExampleMiddleware() {
 	if err != nil {
 		panic(err)
 	}
-	mw, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{
+	mw, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{
 		Limiter: lim,
 		Limit:   ratelimit.PerMinute(2),
 		Tenants: map[string]ratelimit.Limit{"premium": ratelimit.PerMinute(1000)},
@@ -57,7 +57,7 @@ func ExampleMiddleware() {
 	if err != nil {
 		panic(err)
 	}
-	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := mw.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "ok")
 	}))
 
@@ -96,14 +96,14 @@ func ExampleToolBudgets() {
 	if err != nil {
 		panic(err)
 	}
-	s := server.NewMCPServer("notes", "1.0.0", server.WithToolHandlerMiddleware(budgets.Middleware))
+	s := server.NewMCPServer("notes", "1.0.0", server.WithToolHandlerMiddleware(budgets.ToolMiddleware))
 	search := func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("found"), nil
 	}
 	s.AddTool(mcp.NewTool("search"), search)
 
 	// Calling the middleware directly shows what the server sees.
-	call := budgets.Middleware(search)
+	call := budgets.ToolMiddleware(search)
 	ctx := tenancy.NewContext(context.Background(), "acme")
 	var req mcp.CallToolRequest
 	req.Params.Name = "search"

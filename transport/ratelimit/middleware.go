@@ -12,9 +12,9 @@ import (
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
-// MiddlewareConfig configures request-level rate limiting. Limiter and
+// RequestLimitConfig configures request-level rate limiting. Limiter and
 // Limit are required; every other field's zero value is a secure default.
-type MiddlewareConfig struct {
+type RequestLimitConfig struct {
 	// Limiter holds the budgets: a *Memory for one replica, a
 	// redisrate.Limiter to share budgets across replicas. Nil means a new
 	// in-memory limiter of this middleware's own (NewMemory with the
@@ -49,11 +49,13 @@ type MiddlewareConfig struct {
 	OnEvent EventFunc
 }
 
-// Middleware limits the rate of HTTP requests per key, answering 429 with
-// Retry-After when a budget is spent.
+// RequestLimit limits the rate of HTTP requests per key, answering 429
+// with Retry-After when a budget is spent. Its Middleware method is the
+// HTTP middleware.
 //
-// Middleware is safe for concurrent use. Construct it with NewMiddleware.
-type Middleware struct {
+// RequestLimit is safe for concurrent use. Construct it with
+// NewRequestLimit.
+type RequestLimit struct {
 	ns      string // namespace
 	scope   string // namespace + "|": the key prefix
 	lim     Limiter
@@ -64,8 +66,8 @@ type Middleware struct {
 	onEvent EventFunc
 }
 
-// NewMiddleware returns request-level rate limiting configured by cfg.
-func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
+// NewRequestLimit returns request-level rate limiting configured by cfg.
+func NewRequestLimit(cfg RequestLimitConfig) (*RequestLimit, error) {
 	if cfg.Limiter == nil {
 		m, err := NewMemory(MemoryConfig{})
 		if err != nil {
@@ -74,30 +76,30 @@ func NewMiddleware(cfg MiddlewareConfig) (*Middleware, error) {
 		cfg.Limiter = m
 	}
 	if err := cfg.Limit.check(); err != nil {
-		return nil, fmt.Errorf("MiddlewareConfig.Limit: %w", err)
+		return nil, fmt.Errorf("RequestLimitConfig.Limit: %w", err)
 	}
 	for t, l := range cfg.Tenants {
 		if t == "" {
-			return nil, fmt.Errorf("%w: MiddlewareConfig.Tenants: empty tenant", ErrConfig)
+			return nil, fmt.Errorf("%w: RequestLimitConfig.Tenants: empty tenant", ErrConfig)
 		}
 		if err := l.check(); err != nil {
-			return nil, fmt.Errorf("MiddlewareConfig.Tenants[%q]: %w", t, err)
+			return nil, fmt.Errorf("RequestLimitConfig.Tenants[%q]: %w", t, err)
 		}
 	}
 	if cfg.KeyBy == 0 {
 		cfg.KeyBy = DefaultParts
 	}
 	if cfg.KeyBy&^allParts != 0 {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.KeyBy: unknown parts %#x", ErrConfig, uint8(cfg.KeyBy&^allParts))
+		return nil, fmt.Errorf("%w: RequestLimitConfig.KeyBy: unknown parts %#x", ErrConfig, uint8(cfg.KeyBy&^allParts))
 	}
-	if err := checkNamespace("MiddlewareConfig.Namespace", &cfg.Namespace, DefaultNamespace); err != nil {
+	if err := checkNamespace("RequestLimitConfig.Namespace", &cfg.Namespace, DefaultNamespace); err != nil {
 		return nil, err
 	}
 	trusted, i, ok := clientip.Prefixes(cfg.TrustedProxies)
 	if !ok {
-		return nil, fmt.Errorf("%w: MiddlewareConfig.TrustedProxies[%d] is not a valid prefix", ErrConfig, i)
+		return nil, fmt.Errorf("%w: RequestLimitConfig.TrustedProxies[%d] is not a valid prefix", ErrConfig, i)
 	}
-	return &Middleware{
+	return &RequestLimit{
 		ns:      cfg.Namespace,
 		scope:   cfg.Namespace + "|",
 		lim:     cfg.Limiter,
@@ -118,13 +120,13 @@ func normalizeLimits(in map[string]Limit) map[string]Limit {
 }
 
 // Namespace returns the key namespace this middleware's budgets live in.
-func (m *Middleware) Namespace() string { return m.ns }
+func (m *RequestLimit) Namespace() string { return m.ns }
 
 // Check decides whether r may proceed and consumes one event from its
 // budget if so, without writing anything. An error (wrapping
 // ErrUnavailable or ErrConfig) means r must be refused. Check does not
-// report events; Handler does.
-func (m *Middleware) Check(r *http.Request) (Decision, error) {
+// report events; Middleware does.
+func (m *RequestLimit) Check(r *http.Request) (Decision, error) {
 	var buf [128]byte
 	d, _, _, err := m.check(r, &buf)
 	return d, err
@@ -132,7 +134,7 @@ func (m *Middleware) Check(r *http.Request) (Decision, error) {
 
 // check decides r against its limit. The key it returns is in buf when it
 // fits (no allocation on the warm path); copy it before keeping it.
-func (m *Middleware) check(r *http.Request, buf *[128]byte) (Decision, []byte, Limit, error) {
+func (m *RequestLimit) check(r *http.Request, buf *[128]byte) (Decision, []byte, Limit, error) {
 	ctx := r.Context()
 	limit := m.limit
 	if len(m.tenants) > 0 {
@@ -153,7 +155,7 @@ func (m *Middleware) check(r *http.Request, buf *[128]byte) (Decision, []byte, L
 	return d, k, limit, err
 }
 
-// Handler returns next wrapped by the limit. A request within its budget
+// Middleware returns next wrapped by the limit. A request within its budget
 // reaches next unchanged. A request over budget gets 429 Too Many Requests
 // (RFC 6585 §4) with Retry-After in whole seconds, rounded up (RFC 9110
 // §10.2.3); a request the limiter could not decide on, with a fail-closed
@@ -161,7 +163,7 @@ func (m *Middleware) check(r *http.Request, buf *[128]byte) (Decision, []byte, L
 // are fixed texts; causes go to OnEvent only. A request let through by a
 // fail-open limiter reaches next and is reported as EventFailOpen (one
 // event per request while the backend is down).
-func (m *Middleware) Handler(next http.Handler) http.Handler {
+func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var buf [128]byte
 		d, kb, limit, err := m.check(r, &buf)
@@ -184,7 +186,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
-func (m *Middleware) event(r *http.Request, ev Event) {
+func (m *RequestLimit) event(r *http.Request, ev Event) {
 	if m.onEvent != nil {
 		m.onEvent(r.Context(), ev)
 	}

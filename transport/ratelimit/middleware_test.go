@@ -91,13 +91,13 @@ func TestMiddleware429(t *testing.T) {
 	clk := &clock{now: t0}
 	mem := newMemory(t, MemoryConfig{Now: clk.Now})
 	rec := &recorder{}
-	m, err := NewMiddleware(MiddlewareConfig{
+	m, err := NewRequestLimit(RequestLimitConfig{
 		Limiter: mem,
 		Limit:   Limit{Events: 2, Period: 3 * time.Second, Burst: 2},
 		OnEvent: rec.OnEvent,
 	})
 	require.NoError(t, err)
-	h := m.Handler(okHandler())
+	h := m.Middleware(okHandler())
 	alice := call{tenant: "acme", p: &auth.Principal{Issuer: "iss", Subject: "alice"}}
 
 	for range 2 {
@@ -137,7 +137,7 @@ func TestMiddlewareKeysAndOverrides(t *testing.T) {
 	bob := &auth.Principal{Issuer: "iss", Subject: "bob"}
 	tests := []struct {
 		name  string
-		cfg   MiddlewareConfig
+		cfg   RequestLimitConfig
 		calls []call
 		want  []int
 	}{
@@ -153,13 +153,13 @@ func TestMiddlewareKeysAndOverrides(t *testing.T) {
 		},
 		{
 			name:  "keyed by tenant: users share",
-			cfg:   MiddlewareConfig{KeyBy: Tenant},
+			cfg:   RequestLimitConfig{KeyBy: Tenant},
 			calls: []call{{tenant: "acme", p: alice}, {tenant: "acme", p: bob}, {tenant: "globex", p: bob}},
 			want:  []int{200, 429, 200},
 		},
 		{
 			name:  "premium tenant gets more",
-			cfg:   MiddlewareConfig{KeyBy: Tenant, Tenants: map[string]Limit{"premium": PerMinute(3)}},
+			cfg:   RequestLimitConfig{KeyBy: Tenant, Tenants: map[string]Limit{"premium": PerMinute(3)}},
 			calls: []call{{tenant: "premium"}, {tenant: "premium"}, {tenant: "premium"}, {tenant: "premium"}, {tenant: "acme"}, {tenant: "acme"}},
 			want:  []int{200, 200, 200, 429, 200, 429},
 		},
@@ -175,7 +175,7 @@ func TestMiddlewareKeysAndOverrides(t *testing.T) {
 		},
 		{
 			name: "x-forwarded-for from a trusted proxy names the client",
-			cfg:  MiddlewareConfig{TrustedProxies: []netip.Prefix{trustedLB}},
+			cfg:  RequestLimitConfig{TrustedProxies: []netip.Prefix{trustedLB}},
 			calls: []call{
 				{remote: "10.0.0.1:1", xff: "198.51.100.1"},
 				{remote: "10.0.0.2:1", xff: "198.51.100.2"},
@@ -190,13 +190,13 @@ func TestMiddlewareKeysAndOverrides(t *testing.T) {
 		},
 		{
 			name:  "address on top of identity",
-			cfg:   MiddlewareConfig{KeyBy: Subject | Address},
+			cfg:   RequestLimitConfig{KeyBy: Subject | Address},
 			calls: []call{{p: alice, remote: "192.0.2.1:1"}, {p: alice, remote: "192.0.2.2:1"}, {p: alice, remote: "192.0.2.1:1"}},
 			want:  []int{200, 200, 429},
 		},
 		{
 			name:  "client",
-			cfg:   MiddlewareConfig{KeyBy: Client},
+			cfg:   RequestLimitConfig{KeyBy: Client},
 			calls: []call{{p: &auth.Principal{Issuer: "iss", Subject: "a", ClientID: "app"}}, {p: &auth.Principal{Issuer: "iss", Subject: "b", ClientID: "app"}}},
 			want:  []int{200, 429},
 		},
@@ -206,9 +206,9 @@ func TestMiddlewareKeysAndOverrides(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Limiter = newMemory(t, MemoryConfig{})
 			cfg.Limit = PerMinute(1)
-			m, err := NewMiddleware(cfg)
+			m, err := NewRequestLimit(cfg)
 			require.NoError(t, err)
-			h := m.Handler(okHandler())
+			h := m.Middleware(okHandler())
 			var got []int
 			for _, c := range tc.calls {
 				got = append(got, serve(h, c).Code)
@@ -246,9 +246,9 @@ func TestMiddlewareLimiterFailure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			m, err := NewMiddleware(MiddlewareConfig{Limiter: tc.lim, Limit: PerSecond(1), OnEvent: rec.OnEvent})
+			m, err := NewRequestLimit(RequestLimitConfig{Limiter: tc.lim, Limit: PerSecond(1), OnEvent: rec.OnEvent})
 			require.NoError(t, err)
-			res := serve(m.Handler(okHandler()), call{remote: "192.0.2.1:1"})
+			res := serve(m.Middleware(okHandler()), call{remote: "192.0.2.1:1"})
 			assert.Equal(t, tc.wantCode, res.Code)
 			if tc.wantCode != http.StatusOK {
 				assert.Equal(t, "1", res.Header().Get("Retry-After"))
@@ -263,39 +263,39 @@ func TestMiddlewareLimiterFailure(t *testing.T) {
 	}
 }
 
-func TestNewMiddlewareConfig(t *testing.T) {
+func TestNewRequestLimitConfig(t *testing.T) {
 	mem := newMemory(t, MemoryConfig{})
 	tests := []struct {
 		name  string
-		cfg   MiddlewareConfig
+		cfg   RequestLimitConfig
 		field string
 	}{
-		{"no limit", MiddlewareConfig{Limiter: mem}, "Limit.Events"},
-		{"bad tenant limit", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"a": {Events: -1}}}, `Tenants["a"]`},
-		{"empty tenant", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"": PerSecond(1)}}, "Tenants"},
-		{"unknown parts", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), KeyBy: 0x40}, "KeyBy"},
-		{"invalid proxy", MiddlewareConfig{Limiter: mem, Limit: PerSecond(1), TrustedProxies: []netip.Prefix{{}}}, "TrustedProxies[0]"},
+		{"no limit", RequestLimitConfig{Limiter: mem}, "Limit.Events"},
+		{"bad tenant limit", RequestLimitConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"a": {Events: -1}}}, `Tenants["a"]`},
+		{"empty tenant", RequestLimitConfig{Limiter: mem, Limit: PerSecond(1), Tenants: map[string]Limit{"": PerSecond(1)}}, "Tenants"},
+		{"unknown parts", RequestLimitConfig{Limiter: mem, Limit: PerSecond(1), KeyBy: 0x40}, "KeyBy"},
+		{"invalid proxy", RequestLimitConfig{Limiter: mem, Limit: PerSecond(1), TrustedProxies: []netip.Prefix{{}}}, "TrustedProxies[0]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewMiddleware(tc.cfg)
+			_, err := NewRequestLimit(tc.cfg)
 			require.ErrorIs(t, err, ErrConfig)
 			assert.Contains(t, err.Error(), tc.field)
 		})
 	}
 }
 
-func TestMiddlewareConfigCopied(t *testing.T) {
+func TestRequestLimitConfigCopied(t *testing.T) {
 	tenants := map[string]Limit{"premium": PerMinute(2)}
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	m, err := NewMiddleware(MiddlewareConfig{
+	m, err := NewRequestLimit(RequestLimitConfig{
 		Limiter: newMemory(t, MemoryConfig{}), Limit: PerMinute(1), KeyBy: Tenant,
 		Tenants: tenants, TrustedProxies: proxies,
 	})
 	require.NoError(t, err)
 	tenants["premium"] = PerMinute(100)
 	proxies[0] = netip.MustParsePrefix("0.0.0.0/0")
-	h := m.Handler(okHandler())
+	h := m.Middleware(okHandler())
 	codes := []int{serve(h, call{tenant: "premium"}).Code, serve(h, call{tenant: "premium"}).Code, serve(h, call{tenant: "premium"}).Code}
 	assert.Equal(t, []int{200, 200, 429}, codes)
 	assert.Equal(t, 200, serve(h, call{remote: "192.0.2.1:1", xff: "198.51.100.1"}).Code)
@@ -318,12 +318,12 @@ func TestRetryAfterSeconds(t *testing.T) {
 }
 
 func BenchmarkMiddleware(b *testing.B) {
-	m, err := NewMiddleware(MiddlewareConfig{
+	m, err := NewRequestLimit(RequestLimitConfig{
 		Limiter: newMemory(b, MemoryConfig{}),
 		Limit:   Limit{Events: 1 << 30, Burst: 1 << 30},
 	})
 	require.NoError(b, err)
-	h := m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	ctx := withIdentity(context.Background(), "acme", &auth.Principal{Issuer: "https://idp.example.com", Subject: "alice"})
 	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/mcp", nil)
 	w := httptest.NewRecorder()
@@ -338,22 +338,22 @@ func BenchmarkMiddleware(b *testing.B) {
 // caller.
 func TestMiddlewareNamespacesKeepBucketsApart(t *testing.T) {
 	mem := newMemory(t, MemoryConfig{})
-	pre, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "preauth"})
+	pre, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "preauth"})
 	require.NoError(t, err)
-	unauth, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "unauth"})
+	unauth, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address, Namespace: "unauth"})
 	require.NoError(t, err)
 	assert.Equal(t, "preauth", pre.Namespace())
-	plain, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address})
+	plain, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: PerMinute(1), KeyBy: Address})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultNamespace, plain.Namespace())
 	from := call{remote: "192.0.2.1:1"}
-	assert.Equal(t, 200, serve(unauth.Handler(okHandler()), from).Code)
-	assert.Equal(t, 429, serve(unauth.Handler(okHandler()), from).Code)
-	assert.Equal(t, 200, serve(pre.Handler(okHandler()), from).Code, "another namespace, another bucket")
-	assert.Equal(t, 200, serve(plain.Handler(okHandler()), from).Code)
+	assert.Equal(t, 200, serve(unauth.Middleware(okHandler()), from).Code)
+	assert.Equal(t, 429, serve(unauth.Middleware(okHandler()), from).Code)
+	assert.Equal(t, 200, serve(pre.Middleware(okHandler()), from).Code, "another namespace, another bucket")
+	assert.Equal(t, 200, serve(plain.Middleware(okHandler()), from).Code)
 
 	for _, bad := range []string{"UPPER", "has space", "a|b", strings.Repeat("x", 33)} {
-		_, err := NewMiddleware(MiddlewareConfig{Limiter: mem, Limit: PerMinute(1), Namespace: bad})
+		_, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: PerMinute(1), Namespace: bad})
 		assert.ErrorIs(t, err, ErrConfig, bad)
 		_, err = NewToolBudgets(ToolBudgetsConfig{Namespace: bad})
 		assert.ErrorIs(t, err, ErrConfig, bad)
@@ -363,9 +363,9 @@ func TestMiddlewareNamespacesKeepBucketsApart(t *testing.T) {
 // A nil Limiter is a private in-memory one: two middlewares without a
 // Limiter share nothing.
 func TestNewMiddlewareOwnMemory(t *testing.T) {
-	a, err := NewMiddleware(MiddlewareConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	a, err := NewRequestLimit(RequestLimitConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
 	require.NoError(t, err)
-	b, err := NewMiddleware(MiddlewareConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
+	b, err := NewRequestLimit(RequestLimitConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
 	require.NoError(t, err)
 	require.NotNil(t, a.lim)
 	assert.NotSame(t, a.lim, b.lim)

@@ -103,7 +103,7 @@ type ToolBudgetsConfig struct {
 	// DefaultMaxInFlightKeys.
 	MaxInFlightKeys int
 	// Namespace keeps these budgets' keys apart from every other user of
-	// the same Limiter (see MiddlewareConfig.Namespace). 1-32 of
+	// the same Limiter (see RequestLimitConfig.Namespace). 1-32 of
 	// [a-z0-9_.-]; empty means DefaultToolNamespace.
 	Namespace string
 	// OnEvent, when set, receives every refusal (EventLimited,
@@ -299,7 +299,7 @@ func (e *ToolError) Unwrap() []error {
 // the budget (BudgetFor), takes a concurrency slot, spends one event of the
 // tool's rate, and runs next under the timeout. It adds nothing to a call
 // whose budget is zero.
-func (tb *ToolBudgets) Middleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+func (tb *ToolBudgets) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		tool := req.Params.Name
 		tenant, _ := tenancy.FromContext(ctx)

@@ -86,7 +86,7 @@ func TestToolBudgetsRate(t *testing.T) {
 		Tenants: map[string]TenantBudget{"premium": {Tools: map[string]Budget{"search": {Rate: Limit{Events: 2, Period: 90 * time.Second}}}}},
 		OnEvent: rec.OnEvent,
 	})
-	h := tb.Middleware(okTool)
+	h := tb.ToolMiddleware(okTool)
 	alice := &auth.Principal{Issuer: "iss", Subject: "alice"}
 	bob := &auth.Principal{Issuer: "iss", Subject: "bob"}
 	type step struct {
@@ -147,7 +147,7 @@ func TestToolBudgetsZeroBudgetPassesThrough(t *testing.T) {
 	type ctxKey struct{}
 	ctx := context.WithValue(context.Background(), ctxKey{}, "v")
 	var got context.Context
-	_, err := tb.Middleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	_, err := tb.ToolMiddleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		got = ctx
 		return nil, nil
 	})(ctx, toolRequest("x"))
@@ -168,7 +168,7 @@ func TestToolBudgetsConcurrency(t *testing.T) {
 	})
 	started := make(chan struct{})
 	unblock := make(chan struct{})
-	h := tb.Middleware(func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	h := tb.ToolMiddleware(func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		if req.Params.Name == "slow" {
 			started <- struct{}{}
 			<-unblock
@@ -220,7 +220,7 @@ func TestToolBudgetsMaxInFlightKeys(t *testing.T) {
 	tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{MaxConcurrent: 5}, KeyBy: Tenant, MaxInFlightKeys: 2})
 	started := make(chan struct{})
 	unblock := make(chan struct{})
-	h := tb.Middleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	h := tb.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		started <- struct{}{}
 		<-unblock
 		return mcp.NewToolResultText("ok"), nil
@@ -252,7 +252,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 		rec := &recorder{}
 		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: timeout, MaxConcurrent: 1}, OnEvent: rec.OnEvent})
 		handlerErr := make(chan error, 1)
-		h := tb.Middleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := tb.ToolMiddleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			<-ctx.Done()
 			handlerErr <- ctx.Err()
 			return nil, ctx.Err()
@@ -273,7 +273,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 		unblock := make(chan struct{})
 		done := make(chan struct{})
 		var handlerCtx context.Context
-		h := tb.Middleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := tb.ToolMiddleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			defer close(done)
 			handlerCtx = ctx
 			<-unblock
@@ -293,7 +293,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 	t.Run("fast handler", func(t *testing.T) {
 		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Hour}})
 		wantErr := errors.New("tool failed")
-		h := tb.Middleware(func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := tb.ToolMiddleware(func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			if req.Params.Name == "fail" {
 				return nil, wantErr
 			}
@@ -312,7 +312,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 		rec := &recorder{}
 		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Hour}, OnEvent: rec.OnEvent})
 		ctx, cancel := context.WithCancel(context.Background())
-		h := tb.Middleware(func(hctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := tb.ToolMiddleware(func(hctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			cancel()
 			<-hctx.Done()
 			return nil, hctx.Err()
@@ -325,7 +325,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 
 	t.Run("panic reaches the caller", func(t *testing.T) {
 		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Hour, MaxConcurrent: 1}})
-		h := tb.Middleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := tb.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			panic("boom")
 		})
 		assert.PanicsWithValue(t, "boom", func() { _, _ = h(context.Background(), toolRequest("x")) })
@@ -346,7 +346,7 @@ func TestToolBudgetsLimiterFailure(t *testing.T) {
 				return Decision{RetryAfter: time.Second}, err
 			})
 			tb := newToolBudgets(t, ToolBudgetsConfig{Limiter: lim, Default: Budget{Rate: PerSecond(1), MaxConcurrent: 1}, OnEvent: rec.OnEvent})
-			res, err := tb.Middleware(okTool)(context.Background(), toolRequest("x"))
+			res, err := tb.ToolMiddleware(okTool)(context.Background(), toolRequest("x"))
 			events := rec.Events()
 			require.Len(t, events, 1)
 			assert.ErrorIs(t, events[0].Err, redisDown)
@@ -416,15 +416,15 @@ func TestOverMCP(t *testing.T) {
 		Limiter: mem,
 		Tools:   map[string]Budget{"search": {Rate: Limit{Events: 1, Period: time.Hour}}},
 	})
-	mcpSrv := server.NewMCPServer("test", "1.0.0", server.WithToolHandlerMiddleware(tb.Middleware))
+	mcpSrv := server.NewMCPServer("test", "1.0.0", server.WithToolHandlerMiddleware(tb.ToolMiddleware))
 	mcpSrv.AddTool(mcp.NewTool("search"), okTool)
-	mw, err := NewMiddleware(MiddlewareConfig{
+	mw, err := NewRequestLimit(RequestLimitConfig{
 		Limiter: mem,
 		Limit:   Limit{Events: 5, Period: time.Hour},
 		Tenants: map[string]Limit{"premium": {Events: 50, Period: time.Hour}},
 	})
 	require.NoError(t, err)
-	ts := httptest.NewServer(identityFromHeaders(mw.Handler(server.NewStreamableHTTPServer(mcpSrv))))
+	ts := httptest.NewServer(identityFromHeaders(mw.Middleware(server.NewStreamableHTTPServer(mcpSrv))))
 	t.Cleanup(ts.Close)
 
 	newClient := func(t *testing.T, tenant, subject string) *client.Client {
@@ -489,7 +489,7 @@ func BenchmarkToolBudgetsRate(b *testing.B) {
 		Limiter: newMemory(b, MemoryConfig{}),
 		Default: Budget{Rate: Limit{Events: 1 << 30, Burst: 1 << 30}, MaxConcurrent: 1 << 20},
 	})
-	h := tb.Middleware(okTool)
+	h := tb.ToolMiddleware(okTool)
 	ctx := withIdentity(context.Background(), "acme", &auth.Principal{Issuer: "https://idp.example.com", Subject: "alice"})
 	req := toolRequest("search")
 	b.ReportAllocs()

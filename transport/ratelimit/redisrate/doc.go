@@ -13,7 +13,7 @@
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
 //	lim, err := redisrate.New(redisrate.Config{Client: rdb})
 //	...
-//	requests, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{
+//	requests, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{
 //		Limiter: lim, Limit: ratelimit.PerSecond(20)})
 //
 // # Dependencies

@@ -26,5 +26,5 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	_, _ = ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: lim, Limit: ratelimit.PerSecond(20)})
+	_, _ = ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(20)})
 }

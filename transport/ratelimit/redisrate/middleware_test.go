@@ -31,9 +31,9 @@ func TestMiddlewareWithRedis(t *testing.T) {
 			var handlers []http.Handler
 			for range 2 {
 				l := newRedis(t, Config{Client: newRedisClient(t, srv.addr), Prefix: "mw:" + policy.String() + ":", FailurePolicy: policy})
-				m, err := ratelimit.NewMiddleware(ratelimit.MiddlewareConfig{Limiter: l, Limit: ratelimit.Limit{Events: 2, Period: time.Hour}})
+				m, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: l, Limit: ratelimit.Limit{Events: 2, Period: time.Hour}})
 				require.NoError(t, err)
-				handlers = append(handlers, m.Handler(ok))
+				handlers = append(handlers, m.Middleware(ok))
 			}
 			assert.Equal(t, 200, serve(handlers[0]).Code)
 			assert.Equal(t, 200, serve(handlers[1]).Code)
