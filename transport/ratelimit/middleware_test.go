@@ -362,7 +362,7 @@ func TestMiddlewareNamespacesKeepBucketsApart(t *testing.T) {
 
 // A nil Limiter is a private in-memory one: two middlewares without a
 // Limiter share nothing.
-func TestNewMiddlewareOwnMemory(t *testing.T) {
+func TestNewRequestLimitOwnMemory(t *testing.T) {
 	a, err := NewRequestLimit(RequestLimitConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
 	require.NoError(t, err)
 	b, err := NewRequestLimit(RequestLimitConfig{Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}})
