@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -12,7 +13,8 @@ import (
 const StoreRateLimits = "rate_limits"
 
 // Limiter is a ratelimit.Limiter whose budgets live in Redis (a
-// redisrate.Limiter under Prefix + "ratelimit:", sharing Shared's client)
+// redisrate.Limiter under Prefix + "ratelimit:", sharing Shared's client,
+// each key replaced by its keyed hash so no tenant or subject is stored)
 // with this package's failure policies and health events: with FailClosed
 // (the default) a Redis failure refuses the event (ratelimit.ErrUnavailable,
 // 503); with DegradeLocal the event is counted in a process-local
@@ -20,6 +22,7 @@ const StoreRateLimits = "rate_limits"
 // enforces the limit on its own share of the traffic. Construct it with
 // Shared.RateLimiter; it is safe for concurrent use.
 type Limiter struct {
+	s      *Shared
 	remote *redisrate.Limiter
 	local  *ratelimit.Memory // DegradeLocal only
 	health *Health
@@ -36,7 +39,7 @@ func (s *Shared) RateLimiter(cfg StoreConfig) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{remote: remote, health: s.Health(StoreRateLimits, cfg.Policy)}
+	l := &Limiter{s: s, remote: remote, health: s.Health(StoreRateLimits, cfg.Policy)}
 	if cfg.Policy == DegradeLocal {
 		if l.local, err = ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.LocalMax, Now: s.now}); err != nil {
 			return nil, err
@@ -50,7 +53,10 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit) 
 	if l.health.Skip() {
 		return l.degrade(ctx, key, limit, nil)
 	}
-	d, err := l.remote.Allow(ctx, key, limit)
+	// The key names a tenant and a subject: only its keyed hash goes to
+	// Redis.
+	sum := l.s.digest("ratelimit", []byte(key))
+	d, err := l.remote.Allow(ctx, base64.RawURLEncoding.EncodeToString(sum[:]), limit)
 	if err != nil && errors.Is(err, ratelimit.ErrUnavailable) {
 		return l.degrade(ctx, key, limit, err)
 	}

@@ -298,6 +298,9 @@ func TestRateLimiterSharedAndRedisDown(t *testing.T) {
 			d, err := a.Allow(ctx, "alice", two)
 			require.NoError(t, err)
 			assert.False(t, d.Allowed, "one budget for both replicas")
+			for k := range scanKeyspace(t, newClient(t, srv.addr)) {
+				assert.NotContains(t, k, "alice")
+			}
 
 			srv.stop()
 			d, err = a.Allow(ctx, "alice", two)
