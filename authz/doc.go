@@ -59,7 +59,10 @@
 //
 // (notifications/cancelled is open only inside a session: the transport edge
 // refuses it without one, as mcp-go would match it against any sessionless
-// caller's request of the same id.)
+// caller's request of the same id. resources/subscribe and
+// resources/unsubscribe were removed in 2026-07-28: a request of that era,
+// read as mcp-go reads it, passes the hook to mcp-go's own refusal, -32601
+// with HTTP 404, and subscribes nothing.)
 //
 // RequestHook refuses a refused method before mcp-go dispatches it, and the
 // transport edge answers it with JSON-RPC -32601 and an audit event before

@@ -202,7 +202,10 @@ func (pl *Policy) ResourceMiddleware(next server.ResourceHandlerFunc) server.Res
 // middleware for: completion/complete is decided by the rule of the prompt
 // (ref/prompt name) or resource (ref/resource uri) it refers to;
 // resources/subscribe, resources/unsubscribe and subscriptions/listen by
-// the resource rules of every URI they name. Those requests are decoded
+// the resource rules of every URI they name. resources/subscribe and
+// resources/unsubscribe in a 2026-07-28 request, an era that removed them,
+// pass on to mcp-go, which refuses them with -32601 (HTTP 404) as the
+// specification requires; nothing is subscribed. Those requests are decoded
 // with mcp-go's own request types, so the policy decides on exactly what
 // mcp-go dispatches.
 //
@@ -259,6 +262,14 @@ func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 			d = pl.checkPrompt(p, msg.Name)
 		case MethodResourcesRead:
 			return nil // ResourceMiddleware decides
+		case MethodResourcesSubscribe, MethodResourcesUnsubscribe:
+			if modernRequest(body) {
+				// Removed in 2026-07-28: mcp-go answers a request of that
+				// era with -32601 (HTTP 404) before any handler runs, as the
+				// specification requires; a denial here would answer -32600.
+				return nil
+			}
+			return pl.checkMediated(p, msg.Method, body).Err()
 		default:
 			return pl.checkMediated(p, msg.Method, body).Err()
 		}
@@ -331,6 +342,24 @@ func (pl *Policy) checkMediated(p *auth.Principal, method string, body []byte) D
 		return Decision{Allowed: true, Reason: ReasonAllowed}
 	}
 	return Decision{Reason: ReasonNoRule}
+}
+
+// modernRequest reports whether mcp-go serves body as a 2026-07-28
+// (stateless) request. It reads params._meta's protocol version exactly as
+// mcp-go's dispatcher does (the same mcp.Meta decoding of the same bytes,
+// mcp.IsModernProtocol), so the two cannot disagree: a body it calls modern
+// is one mcp-go refuses resources/subscribe and resources/unsubscribe for,
+// and one it calls legacy is decided by the policy.
+func modernRequest(body []byte) bool {
+	var w struct {
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &w) != nil {
+		return false
+	}
+	return mcp.IsModernProtocol(w.Params.Meta.ProtocolVersion())
 }
 
 // maxListenURIs caps the resource URIs one subscriptions/listen request may

@@ -500,3 +500,40 @@ func TestCheckToolUsesTheGivenAnnotations(t *testing.T) {
 	var nilPolicy *authz.Policy
 	assert.False(t, nilPolicy.CheckTool(context.Background(), admin, "x", ro).Allowed)
 }
+
+// resources/subscribe and resources/unsubscribe were removed in 2026-07-28:
+// a request of that era gets mcp-go's -32601, not the hook's -32600, and
+// subscribes nothing; a legacy one (no _meta version, an older one, or a
+// _meta mcp-go cannot read as modern) is still decided by the policy.
+func TestRequestHookRemovedSubscribeMethods(t *testing.T) {
+	var subscribed atomic.Int32
+	hooks := &server.Hooks{}
+	hooks.AddAfterSubscribe(func(context.Context, any, *mcp.SubscribeRequest, *mcp.EmptyResult) { subscribed.Add(1) })
+	pl := notesPolicy(t, nil)
+	srv := server.NewMCPServer("t", "1", append([]server.ServerOption{
+		server.WithResourceCapabilities(true, false), server.WithHooks(hooks),
+	}, pl.ServerOptions()...)...)
+	ctx := auth.NewContext(context.Background(), reader)
+	body := func(method, meta string) []byte {
+		return []byte(`{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":{"uri":"notes://private/keys"` + meta + `}}`)
+	}
+	const modern = `,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}`
+	for _, method := range []string{authz.MethodResourcesSubscribe, authz.MethodResourcesUnsubscribe} {
+		t.Run(method, func(t *testing.T) {
+			e := rpcError(t, srv.HandleMessage(ctx, body(method, modern)))
+			assert.Equal(t, mcp.METHOD_NOT_FOUND, e.Code, e.Message)
+			for name, meta := range map[string]string{
+				"no _meta":          "",
+				"older version":     `,"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}`,
+				"version not text":  `,"_meta":{"io.modelcontextprotocol/protocolVersion":20260728}`,
+				"_meta not object":  `,"_meta":"2026-07-28"`,
+				"version elsewhere": `,"protocolVersion":"2026-07-28"`,
+			} {
+				e := rpcError(t, srv.HandleMessage(ctx, body(method, meta)))
+				assert.Equal(t, mcp.INVALID_REQUEST, e.Code, name)
+				assert.Contains(t, e.Message, "insufficient scope", name)
+			}
+		})
+	}
+	assert.Zero(t, subscribed.Load())
+}
