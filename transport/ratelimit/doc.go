@@ -51,6 +51,10 @@
 // This package records nothing itself. Every refusal (EventLimited,
 // EventUnavailable, EventConcurrency), timeout and fail-open is passed to the
 // configured EventFunc with the request's context, for the audit package.
+// For metrics, an Observer (SetObserver on a RequestLimit or ToolBudgets;
+// package telemetry implements it) is told of every decision, allowed ones
+// too, with the events left in the bucket when the Limiter knows them
+// (Decision.Remaining: Memory and redisrate do).
 //
 // # Typical wiring
 //

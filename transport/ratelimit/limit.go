@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -102,6 +103,12 @@ type Decision struct {
 	// and allowed the event only because it is configured to fail open. It
 	// is nil otherwise. Callers should audit it.
 	FailedOpen error
+	// Remaining is, when Allowed and HasRemaining, the whole events left
+	// in the bucket after this one: the headroom before the limit bites.
+	// Memory and redisrate know it; a Limiter that does not leaves
+	// HasRemaining false.
+	Remaining    int
+	HasRemaining bool
 }
 
 // Limiter decides whether one more event may happen for a key.
@@ -218,4 +225,58 @@ func RetryAfterSeconds(d time.Duration) int64 {
 		s++
 	}
 	return max(s, 1)
+}
+
+// Observer is told of every decision a RequestLimit or ToolBudgets makes —
+// events allowed within their budget as well as refusals — for metrics;
+// package telemetry's *Telemetry implements it. Install it with the
+// RequestLimit's or ToolBudgets' SetObserver (transport does for its request
+// limits when telemetry is on). It is called synchronously on the request
+// path, so it must be fast, must not block and must be safe for concurrent
+// use.
+type Observer interface {
+	ObserveRateLimit(ctx context.Context, d Observed)
+}
+
+// Observed is one decision as an Observer sees it. It holds no key (keys
+// name callers); the caller's tenant is in ctx.
+type Observed struct {
+	// Namespace names the limiter: the RequestLimit's or the ToolBudgets'
+	// namespace.
+	Namespace string
+	// Tool is the tool name for tool budgets; empty at the HTTP level.
+	Tool string
+	// Kind is zero for an event allowed within its budget, else what
+	// happened: EventLimited, EventUnavailable, EventConcurrency (refused)
+	// or EventFailOpen (let through uncounted).
+	Kind EventKind
+	// Limit is the rate limit that applied; zero for a tool budget
+	// without one.
+	Limit Limit
+	// Remaining and HasRemaining are the Decision's (see Decision).
+	Remaining    int
+	HasRemaining bool
+}
+
+// observerSlot holds an Observer; reading it is one atomic load.
+type observerSlot struct {
+	p atomic.Pointer[observerBox]
+}
+
+type observerBox struct{ o Observer }
+
+func (s *observerSlot) set(o Observer, who string) error {
+	if o == nil {
+		return fmt.Errorf("%w: %s.SetObserver: nil observer", ErrConfig, who)
+	}
+	if !s.p.CompareAndSwap(nil, &observerBox{o}) {
+		return fmt.Errorf("%w: %s.SetObserver: it already has an observer", ErrConfig, who)
+	}
+	return nil
+}
+
+func (s *observerSlot) observe(ctx context.Context, d Observed) {
+	if b := s.p.Load(); b != nil {
+		b.o.ObserveRateLimit(ctx, d)
+	}
 }

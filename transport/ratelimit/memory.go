@@ -174,6 +174,7 @@ func (m *Memory) decide(s *memShard, e *memEntry, limit Limit, now time.Time) De
 	var d Decision
 	if e.lim.AllowN(now, 1) {
 		d.Allowed = true
+		d.Remaining, d.HasRemaining = max(int(e.lim.TokensAt(now)), 0), true
 	} else {
 		d.RetryAfter = retryAfter(e.lim.TokensAt(now), limit)
 	}

@@ -64,6 +64,7 @@ type RequestLimit struct {
 	parts   Parts
 	trusted []netip.Prefix
 	onEvent EventFunc
+	obs     observerSlot
 }
 
 // NewRequestLimit returns request-level rate limiting configured by cfg.
@@ -125,7 +126,7 @@ func (m *RequestLimit) Namespace() string { return m.ns }
 // Check decides whether r may proceed and consumes one event from its
 // budget if so, without writing anything. An error (wrapping
 // ErrUnavailable or ErrConfig) means r must be refused. Check does not
-// report events; Middleware does.
+// report events (Middleware does) but tells the Observer, if any.
 func (m *RequestLimit) Check(r *http.Request) (Decision, error) {
 	var buf [128]byte
 	d, _, _, err := m.check(r, &buf)
@@ -151,6 +152,18 @@ func (m *RequestLimit) check(r *http.Request, buf *[128]byte) (Decision, []byte,
 		d, err = mem.allowBytes(k, limit, mem.now())
 	} else {
 		d, err = m.lim.Allow(ctx, string(k), limit)
+	}
+	if m.obs.p.Load() != nil {
+		var kind EventKind
+		switch {
+		case err != nil:
+			kind = EventUnavailable
+		case !d.Allowed:
+			kind = EventLimited
+		case d.FailedOpen != nil:
+			kind = EventFailOpen
+		}
+		m.obs.observe(ctx, Observed{Namespace: m.ns, Kind: kind, Limit: limit, Remaining: d.Remaining, HasRemaining: d.HasRemaining})
 	}
 	return d, k, limit, err
 }
@@ -185,6 +198,11 @@ func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// SetObserver makes o the RequestLimit's Observer: it is told of every
+// decision Middleware and Check make, allowed or not. It may be called
+// once; a second call, or a nil o, is an error wrapping ErrConfig.
+func (m *RequestLimit) SetObserver(o Observer) error { return m.obs.set(o, "RequestLimit") }
 
 func (m *RequestLimit) event(r *http.Request, ev Event) {
 	if m.onEvent != nil {

@@ -125,6 +125,8 @@ type ToolBudgets struct {
 	tenants map[string]tenantBudgets
 	parts   Parts
 	onEvent EventFunc
+	ns      string
+	obs     observerSlot
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -189,6 +191,7 @@ func NewToolBudgets(cfg ToolBudgetsConfig) (*ToolBudgets, error) {
 	}
 
 	tb := &ToolBudgets{
+		ns:       cfg.Namespace,
 		scope:    cfg.Namespace + "|",
 		lim:      cfg.Limiter,
 		def:      normalizeBudget(cfg.Default),
@@ -313,26 +316,35 @@ func (tb *ToolBudgets) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHa
 		release := func() {}
 		if b.MaxConcurrent > 0 {
 			if !tb.acquire(k, b.MaxConcurrent) {
+				tb.obs.observe(ctx, Observed{Namespace: tb.ns, Tool: tool, Kind: EventConcurrency, Limit: b.Rate})
 				tb.event(ctx, Event{Kind: EventConcurrency, Key: k, Tool: tool})
 				return nil, &ToolError{Tool: tool, Kind: ErrConcurrency}
 			}
 			release = func() { tb.release(k) }
 		}
+		seen := Observed{Namespace: tb.ns, Tool: tool, Limit: b.Rate}
 		if !b.Rate.IsZero() {
 			d, err := tb.lim.Allow(ctx, k, b.Rate)
+			seen.Remaining, seen.HasRemaining = d.Remaining, d.HasRemaining
 			switch {
 			case err != nil:
 				release()
+				seen.Kind = EventUnavailable
+				tb.obs.observe(ctx, seen)
 				tb.event(ctx, Event{Kind: EventUnavailable, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter, Err: err})
 				return nil, &ToolError{Tool: tool, Kind: ErrUnavailable, RetryAfter: d.RetryAfter, Cause: err}
 			case !d.Allowed:
 				release()
+				seen.Kind = EventLimited
+				tb.obs.observe(ctx, seen)
 				tb.event(ctx, Event{Kind: EventLimited, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter})
 				return nil, &ToolError{Tool: tool, Kind: ErrLimited, RetryAfter: d.RetryAfter}
 			case d.FailedOpen != nil:
+				seen.Kind = EventFailOpen
 				tb.event(ctx, Event{Kind: EventFailOpen, Key: k, Tool: tool, Limit: b.Rate, Err: d.FailedOpen})
 			}
 		}
+		tb.obs.observe(ctx, seen)
 		if b.Timeout <= 0 {
 			defer release()
 			return next(ctx, req)
@@ -425,6 +437,17 @@ func (tb *ToolBudgets) InFlight() int {
 	}
 	return n
 }
+
+// SetObserver makes o the ToolBudgets' Observer: it is told of every
+// decision ToolMiddleware makes for a call with a budget, allowed or not. It
+// may be called once; a second call, or a nil o, is an error wrapping
+// ErrConfig. ToolBudgets are built before the transport.Guard whose
+// telemetry observes them, so install it after transport.New:
+//
+//	if tel := guard.Telemetry(); tel != nil {
+//		err = tb.SetObserver(tel)
+//	}
+func (tb *ToolBudgets) SetObserver(o Observer) error { return tb.obs.set(o, "ToolBudgets") }
 
 func (tb *ToolBudgets) event(ctx context.Context, ev Event) {
 	if tb.onEvent != nil {

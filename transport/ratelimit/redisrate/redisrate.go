@@ -127,7 +127,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit ratelimit.Limit) 
 		return ratelimit.Decision{RetryAfter: UnavailableRetryAfter}, err
 	}
 	if res.Allowed > 0 {
-		return ratelimit.Decision{Allowed: true}, nil
+		return ratelimit.Decision{Allowed: true, Remaining: max(res.Remaining, 0), HasRemaining: true}, nil
 	}
 	return ratelimit.Decision{RetryAfter: max(res.RetryAfter, time.Nanosecond)}, nil
 }
