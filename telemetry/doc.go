@@ -5,8 +5,8 @@
 // It depends only on the OpenTelemetry API modules (go.opentelemetry.io/otel,
 // …/metric, …/trace); the application chooses the SDK and exporters. The
 // packages it observes keep no OpenTelemetry import: they declare small
-// hooks (audit.Observer, auth.Observer, obo.Config.OnExchange) that a
-// *Telemetry implements. A server that does
+// hooks (audit.Observer, auth.Observer, ratelimit.Observer,
+// obo.Config.OnExchange) that a *Telemetry implements. A server that does
 // not configure telemetry pays nothing: transport installs none of this.
 //
 // # Traces
@@ -30,6 +30,8 @@
 //	mcp.server.operation.duration   histogram, s   mcp.method.name, error.type, mcp.protocol.version, gen_ai.tool.name / gen_ai.prompt.name (opt-in)
 //	mcpguard.decisions              counter        mcpguard.event, mcpguard.decision, mcpguard.reason, mcpguard.tenant (opt-in)
 //	mcpguard.rate_limit.refusals    counter        mcpguard.reason (the limiter), mcpguard.tenant (opt-in)
+//	mcpguard.rate_limit.decisions   counter        mcpguard.limiter (namespace), mcpguard.outcome (allowed, limited, unavailable, concurrency, fail_open), mcpguard.tenant, gen_ai.tool.name (opt-in)
+//	mcpguard.rate_limit.headroom    histogram, 1   as decisions, allowed only: the fraction of the burst left in the caller's bucket
 //	mcpguard.token_exchange.duration histogram, s  mcpguard.grant, mcpguard.outcome
 //	mcpguard.audit.queue.depth      gauge          (events waiting in an async recorder)
 //	mcpguard.audit.events.dropped   counter        (events the recorder lost)
@@ -59,7 +61,9 @@
 // Config.Validator with SetObserver), and its ObserveExchange method is an
 // obo.Config.OnExchange (obo.Config{OnExchange:
 // guard.Telemetry().ObserveExchange}). A nil *Telemetry ignores what it is
-// told.
+// told. It implements ratelimit.Observer too: transport installs it on its
+// request limits; tool budgets, built before the Guard, take it with
+// ToolBudgets.SetObserver(guard.Telemetry()).
 //
 // Decisions reach telemetry through the audit stream (audit.Observer), so
 // they are counted exactly as they are audited: transport installs the

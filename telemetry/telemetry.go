@@ -97,6 +97,10 @@ type Telemetry struct {
 	meter       metric.Meter
 
 	hooks hooks // the auth and obo hooks' instruments
+
+	limiters    *folder
+	rlDecisions metric.Int64Counter
+	rlHeadroom  metric.Float64Histogram
 }
 
 // New builds a Telemetry from cfg.
@@ -157,6 +161,18 @@ func New(cfg Config) (*Telemetry, error) {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	if err := t.newHooks(); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	t.limiters = newFolder(maxLimiters)
+	if t.rlDecisions, err = t.meter.Int64Counter("mcpguard.rate_limit.decisions",
+		metric.WithUnit("{decision}"),
+		metric.WithDescription("Rate-limit and tool-budget decisions by limiter and outcome (allowed, limited, unavailable, concurrency, fail_open).")); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if t.rlHeadroom, err = t.meter.Float64Histogram("mcpguard.rate_limit.headroom",
+		metric.WithUnit("1"),
+		metric.WithDescription("Fraction of the burst left in the caller's bucket after an allowed event, where the limiter knows it."),
+		metric.WithExplicitBucketBoundaries(0, 0.05, 0.1, 0.25, 0.5, 0.75, 1)); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	return t, nil
@@ -349,4 +365,5 @@ const (
 	keyKeys        = attribute.Key("mcpguard.keys")
 	keySource      = attribute.Key("mcpguard.source")
 	keyAudience    = attribute.Key("mcpguard.audience")
+	keyLimiter     = attribute.Key("mcpguard.limiter")
 )

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/telemetry"
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // setupTelemetry builds the Guard's telemetry when a provider is set and
@@ -41,6 +42,18 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 		// fetches (auth's own hook; a validator without one reports none).
 		if err := s.SetObserver(tel); err != nil {
 			return fmt.Errorf("%w: Config.Validator: %w (a validator reports to one Guard's telemetry)", ErrConfig, err)
+		}
+	}
+	for _, l := range []struct {
+		field string
+		m     *ratelimit.RequestLimit
+	}{{"PreAuthRateLimit", cfg.PreAuthRateLimit}, {"UnauthenticatedRateLimit", cfg.UnauthenticatedRateLimit}, {"RateLimit", cfg.RateLimit}} {
+		if l.m == nil {
+			continue
+		}
+		// Every decision, allowed ones with their headroom.
+		if err := l.m.SetObserver(tel); err != nil {
+			return fmt.Errorf("%w: Config.%s: %w (a limit reports to one Guard's telemetry)", ErrConfig, l.field, err)
 		}
 	}
 	if n, ok := g.sessions.counts.(interface{ Len() int }); ok {
