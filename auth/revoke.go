@@ -421,6 +421,22 @@ func (s *RevocationSet) sweepLocked(now time.Time) {
 // Len returns the number of entries held.
 func (s *RevocationSet) Len() int { return int(s.n.Load()) }
 
+// Entries returns a copy of the entries live at now, for a shared store
+// to publish again (after it lost its content).
+func (s *RevocationSet) Entries(now time.Time) []RevocationEntry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]RevocationEntry, 0, s.n.Load())
+	for _, m := range s.m {
+		for _, e := range m {
+			if e.Expiry.After(now) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 // Check returns nil when p is not revoked at now, else an *Error: 401
 // invalid_token wrapping ErrRevoked or ErrRevocationHorizon.
 func (s *RevocationSet) Check(p *Principal, now time.Time) error {

@@ -26,6 +26,7 @@
 //	ReplayStore           FailClosed    DPoP proofs are refused with 503 (DegradeLocal: per-replica replay check)
 //	TokenCache (obo)      DegradeLocal  the exchanger's own memory cache; a miss exchanges again
 //	IntrospectionCache    DegradeLocal  the validator's own caches; a miss introspects again
+//	Revoker               FailClosed    once its copy is older than MaxStaleness (1 s), tokens it does not refuse get 503 (DegradeLocal: the last copy answers); what the copy refuses stays refused
 //
 // After a failure a store skips Redis for Config.RetryAfter (500 ms by
 // default), answering by its policy at once, then tries again: service
@@ -48,6 +49,22 @@
 //		},
 //		...
 //	})
+//
+// # Revocation
+//
+// Shared.Revoker is an auth.Revoker (set it as JWTConfig.Revoker or
+// IntrospectionConfig.Revoker) whose list every replica shares: a token
+// revoked on one replica (Revoker.Revoke, by jti, sid or subject-before-T)
+// is refused by every replica within RevokerConfig.MaxStaleness, one second
+// by default — a bound that holds by construction (a replica answers "not
+// revoked" only from a copy confirmed against Redis less than MaxStaleness
+// ago), measured by TestRevokerAcrossReplicas at about the poll interval
+// (250 ms). Each replica polls a version counter (one GET every quarter of
+// MaxStaleness) and reloads the entries when it moves, so Check does no
+// Redis round trip on the warm path; see Revoker for why polling and not
+// pub/sub. Entries are keyed digests, expire with the longest token they
+// can affect, and are capped for all replicas together. If Redis loses its
+// data, the replicas put their entries back.
 //
 // # Dependencies
 //
