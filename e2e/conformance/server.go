@@ -1,9 +1,11 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,6 +51,10 @@ func Handler(s *server.MCPServer, st *Stack, httpOpts ...server.StreamableHTTPOp
 	return mux, nil
 }
 
+// maxProxiedBody caps a request body TokenProxy forwards (the stack's own
+// default limit, so the stack still sees, and refuses, one just above it).
+const maxProxiedBody = 4<<20 + 1
+
 // TokenProxy returns a reverse proxy to target (scheme and host only) that
 // sets "Authorization: Bearer <token>" on every request it forwards, for
 // clients that cannot authenticate themselves, such as the conformance
@@ -79,6 +85,33 @@ func TokenProxy(target *url.URL, token func(ctx context.Context) (string, error)
 		}
 		r = r.Clone(r.Context())
 		r.Header.Set("Authorization", "Bearer "+tok)
+		if r.Body != nil && r.Body != http.NoBody {
+			// Forward a copy of the body, read whole first. Streamed from
+			// the client connection instead, it raced the response: an
+			// HTTP/1 server closes a request body once the handler starts
+			// writing the response, and an answer streamed at once (SSE
+			// headers flushed before the result, as for a tool that sends
+			// a server-initiated request) made the proxy's transport,
+			// still checking for the end of the body, read the closed body,
+			// count a failed request write and close the upstream
+			// connection mid-stream. The backend saw the tools/call
+			// cancelled, the client's answer to its elicitation found no
+			// pending request (HTTP 400) and the call ended without a
+			// result: the intermittent wrapped 2025-11-25 multi round-trip
+			// failure, bare mcp-go behind this proxy included.
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxProxiedBody+1))
+			if err != nil {
+				http.Error(w, "token-adding proxy: could not read the request body", http.StatusBadRequest)
+				return
+			}
+			if len(body) > maxProxiedBody {
+				http.Error(w, "token-adding proxy: request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		}
 		rp.ServeHTTP(w, r)
 	}), nil
 }
