@@ -64,6 +64,7 @@ type edgeState struct {
 	tenant    string
 	rpcMethod string // JSON-RPC method of an annotated refusal
 	target    string // its tool or prompt name or resource URI
+	limit     string // the namespace of the rate limit that refused
 }
 
 type edgeKey struct{}
@@ -130,6 +131,47 @@ func AnnotateRequest(ctx context.Context, k Kind, reason, method, name string) {
 	st.mu.Lock()
 	st.kind, st.reason = k, reason
 	st.rpcMethod, st.target = method, name
+	st.mu.Unlock()
+}
+
+// Rate-limit reasons of KindRateLimited events, as the transport records
+// them.
+const (
+	// ReasonRateLimited: the limit's budget for the request's key is spent
+	// (HTTP 429).
+	ReasonRateLimited = "rate_limited"
+	// ReasonLimiterUnavailable: the limiter could not decide and fails
+	// closed (HTTP 503).
+	ReasonLimiterUnavailable = "limiter_unavailable"
+	// ReasonLimiterFailOpen: the limiter could not decide and let the
+	// request through uncounted.
+	ReasonLimiterFailOpen = "limiter_fail_open"
+)
+
+// AnnotateRateLimited tells Recorder.Middleware, which wraps the current
+// request, that the rate limit with key namespace limit refused it for
+// reason (ReasonRateLimited, ReasonLimiterUnavailable): the edge event is
+// then KindRateLimited with Event.Limit set, whatever the status, and
+// carries the principal and tenant in ctx when they are known (a limit
+// running before authentication knows neither). The transport calls it
+// from the decision of the limit itself (ratelimit.Reporter), so the
+// event is never guessed from a 429. It does nothing when ctx is not
+// inside Recorder.Middleware and is safe for concurrent use.
+func AnnotateRateLimited(ctx context.Context, limit, reason string) {
+	st := edgeFrom(ctx)
+	if st == nil {
+		return
+	}
+	p, _ := auth.FromContext(ctx)
+	tenant, _ := tenancy.FromContext(ctx)
+	st.mu.Lock()
+	st.kind, st.reason, st.limit = KindRateLimited, reason, limit
+	if p != nil {
+		st.principal = p
+	}
+	if tenant != "" {
+		st.tenant = tenant
+	}
 	st.mu.Unlock()
 }
 

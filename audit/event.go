@@ -35,7 +35,10 @@ const (
 	// another principal or does not exist.
 	KindSessionRejected
 	// KindRateLimited is a request or tool call refused by a rate limit or
-	// tool budget (HTTP 429).
+	// tool budget (HTTP 429, or 503 when a fail-closed limiter could not
+	// decide), with Event.Limit naming the limit. An event of this kind
+	// with DecisionAllow and reason "limiter_fail_open" records a request
+	// a failing limiter let through uncounted (fail open).
 	KindRateLimited
 	// KindToolCall is a tool call that ran, successfully or not.
 	KindToolCall
@@ -192,6 +195,10 @@ type Event struct {
 	// Grant is the flow of a token exchange, e.g. "token-exchange",
 	// "jwt-bearer" (on-behalf-of) or "client_credentials".
 	Grant string
+	// Limit is, for KindRateLimited, the key namespace of the rate limit
+	// or tool budget that decided (transport/ratelimit's Namespace, such
+	// as "preauth", "unauth", "http" or "tool"). Never a limiter key.
+	Limit string
 
 	// Method is the HTTP method of an edge event, or the JSON-RPC method of
 	// a denial (Recorder.Denial) that is not a tool, prompt or resource
@@ -314,6 +321,7 @@ func (e *Event) attrs(withTime bool) []slog.Attr {
 	str("prompt", e.Prompt, MaxNameLen)
 	str("audience", e.Audience, MaxTextLen)
 	str("grant", e.Grant, MaxNameLen)
+	str("limit", e.Limit, MaxNameLen)
 	str("method", e.Method, MaxNameLen)
 	str("path", e.Path, MaxTextLen)
 	str("remote_addr", e.RemoteAddr, MaxTextLen)

@@ -68,6 +68,7 @@ func (r *Recorder) recordEdge(req *http.Request, st *edgeState, sw *statusWriter
 		RequestID: st.requestID,
 		RPCID:     st.rpcID,
 		Tenant:    st.tenant,
+		Limit:     st.limit,
 	}
 	p := st.principal
 	switch st.rpcMethod {

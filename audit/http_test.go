@@ -3,10 +3,13 @@ package audit
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -427,4 +430,46 @@ func TestNewIDContextsArePure(t *testing.T) {
 			assert.Equal(t, tt.wantRP, got[0].RPCID)
 		})
 	}
+}
+
+// TestAnnotateRateLimited: a limit's own decision makes the edge event
+// rate_limited with the limit's namespace and the principal and tenant
+// the context knows, whatever the status (a 503 of a fail-closed limiter
+// included); the limit appears in every encoding.
+func TestAnnotateRateLimited(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink})
+	limited := func(status int, reason string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			AnnotateRateLimited(req.Context(), "http", reason)
+			w.WriteHeader(status)
+		})
+	}
+	var h http.Handler = identify(alice, "acme")(limited(http.StatusServiceUnavailable, ReasonLimiterUnavailable))
+	h = r.Middleware(h)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", nil))
+	// Before authentication: no principal.
+	r.Middleware(limited(http.StatusTooManyRequests, ReasonRateLimited)).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", nil))
+
+	got := sink.all()
+	require.Len(t, got, 2)
+	e := got[0]
+	assert.Equal(t, KindRateLimited, e.Kind)
+	assert.Equal(t, DecisionDeny, e.Decision)
+	assert.Equal(t, ReasonLimiterUnavailable, e.Reason)
+	assert.Equal(t, "http", e.Limit)
+	assert.Equal(t, 503, e.Status)
+	assert.Equal(t, "alice", e.Subject, "AnnotateRateLimited captures the principal itself")
+	assert.Equal(t, "acme", e.Tenant)
+	b, err := json.Marshal(e)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"limit":"http"`)
+	assert.Equal(t, "http", e.LogValue().Group()[slices.IndexFunc(e.LogValue().Group(), func(a slog.Attr) bool { return a.Key == "limit" })].Value.String())
+
+	e = got[1]
+	assert.Equal(t, KindRateLimited, e.Kind)
+	assert.Equal(t, ReasonRateLimited, e.Reason)
+	assert.Empty(t, e.Subject)
+	AnnotateRateLimited(context.Background(), "http", ReasonRateLimited) // outside Middleware: harmless
 }

@@ -95,6 +95,7 @@ func appendJSON(dst []byte, e *Event) []byte {
 	dst = appendStr(dst, "prompt", e.Prompt, MaxNameLen)
 	dst = appendStr(dst, "audience", e.Audience, MaxTextLen)
 	dst = appendStr(dst, "grant", e.Grant, MaxNameLen)
+	dst = appendStr(dst, "limit", e.Limit, MaxNameLen)
 	dst = appendStr(dst, "method", e.Method, MaxNameLen)
 	dst = appendStr(dst, "path", e.Path, MaxTextLen)
 	dst = appendStr(dst, "remote_addr", e.RemoteAddr, MaxTextLen)

@@ -128,7 +128,11 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 		e.Kind = KindRateLimited
 		e.Decision = DecisionDeny
 		e.ErrorClass = "rate_limited"
-		e.Reason = "rate_limited"
+		e.Reason = ReasonRateLimited
+		var ns limitNamespacer
+		if errors.As(err, &ns) {
+			e.Limit = ns.LimitNamespace()
+		}
 		return
 	}
 	class, deny := r.classifyError(err)
@@ -146,6 +150,13 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 type rateLimited interface {
 	error
 	RateLimited() bool
+}
+
+// limitNamespacer is implemented by rate-limit errors that name the key
+// namespace of their limit (ratelimit.ToolError), recorded as Event.Limit.
+type limitNamespacer interface {
+	error
+	LimitNamespace() string
 }
 
 // classified is implemented by errors that name their own audit class,

@@ -29,7 +29,7 @@
 //
 //	mcp.server.operation.duration   histogram, s   mcp.method.name, error.type, mcp.protocol.version, gen_ai.tool.name / gen_ai.prompt.name (opt-in)
 //	mcpguard.decisions              counter        mcpguard.event, mcpguard.decision, mcpguard.reason, mcpguard.tenant (opt-in)
-//	mcpguard.rate_limit.refusals    counter        mcpguard.reason (the limiter), mcpguard.tenant (opt-in)
+//	mcpguard.rate_limit.refusals    counter        mcpguard.reason (the limit's namespace), mcpguard.tenant (opt-in)
 //	mcpguard.rate_limit.decisions   counter        mcpguard.limiter (namespace), mcpguard.outcome (allowed, limited, unavailable, concurrency, fail_open), mcpguard.tenant, gen_ai.tool.name (opt-in)
 //	mcpguard.rate_limit.headroom    histogram, 1   as decisions, allowed only: the fraction of the burst left in the caller's bucket
 //	mcpguard.token_exchange.duration histogram, s  mcpguard.grant, mcpguard.outcome

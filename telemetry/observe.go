@@ -94,7 +94,15 @@ func (t *Telemetry) count(ctx context.Context, e audit.Event) {
 	case audit.KindQueueOverflow:
 		return // counted by the recorder callback
 	case audit.KindRateLimited:
-		attrs := []attribute.KeyValue{keyReason.String(reason)}
+		if e.Decision == audit.DecisionAllow {
+			break // a fail-open let through: no refusal
+		}
+		// The limiter that refused: its namespace (audit.Event.Limit).
+		limiter := reason
+		if e.Limit != "" {
+			limiter = t.reasons.fold(e.Limit)
+		}
+		attrs := []attribute.KeyValue{keyReason.String(limiter)}
 		if tenant != "" {
 			attrs = append(attrs, keyTenant.String(tenant))
 		}

@@ -32,6 +32,7 @@ func TestStackToolBudgetRefusalAuditedAsRateLimited(t *testing.T) {
 			require.NoError(t, st.rec.Close())
 			out := st.audit.String()
 			assert.Contains(t, out, `"kind":"rate_limited"`)
+			assert.Contains(t, out, `"limit":"tool"`, "the refusal names the budgets' namespace")
 			assert.Equal(t, 1, countLines(out, `"kind":"tool_call"`), "only the first call ran: %s", out)
 		})
 	}

@@ -166,9 +166,9 @@ func TestStackTelemetry(t *testing.T) {
 				"mcpguard.decision=allow,mcpguard.event=tool_call,mcpguard.reason=,mcpguard.tenant=slow":                      1,
 				"mcpguard.decision=deny,mcpguard.event=access_denied,mcpguard.reason=insufficient_scope,mcpguard.tenant=acme": 1,
 				"mcpguard.decision=deny,mcpguard.event=auth_failure,mcpguard.reason=invalid_token":                            1,
-				"mcpguard.decision=deny,mcpguard.event=rate_limited,mcpguard.reason=,mcpguard.tenant=slow":                    1,
+				"mcpguard.decision=deny,mcpguard.event=rate_limited,mcpguard.reason=rate_limited,mcpguard.tenant=slow":        1,
 			}, sums(t, m["mcpguard.decisions"]))
-			assert.Equal(t, map[string]int64{"mcpguard.reason=,mcpguard.tenant=slow": 1}, sums(t, m["mcpguard.rate_limit.refusals"]))
+			assert.Equal(t, map[string]int64{"mcpguard.reason=http,mcpguard.tenant=slow": 1}, sums(t, m["mcpguard.rate_limit.refusals"]), "the refusal names the limit")
 
 			ex, ok := m["mcpguard.token_exchange.duration"].(metricdata.Histogram[float64])
 			require.True(t, ok)

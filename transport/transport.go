@@ -124,7 +124,11 @@ type Config struct {
 	// (build each with ratelimit.NewRequestLimit), at three places in the
 	// stack. Each must have its own RequestLimitConfig.Namespace — New refuses
 	// two with the same one — so limits sharing a Limiter never share a
-	// bucket. Nil: that limit is off.
+	// bucket. With Audit set, each limit reports its own decisions to it
+	// (ratelimit.Reporter): a refusal is a rate_limited edge event whose
+	// Limit is the namespace, with the principal and tenant where the
+	// limit knows them; a fail-open is an event of its own. Their OnEvent
+	// hooks still run. Nil: that limit is off.
 	//
 	// PreAuthRateLimit runs on every request, authenticated or not (for
 	// example a per-address ceiling far above any one caller's budget),
@@ -212,6 +216,8 @@ type Guard struct {
 	sealer   *requestSealer
 	authMW   func(http.Handler) http.Handler
 	unauth   *unauthLimiter
+	preLimit *ratelimit.RequestLimit // Config.PreAuthRateLimit, reporting to Audit
+	limit    *ratelimit.RequestLimit // Config.RateLimit, reporting to Audit
 	tel      *telemetry.Telemetry
 	owned    []func() error // components New built from Issuer and friends
 
@@ -327,8 +333,23 @@ func New(cfg Config) (_ *Guard, err error) {
 	if err := checkNamespaces(cfg); err != nil {
 		return nil, err
 	}
+	// Each request limit reports its own decisions to the audit recorder
+	// (ratelimit.Reporter), so a refusal is recorded as rate_limited with
+	// the limit's namespace, not inferred from a 429.
+	var rep ratelimit.Reporter
+	if cfg.Audit != nil {
+		rep = limitAudit{rec: cfg.Audit}
+	}
+	reporting := func(m *ratelimit.RequestLimit) *ratelimit.RequestLimit {
+		if m == nil {
+			return nil
+		}
+		return m.Reporting(rep)
+	}
+	g.preLimit = reporting(cfg.PreAuthRateLimit)
+	g.limit = reporting(cfg.RateLimit)
 	if cfg.UnauthenticatedRateLimit != nil {
-		g.unauth = &unauthLimiter{lim: cfg.UnauthenticatedRateLimit}
+		g.unauth = &unauthLimiter{lim: reporting(cfg.UnauthenticatedRateLimit)}
 	}
 	if err := g.setupTelemetry(&cfg); err != nil {
 		return nil, err
@@ -553,8 +574,8 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	} else {
 		h = (&stepUp{metaURL: g.metaURL}).handler(h) // still records the JSON-RPC id
 	}
-	if g.cfg.RateLimit != nil {
-		h = g.cfg.RateLimit.Middleware(h)
+	if g.limit != nil {
+		h = g.limit.Middleware(h)
 	}
 	h = g.sessions.Middleware(h)
 	if g.cfg.Audit != nil {
@@ -579,8 +600,8 @@ func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	// The pre-auth limit runs after the header checks and before the
 	// body is read.
 	var pre func(http.Handler) http.Handler
-	if g.cfg.PreAuthRateLimit != nil {
-		pre = g.cfg.PreAuthRateLimit.Middleware
+	if g.preLimit != nil {
+		pre = g.preLimit.Middleware
 	}
 	h = g.edge.handlerPre(pre, h)
 	if g.cfg.Audit != nil {

@@ -566,7 +566,7 @@ func TestStackUnauthenticatedRateLimit(t *testing.T) {
 		}
 		assert.Equal(t, []int{200, 200, 429}, s, sub)
 	}
-	assert.Contains(t, st.audit.String(), "unauthenticated_rate_limited")
+	assert.Regexp(t, `"kind":"rate_limited",[^\n]*"limit":"unauth",[^\n]*"decision":"deny","reason":"rate_limited","status":429`, st.audit.String())
 }
 
 // An authenticated caller's bad requests (mcp-go's own 400s) are not

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
@@ -49,7 +48,9 @@ func (w *unauthWriter) WriteHeader(status int) {
 		// do not, and must not spend the address's budget.
 		if (status == http.StatusUnauthorized || status == http.StatusBadRequest) &&
 			strings.HasPrefix(w.ResponseWriter.Header().Get("WWW-Authenticate"), "Bearer") {
-			d, err := w.lim.Check(w.r)
+			// Decide reports the refusal to audit itself (the Guard's
+			// ratelimit.Reporter): kind rate_limited, this limit's namespace.
+			d, err := w.lim.Decide(w.r)
 			if err != nil || !d.Allowed {
 				retry := d.RetryAfter
 				if retry <= 0 {
@@ -59,7 +60,6 @@ func (w *unauthWriter) WriteHeader(status int) {
 				h := w.ResponseWriter.Header()
 				h.Del("WWW-Authenticate")
 				h.Del("Content-Type")
-				audit.Annotate(w.r.Context(), audit.KindRateLimited, "unauthenticated_rate_limited")
 				h.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(retry), 10))
 				http.Error(w.ResponseWriter, "rate limit exceeded", http.StatusTooManyRequests)
 				return

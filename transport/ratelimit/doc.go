@@ -50,7 +50,14 @@
 //
 // This package records nothing itself. Every refusal (EventLimited,
 // EventUnavailable, EventConcurrency), timeout and fail-open is passed to the
-// configured EventFunc with the request's context, for the audit package.
+// configured EventFunc with the request's context, each Event naming its
+// limit by Namespace. A RequestLimit also tells the Reporters added with
+// Reporting: that is how package transport, when it has an audit
+// recorder, turns each request limit's own decision into a rate_limited
+// audit event (namespace, principal and tenant where known) rather than
+// guessing one from a 429. A tool-budget refusal returns a ToolError,
+// which audit's tool middleware records as rate_limited with the budgets'
+// namespace (ToolError.LimitNamespace).
 // For metrics, an Observer (SetObserver on a RequestLimit or ToolBudgets;
 // package telemetry implements it) is told of every decision, allowed ones
 // too, with the events left in the bucket when the Limiter knows them

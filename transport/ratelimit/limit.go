@@ -169,6 +169,10 @@ func (k EventKind) String() string {
 type Event struct {
 	// Kind says what happened.
 	Kind EventKind
+	// Namespace is the key namespace of the Middleware or ToolBudgets that
+	// decided (RequestLimitConfig.Namespace, ToolBudgetsConfig.Namespace):
+	// it names which limit this was.
+	Namespace string
 	// Key is the limiter key the event was counted against.
 	Key string
 	// Tool is the tool name for tool budgets; empty at the HTTP level.
@@ -188,6 +192,20 @@ type Event struct {
 // called synchronously on the request path, so it must be fast and must not
 // write a response. Implementations must be safe for concurrent use.
 type EventFunc func(ctx context.Context, ev Event)
+
+// Reporter is told the decisions of a RequestLimit that audit must see:
+// every refusal (EventLimited, EventUnavailable) and every EventFailOpen,
+// with the context of the request they concern (its principal and tenant,
+// when the limit runs after authentication). It is the seam through which
+// the transport hands limiter decisions to its audit recorder (see
+// RequestLimit.Reporting) so that they are recorded as what they are, not
+// inferred from a status code. ReportLimit is called synchronously on the
+// request path, before the response is written; it must be fast, must not
+// write a response, and must be safe for concurrent use. Event never holds
+// a credential.
+type Reporter interface {
+	ReportLimit(ctx context.Context, ev Event)
+}
 
 // DefaultNamespace and DefaultToolNamespace are the key namespaces of a
 // Middleware and of ToolBudgets whose Namespace is empty.

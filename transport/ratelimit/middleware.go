@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -64,7 +65,8 @@ type RequestLimit struct {
 	parts   Parts
 	trusted []netip.Prefix
 	onEvent EventFunc
-	obs     observerSlot
+	obs     *observerSlot // shared with the copies Reporting makes
+	reports []Reporter    // told every event after onEvent; see Reporting
 }
 
 // NewRequestLimit returns request-level rate limiting configured by cfg.
@@ -109,6 +111,7 @@ func NewRequestLimit(cfg RequestLimitConfig) (*RequestLimit, error) {
 		parts:   cfg.KeyBy,
 		trusted: trusted,
 		onEvent: cfg.OnEvent,
+		obs:     new(observerSlot),
 	}, nil
 }
 
@@ -123,13 +126,47 @@ func normalizeLimits(in map[string]Limit) map[string]Limit {
 // Namespace returns the key namespace this middleware's budgets live in.
 func (m *RequestLimit) Namespace() string { return m.ns }
 
+// Reporting returns a copy of m that, besides calling OnEvent, tells rep
+// of every event it reports (refusals and fail-opens), with the event's
+// Namespace set. The copy shares m's Limiter, and so its budgets, and its
+// Observer (set on either, it is told of both); m is not changed. The
+// transport uses it to hand each limit's decisions to its audit
+// recorder. A nil rep returns m.
+func (m *RequestLimit) Reporting(rep Reporter) *RequestLimit {
+	if rep == nil {
+		return m
+	}
+	c := *m
+	c.reports = append(slices.Clone(m.reports), rep)
+	return &c
+}
+
 // Check decides whether r may proceed and consumes one event from its
 // budget if so, without writing anything. An error (wrapping
 // ErrUnavailable or ErrConfig) means r must be refused. Check does not
-// report events (Middleware does) but tells the Observer, if any.
+// report events (Decide and Middleware do) but tells the Observer, if any.
 func (m *RequestLimit) Check(r *http.Request) (Decision, error) {
 	var buf [128]byte
 	d, _, _, err := m.check(r, &buf)
+	return d, err
+}
+
+// Decide is Check that also reports what it decided, as Middleware does:
+// a refusal (an error, or a Decision not Allowed) as EventUnavailable or
+// EventLimited, a fail-open as EventFailOpen, to OnEvent and to every
+// Reporter. It writes nothing: it is for callers that answer the request
+// themselves (the transport's unauthenticated-request limit).
+func (m *RequestLimit) Decide(r *http.Request) (Decision, error) {
+	var buf [128]byte
+	d, kb, limit, err := m.check(r, &buf)
+	switch {
+	case err != nil:
+		m.event(r, Event{Kind: EventUnavailable, Key: string(kb), Limit: limit, RetryAfter: d.RetryAfter, Err: err})
+	case !d.Allowed:
+		m.event(r, Event{Kind: EventLimited, Key: string(kb), Limit: limit, RetryAfter: d.RetryAfter})
+	case d.FailedOpen != nil:
+		m.event(r, Event{Kind: EventFailOpen, Key: string(kb), Limit: limit, Err: d.FailedOpen})
+	}
 	return d, err
 }
 
@@ -173,27 +210,18 @@ func (m *RequestLimit) check(r *http.Request, buf *[128]byte) (Decision, []byte,
 // (RFC 6585 §4) with Retry-After in whole seconds, rounded up (RFC 9110
 // §10.2.3); a request the limiter could not decide on, with a fail-closed
 // limiter, gets 503 Service Unavailable with Retry-After. Response bodies
-// are fixed texts; causes go to OnEvent only. A request let through by a
+// are fixed texts; causes go to OnEvent (and Reporters) only. A request let through by a
 // fail-open limiter reaches next and is reported as EventFailOpen (one
 // event per request while the backend is down).
 func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var buf [128]byte
-		d, kb, limit, err := m.check(r, &buf)
+		d, err := m.Decide(r)
 		switch {
 		case err != nil:
-			k := string(kb)
-			m.event(r, Event{Kind: EventUnavailable, Key: k, Limit: limit, RetryAfter: d.RetryAfter, Err: err})
 			refuse(w, http.StatusServiceUnavailable, d.RetryAfter, "rate limiter unavailable")
 		case !d.Allowed:
-			k := string(kb)
-			m.event(r, Event{Kind: EventLimited, Key: k, Limit: limit, RetryAfter: d.RetryAfter})
 			refuse(w, http.StatusTooManyRequests, d.RetryAfter, "rate limit exceeded")
 		default:
-			if d.FailedOpen != nil {
-				k := string(kb)
-				m.event(r, Event{Kind: EventFailOpen, Key: k, Limit: limit, Err: d.FailedOpen})
-			}
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -205,8 +233,12 @@ func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
 func (m *RequestLimit) SetObserver(o Observer) error { return m.obs.set(o, "RequestLimit") }
 
 func (m *RequestLimit) event(r *http.Request, ev Event) {
+	ev.Namespace = m.ns
 	if m.onEvent != nil {
 		m.onEvent(r.Context(), ev)
+	}
+	for _, rep := range m.reports {
+		rep.ReportLimit(r.Context(), ev)
 	}
 }
 

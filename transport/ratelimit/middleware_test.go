@@ -370,3 +370,71 @@ func TestNewRequestLimitOwnMemory(t *testing.T) {
 	require.NotNil(t, a.lim)
 	assert.NotSame(t, a.lim, b.lim)
 }
+
+// reporterFunc adapts a function to Reporter.
+type reporterFunc func(ctx context.Context, ev Event)
+
+func (f reporterFunc) ReportLimit(ctx context.Context, ev Event) { f(ctx, ev) }
+
+// TestMiddlewareReporting: a Reporting copy tells its Reporter every
+// refusal and fail-open, with the namespace, after OnEvent, sharing the
+// original's budgets; the original reports nothing to it; Decide reports
+// as Handler does without writing.
+func TestMiddlewareReporting(t *testing.T) {
+	mem, err := NewMemory(MemoryConfig{})
+	require.NoError(t, err)
+	var onEvent recorder
+	m, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}, Namespace: "preauth", OnEvent: onEvent.OnEvent})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var reported []Event
+	rep := reporterFunc(func(_ context.Context, ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, ev)
+	})
+	assert.Same(t, m, m.Reporting(nil))
+	rm := m.Reporting(rep)
+	require.NotSame(t, m, rm)
+
+	req := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		r.RemoteAddr = "192.0.2.7:1234"
+		return r
+	}
+	w := httptest.NewRecorder()
+	rm.Middleware(okHandler()).ServeHTTP(w, req())
+	assert.Equal(t, http.StatusOK, w.Code)
+	w = httptest.NewRecorder()
+	m.Middleware(okHandler()).ServeHTTP(w, req())
+	assert.Equal(t, http.StatusTooManyRequests, w.Code, "the copy shares the original's budget")
+	assert.Empty(t, reported, "the original does not report to the copy's Reporter")
+	d, err := rm.Decide(req())
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	require.Len(t, reported, 1)
+	assert.Equal(t, EventLimited, reported[0].Kind)
+	assert.Equal(t, "preauth", reported[0].Namespace)
+	evs := onEvent.Events()
+	require.Len(t, evs, 2, "OnEvent still sees both refusals")
+	assert.Equal(t, "preauth", evs[1].Namespace)
+
+	// Failures: fail closed and fail open are reported too.
+	for _, tc := range []struct {
+		lim  Limiter
+		kind EventKind
+	}{
+		{limiterFunc(func(context.Context, string, Limit) (Decision, error) { return Decision{}, ErrUnavailable }), EventUnavailable},
+		{limiterFunc(func(context.Context, string, Limit) (Decision, error) {
+			return Decision{Allowed: true, FailedOpen: errors.New("down")}, nil
+		}), EventFailOpen},
+	} {
+		reported = nil
+		fm, err := NewRequestLimit(RequestLimitConfig{Limiter: tc.lim, Limit: PerSecond(1), Namespace: "http"})
+		require.NoError(t, err)
+		fm.Reporting(rep).Middleware(okHandler()).ServeHTTP(httptest.NewRecorder(), req())
+		require.Len(t, reported, 1, tc.kind.String())
+		assert.Equal(t, tc.kind, reported[0].Kind)
+		assert.Equal(t, "http", reported[0].Namespace)
+	}
+}

@@ -118,6 +118,7 @@ type ToolBudgetsConfig struct {
 //
 // ToolBudgets is safe for concurrent use. Construct it with NewToolBudgets.
 type ToolBudgets struct {
+	ns      string // Namespace
 	scope   string // Namespace + "|"
 	lim     Limiter
 	def     Budget
@@ -125,7 +126,6 @@ type ToolBudgets struct {
 	tenants map[string]tenantBudgets
 	parts   Parts
 	onEvent EventFunc
-	ns      string
 	obs     observerSlot
 
 	mu       sync.Mutex
@@ -254,6 +254,8 @@ func (tb *ToolBudgets) BudgetFor(tenant, tool string) Budget {
 type ToolError struct {
 	// Tool is the name of the refused tool.
 	Tool string
+	// Namespace is the key namespace of the budgets that refused it.
+	Namespace string
 	// Kind is one of ErrLimited, ErrUnavailable, ErrConcurrency, ErrTimeout.
 	Kind error
 	// RetryAfter is the delay advised to the client, zero when none.
@@ -284,12 +286,16 @@ func (e *ToolError) Error() string {
 	return s
 }
 
-// Unwrap returns Kind and Cause, so errors.Is matches both.
 // RateLimited reports whether the call was refused before it ran (rate,
 // concurrency, or a fail-closed limiter), not timed out: audit records such
 // a refusal as rate_limited (see audit.ToolMiddleware).
 func (e *ToolError) RateLimited() bool { return e.Kind != ErrTimeout }
 
+// LimitNamespace returns the key namespace of the budgets that refused the
+// call (ToolBudgetsConfig.Namespace), which audit records as the limit.
+func (e *ToolError) LimitNamespace() string { return e.Namespace }
+
+// Unwrap returns Kind and Cause, so errors.Is matches both.
 func (e *ToolError) Unwrap() []error {
 	if e.Cause == nil {
 		return []error{e.Kind}
@@ -318,7 +324,7 @@ func (tb *ToolBudgets) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHa
 			if !tb.acquire(k, b.MaxConcurrent) {
 				tb.obs.observe(ctx, Observed{Namespace: tb.ns, Tool: tool, Kind: EventConcurrency, Limit: b.Rate})
 				tb.event(ctx, Event{Kind: EventConcurrency, Key: k, Tool: tool})
-				return nil, &ToolError{Tool: tool, Kind: ErrConcurrency}
+				return nil, &ToolError{Tool: tool, Namespace: tb.ns, Kind: ErrConcurrency}
 			}
 			release = func() { tb.release(k) }
 		}
@@ -332,13 +338,13 @@ func (tb *ToolBudgets) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHa
 				seen.Kind = EventUnavailable
 				tb.obs.observe(ctx, seen)
 				tb.event(ctx, Event{Kind: EventUnavailable, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter, Err: err})
-				return nil, &ToolError{Tool: tool, Kind: ErrUnavailable, RetryAfter: d.RetryAfter, Cause: err}
+				return nil, &ToolError{Tool: tool, Namespace: tb.ns, Kind: ErrUnavailable, RetryAfter: d.RetryAfter, Cause: err}
 			case !d.Allowed:
 				release()
 				seen.Kind = EventLimited
 				tb.obs.observe(ctx, seen)
 				tb.event(ctx, Event{Kind: EventLimited, Key: k, Tool: tool, Limit: b.Rate, RetryAfter: d.RetryAfter})
-				return nil, &ToolError{Tool: tool, Kind: ErrLimited, RetryAfter: d.RetryAfter}
+				return nil, &ToolError{Tool: tool, Namespace: tb.ns, Kind: ErrLimited, RetryAfter: d.RetryAfter}
 			case d.FailedOpen != nil:
 				seen.Kind = EventFailOpen
 				tb.event(ctx, Event{Kind: EventFailOpen, Key: k, Tool: tool, Limit: b.Rate, Err: d.FailedOpen})
@@ -400,7 +406,7 @@ func (tb *ToolBudgets) runWithTimeout(ctx context.Context, next server.ToolHandl
 
 func (tb *ToolBudgets) timedOut(ctx context.Context, tool, k string, timeout time.Duration, cause error) error {
 	tb.event(ctx, Event{Kind: EventTimeout, Key: k, Tool: tool, Err: cause})
-	return &ToolError{Tool: tool, Kind: ErrTimeout, Cause: fmt.Errorf("after %s: %w", timeout, cause)}
+	return &ToolError{Tool: tool, Namespace: tb.ns, Kind: ErrTimeout, Cause: fmt.Errorf("after %s: %w", timeout, cause)}
 }
 
 func (tb *ToolBudgets) acquire(k string, limit int) bool {
@@ -450,6 +456,7 @@ func (tb *ToolBudgets) InFlight() int {
 func (tb *ToolBudgets) SetObserver(o Observer) error { return tb.obs.set(o, "ToolBudgets") }
 
 func (tb *ToolBudgets) event(ctx context.Context, ev Event) {
+	ev.Namespace = tb.ns
 	if tb.onEvent != nil {
 		tb.onEvent(ctx, ev)
 	}

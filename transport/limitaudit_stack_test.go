@@ -1,0 +1,207 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/transport/ratelimit"
+)
+
+// brokenLimiter is a backend that cannot decide: it fails closed (an error
+// wrapping ErrUnavailable) or, with failOpen, lets every event through
+// uncounted, as redisrate does when Redis is down.
+type brokenLimiter struct {
+	failOpen bool
+	calls    atomic.Int64
+}
+
+func (b *brokenLimiter) Allow(context.Context, string, ratelimit.Limit) (ratelimit.Decision, error) {
+	b.calls.Add(1)
+	cause := errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	if b.failOpen {
+		return ratelimit.Decision{Allowed: true, FailedOpen: cause}, nil
+	}
+	return ratelimit.Decision{RetryAfter: time.Second}, errors.Join(ratelimit.ErrUnavailable, cause)
+}
+
+// auditEvents parses the stack's JSON audit lines.
+func auditEvents(t *testing.T, st *stack) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(st.audit.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &e), line)
+		out = append(out, e)
+	}
+	return out
+}
+
+// limitEvents returns the rate_limited events of the audit trail.
+func limitEvents(t *testing.T, st *stack) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, e := range auditEvents(t, st) {
+		if e["kind"] == "rate_limited" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// eraPost sends one tools/list in era: within the 2025-11-25 session sid,
+// or stateless for 2026-07-28.
+func eraPost(t *testing.T, st *stack, era, sid, token string) int {
+	t.Helper()
+	status, _ := postRPC(t, st, token, era, sid, "tools/list", rpcBody(era, "tools/list"))
+	return status
+}
+
+// eraSession opens a 2025-11-25 session for token (empty for 2026-07-28,
+// which has none).
+func eraSession(t *testing.T, st *stack, era, token string) string {
+	t.Helper()
+	if era != mcp.ProtocolVersion20251125 {
+		return ""
+	}
+	c, err := eraClient(t, st.url, token, era)
+	require.NoError(t, err)
+	sid := c.GetSessionId()
+	require.NotEmpty(t, sid)
+	return sid
+}
+
+// TestStackLimitDecisionsAudited: each HTTP-level limit reports its own
+// decision to audit (ratelimit.Reporter, wired by the transport) — a
+// rate_limited event naming the limit's namespace, with the principal and
+// tenant where the limit knows them (not before authentication) — in both
+// protocol eras, over real HTTP, and the trail holds no credential. A 503
+// from a fail-closed limiter is a rate_limited decision too (a status-based
+// guess called it a plain request), and a fail-open is recorded as allowed.
+func TestStackLimitDecisionsAudited(t *testing.T) {
+	newLimit := func(t *testing.T, lim ratelimit.Limiter, ns string, burst int) *ratelimit.RequestLimit {
+		m, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Namespace: ns,
+			Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: burst}})
+		require.NoError(t, err)
+		return m
+	}
+	// untilRefused sends requests until one gets want, at most n.
+	untilRefused := func(t *testing.T, n, want int, send func() int) {
+		t.Helper()
+		for range n {
+			if send() == want {
+				return
+			}
+		}
+		t.Fatalf("no %d within %d requests", want, n)
+	}
+	for _, era := range eras {
+		t.Run(era+"/pre-auth", func(t *testing.T) {
+			mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+			require.NoError(t, err)
+			st := newStack(t, func(c *Config) { c.PreAuthRateLimit = newLimit(t, mem, "preauth", 4) })
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			sid := eraSession(t, st, era, tok)
+			untilRefused(t, 6, http.StatusTooManyRequests, func() int { return eraPost(t, st, era, sid, tok) })
+			require.NoError(t, st.rec.Close())
+			evs := limitEvents(t, st)
+			require.NotEmpty(t, evs, st.audit.String())
+			e := evs[0]
+			assert.Equal(t, "preauth", e["limit"])
+			assert.Equal(t, "deny", e["decision"])
+			assert.Equal(t, "rate_limited", e["reason"])
+			assert.EqualValues(t, 429, e["status"])
+			assert.Nil(t, e["subject"], "the pre-auth limit runs before anyone is authenticated")
+			assert.NotContains(t, st.audit.String(), tok)
+		})
+		t.Run(era+"/unauthenticated and authenticated", func(t *testing.T) {
+			mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+			require.NoError(t, err)
+			st := newStack(t, func(c *Config) {
+				c.UnauthenticatedRateLimit = newLimit(t, mem, "unauth", 2)
+				c.RateLimit = newLimit(t, mem, "http", 5)
+			})
+			forged, err := st.idp.MintBadSignature(map[string]any{"aud": st.url, "tenant_id": "acme", "sub": "mallory"})
+			require.NoError(t, err)
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			sid := eraSession(t, st, era, tok)
+			untilRefused(t, 4, http.StatusTooManyRequests, func() int { return eraPost(t, st, era, sid, forged) })
+			untilRefused(t, 7, http.StatusTooManyRequests, func() int { return eraPost(t, st, era, sid, tok) })
+			require.NoError(t, st.rec.Close())
+			byLimit := map[string]map[string]any{}
+			for _, e := range limitEvents(t, st) {
+				byLimit[e["limit"].(string)] = e
+			}
+			require.Contains(t, byLimit, "unauth", st.audit.String())
+			require.Contains(t, byLimit, "http", st.audit.String())
+			u := byLimit["unauth"]
+			assert.Equal(t, "deny", u["decision"])
+			assert.Equal(t, "rate_limited", u["reason"])
+			assert.EqualValues(t, 429, u["status"])
+			assert.Nil(t, u["subject"], "a failed authentication has no principal")
+			a := byLimit["http"]
+			assert.Equal(t, "deny", a["decision"])
+			assert.Equal(t, "rate_limited", a["reason"])
+			assert.EqualValues(t, 429, a["status"])
+			assert.Equal(t, "alice", a["subject"])
+			assert.Equal(t, "acme", a["tenant"])
+			trail := st.audit.String()
+			assert.NotContains(t, trail, tok)
+			assert.NotContains(t, trail, forged)
+			assert.NotContains(t, trail, "http|", "no limiter key is recorded")
+		})
+		t.Run(era+"/fail closed", func(t *testing.T) {
+			broken := &brokenLimiter{}
+			st := newStack(t, func(c *Config) { c.RateLimit = newLimit(t, broken, "http", 5) })
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			status := eraPost(t, st, mcp.ProtocolVersion20260728, "", tok)
+			if era == mcp.ProtocolVersion20251125 {
+				c, err := eraClient(t, st.url, tok, era)
+				require.Error(t, err, "no session while the limiter is down")
+				_ = c
+			}
+			assert.Equal(t, http.StatusServiceUnavailable, status)
+			require.NoError(t, st.rec.Close())
+			evs := limitEvents(t, st)
+			require.NotEmpty(t, evs, st.audit.String())
+			for _, e := range evs {
+				assert.Equal(t, "http", e["limit"])
+				assert.Equal(t, "deny", e["decision"])
+				assert.Equal(t, "limiter_unavailable", e["reason"])
+				assert.EqualValues(t, 503, e["status"])
+				assert.Equal(t, "alice", e["subject"])
+			}
+			assert.NotContains(t, st.audit.String(), "connection refused", "no internal cause text in the trail")
+			assert.NotContains(t, st.audit.String(), tok)
+		})
+		t.Run(era+"/fail open", func(t *testing.T) {
+			broken := &brokenLimiter{failOpen: true}
+			st := newStack(t, func(c *Config) { c.RateLimit = newLimit(t, broken, "http", 5) })
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			sid := eraSession(t, st, era, tok)
+			assert.Equal(t, http.StatusOK, eraPost(t, st, era, sid, tok))
+			require.NoError(t, st.rec.Close())
+			evs := limitEvents(t, st)
+			require.NotEmpty(t, evs, st.audit.String())
+			for _, e := range evs {
+				assert.Equal(t, "http", e["limit"])
+				assert.Equal(t, "allow", e["decision"])
+				assert.Equal(t, "limiter_fail_open", e["reason"])
+				assert.Equal(t, "alice", e["subject"])
+			}
+			assert.GreaterOrEqual(t, broken.calls.Load(), int64(1))
+		})
+	}
+}
