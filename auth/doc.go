@@ -127,9 +127,10 @@
 // share one mode. With ChainConfig.IntrospectJWTs the JWT validator checks
 // the proof and the introspection validator only checks that the
 // authorization server's "cnf" names the same key: a proof is checked (and
-// its jti stored) once per request. DualMiddleware reads Bearer
-// credentials only, so a DPoP-bound service or user token is refused
-// there, never accepted without its proof.
+// its jti stored) once per request. DualMiddleware accepts a DPoP-bound
+// service token (or direct token) with its proof when the validator of that
+// token accepts DPoP; the user token beside it is always a bearer token, so
+// a DPoP-bound user token is refused, never accepted without its own proof.
 //
 // # Revoking access tokens before they expire
 //

@@ -478,11 +478,12 @@ func TestDPoPTransportNonceOverHTTP(t *testing.T) {
 	}
 }
 
-// TestDualDPoPNoDowngrade: DualMiddleware reads Bearer credentials only, so
-// a DPoP-bound service, user or direct token is refused there, with or
-// without a proof, while unbound tokens from the same DPoP-aware validator
-// pass.
-func TestDualDPoPNoDowngrade(t *testing.T) {
+// TestDualDPoP: DualMiddleware reads the Authorization credential as
+// Middleware does for the validator that checks it, so a DPoP-bound service
+// (or direct) token passes with its proof and never as a bearer token, while
+// the user token is always a bearer token: a bound one is refused, since the
+// request's proof is the service's.
+func TestDualDPoP(t *testing.T) {
 	f := newDPoPFixture(t, DPoPAllowed, nil)
 	d, err := NewDualValidator(DualConfig{
 		Service: f.v, User: f.v, Direct: f.v,
@@ -492,45 +493,52 @@ func TestDualDPoPNoDowngrade(t *testing.T) {
 	mw, err := DualMiddleware(d, MiddlewareConfig{ResourceMetadataURL: testMetaURL})
 	require.NoError(t, err)
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	svc := f.idp.MustMint(map[string]any{"sub": "svc", "azp": "svc", "client_id": "svc"})
-	boundSvc := f.idp.MustMintBound(map[string]any{"sub": "svc", "azp": "svc", "client_id": "svc"}, f.key)
+	svcClaims := map[string]any{"sub": "svc", "azp": "svc", "client_id": "svc"}
+	svc := f.idp.MustMint(svcClaims)
+	boundSvc := f.idp.MustMintBound(svcClaims, f.key)
 	user := f.idp.MustMint(map[string]any{"sub": "bob"})
 	boundUser := f.idp.MustMintBound(map[string]any{"sub": "bob"}, f.key)
 	_, err = d.ValidatePair(t.Context(), svc, user)
 	require.NoError(t, err)
-	do := func(authz, userTok, proof string) int {
+	do := func(authz, userTok string, proofs ...string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, dpopResource, nil)
 		r.Header.Set("Authorization", authz)
 		if userTok != "" {
 			r.Header.Set(DefaultUserTokenHeader, userTok)
 		}
-		if proof != "" {
-			r.Header.Set("DPoP", proof)
+		for _, p := range proofs {
+			r.Header.Add("DPoP", p)
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		return w.Code
+		return w
 	}
+	replayed := f.proof(boundSvc, nil)
+	require.Equal(t, http.StatusNoContent, do("DPoP "+boundSvc, user, replayed).Code)
 	for _, c := range []struct {
-		name                 string
-		authz, user, proofOf string
-		want                 int
+		name        string
+		authz, user string
+		proofs      []string
+		want        int
 	}{
-		{"unbound pair", "Bearer " + svc, user, "", http.StatusNoContent},
-		{"unbound direct", "Bearer " + user, "", "", http.StatusNoContent},
-		{"bound user token", "Bearer " + svc, boundUser, boundUser, http.StatusUnauthorized},
-		{"bound service token as Bearer", "Bearer " + boundSvc, user, "", http.StatusUnauthorized},
-		// The DPoP scheme is no service credential here: 400, as without one.
-		{"bound service token with DPoP", "DPoP " + boundSvc, user, boundSvc, http.StatusBadRequest},
-		{"bound direct token as Bearer", "Bearer " + boundUser, "", boundUser, http.StatusUnauthorized},
-		{"bound direct token with DPoP", "DPoP " + boundUser, "", boundUser, http.StatusUnauthorized},
+		{"unbound pair", "Bearer " + svc, user, nil, http.StatusNoContent},
+		{"unbound direct", "Bearer " + user, "", nil, http.StatusNoContent},
+		{"bound service token with its proof", "DPoP " + boundSvc, user, []string{f.proof(boundSvc, nil)}, http.StatusNoContent},
+		{"bound direct token with its proof", "DPoP " + boundUser, "", []string{f.proof(boundUser, nil)}, http.StatusNoContent},
+		{"bound service token as Bearer", "Bearer " + boundSvc, user, nil, http.StatusUnauthorized},
+		{"bound service token without a proof", "DPoP " + boundSvc, user, nil, http.StatusUnauthorized},
+		{"bound service token, replayed proof", "DPoP " + boundSvc, user, []string{replayed}, http.StatusUnauthorized},
+		{"bound service token, proof for the user token", "DPoP " + boundSvc, user, []string{f.proof(boundUser, nil)}, http.StatusUnauthorized},
+		{"bound user token beside a bearer service token", "Bearer " + svc, boundUser, []string{f.proof(boundUser, nil)}, http.StatusUnauthorized},
+		{"bound user token beside a bound service token", "DPoP " + boundSvc, boundUser, []string{f.proof(boundSvc, nil)}, http.StatusUnauthorized},
+		{"bound direct token as Bearer", "Bearer " + boundUser, "", []string{f.proof(boundUser, nil)}, http.StatusUnauthorized},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			proof := ""
-			if c.proofOf != "" {
-				proof = f.proof(c.proofOf, nil)
+			w := do(c.authz, c.user, c.proofs...)
+			assert.Equal(t, c.want, w.Code, w.Header().Get("WWW-Authenticate"))
+			if w.Code == http.StatusUnauthorized {
+				assert.Contains(t, strings.Join(w.Header().Values("WWW-Authenticate"), ", "), "DPoP ", "a DPoP challenge")
 			}
-			assert.Equal(t, c.want, do(c.authz, c.user, proof))
 		})
 	}
 }

@@ -171,7 +171,13 @@ func (d *DualValidator) ValidatePair(ctx context.Context, serviceToken, userToke
 	if !ok || sp.ClientID == "" {
 		return nil, InvalidToken(descServiceNotAllowed, fmt.Errorf("%w: service client %s is not in the dual-token allow-list", ErrInvalidToken, quoteShort(sp.ClientID)))
 	}
-	up, err := d.user.Validate(ctx, userToken)
+	uctx := ctx
+	if _, ok := DPoPRequestFromContext(ctx); ok {
+		// The request's DPoP proof is the service's: the user token is a
+		// bearer token here, so a DPoP-bound one is refused (no downgrade).
+		uctx = NewDPoPRequestContext(ctx, &DPoPRequest{})
+	}
+	up, err := d.user.Validate(uctx, userToken)
 	if err == nil && up == nil {
 		err = InvalidToken(descMalformed, errors.New("the user validator returned no principal"))
 	}
@@ -194,8 +200,12 @@ func (d *DualValidator) ValidatePair(ctx context.Context, serviceToken, userToke
 //
 // A request carrying the user-token header (d.Header(), exactly once, its
 // value a token with an optional "Bearer " prefix) must also carry the
-// service's token in Authorization (RFC 6750 §2.1, parsed by BearerToken);
-// ValidatePair decides. A request without the header goes to
+// service's token in Authorization (RFC 6750 §2.1, parsed by BearerToken —
+// or, when the Service validator accepts DPoP, a DPoP-bound token with the
+// DPoP scheme and one proof, RFC 9449 §7.1, as Middleware reads it);
+// ValidatePair decides. The user token is always a bearer token: the
+// request's proof is the service's, so a DPoP-bound user token is refused.
+// A direct call's credential is read as Middleware would for Direct. A request without the header goes to
 // DualConfig.Direct, or is refused with 400 invalid_request when Direct is
 // nil. A user-token header without a service token is 400
 // invalid_request, never silently treated as a direct call.
@@ -237,14 +247,17 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 					return
 				}
 			}
-			p, cred, e := d.authenticate(r, cfg.MaxTokenBytes)
+			p, cred, dreq, e := d.authenticate(r, cfg.MaxTokenBytes)
 			if e != nil {
-				fail(e)
+				cfg.reject(w, r, e, dreq)
 				return
 			}
 			if missing := missingScopes(p, cfg.RequiredScopes); len(missing) > 0 {
-				fail(InsufficientScope(missing...))
+				cfg.reject(w, r, InsufficientScope(missing...), dreq)
 				return
+			}
+			if dreq != nil && dreq.nonce != "" {
+				w.Header().Set("DPoP-Nonce", dreq.nonce) // RFC 9449 §8.2: the next nonce
 			}
 			ctx := NewCredentialContext(NewContext(r.Context(), p), NewCredential(cred))
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -253,48 +266,70 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 }
 
 // authenticate applies the dual-token rules to r and returns the
-// principal and the credential to place in the context.
-func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal, string, *Error) {
+// principal, the credential to place in the context and, when the
+// validator of the Authorization credential accepts DPoP, the DPoP request
+// (for its challenges and nonce).
+func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal, string, *DPoPRequest, *Error) {
 	values := r.Header.Values(d.header)
 	if len(values) == 0 {
 		if d.direct == nil {
-			if _, err := BearerToken(r, maxBytes); errors.Is(err, ErrNoCredential) {
-				return nil, "", AsError(err)
+			_, _, dreq, err := authorization(r, maxBytes, d.service)
+			if errors.Is(err, ErrNoCredential) {
+				return nil, "", dreq, AsError(err)
 			}
-			return nil, "", badRequest(descUserTokenRequired, "no user-token header and direct calls are not accepted")
+			return nil, "", dreq, badRequest(descUserTokenRequired, "no user-token header and direct calls are not accepted")
 		}
-		raw, err := BearerToken(r, maxBytes)
+		raw, ctx, dreq, err := authorization(r, maxBytes, d.direct)
 		if err != nil {
-			return nil, "", AsError(err)
+			return nil, "", dreq, AsError(err)
 		}
-		p, err := d.direct.Validate(r.Context(), raw)
+		p, err := d.direct.Validate(ctx, raw)
 		if err == nil && p == nil {
 			err = InvalidToken(descMalformed, errors.New("the direct validator returned no principal"))
 		}
 		if err != nil {
-			return nil, "", AsError(err)
+			return nil, "", dreq, AsError(err)
 		}
-		return p, raw, nil
+		return p, raw, dreq, nil
 	}
 	if len(values) > 1 {
-		return nil, "", badRequest(descUserTokenTwice, "more than one user-token header")
+		return nil, "", nil, badRequest(descUserTokenTwice, "more than one user-token header")
 	}
 	user, err := ParseUserToken(values[0], maxBytes)
 	if err != nil {
-		return nil, "", &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest, Description: descUserTokenMalformed, Err: err}
+		return nil, "", nil, &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest, Description: descUserTokenMalformed, Err: err}
 	}
-	service, err := BearerToken(r, maxBytes)
+	service, ctx, dreq, err := authorization(r, maxBytes, d.service)
 	switch {
 	case errors.Is(err, ErrNoCredential):
-		return nil, "", badRequest(descUserNeedsService, "a user-token header arrived without a service token")
+		return nil, "", dreq, badRequest(descUserNeedsService, "a user-token header arrived without a service token")
 	case err != nil:
-		return nil, "", AsError(err)
+		return nil, "", dreq, AsError(err)
 	}
-	p, err := d.ValidatePair(r.Context(), service, user)
+	p, err := d.ValidatePair(ctx, service, user)
 	if err != nil {
-		return nil, "", AsError(err)
+		return nil, "", dreq, AsError(err)
 	}
-	return p, user, nil
+	return p, user, dreq, nil
+}
+
+// authorization reads r's Authorization credential for validator v: a
+// Bearer token, or also a DPoP-bound one when v accepts DPoP, in which case
+// the returned context carries the DPoP request (RFC 9449 §7.1) that v
+// checks the proof against.
+func authorization(r *http.Request, maxBytes int, v Validator) (string, context.Context, *DPoPRequest, error) {
+	dv, ok := v.(DPoPValidator)
+	if !ok || dv.DPoPMode() == DPoPDisabled {
+		raw, err := BearerToken(r, maxBytes)
+		return raw, r.Context(), nil, err
+	}
+	dreq := &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: dv.DPoPMode(), algs: dv.DPoPAlgorithms()}
+	raw, isDPoP, err := AccessToken(r, maxBytes, true)
+	if err != nil {
+		return "", r.Context(), dreq, err
+	}
+	dreq.DPoP, dreq.Proofs = isDPoP, r.Header.Values("DPoP")
+	return raw, NewDPoPRequestContext(r.Context(), dreq), dreq, nil
 }
 
 // ParseUserToken parses the value of the user-token header of dual-token

@@ -16,4 +16,13 @@
 //
 // and .ci/conformance.sh runs the suite against both and fails when the
 // wrapped server passes fewer scenarios than the bare one.
+//
+// DPoP: the suite's auth/dpop and auth/dpop-nonce scenarios are client
+// scenarios (`conformance list` files them under "Client scenarios": the
+// suite plays the authorization server and the MCP server and checks the
+// client's proofs), so they do not apply to mcpguard, a resource server,
+// and are not run here. mcpguard's DPoP checks are driven end to end by
+// package interop instead: the official TypeScript client's DPoP support
+// against examples/prodmode with MCPGUARD_DPOP=required and oidc-provider
+// issuing DPoP-bound tokens.
 package conformance
