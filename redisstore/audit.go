@@ -15,8 +15,9 @@ type Recorder interface {
 // audit.KindStoreFailure event: Reason is the store and the policy that
 // applied ("dpop_replay:fail_closed") or "recovered", ErrorClass is
 // "store_unavailable" while failing (never the error's text), and Decision
-// is deny when the store refuses requests meanwhile (FailClosed). A
-// telemetry observer of the recorder counts them in its decision metric.
+// is deny when the store refuses requests meanwhile (FailClosed). The
+// recorder's telemetry observer (package telemetry) counts them in
+// mcpguard.store.events by store and outcome.
 func AuditTo(rec Recorder) func(context.Context, Event) {
 	return func(ctx context.Context, ev Event) {
 		_ = rec.Record(ctx, AuditEvent(ctx, ev))

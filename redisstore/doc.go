@@ -32,7 +32,8 @@
 // default), answering by its policy at once, then tries again: service
 // resumes by itself when Redis is back, no restart needed. Config.OnEvent
 // hears of each failure (at most one event a second per store) and of each
-// recovery; wire it to the audit log, whose observer feeds the metrics.
+// recovery; wire it to the audit log with AuditTo, whose telemetry
+// observer counts them (mcpguard.store.events).
 //
 // Typical wiring:
 //

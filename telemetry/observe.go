@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -93,6 +94,13 @@ func (t *Telemetry) count(ctx context.Context, e audit.Event) {
 		return
 	case audit.KindQueueOverflow:
 		return // counted by the recorder callback
+	case audit.KindStoreFailure:
+		// Reason is "<store>:<outcome>", both from fixed lists.
+		store, outcome, _ := strings.Cut(e.Reason, ":")
+		t.storeEvents.Add(ctx, 1, metric.WithAttributes(keyStore.String(cut(store)), keyOutcome.String(cut(outcome))))
+		if e.Decision == audit.DecisionNone {
+			return
+		}
 	case audit.KindRateLimited:
 		if e.Decision == audit.DecisionAllow {
 			break // a fail-open let through: no refusal

@@ -87,6 +87,7 @@ type Telemetry struct {
 	opDuration       metric.Float64Histogram
 	decisions        metric.Int64Counter
 	rateLimited      metric.Int64Counter
+	storeEvents      metric.Int64Counter
 	exchangeDuration metric.Float64Histogram
 
 	mu        sync.Mutex
@@ -152,6 +153,11 @@ func New(cfg Config) (*Telemetry, error) {
 	if t.rateLimited, err = t.meter.Int64Counter("mcpguard.rate_limit.refusals",
 		metric.WithUnit("{request}"),
 		metric.WithDescription("Requests and tool calls refused by a rate limit or tool budget.")); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	if t.storeEvents, err = t.meter.Int64Counter("mcpguard.store.events",
+		metric.WithUnit("{event}"),
+		metric.WithDescription("Shared-store (Redis) failures and recoveries by store and outcome (fail_closed, degrade_local, recovered), as audited.")); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	if t.exchangeDuration, err = t.meter.Float64Histogram("mcpguard.token_exchange.duration",
@@ -358,6 +364,7 @@ const (
 	keySubjectHash = attribute.Key("mcpguard.subject_hash")
 	keyGrant       = attribute.Key("mcpguard.grant")
 	keyOutcome     = attribute.Key("mcpguard.outcome")
+	keyStore       = attribute.Key("mcpguard.store")
 	keyMissing     = attribute.Key("mcpguard.missing_scopes")
 	keyCache       = attribute.Key("mcpguard.cache")
 	keyResult      = attribute.Key("mcpguard.result")
