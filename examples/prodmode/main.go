@@ -45,9 +45,9 @@
 // sent resources/subscribe, or a 2026-07-28 subscriptions/listen stream
 // naming the note — is sent notifications/resources/updated when the note
 // changes, if the note is of the subscriber's tenant and the subscriber may
-// read it. The prompt
-// notes_digest {key} (notes:read) completes key from the caller's tenant's
-// keys. Task capabilities (list, cancel, tool-call tasks) are on. The
+// read it. The prompt notes_digest {key} (notes:read, and notes:admin for a
+// key under private/, as for the note's URI) completes key from the
+// caller's tenant's keys it may read. Task capabilities (list, cancel, tool-call tasks) are on. The
 // With MCPGUARD_DPOP=allowed a token bound to a client key ("cnf.jkt") is
 // accepted with the DPoP scheme and a valid DPoP proof for each request,
 // beside ordinary bearer tokens; required accepts bound tokens only, and the
@@ -378,13 +378,13 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	opts := append([]server.ServerOption{
 		server.WithTaskCapabilities(true, true, true),
 		server.WithResourceCapabilities(true, false),
-		server.WithPromptCompletionProvider(completions{store}),
+		server.WithPromptCompletionProvider(completions{store, policy}),
 		server.WithCompletions(),
 	}, guard.ServerOptions()...)
 	srv := server.NewMCPServer("notes", "1.0.0", append(opts, subs.ServerOptions()...)...)
 	store.OnChange(notifyChanged(subs))
 	notes.AddTools(srv, store)
-	addNotesExtras(srv, store)
+	addNotesExtras(srv, store, policy)
 	return guard.Handler(srv), closeAll, nil
 }
 

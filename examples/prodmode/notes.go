@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
 	"github.com/mcpguard/mcpguard/tenancy"
@@ -42,8 +43,10 @@ func notesRules() ([]authz.ResourceRule, map[string]authz.Rule) {
 
 // addNotesExtras registers what prodmode serves beside notes.AddTools: the
 // notes_summary tool (read-only, task support optional), the notes://{+key}
-// resource template and the notes_digest prompt.
-func addNotesExtras(srv *server.MCPServer, st *notes.Store) {
+// resource template and the notes_digest prompt. The prompt reads a note as
+// the resource template does, so it is held to the note's resource rule
+// too (policy): notes_digest of a key under private/ needs notes:admin.
+func addNotesExtras(srv *server.MCPServer, st *notes.Store, policy *authz.Policy) {
 	srv.AddTool(mcp.NewTool("notes_summary",
 		mcp.WithDescription("Your tenant's notes at a glance: tenant, count and keys, as JSON."),
 		mcp.WithReadOnlyHintAnnotation(true),
@@ -81,6 +84,9 @@ func addNotesExtras(srv *server.MCPServer, st *notes.Store) {
 		mcp.WithArgument("key", mcp.RequiredArgument(), mcp.ArgumentDescription("the note's name")),
 	), func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		key := req.Params.Arguments["key"]
+		if d := mayRead(ctx, policy, key); !d.Allowed {
+			return nil, d.Err()
+		}
 		text, err := st.Read(ctx, key)
 		if err != nil {
 			return nil, noteError(err)
@@ -117,8 +123,19 @@ func noteError(err error) error {
 	return errors.New("the note store failed")
 }
 
-// completions completes notes_digest's key from the caller's tenant's keys.
-type completions struct{ st *notes.Store }
+// mayRead decides whether the caller in ctx may read the note at key, by
+// the rule of its resource URI (notes:admin under notes://private/).
+func mayRead(ctx context.Context, policy *authz.Policy, key string) authz.Decision {
+	p, _ := auth.FromContext(ctx)
+	return policy.Check(ctx, p, authz.MethodResourcesRead, notesURIPrefix+key)
+}
+
+// completions completes notes_digest's key from the caller's tenant's keys
+// the caller may read.
+type completions struct {
+	st     *notes.Store
+	policy *authz.Policy
+}
 
 func (c completions) CompletePromptArgument(ctx context.Context, prompt string, arg mcp.CompleteArgument, _ mcp.CompleteContext) (*mcp.Completion, error) {
 	if prompt != "notes_digest" || arg.Name != "key" {
@@ -130,7 +147,7 @@ func (c completions) CompletePromptArgument(ctx context.Context, prompt string, 
 	}
 	out := &mcp.Completion{Values: []string{}}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, arg.Value) {
+		if !strings.HasPrefix(k, arg.Value) || !mayRead(ctx, c.policy, k).Allowed {
 			continue
 		}
 		out.Total++

@@ -196,6 +196,9 @@ func TestNotesDigestPrompt(t *testing.T) {
 	}
 	_, isErr := in.toolText(t, bob, "notes_write", map[string]any{"key": "planet", "text": "globex's"})
 	require.False(t, isErr)
+	_, isErr = in.toolText(t, alice, "notes_write", map[string]any{"key": "private/keys", "text": "s3cret"})
+	require.False(t, isErr)
+	admin := in.token(t, map[string]any{"sub": "root", "scope": "notes:read notes:admin"})
 	ctx := context.Background()
 	complete := func(c *client.Client, prefix string) ([]string, error) {
 		res, err := c.Complete(ctx, mcp.CompleteRequest{Params: mcp.CompleteParams{
@@ -224,6 +227,30 @@ func TestNotesDigestPrompt(t *testing.T) {
 
 			_, err = in.clientIn(t, noScope, era).GetPrompt(ctx, mcp.GetPromptRequest{Params: mcp.GetPromptParams{Name: "notes_digest", Arguments: map[string]string{"key": "plan"}}})
 			assert.Error(t, err, "notes_digest needs notes:read")
+
+			// A note under private/ needs notes:admin through the prompt as
+			// through notes://private/…, and its key is not offered.
+			digest := func(c *client.Client, key string) (string, error) {
+				res, err := c.GetPrompt(ctx, mcp.GetPromptRequest{Params: mcp.GetPromptParams{Name: "notes_digest", Arguments: map[string]string{"key": key}}})
+				if err != nil {
+					return "", err
+				}
+				require.Len(t, res.Messages, 1)
+				return res.Messages[0].Content.(mcp.TextContent).Text, nil
+			}
+			text, err := digest(a, "private/keys")
+			assert.Error(t, err, "notes_digest of a private note needs notes:admin")
+			assert.NotContains(t, text, "s3cret")
+			got, err = complete(a, "priv")
+			require.NoError(t, err)
+			assert.Empty(t, got, "private keys are not offered to a notes:read caller")
+			root := in.clientIn(t, admin, era)
+			text, err = digest(root, "private/keys")
+			require.NoError(t, err)
+			assert.Contains(t, text, "s3cret")
+			got, err = complete(root, "priv")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"private/keys"}, got)
 		})
 	}
 }
