@@ -172,8 +172,22 @@ func TestDPoPNonces(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, post(`{"n":2}`))
 	_, statuses := down.log()
 	assert.Equal(t, []int{401, 204, 204}, statuses, "one nonce challenge, then the remembered nonce")
+
+	// A request without a body is retried too, on a fresh exchanger (no
+	// nonce remembered yet).
+	exGet := s.exchanger(t, obo.ClientSecretBasic, func(c *obo.Config) { c.DPoPKey = &obo.PrivateKey{Signer: key} })
+	cGet, err := exGet.Client(target, nil)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, down.url, nil)
+	require.NoError(t, err)
+	resp, err := cGet.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	_, statuses = down.log()
+	assert.Equal(t, []int{401, 204, 204, 401, 204}, statuses)
 	down.mu.Lock()
-	assert.Equal(t, []string{`{"n":1}`, `{"n":2}`}, down.bodies, "the retried request carried its body")
+	assert.Equal(t, []string{`{"n":1}`, `{"n":2}`, ""}, down.bodies, "the retried request carried its body")
 	down.mu.Unlock()
 
 	// A body that cannot be re-read is not retried: the challenge is the
@@ -183,9 +197,9 @@ func TestDPoPNonces(t *testing.T) {
 	ex2 := s2.exchanger(t, obo.ClientSecretBasic, func(c *obo.Config) { c.DPoPKey = &obo.PrivateKey{Signer: key} })
 	c2, err := ex2.Client(obo.Target{Flavor: obo.ClientCredentials, Resource: down2.url}, nil)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, down2.url, io.NopCloser(strings.NewReader("x")))
+	req, err = http.NewRequest(http.MethodPost, down2.url, io.NopCloser(strings.NewReader("x")))
 	require.NoError(t, err)
-	resp, err := c2.Do(req)
+	resp, err = c2.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)

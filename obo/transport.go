@@ -78,7 +78,7 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// asks for one (§9) and the body can be sent again.
 	for attempt := 0; ; attempt++ {
 		r2 := req.Clone(ctx)
-		if attempt > 0 {
+		if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
 			if r2.Body, err = req.GetBody(); err != nil {
 				return nil, fmt.Errorf("%w: obo.Transport: re-reading the body for the DPoP nonce retry: %w", ErrUnavailable, err)
 			}
@@ -95,7 +95,7 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		changed := d.observe(r2.URL, resp.Header)
-		if attempt > 0 || !changed || !isNonceChallenge(resp) || (req.Body != nil && req.GetBody == nil) {
+		if attempt > 0 || !changed || !isNonceChallenge(resp) || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 			return resp, nil
 		}
 		_ = resp.Body.Close()

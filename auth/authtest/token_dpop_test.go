@@ -3,6 +3,7 @@ package authtest
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -107,4 +108,29 @@ func withPrivate(t *testing.T, k *DPoPKey) map[string]any {
 	m := k.PublicJWK()
 	m["d"] = "AAAA"
 	return m
+}
+
+// FuzzTokenProof feeds arbitrary DPoP headers to the token endpoint's proof
+// check: it never panics, accepts only proofs it can name a key for, and
+// refuses everything else with a DPoP error code.
+func FuzzTokenProof(f *testing.F) {
+	s, err := New(Config{TB: f, Algorithms: []string{"ES256"}})
+	require.NoError(f, err)
+	k, err := NewDPoPKey("ES256")
+	require.NoError(f, err)
+	f.Add(k.MustSign(Proof{Method: http.MethodPost, URL: s.TokenURL()}))
+	f.Add(k.MustSign(Proof{Method: http.MethodGet, URL: s.TokenURL()}))
+	f.Add("e30.e30.")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, proof string) {
+		r := httptest.NewRequest(http.MethodPost, s.TokenURL(), nil)
+		r.Header.Set("DPoP", proof)
+		jkt, e := s.tokenProof(r, httptest.NewRecorder())
+		switch {
+		case e == nil && jkt == "":
+			t.Fatal("a proof accepted without a key thumbprint")
+		case e != nil && e.Code != "invalid_dpop_proof" && e.Code != "use_dpop_nonce" && e.Code != "temporarily_unavailable":
+			t.Fatalf("unexpected error code %q", e.Code)
+		}
+	})
 }
