@@ -217,3 +217,13 @@ func (c *ChainValidator) SetObserver(o Observer) error {
 	}
 	return errors.Join(errs...)
 }
+
+// KeySet is the KeySet of the chain's JWT validator when it has one (a
+// *JWTValidator, or anything with a KeySet method), the zero KeySetInfo
+// otherwise.
+func (c *ChainValidator) KeySet() KeySetInfo {
+	if k, ok := c.jwt.(interface{ KeySet() KeySetInfo }); ok {
+		return k.KeySet()
+	}
+	return KeySetInfo{}
+}

@@ -288,6 +288,8 @@ type keySource struct {
 	source   string                                    // Operation.Source: the issuer, else the JWKS URL
 	obs      observerSlot
 
+	fetchedAt atomic.Int64 // unix nanoseconds of the last successful fetch; 0 before one
+
 	snap    atomic.Pointer[keySnapshot]
 	nextDue atomic.Int64 // unix nanoseconds when the scheduled refresh is due
 
@@ -532,6 +534,7 @@ func (ks *keySource) fetch(ctx context.Context) error {
 		return fmt.Errorf("JWK Set: %w", err)
 	}
 	ks.install(keys)
+	ks.fetchedAt.Store(ks.now().UnixNano())
 	return nil
 }
 

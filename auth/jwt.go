@@ -483,6 +483,23 @@ func (v *JWTValidator) SetObserver(o Observer) error {
 	return v.keys.obs.set(o, "JWTValidator")
 }
 
+// KeySet describes the key set held now: how many usable keys and when
+// it was fetched. It is cheap (two atomic loads) and safe for concurrent
+// use; a zero JWTValidator holds none.
+func (v *JWTValidator) KeySet() KeySetInfo {
+	if v == nil || v.keys == nil {
+		return KeySetInfo{}
+	}
+	info := KeySetInfo{Source: v.keys.source}
+	if s := v.keys.snap.Load(); s != nil {
+		info.Keys = s.n
+	}
+	if ns := v.keys.fetchedAt.Load(); ns != 0 {
+		info.Fetched = time.Unix(0, ns)
+	}
+	return info
+}
+
 // DPoPMode returns the configured DPoP mode (DPoPDisabled for a zero
 // JWTValidator).
 func (v *JWTValidator) DPoPMode() DPoPMode { return v.dpop.modeOf() }

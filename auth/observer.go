@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Observer is told what a validator does besides deciding: each lookup in
@@ -160,4 +161,16 @@ func withValuesOf(vals, life context.Context) (context.Context, context.CancelFu
 	ctx, cancel := context.WithCancel(context.WithoutCancel(vals))
 	stop := context.AfterFunc(life, cancel)
 	return ctx, func() { stop(); cancel() }
+}
+
+// KeySetInfo describes the JWK Set a JWTValidator holds, for a gauge that
+// must not wait for the next fetch (JWTValidator.KeySet).
+type KeySetInfo struct {
+	// Source is the issuer, else the JWKS URL (as Operation.Source).
+	Source string
+	// Keys is the number of usable keys held.
+	Keys int
+	// Fetched is when the set held was last fetched successfully, by the
+	// validator's clock; zero for a fixed JWKS or before the first fetch.
+	Fetched time.Time
 }

@@ -187,3 +187,18 @@ func TestIntrospectionValidatorObserver(t *testing.T) {
 		assert.False(t, strings.Contains(l, bad) || strings.Contains(l, "rs-secret"))
 	}
 }
+
+// KeySet says what the validator holds and when it was fetched, without
+// waiting for an Observer to see a fetch.
+func TestJWTValidatorKeySet(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "ES256")
+	v := newValidator(t, idp, clock, nil)
+	assert.Equal(t, KeySetInfo{Source: idp.Issuer()}, v.KeySet(), "nothing fetched yet")
+	require.NoError(t, v.Refresh(t.Context()))
+	assert.Equal(t, KeySetInfo{Source: idp.Issuer(), Keys: 1, Fetched: clock.Now()}, v.KeySet())
+	chain, err := NewChainValidator(ChainConfig{JWT: v})
+	require.NoError(t, err)
+	assert.Equal(t, v.KeySet(), chain.KeySet())
+	assert.Equal(t, KeySetInfo{}, (&JWTValidator{}).KeySet())
+}
