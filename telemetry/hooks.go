@@ -3,7 +3,9 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,22 +41,17 @@ type hooks struct {
 	jwksFetches metric.Int64Counter
 	// cacheOpts are the prebuilt attribute options of each cache × result,
 	// so a warm lookup builds no attribute set.
-	cacheOpts map[cacheResult]metric.AddOption
+	cacheOpts map[cacheResult][]metric.AddOption
 
-	keySets *folder
-	jwksMu  sync.Mutex
-	jwks    map[string]*keySetState
-	jwksReg metric.Registration
+	keySets   *folder
+	jwksMu    sync.Mutex
+	keySetFns []func() auth.KeySetInfo // ObserveKeySet's
+	jwksReg   metric.Registration
 }
 
 type cacheResult struct {
 	cache string
 	hit   bool
-}
-
-type keySetState struct {
-	keys   int
-	lastOK time.Time
 }
 
 // Cache names in mcpguard.cache.lookups.
@@ -67,21 +64,20 @@ const (
 func (t *Telemetry) newHooks() error {
 	h := &t.hooks
 	h.keySets = newFolder(maxKeySets)
-	h.jwks = make(map[string]*keySetState)
 	var err error
 	if h.lookups, err = t.meter.Int64Counter("mcpguard.cache.lookups",
 		metric.WithUnit("{lookup}"),
 		metric.WithDescription("Lookups in the verified-token, introspection and exchanged-token caches, by cache and result (hit or miss).")); err != nil {
 		return err
 	}
-	h.cacheOpts = make(map[cacheResult]metric.AddOption, 6)
+	h.cacheOpts = make(map[cacheResult][]metric.AddOption, 6)
 	for _, c := range [...]string{cacheToken, cacheIntrospection, cacheExchange} {
 		for _, hit := range [...]bool{true, false} {
 			res := "miss"
 			if hit {
 				res = "hit"
 			}
-			h.cacheOpts[cacheResult{c, hit}] = metric.WithAttributeSet(attribute.NewSet(keyCache.String(c), keyResult.String(res)))
+			h.cacheOpts[cacheResult{c, hit}] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(keyCache.String(c), keyResult.String(res)))}
 		}
 	}
 	if h.jwksFetches, err = t.meter.Int64Counter("mcpguard.jwks.fetches",
@@ -102,17 +98,43 @@ func (t *Telemetry) newHooks() error {
 		return err
 	}
 	h.jwksReg, err = t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		now := time.Now()
 		h.jwksMu.Lock()
-		defer h.jwksMu.Unlock()
-		for src, st := range h.jwks {
-			opt := metric.WithAttributes(keyKeySet.String(src))
-			o.ObserveInt64(keys, int64(st.keys), opt)
-			o.ObserveFloat64(age, now.Sub(st.lastOK).Seconds(), opt)
+		fns := h.keySetFns
+		h.jwksMu.Unlock()
+		now := time.Now()
+		for _, fn := range fns {
+			info := fn()
+			if info.Source == "" && info.Keys == 0 {
+				continue // no key set (a chain without a JWT validator)
+			}
+			opt := metric.WithAttributes(keyKeySet.String(h.keySets.fold(stripQuery(info.Source))))
+			o.ObserveInt64(keys, int64(info.Keys), opt)
+			if !info.Fetched.IsZero() {
+				o.ObserveFloat64(age, max(now.Sub(info.Fetched).Seconds(), 0), opt)
+			}
 		}
 		return nil
 	}, keys, age)
 	return err
+}
+
+// ObserveKeySet reports info() — a validator's KeySet method, such as
+// (*auth.JWTValidator).KeySet — as the gauges mcpguard.jwks.keys and
+// mcpguard.jwks.age each time the meter is collected, so the age grows
+// between fetches and a set fetched before telemetry was on is seen.
+// info must be cheap, must not block and must be safe for concurrent use.
+// transport calls it for Config.Validator.
+func (t *Telemetry) ObserveKeySet(info func() auth.KeySetInfo) error {
+	if info == nil {
+		return fmt.Errorf("%w: ObserveKeySet: nil function", ErrConfig)
+	}
+	t.hooks.jwksMu.Lock()
+	defer t.hooks.jwksMu.Unlock()
+	if len(t.hooks.keySetFns) >= maxKeySets {
+		return fmt.Errorf("%w: ObserveKeySet: at most %d key sets", ErrConfig, maxKeySets)
+	}
+	t.hooks.keySetFns = append(slices.Clip(t.hooks.keySetFns), info)
+	return nil
 }
 
 // ObserveCache implements auth.Observer: it counts the lookup in
@@ -125,14 +147,13 @@ func (t *Telemetry) ObserveCache(ctx context.Context, c auth.Cache, hit bool) {
 	if c == auth.CacheIntrospection {
 		name = cacheIntrospection
 	}
-	t.hooks.lookups.Add(ctx, 1, t.hooks.cacheOpts[cacheResult{name, hit}])
+	t.hooks.lookups.Add(ctx, 1, t.hooks.cacheOpts[cacheResult{name, hit}]...)
 }
 
 // StartOperation implements auth.Observer: a cold validation, an
 // introspection and a JWK Set fetch each get a child span of ctx's (the
 // request's MCP span, or the validation a fetch is part of), with
-// error.type on failure; a fetch also counts in mcpguard.jwks.fetches and
-// updates the key-set gauges.
+// error.type on failure; a fetch also counts in mcpguard.jwks.fetches.
 func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (context.Context, func(auth.Outcome)) {
 	if t == nil {
 		return ctx, nil
@@ -172,13 +193,13 @@ func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (cont
 			span.End()
 		}
 		if fetch && t.metricsOn {
-			t.fetched(ctx, op.Source, out, errType)
+			t.fetched(ctx, op.Source, errType)
 		}
 	}
 }
 
 // fetched records one JWK Set fetch.
-func (t *Telemetry) fetched(ctx context.Context, source string, out auth.Outcome, errType string) {
+func (t *Telemetry) fetched(ctx context.Context, source, errType string) {
 	src := t.hooks.keySets.fold(stripQuery(source))
 	attrs := make([]attribute.KeyValue, 0, 3)
 	attrs = append(attrs, keyKeySet.String(src))
@@ -188,17 +209,6 @@ func (t *Telemetry) fetched(ctx context.Context, source string, out auth.Outcome
 		attrs = append(attrs, keyOutcome.String("ok"))
 	}
 	t.hooks.jwksFetches.Add(ctx, 1, metric.WithAttributes(attrs...))
-	if errType != "" {
-		return // the keys held, and their age, are still the last success's
-	}
-	t.hooks.jwksMu.Lock()
-	defer t.hooks.jwksMu.Unlock()
-	st := t.hooks.jwks[src]
-	if st == nil {
-		st = &keySetState{}
-		t.hooks.jwks[src] = st
-	}
-	st.keys, st.lastOK = out.Keys, time.Now()
 }
 
 // authErrorType is a failure's error.type: the RFC 6750 code of a
@@ -240,7 +250,7 @@ func (t *Telemetry) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) {
 	}
 	// A call without a credential fails before the cache is looked at.
 	if t.metricsOn && !errors.Is(ev.Err, obo.ErrNoCredential) {
-		t.hooks.lookups.Add(ctx, 1, t.hooks.cacheOpts[cacheResult{cacheExchange, ev.Cached}])
+		t.hooks.lookups.Add(ctx, 1, t.hooks.cacheOpts[cacheResult{cacheExchange, ev.Cached}]...)
 	}
 	if !t.tracesOn || ev.Cached || ev.Shared {
 		return

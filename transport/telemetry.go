@@ -44,6 +44,11 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 			return fmt.Errorf("%w: Config.Validator: %w (a validator reports to one Guard's telemetry)", ErrConfig, err)
 		}
 	}
+	if k, ok := cfg.Validator.(interface{ KeySet() auth.KeySetInfo }); ok {
+		if err := tel.ObserveKeySet(k.KeySet); err != nil {
+			return fmt.Errorf("%w: Config.Validator: %w", ErrConfig, err)
+		}
+	}
 	for _, l := range []struct {
 		field string
 		m     *ratelimit.RequestLimit

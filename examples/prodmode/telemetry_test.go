@@ -86,6 +86,17 @@ func TestMetricsEndpoint(t *testing.T) {
 	assert.Equal(t, "1", sample(body, "mcpguard_decisions_total", `mcpguard_decision="deny"`, `mcpguard_event="auth_failure"`), body)
 	assert.Equal(t, "1", sample(body, "mcpguard_decisions_total", `mcpguard_decision="allow"`, `mcpguard_event="tool_call"`), body)
 	assert.NotEmpty(t, sample(body, "mcp_server_operation_duration_seconds_count", `mcp_method_name="tools/call"`), body)
+	// The validator's and the limits' own hooks: two cold lookups (the
+	// bad token, the good one's first use), the key set fetched at start-up
+	// (before the Guard existed), each limit's decision.
+	assert.Equal(t, "2", sample(body, "mcpguard_cache_lookups_total", `mcpguard_cache="token"`, `mcpguard_result="miss"`), body)
+	keys := sample(body, "mcpguard_jwks_keys", `mcpguard_key_set="`)
+	assert.NotEmpty(t, keys, body)
+	assert.NotEqual(t, "0", keys)
+	assert.NotEmpty(t, sample(body, "mcpguard_jwks_age_seconds", `mcpguard_key_set="`), body)
+	assert.Equal(t, "1", sample(body, "mcpguard_rate_limit_decisions_total", `mcpguard_limiter="http"`, `mcpguard_outcome="allowed"`), body)
+	assert.Equal(t, "1", sample(body, "mcpguard_rate_limit_decisions_total", `mcpguard_limiter="unauth"`, `mcpguard_outcome="allowed"`), body)
+	assert.NotEmpty(t, sample(body, "mcpguard_rate_limit_headroom_count", `mcpguard_limiter="http"`), body)
 	assert.NotContains(t, body, tok[len(tok)-20:], "no piece of a token in the scrape")
 	assert.NotContains(t, body, "alice", "no subject in the scrape")
 
