@@ -25,9 +25,9 @@ const DefaultMaxTokenBytes = 16 << 10
 // forbids it — so such a token is ignored, not examined). It returns one
 // wrapping ErrMalformedRequest when the request is malformed or ambiguous:
 // several Authorization headers, a header together with an access_token
-// query parameter (see HasAccessTokenParam), or an empty or syntactically
+// query parameter (see hasAccessTokenParam), or an empty or syntactically
 // invalid token. A header together with an access_token in a form body is
-// just as ambiguous; BearerToken does not read the body — FormBodyToken
+// just as ambiguous; BearerToken does not read the body — formBodyToken
 // does, and Middleware refuses such a request. A
 // syntactically valid token longer than maxBytes (DefaultMaxTokenBytes
 // when maxBytes <= 0) is an invalid token (RFC 6750 §3.1): the *Error
@@ -44,7 +44,7 @@ func BearerToken(r *http.Request, maxBytes int) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: more than one Authorization header", ErrMalformedRequest)
 	}
-	tok, err := ParseAuthorization(values[0], maxBytes)
+	tok, err := parseAuthorization(values[0], maxBytes)
 	if errors.Is(err, ErrNoCredential) {
 		return "", err
 	}
@@ -57,13 +57,13 @@ func BearerToken(r *http.Request, maxBytes int) (string, error) {
 // queryHasToken reports whether r's query carries an access_token
 // parameter (RFC 6750 §2.3), as any common parser would see one.
 func queryHasToken(r *http.Request) bool {
-	return r.URL != nil && r.URL.RawQuery != "" && HasAccessTokenParam(r.URL.RawQuery)
+	return r.URL != nil && r.URL.RawQuery != "" && hasAccessTokenParam(r.URL.RawQuery)
 }
 
 // accessTokenParam is the parameter name of RFC 6750 §2.2 and §2.3.
 const accessTokenParam = "access_token"
 
-// HasAccessTokenParam reports whether the URL-encoded form or query raw
+// hasAccessTokenParam reports whether the URL-encoded form or query raw
 // (RFC 6750 §2.2, §2.3) has an access_token parameter. It is stricter
 // than url.ParseQuery on purpose: pairs are split on '&' and on ';' (which
 // some frameworks still treat as a separator, and which url.ParseQuery
@@ -71,7 +71,7 @@ const accessTokenParam = "access_token"
 // percent escapes and '+', so "access%5Ftoken" counts. A name with an
 // invalid escape is compared as written. Its cost is linear in len(raw)
 // and it does not allocate for names without escapes.
-func HasAccessTokenParam(raw string) bool {
+func hasAccessTokenParam(raw string) bool {
 	for raw != "" {
 		var pair string
 		if i := strings.IndexAny(raw, "&;"); i >= 0 {
@@ -94,10 +94,10 @@ func HasAccessTokenParam(raw string) bool {
 }
 
 // maxFormScan bounds how much of an application/x-www-form-urlencoded
-// body FormBodyToken reads to look for an access_token parameter.
+// body formBodyToken reads to look for an access_token parameter.
 const maxFormScan = 64 << 10
 
-// FormBodyToken tells whether r's body carries an access_token parameter
+// formBodyToken tells whether r's body carries an access_token parameter
 // the way RFC 6750 §2.2 defines (an application/x-www-form-urlencoded
 // entity-body), reading at most 64 KiB of it. It returns a body to put in
 // place of r.Body (the bytes read followed by the rest, closing r.Body),
@@ -106,7 +106,7 @@ const maxFormScan = 64 << 10
 // that cannot be read, is an error wrapping ErrMalformedRequest: a second
 // credential could not be ruled out, so the request must be refused
 // (fail closed). r itself is not modified.
-func FormBodyToken(r *http.Request) (found bool, body io.ReadCloser, err error) {
+func formBodyToken(r *http.Request) (found bool, body io.ReadCloser, err error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || !isForm(r.Header.Get("Content-Type")) {
 		return false, nil, nil
 	}
@@ -121,7 +121,7 @@ func FormBodyToken(r *http.Request) (found bool, body io.ReadCloser, err error) 
 	case len(buf) > maxFormScan:
 		return false, body, fmt.Errorf("%w: form body longer than %d bytes is too large to rule out a second access token", ErrMalformedRequest, maxFormScan)
 	}
-	return HasAccessTokenParam(string(buf)), body, nil
+	return hasAccessTokenParam(string(buf)), body, nil
 }
 
 type readCloser struct {
@@ -138,11 +138,11 @@ func isForm(ct string) bool {
 	return asciiEqualFold(strings.Trim(mt, " \t"), "application/x-www-form-urlencoded")
 }
 
-// AccessToken is BearerToken that also recognises the DPoP scheme (RFC 9449
+// accessToken is BearerToken that also recognises the DPoP scheme (RFC 9449
 // §7.1) when allowDPoP is set: it returns the token and whether it came with
 // the DPoP scheme. Without allowDPoP a DPoP credential is ErrNoCredential,
 // as any unknown scheme is.
-func AccessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, dpop bool, err error) {
+func accessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, dpop bool, err error) {
 	if !allowDPoP {
 		tok, err := BearerToken(r, maxBytes)
 		return tok, false, err
@@ -159,7 +159,7 @@ func AccessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, d
 	tok, err := parseScheme(values[0], "dpop", maxBytes)
 	dpop = !errors.Is(err, ErrNoCredential)
 	if !dpop {
-		tok, err = ParseAuthorization(values[0], maxBytes)
+		tok, err = parseAuthorization(values[0], maxBytes)
 		if errors.Is(err, ErrNoCredential) {
 			return "", false, err
 		}
@@ -170,11 +170,11 @@ func AccessToken(r *http.Request, maxBytes int, allowDPoP bool) (token string, d
 	return tok, dpop, err
 }
 
-// ParseAuthorization parses one Authorization header value of the form
+// parseAuthorization parses one Authorization header value of the form
 // `Bearer <b64token>` (RFC 6750 §2.1). See BearerToken for the errors;
 // the syntax is checked before the length, so an over-long token answers
 // invalid_token only when it is otherwise well formed.
-func ParseAuthorization(value string, maxBytes int) (string, error) {
+func parseAuthorization(value string, maxBytes int) (string, error) {
 	return parseScheme(value, "bearer", maxBytes)
 }
 

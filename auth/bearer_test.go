@@ -79,15 +79,15 @@ func TestBearerToken(t *testing.T) {
 func TestAccessTokenQuery(t *testing.T) {
 	const tok = "abc.def.ghi"
 	r := httptest.NewRequest(http.MethodPost, "/mcp?access_token="+tok, nil)
-	_, _, err := AccessToken(r, 0, true)
+	_, _, err := accessToken(r, 0, true)
 	assert.ErrorIs(t, err, ErrNoCredential, "a query-only token is no credential")
 	for _, h := range []string{"Bearer " + tok, "DPoP " + tok} {
 		r.Header.Set("Authorization", h)
-		_, _, err = AccessToken(r, 0, true)
+		_, _, err = accessToken(r, 0, true)
 		assert.ErrorIs(t, err, ErrMalformedRequest, h)
 	}
 	r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
-	_, _, err = AccessToken(r, 0, true)
+	_, _, err = accessToken(r, 0, true)
 	assert.ErrorIs(t, err, ErrNoCredential)
 }
 
@@ -114,7 +114,7 @@ func TestHasAccessTokenParam(t *testing.T) {
 		"access_token%00=x":       false,
 		strings.Repeat("a&", 100): false,
 	} {
-		assert.Equal(t, want, HasAccessTokenParam(raw), "%q", raw)
+		assert.Equal(t, want, hasAccessTokenParam(raw), "%q", raw)
 	}
 }
 
@@ -150,7 +150,7 @@ func TestFormBodyToken(t *testing.T) {
 					r.Header.Set("Content-Type", tt.ct)
 				}
 				orig := r.Body
-				found, body, err := FormBodyToken(r)
+				found, body, err := formBodyToken(r)
 				assert.True(t, orig == r.Body, "r is not modified")
 				if tt.wantErr != nil {
 					require.ErrorIs(t, err, tt.wantErr)
@@ -178,11 +178,11 @@ func FuzzHasAccessTokenParam(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		got := HasAccessTokenParam(raw)
+		got := hasAccessTokenParam(raw)
 		// Whatever url.ParseQuery sees must be seen too: a parameter it
 		// finds can never slip past the ambiguity check.
 		if q, _ := url.ParseQuery(raw); q.Has("access_token") && !got {
-			t.Fatalf("url.ParseQuery finds access_token in %q, HasAccessTokenParam does not", raw)
+			t.Fatalf("url.ParseQuery finds access_token in %q, hasAccessTokenParam does not", raw)
 		}
 		// With ';' as a separator as well.
 		if q, _ := url.ParseQuery(strings.ReplaceAll(raw, ";", "&")); q.Has("access_token") && !got {
@@ -195,13 +195,13 @@ func FuzzHasAccessTokenParam(f *testing.F) {
 }
 
 func TestParseAuthorizationMaxBytes(t *testing.T) {
-	_, err := ParseAuthorization("Bearer abcdef", 5)
+	_, err := parseAuthorization("Bearer abcdef", 5)
 	assert.ErrorIs(t, err, ErrInvalidToken, "a well-formed token over the cap is invalid_token (RFC 6750 §3.1)")
 	assert.NotErrorIs(t, err, ErrMalformedRequest)
 	e := AsError(err)
 	assert.Equal(t, http.StatusUnauthorized, e.Status)
 	assert.Equal(t, CodeInvalidToken, e.Code)
-	got, err := ParseAuthorization("Bearer abcde", 5)
+	got, err := parseAuthorization("Bearer abcde", 5)
 	require.NoError(t, err)
 	assert.Equal(t, "abcde", got)
 }
@@ -211,7 +211,7 @@ func FuzzParseAuthorization(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		tok, err := ParseAuthorization(v, 64)
+		tok, err := parseAuthorization(v, 64)
 		if err != nil {
 			if !errors.Is(err, ErrNoCredential) && !errors.Is(err, ErrMalformedRequest) && !errors.Is(err, ErrInvalidToken) {
 				t.Fatalf("unexpected error class: %v", err)

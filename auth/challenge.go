@@ -4,14 +4,14 @@ import (
 	"strings"
 )
 
-// Challenge is the content of one RFC 6750 §3 "Bearer" WWW-Authenticate
+// challenge is the content of one RFC 6750 §3 "Bearer" WWW-Authenticate
 // challenge, with the RFC 9728 §5.1 resource_metadata parameter.
 //
 // Values are sanitised when rendered: characters RFC 6750 does not allow in
 // a parameter (quotes, backslashes, control and non-ASCII characters) are
 // dropped, and each value is capped in length, so no input can break out of
 // its quoted string or add a header line.
-type Challenge struct {
+type challenge struct {
 	// ResourceMetadata is the absolute URL of the protected resource
 	// metadata document (RFC 9728 §5.1).
 	ResourceMetadata string
@@ -40,7 +40,7 @@ type Challenge struct {
 const maxChallengeParam = 512
 
 // String renders the challenge as a WWW-Authenticate header value.
-func (c Challenge) String() string {
+func (c challenge) String() string {
 	var b strings.Builder
 	b.Grow(128)
 	n := 0
@@ -99,8 +99,8 @@ func (c Challenge) String() string {
 // ChallengeFor builds the challenge for err: resource_metadata always, and
 // error/description/scope when a credential was presented and rejected
 // (no error code is sent for a missing credential, RFC 6750 §3.1).
-func ChallengeFor(resourceMetadata string, err *Error) Challenge {
-	c := Challenge{ResourceMetadata: resourceMetadata}
+func ChallengeFor(resourceMetadata string, err *Error) challenge {
+	c := challenge{ResourceMetadata: resourceMetadata}
 	if err != nil && err.Code != "" {
 		c.Error = err.Code
 		c.Description = err.Description

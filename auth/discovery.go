@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/mcpguard/mcpguard/internal/loopback"
 )
 
 // jwksLocator returns the JWKS URL: the configured one, or the jwks_uri
@@ -116,7 +118,7 @@ func checkFetchURL(s string, allowHTTP bool) error {
 		return err
 	}
 	u, _ := url.Parse(s)
-	if u.Scheme == "http" && !allowHTTP && !IsLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !allowHTTP && !loopback.Host(u.Hostname()) {
 		return errors.New("plain http is allowed only for loopback hosts (see InsecureAllowHTTP)")
 	}
 	return nil

@@ -27,8 +27,8 @@
 //
 // Middleware accepts exactly one credential (RFC 6750 §2): two
 // Authorization headers, or a header token together with an access_token
-// in the query (HasAccessTokenParam) or in an
-// application/x-www-form-urlencoded body (FormBodyToken, which reads at
+// in the query (hasAccessTokenParam) or in an
+// application/x-www-form-urlencoded body (formBodyToken, which reads at
 // most 64 KiB), are 400 invalid_request; a token only in the query or the
 // body is an unsupported method and ignored (401 as for no credential).
 //

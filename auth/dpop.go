@@ -277,11 +277,11 @@ func upperHex(c byte) byte {
 	return c
 }
 
-// DPoPRequest is what a validator needs of the HTTP request to check a DPoP
+// dpopRequest is what a validator needs of the HTTP request to check a DPoP
 // proof. Middleware puts it in the context of every Validate call when the
-// validator accepts DPoP (NewDPoPRequestContext); a Validate call whose
+// validator accepts DPoP (newDPoPRequestContext); a Validate call whose
 // context carries none is treated as a Bearer request without a proof.
-type DPoPRequest struct {
+type dpopRequest struct {
 	// DPoP reports that the Authorization header used the DPoP scheme
 	// (RFC 9449 §7.1) rather than Bearer.
 	DPoP bool
@@ -315,16 +315,16 @@ type provenProof struct {
 
 type dpopRequestKey struct{}
 
-// NewDPoPRequestContext returns a copy of ctx carrying r for DPoP-aware
+// newDPoPRequestContext returns a copy of ctx carrying r for DPoP-aware
 // validators.
-func NewDPoPRequestContext(ctx context.Context, r *DPoPRequest) context.Context {
+func newDPoPRequestContext(ctx context.Context, r *dpopRequest) context.Context {
 	return context.WithValue(ctx, dpopRequestKey{}, r)
 }
 
-// DPoPRequestFromContext returns the DPoPRequest stored by
-// NewDPoPRequestContext.
-func DPoPRequestFromContext(ctx context.Context) (*DPoPRequest, bool) {
-	r, ok := ctx.Value(dpopRequestKey{}).(*DPoPRequest)
+// dpopRequestFromContext returns the dpopRequest stored by
+// newDPoPRequestContext.
+func dpopRequestFromContext(ctx context.Context) (*dpopRequest, bool) {
+	r, ok := ctx.Value(dpopRequestKey{}).(*dpopRequest)
 	return r, ok && r != nil
 }
 
@@ -370,7 +370,7 @@ func (d *dpopPolicy) check(ctx context.Context, token string, p *Principal) *Err
 	if e != nil {
 		return e
 	}
-	req, _ := DPoPRequestFromContext(ctx)
+	req, _ := dpopRequestFromContext(ctx)
 	isDPoP := req != nil && req.DPoP
 	if d == nil || d.mode == DPoPDisabled {
 		switch {
@@ -587,13 +587,9 @@ func jwkThumbprint(raw json.RawMessage) (string, error) {
 	return b64.EncodeToString(sum[:]), nil
 }
 
-// JWKThumbprint returns the RFC 7638 SHA-256 thumbprint of a public JWK,
-// the value of a DPoP-bound token's "cnf.jkt" (RFC 9449 §6.1).
-func JWKThumbprint(jwk json.RawMessage) (string, error) { return jwkThumbprint(jwk) }
-
 // verifyProof applies RFC 9449 §4.3 to the request's proof for a token
 // bound to jkt.
-func (d *dpopPolicy) verifyProof(ctx context.Context, req *DPoPRequest, token, jkt string) *Error {
+func (d *dpopPolicy) verifyProof(ctx context.Context, req *dpopRequest, token, jkt string) *Error {
 	if d.nonces != nil {
 		// Middleware sends it on the answer, whatever the outcome.
 		req.nonce = d.nonces.current(d.now())

@@ -295,7 +295,7 @@ func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal,
 	if len(values) > 1 {
 		return nil, "", nil, badRequest(descUserTokenTwice, "more than one user-token header")
 	}
-	user, err := ParseUserToken(values[0], maxBytes)
+	user, err := parseUserToken(values[0], maxBytes)
 	if err != nil {
 		return nil, "", nil, &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest, Description: descUserTokenMalformed, Err: err}
 	}
@@ -332,19 +332,19 @@ func authorization(r *http.Request, maxBytes int, v Validator) (string, context.
 	return raw, NewDPoPRequestContext(r.Context(), dreq), dreq, nil
 }
 
-// ParseUserToken parses the value of the user-token header of dual-token
+// parseUserToken parses the value of the user-token header of dual-token
 // mode: a token, optionally preceded by the "Bearer" scheme (any case) and
 // spaces, as in an Authorization header. The token must be an RFC 6750
 // §2.1 b64token of at most maxBytes bytes (DefaultMaxTokenBytes when
 // maxBytes <= 0). Errors wrap ErrMalformedRequest and never contain the
 // value.
-func ParseUserToken(value string, maxBytes int) (string, error) {
+func parseUserToken(value string, maxBytes int) (string, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
 	}
 	const scheme = "bearer "
 	if len(value) >= len(scheme) && asciiEqualFold(value[:len(scheme)], scheme) {
-		tok, err := ParseAuthorization(value, maxBytes)
+		tok, err := parseAuthorization(value, maxBytes)
 		if errors.Is(err, ErrInvalidToken) {
 			// Only the Authorization header's over-long token is an
 			// invalid_token answer; this header's stays malformed.

@@ -415,7 +415,7 @@ func TestParseUserToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
-			got, err := ParseUserToken(tt.in, tt.max)
+			got, err := parseUserToken(tt.in, tt.max)
 			if tt.want == "" {
 				require.ErrorIs(t, err, ErrMalformedRequest)
 				assert.Empty(t, got)
@@ -432,7 +432,7 @@ func FuzzParseUserToken(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		tok, err := ParseUserToken(v, 64)
+		tok, err := parseUserToken(v, 64)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedRequest) && !errors.Is(err, ErrNoCredential) {
 				t.Fatalf("unexpected error class: %v", err)

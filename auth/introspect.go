@@ -127,7 +127,7 @@ type IntrospectionConfig struct {
 	// MaxTokenBytesLimit.
 	MaxTokenBytes int
 	// ScopeMapper computes Principal.Scopes from the response. Nil means
-	// StandardScopes.
+	// standardScopes.
 	ScopeMapper ScopeMapper
 
 	// CacheTTL is the longest an active result is served without asking
@@ -738,7 +738,7 @@ func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, ti
 
 	var serr error
 	if v.scopes == nil {
-		p.Scopes, serr = StandardScopes(p.Claims)
+		p.Scopes, serr = standardScopes(p.Claims)
 	} else {
 		p.Scopes, serr = v.scopes.MapScopes(p.Claims)
 	}

@@ -137,7 +137,7 @@ type JWTConfig struct {
 	// parsing. Zero means DefaultMaxTokenBytes (16 KiB); at most
 	// MaxTokenBytesLimit.
 	MaxTokenBytes int
-	// ScopeMapper computes Principal.Scopes. Nil means StandardScopes.
+	// ScopeMapper computes Principal.Scopes. Nil means standardScopes.
 	ScopeMapper ScopeMapper
 	// CacheSize is the capacity of the verified-token cache. Zero means
 	// DefaultCacheSize (10,000). Memory is bounded by CacheSize entries of
@@ -668,7 +668,7 @@ func (v *JWTValidator) checkClaims(m map[string]any, rule expiryRule) (*Principa
 
 	var serr error
 	if v.stdScopes {
-		p.Scopes, serr = StandardScopes(p.Claims)
+		p.Scopes, serr = standardScopes(p.Claims)
 	} else {
 		p.Scopes, serr = v.scopes.MapScopes(p.Claims)
 	}

@@ -2,12 +2,13 @@ package auth
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/internal/loopback"
 )
 
 // ResourceMetadataURL returns the absolute URL of the protected resource
@@ -41,20 +42,10 @@ func parseResource(resource string) (*url.URL, error) {
 	if u.RawQuery != "" {
 		return nil, fmt.Errorf("%w: resource %q: must not contain a query", ErrConfig, resource)
 	}
-	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("%w: resource %q: plain http is allowed only for loopback hosts; use https", ErrConfig, resource)
 	}
 	return u, nil
-}
-
-// IsLoopbackHost reports whether host (without port) is "localhost" or a
-// loopback IP address.
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // MetadataConfig is mcp-go's RFC 9728 metadata document, reused as is.

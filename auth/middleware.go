@@ -71,7 +71,7 @@ type MiddlewareConfig struct {
 // resource_metadata (and error="invalid_token" only when a token was sent),
 // 400 invalid_request for malformed and ambiguous requests (RFC 6750 §2:
 // two Authorization headers, or a header credential together with an
-// access_token in the query or in a form body — see FormBodyToken) and for headers listed in
+// access_token in the query or in a form body — see formBodyToken) and for headers listed in
 // RejectHeaders (by default a dual-token user token), 403 insufficient_scope when
 // RequiredScopes are missing, and 503 when v reports ErrUnavailable.
 //
@@ -90,16 +90,16 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var dreq *DPoPRequest
+			var dreq *dpopRequest
 			if mode != DPoPDisabled {
-				dreq = &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: mode, algs: algs}
+				dreq = &dpopRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: mode, algs: algs}
 			}
 			fail := func(e *Error) { cfg.reject(w, r, e, dreq) }
 			if e := refusedHeader(r, reject); e != nil {
 				fail(e)
 				return
 			}
-			raw, isDPoP, err := AccessToken(r, cfg.MaxTokenBytes, mode != DPoPDisabled)
+			raw, isDPoP, err := accessToken(r, cfg.MaxTokenBytes, mode != DPoPDisabled)
 			if err != nil {
 				fail(AsError(err))
 				return
@@ -116,7 +116,7 @@ func Middleware(v Validator, cfg MiddlewareConfig) (func(http.Handler) http.Hand
 			if dreq != nil {
 				dreq.DPoP = isDPoP
 				dreq.Proofs = r.Header.Values("DPoP")
-				ctx = NewDPoPRequestContext(ctx, dreq)
+				ctx = newDPoPRequestContext(ctx, dreq)
 			}
 			p, err := v.Validate(ctx, raw)
 			if err == nil && p == nil {
@@ -157,7 +157,7 @@ func (cfg *MiddlewareConfig) check(useDefault bool) ([]string, error) {
 // reject is the one rejection path of Middleware and DualMiddleware: it
 // logs e's cause (Logger), reports e (OnError), sets the next DPoP nonce
 // when dreq carries one, and writes the client-safe answer.
-func (cfg *MiddlewareConfig) reject(w http.ResponseWriter, r *http.Request, e *Error, dreq *DPoPRequest) {
+func (cfg *MiddlewareConfig) reject(w http.ResponseWriter, r *http.Request, e *Error, dreq *dpopRequest) {
 	logRejection(r, cfg.Logger, e)
 	if cfg.OnError != nil {
 		cfg.OnError(r, e)
@@ -173,10 +173,10 @@ func (cfg *MiddlewareConfig) reject(w http.ResponseWriter, r *http.Request, e *E
 // application/x-www-form-urlencoded body too makes the request ambiguous
 // (RFC 6750 §2: clients MUST NOT use more than one method), answered 400
 // invalid_request. The body is read only for that content type and at
-// most 64 KiB (FormBodyToken); when it was read, the returned request is
+// most 64 KiB (formBodyToken); when it was read, the returned request is
 // a copy of r whose body replays it, else r itself.
 func refuseFormToken(r *http.Request) (*http.Request, *Error) {
-	found, body, err := FormBodyToken(r)
+	found, body, err := formBodyToken(r)
 	if body != nil {
 		r = r.WithContext(r.Context())
 		r.Body = body
@@ -220,14 +220,14 @@ func WriteError(w http.ResponseWriter, resourceMetadataURL string, err error) {
 // in DPoPAllowed mode, the error on the challenge of the scheme the
 // request used.
 func WriteErrorFor(w http.ResponseWriter, r *http.Request, resourceMetadataURL string, err error) {
-	var dreq *DPoPRequest
+	var dreq *dpopRequest
 	if r != nil {
-		dreq, _ = DPoPRequestFromContext(r.Context())
+		dreq, _ = dpopRequestFromContext(r.Context())
 	}
 	writeError(w, resourceMetadataURL, "", nil, AsError(err), dreq)
 }
 
-func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeHint []string, e *Error, dreq *DPoPRequest) {
+func writeError(w http.ResponseWriter, resourceMetadataURL, realm string, scopeHint []string, e *Error, dreq *dpopRequest) {
 	if e == nil {
 		e = InvalidToken("the access token is invalid", ErrInvalidToken)
 	}

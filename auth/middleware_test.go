@@ -154,7 +154,7 @@ func TestMiddlewareConfigErrors(t *testing.T) {
 }
 
 func TestChallengeSanitises(t *testing.T) {
-	c := Challenge{
+	c := challenge{
 		ResourceMetadata: "https://x/\"evil\r\nSet-Cookie: a=b",
 		Error:            "invalid_token",
 		Description:      "bad \"quote\" and \\ backslash\nnewline",
@@ -163,15 +163,15 @@ func TestChallengeSanitises(t *testing.T) {
 	got := c.String()
 	assert.Equal(t, `Bearer resource_metadata="https://x/evilSet-Cookie: a=b", error="invalid_token", error_description="bad quote and  backslashnewline", scope="ab cd"`, got)
 	assert.NotContains(t, got, "\n")
-	assert.Equal(t, "Bearer", Challenge{}.String())
+	assert.Equal(t, "Bearer", challenge{}.String())
 	// No error code: description and scope are not sent (RFC 6750 §3.1).
-	assert.Equal(t, `Bearer realm="r"`, Challenge{Realm: "r", Description: "d", Scope: []string{"s"}}.String())
+	assert.Equal(t, `Bearer realm="r"`, challenge{Realm: "r", Description: "d", Scope: []string{"s"}}.String())
 }
 
 func FuzzChallenge(f *testing.F) {
 	f.Add("https://a/b", "invalid_token", "desc", "s1 s2")
 	f.Fuzz(func(t *testing.T, meta, code, desc, scope string) {
-		got := Challenge{ResourceMetadata: meta, Error: code, Description: desc, Scope: strings.Split(scope, ",")}.String()
+		got := challenge{ResourceMetadata: meta, Error: code, Description: desc, Scope: strings.Split(scope, ",")}.String()
 		if strings.Count(got, `"`)%2 != 0 {
 			t.Fatalf("unbalanced quotes: %q", got)
 		}

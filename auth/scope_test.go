@@ -29,7 +29,7 @@ func TestSplitScope(t *testing.T) {
 }
 
 func TestStandardScopesNBSP(t *testing.T) {
-	got, err := StandardScopes(NewClaims(map[string]any{"scope": "notes:read\u00a0notes:write"}))
+	got, err := standardScopes(NewClaims(map[string]any{"scope": "notes:read\u00a0notes:write"}))
 	assert.NoError(t, err)
 	assert.Equal(t, []string{"notes:read\u00a0notes:write"}, got, "an NBSP must not split off a notes:write grant")
 }

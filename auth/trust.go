@@ -2,7 +2,7 @@ package auth
 
 import "slices"
 
-// TrustInfo is implemented by validators that can say which audiences and
+// trustInfo is implemented by validators that can say which audiences and
 // issuers they accept, so that a caller such as package transport can
 // cross-check its own configuration (its RFC 9728 "resource" must be an
 // accepted audience, its "authorization_servers" accepted issuers) and
@@ -16,14 +16,14 @@ import "slices"
 //
 // JWTValidator, IntrospectionValidator, ChainValidator and DualValidator
 // implement it.
-type TrustInfo interface {
+type trustInfo interface {
 	Audiences() []string
 	Issuers() []string
 }
 
 // Audiences returns the audiences v accepts, nil when any audience is
 // (InsecureSkipAudience) or the client ID stands in for it
-// (UseClientIDAsAudience). See TrustInfo.
+// (UseClientIDAsAudience). See trustInfo.
 func (v *JWTValidator) Audiences() []string {
 	if v.skipAud || v.clientAud {
 		return nil
@@ -32,7 +32,7 @@ func (v *JWTValidator) Audiences() []string {
 }
 
 // Issuers returns the exact issuers v accepts, nil when issuer templates
-// or an IssuerFunc also accept others. See TrustInfo.
+// or an IssuerFunc also accept others. See trustInfo.
 func (v *JWTValidator) Issuers() []string {
 	if len(v.templates) > 0 || v.issuerFunc != nil {
 		return nil
@@ -41,10 +41,10 @@ func (v *JWTValidator) Issuers() []string {
 }
 
 // Audiences returns the audiences v accepts, nil when none is configured.
-// See TrustInfo.
+// See trustInfo.
 func (v *IntrospectionValidator) Audiences() []string { return slices.Clone(v.audiences) }
 
-// Issuers returns v's authorization server issuer. See TrustInfo.
+// Issuers returns v's authorization server issuer. See trustInfo.
 func (v *IntrospectionValidator) Issuers() []string {
 	if v.issuer == "" {
 		return nil
@@ -53,40 +53,40 @@ func (v *IntrospectionValidator) Issuers() []string {
 }
 
 // Audiences returns the union of the audiences its validators accept, nil
-// when one of them cannot say. See TrustInfo.
+// when one of them cannot say. See trustInfo.
 func (c *ChainValidator) Audiences() []string {
-	return unionTrust(func(t TrustInfo) []string { return t.Audiences() }, c.jwt, c.opaque)
+	return unionTrust(func(t trustInfo) []string { return t.Audiences() }, c.jwt, c.opaque)
 }
 
 // Issuers returns the union of the issuers its validators accept, nil when
-// one of them cannot say. See TrustInfo.
+// one of them cannot say. See trustInfo.
 func (c *ChainValidator) Issuers() []string {
-	return unionTrust(func(t TrustInfo) []string { return t.Issuers() }, c.jwt, c.opaque)
+	return unionTrust(func(t trustInfo) []string { return t.Issuers() }, c.jwt, c.opaque)
 }
 
 // Audiences returns what the service validator accepts (and the direct one,
 // when set): the Authorization token's audience is this server. See
-// TrustInfo.
+// trustInfo.
 func (d *DualValidator) Audiences() []string {
-	return unionTrust(func(t TrustInfo) []string { return t.Audiences() }, d.service, d.direct)
+	return unionTrust(func(t trustInfo) []string { return t.Audiences() }, d.service, d.direct)
 }
 
 // Issuers returns the issuers of the tokens sent in the Authorization
 // header: the service validator's (and the direct one's, when set). See
-// TrustInfo.
+// trustInfo.
 func (d *DualValidator) Issuers() []string {
-	return unionTrust(func(t TrustInfo) []string { return t.Issuers() }, d.service, d.direct)
+	return unionTrust(func(t trustInfo) []string { return t.Issuers() }, d.service, d.direct)
 }
 
 // unionTrust is the union of get over the non-nil validators, nil when any
-// of them does not implement TrustInfo or cannot say.
-func unionTrust(get func(TrustInfo) []string, vs ...Validator) []string {
+// of them does not implement trustInfo or cannot say.
+func unionTrust(get func(trustInfo) []string, vs ...Validator) []string {
 	var out []string
 	for _, v := range vs {
 		if v == nil {
 			continue
 		}
-		t, ok := v.(TrustInfo)
+		t, ok := v.(trustInfo)
 		if !ok {
 			return nil
 		}

@@ -31,7 +31,7 @@ func TestTrustInfo(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		v       TrustInfo
+		v       trustInfo
 		auds    []string
 		issuers []string
 	}{

@@ -34,11 +34,11 @@ type ScopeMapperFunc func(c Claims) ([]string, error)
 // MapScopes calls f.
 func (f ScopeMapperFunc) MapScopes(c Claims) ([]string, error) { return f(c) }
 
-// StandardScopes is the default ScopeMapper: it reads "scope" (a
+// standardScopes is the default ScopeMapper: it reads "scope" (a
 // space-separated string, RFC 8693 §4.2 / RFC 9068 §2.2.3) and "scp" (a
 // space-separated string or an array of strings, as Entra ID and Okta send
 // it), and returns their union without duplicates, in order of appearance.
-func StandardScopes(c Claims) ([]string, error) {
+func standardScopes(c Claims) ([]string, error) {
 	var out []string
 	seen := map[string]struct{}{}
 	add := func(s string) {

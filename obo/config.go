@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/loopback"
 )
 
 // AuthMethod is how the Exchanger authenticates itself to the token
@@ -272,7 +273,7 @@ func checkEndpoint(s string) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && auth.IsLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 	default:
 		return fmt.Errorf("%q: use https (plain http only for a loopback host)", s)
 	}

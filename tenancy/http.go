@@ -131,7 +131,7 @@ type rpcData struct {
 	Reason string `json:"reason"`
 }
 
-// WriteError writes the response Handler sends for err: the status of
+// WriteError writes the response Middleware sends for err: the status of
 // err's *Error (403 when err is not one; 401 for ErrNoPrincipal), and a
 // JSON-RPC error body carrying only its fixed Description and Reason. Use
 // it from other middleware that rejects a request for a tenancy reason.
@@ -153,7 +153,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", auth.Challenge{}.String())
+		h.Set("WWW-Authenticate", "Bearer") // RFC 6750 §3: no credential, so no error code
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

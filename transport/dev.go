@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/loopback"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -87,16 +88,6 @@ func loopbackAddr(hostport string) bool {
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
-// CheckLoopbackAddr reports an error unless addr (host:port, as given to
-// net.Listen) names only a loopback interface. An empty host (":8080")
-// listens on every interface and is refused.
-func CheckLoopbackAddr(addr string) error {
-	if problem := loopbackAddrProblem(addr); problem != "" {
-		return fmt.Errorf("%w: %s", ErrConfig, problem)
-	}
-	return nil
-}
-
 // loopbackAddrProblem says what is wrong with addr as a dev-mode listen
 // address, "" when nothing is.
 func loopbackAddrProblem(addr string) string {
@@ -107,7 +98,7 @@ func loopbackAddrProblem(addr string) string {
 	if host == "" {
 		return fmt.Sprintf("listen address %q listens on every interface; dev mode needs a loopback address such as 127.0.0.1:8080", addr)
 	}
-	if !auth.IsLoopbackHost(host) {
+	if !loopback.Host(host) {
 		return fmt.Sprintf("listen address %q is not loopback; dev mode serves without authentication and must listen on 127.0.0.1, [::1] or localhost", addr)
 	}
 	return ""

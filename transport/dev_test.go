@@ -18,12 +18,12 @@ import (
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
-func TestCheckLoopbackAddr(t *testing.T) {
+func TestLoopbackAddrProblem(t *testing.T) {
 	for _, ok := range []string{"127.0.0.1:8080", "[::1]:0", "localhost:1", "127.1.2.3:9"} {
-		assert.NoError(t, CheckLoopbackAddr(ok), ok)
+		assert.Empty(t, loopbackAddrProblem(ok), ok)
 	}
 	for _, bad := range []string{":8080", "0.0.0.0:8080", "[::]:80", "192.168.1.2:80", "example.com:80", "127.0.0.1", ""} {
-		assert.ErrorIs(t, CheckLoopbackAddr(bad), ErrConfig, bad)
+		assert.NotEmpty(t, loopbackAddrProblem(bad), bad)
 	}
 }
 

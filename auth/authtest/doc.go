@@ -40,4 +40,10 @@
 //	defer idp.Close()
 //
 // Never use it in production: it signs whatever it is asked to.
+//
+// # Dependencies
+//
+// Besides the standard library: golang-jwt/jwt/v5, MicahParks/jwkset and
+// golang.org/x/time. It does not import package auth, so a test of any
+// package can use it.
 package authtest

@@ -107,6 +107,7 @@ import (
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
+	"github.com/mcpguard/mcpguard/internal/loopback"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -427,7 +428,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		return config{}, fmt.Errorf("MCPGUARD_ADDR %q: the port must be a number from 0 to 65535", cfg.addr)
 	}
 	if cfg.resource == "" {
-		if host == "" || !auth.IsLoopbackHost(host) {
+		if host == "" || !loopback.Host(host) {
 			return config{}, fmt.Errorf("MCPGUARD_RESOURCE is required when MCPGUARD_ADDR (%q) is not a loopback address: set it to the https URL clients reach this server at, e.g. https://mcp.example.com/mcp", cfg.addr)
 		}
 		if port != "0" {
@@ -499,7 +500,7 @@ func checkURL(s string, fetched bool) error {
 		return errors.New("want an absolute http(s) URL")
 	case u.User != nil, u.Fragment != "", u.RawQuery != "":
 		return errors.New("must not carry user info, a query or a fragment")
-	case fetched && u.Scheme == "http" && !auth.IsLoopbackHost(u.Hostname()):
+	case fetched && u.Scheme == "http" && !loopback.Host(u.Hostname()):
 		return errors.New("plain http is allowed only on loopback; use https")
 	}
 	return nil

@@ -13,4 +13,6 @@
 // received the request from), trusted proxies are skipped, and parsing is
 // bounded: at most MaxHops list elements are examined and an element longer
 // than MaxElementBytes is treated as invalid.
+//
+// Dependencies: the standard library only.
 package clientip

@@ -16,6 +16,8 @@
 //	func FromContext(ctx context.Context) (string, bool) {
 //		return ctxval.String(ctx, tenantKey{})
 //	}
+//
+// Dependencies: the standard library only.
 package ctxval
 
 import (

@@ -1,4 +1,6 @@
 // Package httpx holds HTTP helpers shared by mcpguard's middleware.
+//
+// Dependencies: the standard library only.
 package httpx
 
 import (

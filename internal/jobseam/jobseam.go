@@ -7,9 +7,9 @@
 // which only mcpguard's own packages can make (Go forbids importing an
 // internal package from outside the module).
 //
-// It depends on the standard library only and imports no mcpguard
-// package, so that auth can name its types without a cycle: the principal
-// type is a type parameter.
+// Dependencies: the standard library only; it imports no mcpguard package,
+// so that auth can name its types without a cycle (the principal type is a
+// type parameter).
 package jobseam
 
 import (

@@ -1,5 +1,7 @@
 // Package jsonrpc reads the routing fields of a JSON-RPC request body
 // without consuming it, for decisions at the HTTP edge.
+//
+// Dependencies: the standard library only.
 package jsonrpc
 
 import (

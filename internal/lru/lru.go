@@ -1,6 +1,8 @@
 // Package lru is the intrusive doubly linked list behind mcpguard's
 // bounded caches (verified tokens, introspection verdicts, limiter keys):
 // an entry type embeds Links, so keeping recency order costs no allocation.
+//
+// Dependencies: the standard library only.
 package lru
 
 // Links is embedded in an entry type E to put its values on a List.

@@ -6,6 +6,8 @@
 // so auth, authz and obo accept and reject the same strings. The functions
 // are pure, allocation-free and safe for concurrent use. The package imports
 // only the standard library.
+//
+// Dependencies: the standard library only.
 package oauthsyntax
 
 // MaxScopeTokenBytes caps the length of one scope-token. RFC 6749 sets no

@@ -3,6 +3,8 @@
 // reorder text on a terminal or grow a record without limit.
 //
 // It is internal to mcpguard: audit uses it for every free-text field.
+//
+// Dependencies: the standard library only.
 package redact
 
 import (
