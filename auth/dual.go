@@ -172,10 +172,10 @@ func (d *DualValidator) ValidatePair(ctx context.Context, serviceToken, userToke
 		return nil, InvalidToken(descServiceNotAllowed, fmt.Errorf("%w: service client %s is not in the dual-token allow-list", ErrInvalidToken, quoteShort(sp.ClientID)))
 	}
 	uctx := ctx
-	if _, ok := DPoPRequestFromContext(ctx); ok {
+	if _, ok := dpopRequestFromContext(ctx); ok {
 		// The request's DPoP proof is the service's: the user token is a
 		// bearer token here, so a DPoP-bound one is refused (no downgrade).
-		uctx = NewDPoPRequestContext(ctx, &DPoPRequest{})
+		uctx = newDPoPRequestContext(ctx, &dpopRequest{})
 	}
 	up, err := d.user.Validate(uctx, userToken)
 	if err == nil && up == nil {
@@ -269,7 +269,7 @@ func DualMiddleware(d *DualValidator, cfg MiddlewareConfig) (func(http.Handler) 
 // principal, the credential to place in the context and, when the
 // validator of the Authorization credential accepts DPoP, the DPoP request
 // (for its challenges and nonce).
-func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal, string, *DPoPRequest, *Error) {
+func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal, string, *dpopRequest, *Error) {
 	values := r.Header.Values(d.header)
 	if len(values) == 0 {
 		if d.direct == nil {
@@ -317,19 +317,19 @@ func (d *DualValidator) authenticate(r *http.Request, maxBytes int) (*Principal,
 // Bearer token, or also a DPoP-bound one when v accepts DPoP, in which case
 // the returned context carries the DPoP request (RFC 9449 §7.1) that v
 // checks the proof against.
-func authorization(r *http.Request, maxBytes int, v Validator) (string, context.Context, *DPoPRequest, error) {
+func authorization(r *http.Request, maxBytes int, v Validator) (string, context.Context, *dpopRequest, error) {
 	dv, ok := v.(DPoPValidator)
 	if !ok || dv.DPoPMode() == DPoPDisabled {
 		raw, err := BearerToken(r, maxBytes)
 		return raw, r.Context(), nil, err
 	}
-	dreq := &DPoPRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: dv.DPoPMode(), algs: dv.DPoPAlgorithms()}
-	raw, isDPoP, err := AccessToken(r, maxBytes, true)
+	dreq := &dpopRequest{Method: r.Method, Path: r.URL.EscapedPath(), mode: dv.DPoPMode(), algs: dv.DPoPAlgorithms()}
+	raw, isDPoP, err := accessToken(r, maxBytes, true)
 	if err != nil {
 		return "", r.Context(), dreq, err
 	}
 	dreq.DPoP, dreq.Proofs = isDPoP, r.Header.Values("DPoP")
-	return raw, NewDPoPRequestContext(r.Context(), dreq), dreq, nil
+	return raw, newDPoPRequestContext(r.Context(), dreq), dreq, nil
 }
 
 // parseUserToken parses the value of the user-token header of dual-token
