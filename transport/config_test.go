@@ -58,6 +58,10 @@ func TestNewRefusesSettingsThatWouldLie(t *testing.T) {
 			return c
 		}(), "Config.Auth.ResourceMetadataURL"},
 		{"dev off loopback", func() Config { c := dev; c.Addr = "0.0.0.0:8080"; return c }(), "Config.Addr"},
+		{"short session key", func() Config { c := prod(deny); c.SessionKey = []byte("short"); return c }(), "Config.SessionKey"},
+		{"negative body limit", func() Config { c := prod(deny); c.Edge.MaxBodyBytes = -1; return c }(), "EdgeConfig.MaxBodyBytes"},
+		{"negative session cap", func() Config { c := prod(deny); c.Sessions.MaxPerPrincipal = -1; return c }(), "Config.Sessions"},
+		{"short request-state key", func() Config { c := prod(deny); c.RequestState.Key = []byte("short"); return c }(), "Config.RequestState.Key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := New(tc.cfg)

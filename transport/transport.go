@@ -288,8 +288,11 @@ func New(cfg Config) (_ *Guard, err error) {
 	if cfg.Sessions.MaxPerPrincipal < 0 || cfg.Sessions.MaxTotal < 0 {
 		return nil, fmt.Errorf("%w: Config.Sessions.MaxPerPrincipal and MaxTotal must not be negative (zero means the default)", ErrConfig)
 	}
+	if cfg.SessionKey != nil && len(cfg.SessionKey) < 32 {
+		return nil, fmt.Errorf("%w: Config.SessionKey must be at least 32 bytes, got %d", ErrConfig, len(cfg.SessionKey))
+	}
 	if g.sessions, err = newSessionBinding(cfg.SessionKey, cfg.Sessions, DefaultSessionIdleTTL); err != nil {
-		return nil, fmt.Errorf("%w: Config.SessionKey: %w", ErrConfig, err)
+		return nil, err // already names what to fix and wraps ErrConfig
 	}
 	if cfg.Tasks.TTL < 0 {
 		return nil, fmt.Errorf("%w: Config.Tasks.TTL must not be negative", ErrConfig)
