@@ -66,7 +66,11 @@
 //
 // RequestHook refuses a refused method before mcp-go dispatches it, and the
 // transport edge answers it with JSON-RPC -32601 and an audit event before
-// mcp-go runs (JSON-RPC batches are refused whole). TestMethodTableCoversMCPGo
+// mcp-go runs (JSON-RPC batches are refused whole). mcp-go runs no request
+// hook for notifications (it hands them to its notification handlers
+// first), so for them the transport edge is the only gate: it reads every
+// body mcp-go would dispatch, those too large or odd for its fast reader
+// included. TestMethodTableCoversMCPGo
 // compares the table with mcp-go's own Method constants, so an mcp-go
 // upgrade that adds a method fails until the method is classified.
 //

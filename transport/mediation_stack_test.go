@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +113,13 @@ func (completer) CompleteResourceArgument(context.Context, string, mcp.CompleteA
 // mediationPolicy; build, when set, adds to the server after it is built.
 func newMediationStack(t *testing.T, build func(*Guard, *server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
 	t.Helper()
+	return newMediationStackWith(t, nil, build, httpOpts...)
+}
+
+// newMediationStackWith is newMediationStack with cfg, when set, changing
+// the Config before New.
+func newMediationStackWith(t *testing.T, cfg func(*Config), build func(*Guard, *server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
+	t.Helper()
 	idp := authtest.NewServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -125,7 +133,7 @@ func newMediationStack(t *testing.T, build func(*Guard, *server.MCPServer), http
 	require.NoError(t, err)
 	st.rec, err = audit.New(audit.Config{Sink: sink})
 	require.NoError(t, err)
-	st.guard, err = New(Config{
+	c := Config{
 		Resource:             st.url,
 		AuthorizationServers: []string{idp.Issuer()},
 		Validator:            v,
@@ -133,7 +141,11 @@ func newMediationStack(t *testing.T, build func(*Guard, *server.MCPServer), http
 		Tenancy:              res,
 		Audit:                st.rec,
 		HTTPOptions:          httpOpts,
-	})
+	}
+	if cfg != nil {
+		cfg(&c)
+	}
+	st.guard, err = New(c)
 	require.NoError(t, err)
 	srv := mediationServer(st.guard.ServerOptions()...)
 	if build != nil {
@@ -563,4 +575,70 @@ func TestStackResourceListsFiltered(t *testing.T) {
 			assert.ElementsMatch(t, []string{"notes://{+key}", "notes://private/{key}"}, tmpl)
 		})
 	}
+}
+
+// TestStackEdgeChecksLargeBodies: a body jsonrpc.Peek does not read (over
+// its 4 MiB, with EdgeConfig.MaxBodyBytes larger) still meets the method
+// table and the sessionless-cancel check at the edge. mcp-go runs no
+// request hook for notifications, so before, a padded sessionless
+// notifications/cancelled cancelled another caller's request and a padded
+// refused notification reached mcp-go (issue 14 leftovers 5).
+func TestStackEdgeChecksLargeBodies(t *testing.T) {
+	cancelled := make(chan bool, 1)
+	started := make(chan struct{}, 1)
+	var custom atomic.Int32
+	st := newMediationStackWith(t, func(c *Config) { c.Edge.MaxBodyBytes = 8 << 20 }, func(_ *Guard, s *server.MCPServer) {
+		s.AddTool(mcp.NewTool("wait", mcp.WithReadOnlyHintAnnotation(true)), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				cancelled <- true
+			case <-time.After(time.Second):
+				cancelled <- false
+			}
+			return mcp.NewToolResultText("done"), nil
+		})
+		s.AddNotificationHandler("notifications/custom", func(context.Context, mcp.JSONRPCNotification) { custom.Add(1) })
+	})
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	pad := strings.Repeat("x", 4<<20) // past jsonrpc.MaxPeekBytes, under the 8 MiB limit
+	era := mcp.ProtocolVersion20260728
+	meta := `"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + era + `","` + mcp.MetaKeyClientInfo + `":{"name":"t","version":"1"},"` +
+		mcp.MetaKeyClientCapabilities + `":{}}`
+
+	done := make(chan string, 1)
+	go func() {
+		status, _, body := rawCall(t, st.url, alice, "wait", "")
+		done <- strconv.Itoa(status) + " " + body
+	}()
+	<-started
+	for _, e := range eras {
+		note := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"` + pad + `"`
+		if e == era {
+			note += `,` + meta
+		}
+		status, _ := postRPC(t, st, bob, e, "", "notifications/cancelled", note+`}}`)
+		assert.Equal(t, http.StatusBadRequest, status, e)
+	}
+	assert.False(t, <-cancelled, "bob cancelled alice's request")
+	assert.Contains(t, <-done, `"done"`, "alice's call completes")
+
+	for _, e := range eras {
+		sid := ""
+		if e == mcp.ProtocolVersion20251125 {
+			sid = st.connect(t, bob, e).GetSessionId()
+			require.NotEmpty(t, sid)
+		}
+		for _, method := range []string{"notifications/custom", "sampling/createMessage"} {
+			body := `{"jsonrpc":"2.0","method":"` + method + `","params":{"pad":"` + pad + `"`
+			if e == era {
+				body += `,` + meta
+			}
+			status, resp := postRPC(t, st, bob, e, sid, method, body+`}}`)
+			assert.Equal(t, http.StatusBadRequest, status, e+" "+method)
+			assert.Contains(t, resp, "method not found", e+" "+method)
+		}
+	}
+	assert.Zero(t, custom.Load(), "a refused notification never reaches mcp-go")
 }

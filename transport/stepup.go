@@ -69,8 +69,18 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
-			next.ServeHTTP(w, r) // mcp-go answers malformed bodies itself
-			return
+			// Peek refuses what it cannot read exactly — a body over
+			// jsonrpc.MaxPeekBytes (EdgeConfig.MaxBodyBytes may be larger)
+			// among others — yet mcp-go may still dispatch it. Read the
+			// routing fields as mcp-go does, so that the method table and
+			// the sessionless-cancel check below hold for every body mcp-go
+			// dispatches: mcp-go runs no request hook for notifications, so
+			// the edge is their only gate.
+			var ok bool
+			if msg, ok = decodeRouting(body); !ok {
+				next.ServeHTTP(w, r) // mcp-go answers bodies it cannot decode itself
+				return
+			}
 		}
 		ctx := r.Context()
 		if len(msg.ID) > 0 {
@@ -163,6 +173,26 @@ func writeRPCErrorID(w http.ResponseWriter, status int, id json.RawMessage, code
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":{"code":` + strconv.Itoa(code) + `,"message":"` + message + `"}}` + "\n"))
+}
+
+// decodeRouting reads the id and method of body with encoding/json, as
+// mcp-go reads them (case-insensitive member names, the last duplicate
+// wins), for bodies jsonrpc.Peek refuses. ok is false when mcp-go could not
+// decode them either. Name and URI are left empty: the step-up answer is an
+// optimisation that such a body does without.
+func decodeRouting(body []byte) (jsonrpc.Message, bool) {
+	var base struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(body, &base) != nil {
+		return jsonrpc.Message{}, false
+	}
+	msg := jsonrpc.Message{Method: base.Method}
+	if len(base.ID) > 0 && string(base.ID) != "null" {
+		msg.ID = base.ID
+	}
+	return msg, true
 }
 
 // isBatch reports whether body is a JSON array: a JSON-RPC batch, which MCP
