@@ -307,16 +307,20 @@ func (h *Health) Skip() bool {
 
 // Fail records that a Redis call failed with err and returns err wrapped
 // with ErrUnavailable (nil err: the skip error). It reports an Event the
-// first time and then at most once a second while failures go on.
+// first time and then at most once a second while failures go on. Only a
+// real failure (err not nil) starts a new RetryAfter window: a skipped call
+// does not, or a store asked more often than RetryAfter would never try
+// Redis again.
 func (h *Health) Fail(ctx context.Context, err error) error {
+	now := h.s.now().UnixNano()
 	if err == nil {
 		err = errors.New("skipped after a recent failure")
+	} else {
+		h.skipUntil.Store(now + int64(h.s.retryAfter))
 	}
 	if !errors.Is(err, ErrUnavailable) {
 		err = fmt.Errorf("%w: %s: %w", ErrUnavailable, h.store, err)
 	}
-	now := h.s.now().UnixNano()
-	h.skipUntil.Store(now + int64(h.s.retryAfter))
 	first := !h.failing.Swap(true)
 	if last := h.lastEvent.Load(); first || now-last >= int64(time.Second) {
 		if h.lastEvent.CompareAndSwap(last, now) && h.s.onEvent != nil {

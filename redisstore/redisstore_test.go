@@ -133,6 +133,28 @@ func TestHealthEvents(t *testing.T) {
 	assert.Len(t, events, 3, "one recovery event")
 }
 
+// TestHealthSkipDoesNotExtend: calls skipped after a failure do not push
+// the next try back, so a store asked every few milliseconds still tries
+// Redis again RetryAfter after the last real failure (it never did before:
+// each skip restarted the window, and the store stayed down for good).
+func TestHealthSkipDoesNotExtend(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	now := time.Unix(1000, 0)
+	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	h := s.Health("terminated_sessions", FailClosed)
+	ctx := context.Background()
+	_ = h.Fail(ctx, errors.New("connection refused"))
+	for range 10 {
+		now = now.Add(DefaultRetryAfter / 10)
+		if h.Skip() {
+			assert.ErrorIs(t, h.Fail(ctx, nil), ErrUnavailable)
+		}
+	}
+	assert.False(t, h.Skip(), "RetryAfter after the failure, Redis is tried again")
+}
+
 func TestTTLNeverOutlives(t *testing.T) {
 	now := time.Unix(1000, 0)
 	d, ok := ttl(now, now.Add(1500*time.Microsecond))
