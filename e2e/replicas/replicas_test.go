@@ -263,7 +263,10 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 		"MCPGUARD_DPOP=allowed",
 		"MCPGUARD_RATE_LIMIT=1000",
 	}
-	r1 := startReplica(t, freeAddr(t), env)
+	// The operator's revocation file is replica 1's; the list is shared.
+	revocations := filepath.Join(t.TempDir(), "revocations")
+	require.NoError(t, os.WriteFile(revocations, nil, 0o600))
+	r1 := startReplica(t, freeAddr(t), append(env, "MCPGUARD_REVOCATIONS_FILE="+revocations))
 	r2 := startReplica(t, freeAddr(t), env)
 	u1, u2 := r1.url, r2.url
 
@@ -318,6 +321,47 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, strings.TrimSpace(keys), "rate-limit budgets are kept in Redis")
 
+	// A token revoked on replica 1 (its revocation file) is refused by both,
+	// on a warm cache, within the stated delay: once replica 1 refuses it
+	// (the entry is in Redis), replica 2 refuses it within one second.
+	revokedJTI := "replicas-revoked-jti"
+	doomed := idp.MustMint(map[string]any{"aud": resource, "sub": "bob-replicas", "tenant_id": "acme", "scope": "notes:read", "jti": revokedJTI})
+	minted = append(minted, doomed)
+	doomedHdr := with(hdr, "Authorization", "Bearer "+doomed)
+	for _, u := range []string{u1, u2} {
+		require.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, doomedHdr).status, "served (and cached) before the revocation")
+	}
+	line := `{"iss":"` + idp.Issuer() + `","jti":"` + revokedJTI + `"}` + "\n"
+	require.NoError(t, os.WriteFile(revocations, []byte(line), 0o600))
+	written := time.Now()
+	for send(t, http.MethodPost, u1, body, doomedHdr).status != http.StatusUnauthorized {
+		require.Less(t, time.Since(written), 20*time.Second, "replica 1 never applied its revocation file")
+		time.Sleep(10 * time.Millisecond)
+	}
+	inRedis := time.Now()
+	var onBoth time.Duration
+	for {
+		res := send(t, http.MethodPost, u2, body, doomedHdr)
+		if res.status == http.StatusUnauthorized {
+			onBoth = time.Since(inRedis)
+			assert.Contains(t, res.header.Get("WWW-Authenticate"), "the access token has been revoked")
+			break
+		}
+		if time.Since(inRedis) > time.Second {
+			// By construction a check made a second after the entry
+			// reached Redis refuses; one more, now that it is past.
+			res = send(t, http.MethodPost, u2, body, doomedHdr)
+			require.Equal(t, http.StatusUnauthorized, res.status, "replica 2 still serves a token revoked over a second ago")
+			onBoth = time.Since(inRedis)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("revocation: replica 1 applied its file after %v; replica 2 refused %v later (bound 1 s)", inRedis.Sub(written), onBoth)
+	for _, u := range []string{u1, u2} {
+		assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, with(hdr, "Authorization", "Bearer "+alice)).status, "an unrelated token is still served")
+	}
+
 	// A live session for the outage.
 	res = send(t, http.MethodPost, u1, initBody, bearer)
 	require.Equal(t, http.StatusOK, res.status, res.body)
@@ -335,6 +379,14 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 		"rate limits degrade to local: stateless bearer calls go on")
 	assert.Equal(t, http.StatusNotFound, send(t, http.MethodPost, u2, listBody(), sessionHdr(sid)).status,
 		"a session this replica deleted stays refused without Redis")
+	// The revocation list degrades to each replica's last copy once it is a
+	// second old: the revoked token stays refused on both, others are served.
+	time.Sleep(1100 * time.Millisecond)
+	for _, u := range []string{u1, u2} {
+		assert.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, u, body, doomedHdr).status, "still revoked without Redis")
+		assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, with(hdr, "Authorization", "Bearer "+alice)).status,
+			"revocation degrades to the local copy")
+	}
 
 	// Redis back (with its append-only file): service resumes, replicas untouched.
 	rds.start()
@@ -343,23 +395,33 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "replica 2 did not resume")
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Replica 1 too: its client may still be waiting out go-redis's dial
+	// back-off (its revocation poller kept dialling through the outage).
+	for send(t, http.MethodPost, u1, listBody(), sessionHdr(live)).status != http.StatusOK {
+		require.True(t, time.Now().Before(deadline), "replica 1 did not resume")
+		time.Sleep(100 * time.Millisecond)
+	}
 	assert.Equal(t, http.StatusNotFound, send(t, http.MethodPost, u1, listBody(), sessionHdr(sid)).status, "still deleted after the restart")
 	res = send(t, http.MethodPost, u2, initBody, bearer)
 	assert.Equal(t, http.StatusOK, res.status, res.body)
 	again := with(hdr, "Authorization", "DPoP "+bound, "DPoP", key.MustSign(authtest.Proof{Method: http.MethodPost, URL: resource, AccessToken: bound}))
 	assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u1, body, again).status)
 	assert.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, u2, body, again).status, "replay refused across replicas again")
+	for _, u := range []string{u1, u2} {
+		assert.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, u, body, doomedHdr).status, "still revoked after the restart")
+	}
 
 	// The outage was audited, per store, and its end too.
 	for _, want := range []string{`"reason":"terminated_sessions:fail_closed"`, `"reason":"session_counts:fail_closed"`,
-		`"reason":"dpop_replay:fail_closed"`, `"reason":"rate_limits:degrade_local"`, `"reason":"terminated_sessions:recovered"`} {
+		`"reason":"dpop_replay:fail_closed"`, `"reason":"rate_limits:degrade_local"`, `"reason":"terminated_sessions:recovered"`,
+		`"reason":"revocation:degrade_local"`, `"reason":"revoked"`} {
 		assert.Contains(t, r1.stderr.String()+r2.stderr.String(), want)
 	}
 
 	// No token, secret or raw subject in any key or value.
 	dump := keyspace(t, rds)
 	require.NotEmpty(t, dump)
-	for _, needle := range append(minted, sealKey, "alice-replicas", "dpop-user", sid, live, key.Thumbprint()) {
+	for _, needle := range append(minted, sealKey, "alice-replicas", "dpop-user", "bob-replicas", revokedJTI, sid, live, key.Thumbprint()) {
 		assert.NotContains(t, dump, needle)
 		for _, part := range strings.Split(needle, ".") {
 			if len(part) >= 16 {

@@ -18,7 +18,8 @@
 //
 // With MCPGUARD_REDIS_URL, the state that outlives a request moves to Redis
 // (package redisstore), so replicas behind a load balancer agree: the rate
-// limits, terminated sessions, live-session counts and DPoP proof replay.
+// limits, terminated sessions, live-session counts, DPoP proof replay and
+// the token revocation list.
 // MCPGUARD_SEAL_KEY keys the session binding (replicas sharing it accept
 // each other's sessions; it may be set without Redis for that alone),
 // hashes every identifier into a Redis key and seals every cached value: no
@@ -27,7 +28,10 @@
 // too. Once running, a Redis outage is handled per store: requests carrying
 // a session ID, initialize and DPoP proofs answer 503 (fail closed); the
 // rate limits are counted in each replica's memory meanwhile (degrade),
-// so stateless calls go on; every store failure and recovery is audited as
+// so stateless calls go on; the revocation list is each replica's last
+// copy (degrade: what it refuses stays refused; a revocation cannot be
+// made meanwhile, the file's line is retried and logged); every store
+// failure and recovery is audited as
 // store_failure (reason "<store>:<policy>" or "<store>:recovered"); service
 // resumes by itself when Redis is back. Run Redis
 // with persistence (appendonly) if ended sessions must stay ended across
@@ -77,7 +81,9 @@
 // verified, and audited as auth_failure with reason "revoked"; a malformed
 // line is logged with its number and skipped. Revocations are kept for 24 h
 // (plus 5 min of leeway), so with the file set a token living longer than
-// 24 h is refused.
+// 24 h is refused. With MCPGUARD_REDIS_URL the list is shared (and on,
+// with the same 24 h rule, even without a file): a line applied by the
+// replica whose file it is holds on every replica within one second.
 //
 //	MCPGUARD_ISSUER=https://idp.example.com go run ./examples/prodmode
 package main
@@ -246,11 +252,6 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		}
 	}()
 
-	rev, closeRevoker, err := newRevoker(ctx, cfg, logger)
-	if err != nil {
-		return nil, nil, err
-	}
-	closers = append(closers, closeRevoker)
 	// Audit through a bounded queue: a stderr nobody reads slows nothing;
 	// events that do not fit are counted and reported, never silently lost.
 	sink, err := audit.NewJSONSink(stderr)
@@ -271,6 +272,11 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		}
 		closers = append(closers, sh.close)
 	}
+	rev, closeRevoker, err := newRevoker(ctx, cfg, sh, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, closeRevoker)
 	dpopCfg := auth.DPoPConfig{Mode: cfg.dpop} // htu origin: the resource
 	if sh != nil {
 		dpopCfg.Replay = sh.replay
@@ -283,7 +289,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		JWKSURL:         cfg.jwksURL, // empty: discovered from the issuer
 		Logger:          logger,
 		DPoP:            dpopCfg,
-		Revoker:         rev, // nil (no revoker) without MCPGUARD_REVOCATIONS_FILE
+		Revoker:         rev, // nil (no revoker) without MCPGUARD_REVOCATIONS_FILE or MCPGUARD_REDIS_URL
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_ISSUER, MCPGUARD_AUDIENCE or MCPGUARD_JWKS_URL: %w", err)

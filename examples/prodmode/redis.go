@@ -88,12 +88,14 @@ type shared struct {
 	replay     auth.ReplayStore
 	terminated transport.TerminatedSessions
 	counts     transport.SessionCounts
+	revoker    *redisstore.Revoker
 	close      func() error
 }
 
 // newShared connects to Redis (failing start-up if it does not answer) and
 // builds every shared store. Policies: terminated sessions, session counts
-// and DPoP replay fail closed (503 while Redis is down); rate limits
+// and DPoP replay fail closed (503 while Redis is down); the revocation
+// list degrades to the replica's last copy; rate limits
 // degrade to this replica's memory (each replica enforces the limit on its
 // own traffic), so stateless calls keep working through an outage. Every
 // store failure and recovery is audited as store_failure.
@@ -123,5 +125,15 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 	if s.counts, err = st.SessionCounts(redisstore.StoreConfig{}); err != nil {
 		return nil, err
 	}
+	// The revocation list degrades to this replica's last copy while Redis
+	// is down (the library's default fails closed): no revocation can be
+	// published during the outage anyway (Revoke fails, and says so), so
+	// the copy misses only one that reached Redis less than a poll (250 ms)
+	// before it failed; failing closed would stop every authenticated
+	// request for the length of the outage.
+	if s.revoker, err = st.Revoker(redisstore.RevokerConfig{Policy: redisstore.DegradeLocal}); err != nil {
+		return nil, err
+	}
+	s.close = func() error { _ = s.revoker.Close(); return rdb.Close() }
 	return s, nil
 }

@@ -199,15 +199,27 @@ func (f *revocationFile) watch(ctx context.Context) {
 	}
 }
 
-// newRevoker returns the revoker prodmode's validator consults, nil when
-// no revocation source is configured, with what to close.
-func newRevoker(ctx context.Context, cfg config, logger *slog.Logger) (revoker, func() error, error) {
-	if cfg.revocationsFile == "" {
-		return nil, func() error { return nil }, nil
+// newRevoker returns the revoker prodmode's validator consults, with what
+// to close: with Redis (sh not nil) the list shared by every replica, fed
+// by this replica's revocation file if it has one; without Redis a memory
+// list when there is a file; otherwise none (nil).
+func newRevoker(ctx context.Context, cfg config, sh *shared, logger *slog.Logger) (revoker, func() error, error) {
+	noop := func() error { return nil }
+	var rev revoker
+	switch {
+	case sh != nil:
+		rev = sh.revoker
+	case cfg.revocationsFile == "":
+		return nil, noop, nil
+	default:
+		m, err := auth.NewMemoryRevoker(auth.RevokerConfig{})
+		if err != nil {
+			return nil, nil, err
+		}
+		rev = m
 	}
-	rev, err := auth.NewMemoryRevoker(auth.RevokerConfig{})
-	if err != nil {
-		return nil, nil, err
+	if cfg.revocationsFile == "" {
+		return rev, noop, nil
 	}
 	file := newRevocationFile(cfg.revocationsFile, rev, logger)
 	file.changed() // the size and time the first load sees
