@@ -43,6 +43,7 @@ func NewMCPServer(opts ...server.ServerOption) *server.MCPServer {
 	f.addTools()
 	f.addInputRequiredTools()
 	f.addSchemaTool()
+	f.addStatelessTools()
 	f.addResources()
 	f.addPrompts()
 	return s

@@ -130,6 +130,8 @@ func TestFixturesOverHTTP(t *testing.T) {
 		"test_input_required_result_tampered_state", "test_input_required_result_multiple_inputs",
 		"test_input_required_result_multi_round", "test_input_required_result_capabilities",
 		"json_schema_2020_12_tool",
+		"test_missing_capability", "test_streaming_elicitation", "test_logging_tool",
+		"test_trigger_tool_change", "test_trigger_prompt_change", "test_header_param",
 	}, names)
 	// mcp-go's client decodes inputSchema into its own struct, dropping
 	// keywords; the suite's json-schema-2020-12 scenario checks the wire.
@@ -151,6 +153,22 @@ func TestFixturesOverHTTP(t *testing.T) {
 	assert.True(t, strings.HasPrefix(img.Data, "iVBORw0KGgo"), "a base64 PNG signature")
 	audio := call("test_audio_content").Content[0].(mcp.AudioContent)
 	assert.True(t, strings.HasPrefix(audio.Data, "UklGR"), "a base64 RIFF header")
+
+	// The list-changing triggers add their entry, then remove it again.
+	assert.Contains(t, call("test_trigger_tool_change").Content[0].(mcp.TextContent).Text, "present: true")
+	tools, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+	require.NoError(t, err)
+	assert.Len(t, tools.Tools, len(names)+1)
+	assert.Contains(t, call("test_trigger_tool_change").Content[0].(mcp.TextContent).Text, "present: false")
+	tools, err = c.ListTools(ctx, mcp.ListToolsRequest{})
+	require.NoError(t, err)
+	assert.Len(t, tools.Tools, len(names))
+	hp := mcp.CallToolRequest{}
+	hp.Params.Name = "test_header_param"
+	hp.Params.Arguments = map[string]any{"region": "eu-west"}
+	hres, err := c.CallTool(ctx, hp)
+	require.NoError(t, err)
+	assert.Equal(t, "region=eu-west", hres.Content[0].(mcp.TextContent).Text)
 
 	rr := mcp.ReadResourceRequest{}
 	rr.Params.URI = "test://template/42/data"
