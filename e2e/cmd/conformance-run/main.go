@@ -15,7 +15,13 @@
 // notification sent just before a tool returns can be dropped); each of
 // them that fails in the full run is rerun alone up to -retries times, and
 // the outcome is reported; they do not decide the verdict, since even the
-// reference can fail them on every attempt. The command exits 1 when, in
+// reference can fail them on every attempt. Any other scenario a variant
+// fails in its full run while the previous variant passes it is rerun alone
+// up to -regression-retries times (default 3): one that then passes counts
+// as passed and is reported on a "RETRIED" line and as "FAIL, retry N" in
+// the table; one that fails every attempt stays a regression. -results
+// writes the per-scenario table as Markdown (e2e/conformance/RESULTS.md).
+// The command exits 1 when, in
 // any revision, the wrapped server fails any other scenario the bare one
 // passes, the bare fixture fails one the reference passes, or the wrapped
 // server fails a scenario of -require-wrapped (default $REQUIRE_WRAPPED, or
@@ -52,8 +58,9 @@ type variant struct {
 
 type outcome struct {
 	first   conformance.Results // the full run, before retries
-	final   conformance.Results // after retrying baseline scenarios
+	final   conformance.Results // after retrying baseline scenarios and regressions
 	retried map[string]int      // scenario -> passing attempt (0: never)
+	tries   map[string]int      // scenario -> attempts made alone
 }
 
 // defaultRequired are the scenarios the wrapped server must pass even where
@@ -67,6 +74,8 @@ func main() {
 	baselinePath := flag.String("baseline", "", "mcp-go's conformance/server/expected-failures.yml")
 	retries := flag.Int("retries", 20, "attempts for each intermittent scenario that failed")
 	skipWrapped := flag.Bool("skip-wrapped", false, "do not run the wrapped variant")
+	regressionRetries := flag.Int("regression-retries", 3, "attempts, alone, for each scenario a variant fails where the previous one passes (0: none)")
+	resultsPath := flag.String("results", "", "write the per-scenario table (scenario, revision, each variant) as Markdown to this file")
 	revisions := flag.String("revisions", strings.Join(conformance.Revisions, ","), "comma-separated specification revisions to run")
 	reqDefault := defaultRequired
 	if env, ok := os.LookupEnv("REQUIRE_WRAPPED"); ok {
@@ -81,6 +90,7 @@ func main() {
 	cfg := config{
 		jsDir: *jsDir, reference: *reference, baselinePath: *baselinePath, retries: *retries,
 		skipWrapped: *skipWrapped, revisions: strings.Split(*revisions, ","),
+		regressionRetries: *regressionRetries, resultsPath: *resultsPath,
 		required: conformance.Required(*required),
 	}
 	code, err := run(ctx, cfg)
@@ -92,8 +102,9 @@ func main() {
 
 type config struct {
 	jsDir, reference, baselinePath string
-	retries                        int
+	retries, regressionRetries     int
 	skipWrapped                    bool
+	resultsPath                    string
 	revisions                      []string
 	required                       []conformance.Requirement
 }
@@ -161,8 +172,20 @@ func run(ctx context.Context, cfg config) (int, error) {
 	if err := errors.Join(errs...); err != nil {
 		return 1, err
 	}
+	retried, err := retryRegressions(ctx, suite, cfg, variants, baseline)
+	if err != nil {
+		return 1, err
+	}
 	for _, rev := range cfg.revisions {
-		report(rev, variants, cfg.retries)
+		report(rev, variants)
+	}
+	for _, line := range retried {
+		fmt.Println(line)
+	}
+	if cfg.resultsPath != "" {
+		if err := os.WriteFile(cfg.resultsPath, []byte(resultsMarkdown(cfg, variants, baseline, retried)), 0o644); err != nil {
+			return 1, err
+		}
 	}
 
 	// The baseline scenarios fail intermittently in mcp-go itself, even
@@ -206,7 +229,7 @@ func playVariant(ctx context.Context, suite conformance.Suite, v *variant, cfg c
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", v.name, rev, err)
 		}
-		o := &outcome{first: res, final: conformance.Results{}, retried: map[string]int{}}
+		o := &outcome{first: res, final: conformance.Results{}, retried: map[string]int{}, tries: map[string]int{}}
 		for k, r := range res {
 			o.final[k] = r
 		}
@@ -220,6 +243,7 @@ func playVariant(ctx context.Context, suite conformance.Suite, v *variant, cfg c
 				return fmt.Errorf("%s %s: %w", v.name, rev, err)
 			}
 			o.retried[name] = attempt
+			o.tries[name] = cfg.retries
 			if attempt > 0 {
 				r.Passed = true
 				o.final[name] = r
@@ -233,9 +257,73 @@ func playVariant(ctx context.Context, suite conformance.Suite, v *variant, cfg c
 	return nil
 }
 
-func report(rev string, variants []*variant, retries int) {
-	names := variants[0].eras[rev].first.Names()
-	for _, v := range variants[1:] {
+// retryRegressions reruns alone, up to cfg.regressionRetries times, each
+// scenario outside the baseline that a variant failed in its full run while
+// the previous variant passed it. The suite and mcp-go are timing-sensitive
+// on a loaded machine: a server-initiated request's answer can reach mcp-go
+// after the POST stream it belongs to was dropped, which happens behind the
+// token-adding proxy in front of bare mcp-go too (elicitation-sep1034-
+// defaults, once in about fifty runs under load). A scenario that passes
+// alone counts as passed and is reported with its attempt; one that fails
+// every attempt stays a regression. The returned lines say which.
+func retryRegressions(ctx context.Context, suite conformance.Suite, cfg config, variants []*variant, baseline []string) ([]string, error) {
+	var lines []string
+	if cfg.regressionRetries <= 0 {
+		return nil, nil
+	}
+	for _, rev := range cfg.revisions {
+		for i := 1; i < len(variants); i++ {
+			base, other := variants[i-1], variants[i]
+			o := other.eras[rev]
+			for _, name := range conformance.Regressions(without(base.eras[rev].final, baseline), without(o.final, baseline)) {
+				if _, ran := o.first[name]; !ran {
+					continue // missing, not failed: nothing to retry
+				}
+				attempt, err := suite.Retry(ctx, other.url, rev, name, cfg.regressionRetries)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: retrying %s: %w", other.name, rev, name, err)
+				}
+				o.retried[name] = attempt
+				o.tries[name] = cfg.regressionRetries
+				if attempt > 0 {
+					r := o.final[name]
+					r.Passed = true
+					o.final[name] = r
+					lines = append(lines, fmt.Sprintf("RETRIED %s %s %s: failed in the full run (%s passes it), passed alone on attempt %d of %d",
+						rev, other.name, name, base.name, attempt, cfg.regressionRetries))
+				} else {
+					lines = append(lines, fmt.Sprintf("RETRIED %s %s %s: failed in the full run (%s passes it) and on all %d attempts alone",
+						rev, other.name, name, base.name, cfg.regressionRetries))
+				}
+			}
+		}
+	}
+	return lines, nil
+}
+
+// cell is a variant's verdict on scenario n of revision rev.
+func cell(v *variant, rev, n string) string {
+	o := v.eras[rev]
+	r, ok := o.first[n]
+	switch {
+	case !ok:
+		return "missing"
+	case r.Passed:
+		return "pass"
+	}
+	a, retried := o.retried[n]
+	switch {
+	case !retried:
+		return "FAIL"
+	case a > 0:
+		return fmt.Sprintf("FAIL, retry %d", a)
+	}
+	return fmt.Sprintf("FAIL x%d", o.tries[n]+1)
+}
+
+func scenarioNames(rev string, variants []*variant) []string {
+	var names []string
+	for _, v := range variants {
 		for _, n := range v.eras[rev].first.Names() {
 			if !slices.Contains(names, n) {
 				names = append(names, n)
@@ -243,27 +331,73 @@ func report(rev string, variants []*variant, retries int) {
 		}
 	}
 	slices.Sort(names)
+	return names
+}
+
+// resultsMarkdown is the per-scenario table of every revision, for
+// e2e/conformance/RESULTS.md.
+func resultsMarkdown(cfg config, variants []*variant, baseline, retried []string) string {
+	var b strings.Builder
+	b.WriteString("# Conformance results\n\n")
+	b.WriteString("Generated by `bash .ci/conformance.sh -results conformance/RESULTS.md` (cmd/conformance-run) from one full run of the\n")
+	b.WriteString("server scenarios each revision requires, against every variant: `mcp-go` is mcp-go's own examples/conformance\n")
+	b.WriteString("server (the reference), `bare` our fixture (package conformance) served by mcp-go alone, `wrapped` the same\n")
+	b.WriteString("fixture behind mcpguard's production stack with a token-adding proxy in front.\n\n")
+	b.WriteString("`pass`/`FAIL` is the full run; `FAIL, retry N` passed when rerun alone on attempt N; `FAIL xN` failed N times.\n")
+	if len(baseline) > 0 {
+		fmt.Fprintf(&b, "Known intermittent in mcp-go itself (its expected-failures.yml), retried and reported, not compared: %s.\n", strings.Join(baseline, ", "))
+	}
+	b.WriteString("\n| scenario | revision | " + strings.Join(variantNames(variants), " | ") + " |\n")
+	b.WriteString("|---|---|" + strings.Repeat("---|", len(variants)) + "\n")
+	for _, rev := range cfg.revisions {
+		for _, n := range scenarioNames(rev, variants) {
+			cells := make([]string, 0, len(variants))
+			for _, v := range variants {
+				cells = append(cells, cell(v, rev, n))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", n, rev, strings.Join(cells, " | "))
+		}
+	}
+	for _, rev := range cfg.revisions {
+		var passed []string
+		for _, v := range variants {
+			_, p, checks, checksPassed := v.eras[rev].first.Totals()
+			passed = append(passed, fmt.Sprintf("%s %d/%d (%d/%d checks)", v.name, p, len(v.eras[rev].first), checksPassed, checks))
+		}
+		fmt.Fprintf(&b, "\n%s, scenarios passed in the full run: %s.\n", rev, strings.Join(passed, ", "))
+	}
+	if len(retried) > 0 {
+		b.WriteString("\nRegressions retried alone:\n\n")
+		for _, l := range retried {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	b.WriteString("\nWhy each scenario that fails does (from the suite's check messages):\n\n")
+	for _, rev := range cfg.revisions {
+		for _, v := range variants {
+			o := v.eras[rev]
+			for _, n := range o.first.Names() {
+				if r := o.first[n]; !r.Passed {
+					msg := strings.Join(r.Failures, "; ")
+					if len(msg) > 600 {
+						msg = msg[:600] + " …"
+					}
+					fmt.Fprintf(&b, "- %s %s %s: %s\n", rev, v.name, n, strings.ReplaceAll(msg, "|", "/"))
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+func report(rev string, variants []*variant) {
+	names := scenarioNames(rev, variants)
 	fmt.Printf("\n| %s scenario | %s |\n", rev, strings.Join(variantNames(variants), " | "))
 	fmt.Printf("|---|%s\n", strings.Repeat("---|", len(variants)))
 	for _, n := range names {
 		cells := make([]string, 0, len(variants))
 		for _, v := range variants {
-			o := v.eras[rev]
-			cell := "missing"
-			if r, ok := o.first[n]; ok {
-				cell = "pass"
-				if !r.Passed {
-					cell = "FAIL"
-					if a, ok := o.retried[n]; ok {
-						if a > 0 {
-							cell = fmt.Sprintf("FAIL, retry %d", a)
-						} else {
-							cell = fmt.Sprintf("FAIL x%d", retries+1)
-						}
-					}
-				}
-			}
-			cells = append(cells, cell)
+			cells = append(cells, cell(v, rev, n))
 		}
 		fmt.Printf("| %s | %s |\n", n, strings.Join(cells, " | "))
 	}
