@@ -94,12 +94,8 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	cfgErr := func(field, format string, args ...any) error {
 		return configError("IssuerConfig", field, fmt.Sprintf(format, args...))
 	}
-	orig, ferr := seam(cfg.Original)
-	if ferr == nil {
-		ferr = checkParties(cfg.Issuer, cfg.Audience, orig)
-	}
-	if ferr != nil {
-		return nil, cfgErr(ferr.field, "%s", ferr.msg)
+	if _, err := parties("IssuerConfig", cfg.Original, cfg.Issuer, cfg.Audience); err != nil {
+		return nil, err
 	}
 	i := &Issuer{issuer: cfg.Issuer, audience: cfg.Audience, original: cfg.Original,
 		kid: cfg.KeyID, tenantClaim: cfg.TenantClaim, now: cfg.Now}

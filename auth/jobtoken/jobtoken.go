@@ -74,30 +74,30 @@ func isReservedClaim(name string) bool {
 	return false
 }
 
-// seam opens the job seam of the users' validator; a nil validator gives
-// a "required" error naming the field.
-func seam(original *auth.JWTValidator) (jobseam.Original[*auth.Principal], *fieldError) {
-	if original == nil {
-		return jobseam.Original[*auth.Principal]{}, &fieldError{"Original", "required (the auth.JWTValidator of the users' tokens)"}
-	}
-	return original.JobSeam(jobseam.Open()), nil
-}
-
-// checkParties checks the issuer and audience shared by Issuer and
-// Validator.
-func checkParties(issuer, audience string, original jobseam.Original[*auth.Principal]) *fieldError {
+// parties opens the job seam of the users' validator and checks the
+// issuer and audience shared by Issuer and Validator; a mistake is an
+// error naming the field of the config type typ.
+func parties(typ string, original *auth.JWTValidator, issuer, audience string) (jobseam.Original[*auth.Principal], error) {
+	var orig jobseam.Original[*auth.Principal]
+	field, msg := "", ""
 	switch {
+	case original == nil:
+		field, msg = "Original", "required (the auth.JWTValidator of the users' tokens)"
 	case !absoluteURL(issuer):
-		return &fieldError{"Issuer", "an absolute http(s) URL is required"}
-	case original.AcceptsIssuer(issuer):
-		return &fieldError{"Issuer", "must not be an issuer the Original validator accepts for user tokens"}
+		field, msg = "Issuer", "an absolute http(s) URL is required"
 	case !printable(audience):
-		return &fieldError{"Audience", "required, printable ASCII"}
+		field, msg = "Audience", "required, printable ASCII"
+	default:
+		orig = original.JobSeam(jobseam.Open())
+		if orig.AcceptsIssuer(issuer) {
+			field, msg = "Issuer", "must not be an issuer the Original validator accepts for user tokens"
+		}
 	}
-	return nil
+	if field != "" {
+		return orig, configError(typ, field, msg)
+	}
+	return orig, nil
 }
-
-type fieldError struct{ field, msg string }
 
 // configError formats a field error of the config type named typ.
 func configError(typ, field, msg string) error {

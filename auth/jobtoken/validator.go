@@ -76,12 +76,9 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 	cfgErr := func(field, format string, args ...any) error {
 		return configError("ValidatorConfig", field, fmt.Sprintf(format, args...))
 	}
-	orig, ferr := seam(cfg.Original)
-	if ferr == nil {
-		ferr = checkParties(cfg.Issuer, cfg.Audience, orig)
-	}
-	if ferr != nil {
-		return nil, cfgErr(ferr.field, "%s", ferr.msg)
+	orig, err := parties("ValidatorConfig", cfg.Original, cfg.Issuer, cfg.Audience)
+	if err != nil {
+		return nil, err
 	}
 	v := &Validator{issuer: cfg.Issuer, audience: cfg.Audience, original: orig,
 		revoked: cfg.Revoked, now: cfg.Now, keys: make(map[string]ed25519.PublicKey, len(cfg.Keys))}
@@ -94,7 +91,6 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 		}
 		v.keys[kid] = slices.Clone(k)
 	}
-	var err error
 	if v.maxLifetime, err = lifetime(cfg.MaxLifetime); err != nil {
 		return nil, cfgErr("MaxLifetime", "%v", err)
 	}
