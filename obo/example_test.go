@@ -2,11 +2,15 @@ package obo_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
@@ -119,4 +123,73 @@ func ExampleError_InteractionRequired() {
 	// Output:
 	// interaction_required 400
 	// claims: {"access_token":{"acrs":{"essential":true,"value":"c1"}}}
+}
+
+// With Config.DPoPKey the Exchanger is a DPoP client (RFC 9449): the token
+// endpoint binds the exchanged token to the key, and the Client sends it
+// with the DPoP scheme and a fresh proof per request to an API that
+// requires DPoP (here auth.Middleware in DPoPRequired mode).
+func ExampleConfig_dPoPKey() {
+	idp, err := authtest.New(authtest.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer idp.Close()
+	_ = idp.RegisterClient(authtest.Client{ID: "mcp-server", Secret: "example-secret"})
+
+	var guarded http.Handler
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { guarded.ServeHTTP(w, r) }))
+	defer api.Close()
+	v, err := auth.NewJWTValidator(auth.JWTConfig{
+		Issuer: idp.Issuer(), Audience: api.URL,
+		DPoP: auth.DPoPConfig{Mode: auth.DPoPRequired}, // htu origin: the Audience
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer v.Close()
+	mw, err := auth.Middleware(v, auth.MiddlewareConfig{ResourceMetadataURL: api.URL + "/.well-known/oauth-protected-resource"})
+	if err != nil {
+		panic(err)
+	}
+	guarded = mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		fmt.Fprintf(w, "scheme %s, proof sent: %t", scheme, r.Header.Get("DPoP") != "")
+	}))
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // this service's proof key
+	if err != nil {
+		panic(err)
+	}
+	ex, err := obo.New(obo.Config{
+		TokenEndpoint: idp.TokenURL(),
+		ClientID:      "mcp-server",
+		ClientSecret:  auth.NewCredential("example-secret"),
+		DPoPKey:       &obo.PrivateKey{Signer: key},
+	})
+	if err != nil {
+		panic(err)
+	}
+	target := obo.Target{Flavor: obo.TokenExchange, Audience: api.URL}
+	client, err := ex.Client(target, nil)
+	if err != nil {
+		panic(err)
+	}
+	ctx := auth.NewCredentialContext(context.Background(), auth.NewCredential(idp.MustMint(map[string]any{"sub": "alice"})))
+	tok, err := ex.Token(ctx, target)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("token type:", tok.TokenType)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api.URL+"/events", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body))
+	// Output:
+	// token type: DPoP
+	// 200 scheme DPoP, proof sent: true
 }
