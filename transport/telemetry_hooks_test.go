@@ -300,3 +300,54 @@ func attrInt(s sdktrace.ReadOnlySpan, key string) int64 {
 	}
 	return -1
 }
+
+// In each era, failures carry a class in error.type, never error text: an
+// exchange the authorization server refuses, an introspection endpoint
+// that fails.
+func TestStackTelemetryHookFailures(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			s := newHookStack(t)
+			alice := s.idp.MustMint(map[string]any{"sub": "alice", "aud": s.url, "tenant_id": "acme"})
+			sid := s.open(t, era, alice)
+			s.idp.SetTokenError(authtest.InvalidGrant("the grant was revoked"))
+			status, body := s.call(t, era, sid, alice, "downstream")
+			require.Equal(t, http.StatusOK, status)
+			require.Contains(t, body, "exchange failed")
+
+			s.idp.SetIntrospectionFault(authtest.FaultStatus500)
+			opaque := s.idp.MustMintOpaque(map[string]any{"sub": "olga", "aud": s.url, "tenant_id": "acme"})
+			status, _ = s.call(t, era, "", opaque, "whoami")
+			require.Equal(t, http.StatusServiceUnavailable, status)
+
+			exch := findSpans(s.spans, telemetry.SpanTokenExchange)
+			require.Len(t, exch, 1)
+			assert.Equal(t, "invalid_grant", spanAttrs(exch[0])["error.type"])
+			assert.Equal(t, "Error", exch[0].Status().Code.String())
+			assert.Equal(t, "invalid_grant", exch[0].Status().Description)
+			assert.Equal(t, "tools/call downstream", serverSpanOf(t, s.spans, exch[0]).Name())
+
+			intro := findSpans(s.spans, telemetry.SpanIntrospect)
+			require.Len(t, intro, 1)
+			assert.Equal(t, "unavailable", spanAttrs(intro[0])["error.type"])
+			assert.Equal(t, trace.SpanKindServer, serverSpanOf(t, s.spans, intro[0]).SpanKind())
+
+			for _, sp := range append(exch, intro...) {
+				for _, kv := range sp.Attributes() {
+					assert.NotContains(t, kv.Value.Emit(), "revoked", "no error text in an attribute")
+				}
+				assert.NotContains(t, sp.Status().Description, "revoked")
+			}
+			want := map[string]int64{
+				"mcpguard.cache=token,mcpguard.result=miss":         1,
+				"mcpguard.cache=exchange,mcpguard.result=miss":      1, // a failure is no hit, and is not cached
+				"mcpguard.cache=introspection,mcpguard.result=miss": 1, // nor is an outage
+			}
+			if era == mcp.ProtocolVersion20251125 {
+				want["mcpguard.cache=token,mcpguard.result=hit"] = 1 // the call after the initialize
+			}
+			m := (&telemetryStack{reader: s.reader}).metrics(t)
+			assert.Equal(t, want, sums(t, m["mcpguard.cache.lookups"]))
+		})
+	}
+}
