@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
@@ -225,4 +230,54 @@ func TestIssue15SessionCap(t *testing.T) {
 
 	require.NoError(t, in.stop())
 	assert.Regexp(t, `"kind":"rate_limited"[^\n]*"subject":"alice"[^\n]*"reason":"session_limit"[^\n]*"status":429`, in.stderr.String())
+}
+
+// TestIssue15StuckStderrDoesNotHang checks item 5 on the real process: with
+// stderr a pipe nobody reads (a stuck log collector), requests are still
+// answered once the pipe is full, and SIGTERM still ends the process — the
+// audit recorder gives up on what it cannot write.
+func TestIssue15StuckStderrDoesNotHang(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	idp := authtest.NewServer(t)
+	warm, err := http.Get(idp.DiscoveryURL()) // see TestMainExitStatus
+	require.NoError(t, err)
+	_ = warm.Body.Close()
+
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = []string{"PRODMODE_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "MCPGUARD_ADDR=127.0.0.1:0", "MCPGUARD_ISSUER=" + idp.Issuer(), "MCPGUARD_RATE_LIMIT=100000"}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	pr, pw, err := os.Pipe() // the read end is never read
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pr.Close() })
+	cmd.Stderr = pw
+	require.NoError(t, cmd.Start())
+	_ = pw.Close()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	url := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
+
+	// Each refused request writes an audit line of about 300 bytes: 2000 of
+	// them fill a 64 KiB pipe several times over.
+	client := &http.Client{Timeout: 10 * time.Second}
+	long := strings.Repeat("x", 100)
+	for i := range 2000 {
+		req, err := http.NewRequest(http.MethodPost, url+"?pad="+long, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		require.NoError(t, err, "request %d hung behind the stuck stderr", i)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done: // the exit status may report unwritten events; it must end
+	case <-time.After(30 * time.Second):
+		t.Fatal("SIGTERM did not end the process while its stderr was stuck")
+	}
 }
