@@ -89,6 +89,24 @@
 //	...
 //	subs.NotifyUpdated("notes://acme/todo") // when the note changes
 //
+// When a URI names a different resource in each tenant (the tenant comes
+// from the caller, as in examples/prodmode), announce a change with
+// NotifyTenantUpdated(tenant, uri): only subscribers who subscribed with
+// that tenant hear of it. Delivery is mcp-go's and at most once: on a
+// 2025-11-25 session a notification racing the end of one of the session's
+// own POSTs can be dropped by mcp-go.
+//
+// # What the policy cannot see
+//
+// A completion/complete of a resource template is decided by the
+// template's own text ("notes://{+key}" by the notes:// rule), and a
+// template is listed when any URI it can expand to is readable: the policy
+// cannot know which values a completion provider will offer for it. A
+// provider, prompt or tool that returns data addressed by a resource URI
+// must apply that URI's rule itself — Policy.Check(ctx, p,
+// MethodResourcesRead, uri) — as examples/prodmode's notes_digest prompt
+// and its completion do for notes under notes://private/.
+//
 // # Wiring into mcp-go
 //
 // ServerOptions installs, in one go, the authoritative tool, prompt and
