@@ -215,6 +215,15 @@ func (d demo) run(ctx context.Context) error {
 		counts["event=access_denied decision=deny reason=insufficient_scope"] >= 1 &&
 		counts["event=tool_call decision=allow reason="] >= 1,
 		"the decision counters saw the refusals and the allowed calls")
+	lookups, err := srv.counterPoints(ctx, "mcpguard.cache.lookups", "mcpguard.cache", "mcpguard.result")
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"token hit", "token miss"} {
+		ck.say("mcpguard.cache.lookups{%s} = %d", k, lookups[k])
+	}
+	ck.check(lookups["token hit"] >= 1 && lookups["token miss"] >= 1,
+		"the verified-token cache counted its misses (new tokens) and hits (the same token again)")
 
 	return ck.result()
 }
@@ -366,6 +375,33 @@ func (s *notesServer) decisionCounts(ctx context.Context) (map[string]int64, err
 			for _, dp := range sum.DataPoints {
 				get := func(k string) string { v, _ := dp.Attributes.Value(attribute.Key(k)); return v.Emit() }
 				out["event="+get("mcpguard.event")+" decision="+get("mcpguard.decision")+" reason="+get("mcpguard.reason")] += dp.Value
+			}
+		}
+	}
+	return out, nil
+}
+
+// counterPoints collects the int64 counter name, keyed by the values of
+// attrs joined with spaces.
+func (s *notesServer) counterPoints(ctx context.Context, name string, attrs ...string) (map[string]int64, error) {
+	var rm metricdata.ResourceMetrics
+	if err := s.metrics.Collect(ctx, &rm); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != name || !ok {
+				continue
+			}
+			for _, dp := range sum.DataPoints {
+				vals := make([]string, 0, len(attrs))
+				for _, a := range attrs {
+					v, _ := dp.Attributes.Value(attribute.Key(a))
+					vals = append(vals, v.Emit())
+				}
+				out[strings.Join(vals, " ")] += dp.Value
 			}
 		}
 	}
