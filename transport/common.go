@@ -10,10 +10,13 @@ import (
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
-// buildCommon turns Issuer, ToolScopes and TenantClaim into the components
+// buildCommon turns Issuer (with Revoker), ToolScopes and TenantClaim into the components
 // they stand for, refusing a field whose component was also given or that
 // the mode would ignore.
 func (g *Guard) buildCommon(cfg *Config) error {
+	if cfg.Revoker != nil && cfg.Issuer == "" {
+		return fmt.Errorf("%w: Config.Revoker is set without Config.Issuer, so no validator of the common case would consult it; set it in your validator (auth.JWTConfig.Revoker)", ErrConfig)
+	}
 	if cfg.ToolScopes != nil {
 		if cfg.Policy != nil {
 			return fmt.Errorf("%w: Config.ToolScopes and Config.Policy are both set: put the tool rules in the policy, or leave Policy nil", ErrConfig)
@@ -59,7 +62,7 @@ func (g *Guard) buildCommon(cfg *Config) error {
 		if err := auth.CheckResource(cfg.Resource); err != nil {
 			return fmt.Errorf("%w: Config.Resource: %w", ErrConfig, err)
 		}
-		v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: cfg.Issuer, Audience: cfg.Resource, Logger: cfg.Logger})
+		v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: cfg.Issuer, Audience: cfg.Resource, Logger: cfg.Logger, Revoker: cfg.Revoker})
 		if err != nil {
 			return fmt.Errorf("%w: Config.Issuer: %w", ErrConfig, err)
 		}

@@ -85,6 +85,11 @@ type Config struct {
 	// resolver (tenancy.New with that claim, e.g. "org_id" for Auth0
 	// organizations).
 	TenantClaim string
+	// Revoker, with Issuer, is the revocation list of the JWT validator
+	// Issuer builds (auth.JWTConfig.Revoker): an auth.MemoryRevoker, or
+	// redisstore's Revoker shared by replicas. Nil revokes nothing. It
+	// needs Issuer: with a Validator of your own, set it there.
+	Revoker auth.Revoker
 
 	// Resource is the MCP endpoint's URL and the resource identifier tokens
 	// must be issued for (RFC 8707, RFC 9728), e.g.
