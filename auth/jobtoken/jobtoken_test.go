@@ -444,6 +444,40 @@ func TestJobMintRefuses(t *testing.T) {
 	assert.Empty(t, p.Claims.Map()[DefaultTenantClaim], "no tenant requested")
 }
 
+// TestCachedPairDiesWithTheOriginalsKey: a verified pair is cached, but
+// only as long as the identity provider still publishes the key that signed
+// the original token. Once the provider retires that key, the very next
+// call is refused, cached or not, while a pair whose original was signed by
+// a key that stays is still served.
+func TestCachedPairDiesWithTheOriginalsKey(t *testing.T) {
+	f := newJobFixture(t, nil)
+	retired := f.idp.SigningKey()
+	kept, err := f.idp.NewKey("ES256")
+	require.NoError(t, err)
+	origRetired := f.userToken(t, nil)
+	jobRetired := f.mint(t, origRetired)
+	origKept, err := f.idp.MintToken(authtest.Token{Key: kept,
+		Claims: map[string]any{"sub": "alice", "scope": "notes:read", "tenant_id": "acme"}})
+	require.NoError(t, err)
+	jobKept := f.mint(t, origKept)
+	for _, pair := range [][2]string{{jobRetired, origRetired}, {jobKept, origKept}} {
+		_, err := f.validator.Validate(t.Context(), pair[0], pair[1])
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, f.idp.SetSigningKey(kept.ID()))
+	require.NoError(t, f.idp.RetireKey(retired.ID()))
+	require.NoError(t, f.users.Refresh(t.Context()))
+	f.clock.Advance(2 * time.Hour) // both originals have expired; only the cache or a job check can accept them
+
+	_, err = f.validator.Validate(t.Context(), jobRetired, origRetired)
+	require.ErrorIs(t, err, auth.ErrInvalidToken, "the cached pair must not outlive the original's key")
+	assert.Equal(t, prefixOriginal+authUnknownKey, auth.AsError(err).Description)
+	p, err := f.validator.Validate(t.Context(), jobKept, origKept)
+	require.NoError(t, err, "a pair whose key stays is still valid")
+	assert.Equal(t, "alice", p.Subject)
+}
+
 func TestJobKeyRotation(t *testing.T) {
 	f := newJobFixture(t, nil)
 	orig := f.userToken(t, nil)
