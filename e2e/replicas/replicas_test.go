@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,11 +220,14 @@ const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"proto
 func listBody() string { return `{"jsonrpc":"2.0","id":2,"method":"tools/list"}` }
 
 // statelessCall is a 2026-07-28 stateless tools/call of whoami.
-func statelessCall() (string, map[string]string) {
+func statelessCall() (string, map[string]string) { return toolCall("whoami") }
+
+// toolCall is a 2026-07-28 stateless tools/call of tool.
+func toolCall(tool string) (string, map[string]string) {
 	b, _ := json.Marshal(map[string]any{
 		"jsonrpc": "2.0", "id": 1, "method": "tools/call",
 		"params": map[string]any{
-			"name": "whoami",
+			"name": tool,
 			"_meta": map[string]any{
 				mcp.MetaKeyProtocolVersion:    mcp.ProtocolVersion20260728,
 				mcp.MetaKeyClientInfo:         map[string]any{"name": "replicas-test", "version": "1"},
@@ -234,7 +238,7 @@ func statelessCall() (string, map[string]string) {
 	return string(b), map[string]string{
 		mcp.HeaderProtocolVersion: mcp.ProtocolVersion20260728,
 		mcp.HeaderMethod:          "tools/call",
-		mcp.HeaderName:            "whoami",
+		mcp.HeaderName:            tool,
 	}
 }
 
@@ -255,7 +259,21 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	// Both replicas serve one resource URL, as behind a load balancer: the
 	// token audience and the DPoP htu are the same for both.
 	resource := "http://" + freeAddr(t) + "/mcp"
+	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "prodmode", Secret: "replicas-client-secret", AuthMethod: authtest.ClientSecretBasic, Audience: resource}))
+	var apiMu sync.Mutex
+	var apiSeen []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apiMu.Lock()
+		apiSeen = append(apiSeen, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		apiMu.Unlock()
+		_, _ = w.Write([]byte("calendar"))
+	}))
+	t.Cleanup(api.Close)
 	env := []string{
+		"MCPGUARD_DOWNSTREAM_URL=" + api.URL + "/events",
+		"MCPGUARD_DOWNSTREAM_AUDIENCE=https://calendar.example.com",
+		"MCPGUARD_CLIENT_ID=prodmode",
+		"MCPGUARD_CLIENT_SECRET=replicas-client-secret",
 		"MCPGUARD_ISSUER=" + idp.Issuer(),
 		"MCPGUARD_RESOURCE=" + resource,
 		"MCPGUARD_REDIS_URL=redis://" + rds.addr,
@@ -315,6 +333,20 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	for _, u := range []string{u1, u2} {
 		assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, with(hdr, "Authorization", "Bearer "+alice)).status)
 	}
+
+	// The same user and target on both replicas: one exchange between them.
+	downstream := func(u, tok string) int {
+		b, h := toolCall("downstream_get")
+		res := send(t, http.MethodPost, u, b, with(h, "Authorization", "Bearer "+tok))
+		require.Equal(t, http.StatusOK, res.status, res.body)
+		require.Contains(t, res.body, `\"status\":200`, res.body)
+		return idp.TokenRequests()
+	}
+	before := idp.TokenRequests()
+	assert.Equal(t, before+1, downstream(u1, alice))
+	assert.Equal(t, before+1, downstream(u2, alice), "replica 2 uses replica 1's exchanged token")
+	bob := token("bob-replicas")
+	assert.Equal(t, before+2, downstream(u2, bob), "another user exchanges")
 
 	// The limits live in Redis too.
 	keys, err := rds.cli("KEYS", "*mcpguard:ratelimit:*")
@@ -387,6 +419,10 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 		assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, with(hdr, "Authorization", "Bearer "+alice)).status,
 			"revocation degrades to the local copy")
 	}
+	carol := token("carol-replicas")
+	n := idp.TokenRequests()
+	assert.Equal(t, n+1, downstream(u1, carol), "the token cache degrades to local: exchanged")
+	assert.Equal(t, n+1, downstream(u1, carol), "and cached in the replica")
 
 	// Redis back (with its append-only file): service resumes, replicas untouched.
 	rds.start()
@@ -414,14 +450,21 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	// The outage was audited, per store, and its end too.
 	for _, want := range []string{`"reason":"terminated_sessions:fail_closed"`, `"reason":"session_counts:fail_closed"`,
 		`"reason":"dpop_replay:fail_closed"`, `"reason":"rate_limits:degrade_local"`, `"reason":"terminated_sessions:recovered"`,
-		`"reason":"revocation:degrade_local"`, `"reason":"revoked"`} {
+		`"reason":"revocation:degrade_local"`, `"reason":"revoked"`, `"reason":"obo_tokens:degrade_local"`} {
 		assert.Contains(t, r1.stderr.String()+r2.stderr.String(), want)
 	}
 
 	// No token, secret or raw subject in any key or value.
 	dump := keyspace(t, rds)
 	require.NotEmpty(t, dump)
-	for _, needle := range append(minted, sealKey, "alice-replicas", "dpop-user", "bob-replicas", revokedJTI, sid, live, key.Thumbprint()) {
+	apiMu.Lock()
+	exchanged := append([]string(nil), apiSeen...)
+	apiMu.Unlock()
+	require.NotEmpty(t, exchanged)
+	for _, tok := range exchanged {
+		assert.NotContains(t, minted, tok, "no token passthrough")
+	}
+	for _, needle := range append(append(minted, exchanged...), sealKey, "replicas-client-secret", "alice-replicas", "bob-replicas", "dpop-user", revokedJTI, sid, live, key.Thumbprint()) {
 		assert.NotContains(t, dump, needle)
 		for _, part := range strings.Split(needle, ".") {
 			if len(part) >= 16 {

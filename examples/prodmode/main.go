@@ -15,11 +15,22 @@
 //	MCPGUARD_REVOCATIONS_FILE  revoke tokens before they expire: a file of JSON lines, see below (optional, off by default)
 //	MCPGUARD_REDIS_URL     redis://[user:password@]host:port[/db] (or rediss://): share every store among replicas (optional)
 //	MCPGUARD_SEAL_KEY      32 random bytes in base64, the same on every replica (required with MCPGUARD_REDIS_URL)
+//	MCPGUARD_DOWNSTREAM_URL a downstream API the downstream_get tool calls as the user (optional, off by default)
+//	MCPGUARD_DOWNSTREAM_AUDIENCE the audience its tokens are exchanged for (default MCPGUARD_DOWNSTREAM_URL)
+//	MCPGUARD_CLIENT_ID, MCPGUARD_CLIENT_SECRET this server's client at the issuer, for RFC 8693 token exchange (required with MCPGUARD_DOWNSTREAM_URL)
+//
+// With MCPGUARD_DOWNSTREAM_URL the tool downstream_get (read-only:
+// notes:read) exchanges the caller's token for the downstream audience at
+// the issuer's token endpoint (discovered; client_secret_basic), GETs the
+// URL with the exchanged token (never the caller's) and answers
+// {"status","body"} (body cut at 4 KiB). Exchanged tokens are cached until
+// shortly before they expire; with MCPGUARD_REDIS_URL the cache is shared
+// (sealed in Redis), so replicas make one exchange per user and audience.
 //
 // With MCPGUARD_REDIS_URL, the state that outlives a request moves to Redis
 // (package redisstore), so replicas behind a load balancer agree: the rate
 // limits, terminated sessions, live-session counts, DPoP proof replay and
-// the token revocation list.
+// the token revocation list and downstream_get's exchanged tokens.
 // MCPGUARD_SEAL_KEY keys the session binding (replicas sharing it accept
 // each other's sessions; it may be set without Redis for that alone),
 // hashes every identifier into a Redis key and seals every cached value: no
@@ -146,6 +157,8 @@ type config struct {
 	// redis is set by MCPGUARD_REDIS_URL; sealKey by MCPGUARD_SEAL_KEY.
 	redis   *redis.Options
 	sealKey []byte
+	// downstream is set by MCPGUARD_DOWNSTREAM_URL.
+	downstream downstreamConfig
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -391,6 +404,11 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	srv := server.NewMCPServer("notes", "1.0.0", append(opts, subs.ServerOptions()...)...)
 	store.OnChange(notifyChanged(subs))
 	notes.AddTools(srv, store)
+	if cfg.downstream.url != "" {
+		if err := addDownstream(srv, cfg, rec, sh); err != nil {
+			return nil, nil, err
+		}
+	}
 	addNotesExtras(srv, store, policy)
 	return guard.Handler(srv), closeAll, nil
 }
@@ -485,6 +503,9 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 
 	if err := redisEnv(getenv, &cfg); err != nil {
+		return config{}, err
+	}
+	if err := downstreamEnv(getenv, &cfg); err != nil {
 		return config{}, err
 	}
 

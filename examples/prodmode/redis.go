@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/obo"
 	"github.com/mcpguard/mcpguard/redisstore"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -89,6 +90,7 @@ type shared struct {
 	terminated transport.TerminatedSessions
 	counts     transport.SessionCounts
 	revoker    *redisstore.Revoker
+	tokens     obo.SharedCache
 	close      func() error
 }
 
@@ -135,5 +137,6 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 		return nil, err
 	}
 	s.close = func() error { _ = s.revoker.Close(); return rdb.Close() }
+	s.tokens = st.TokenCache() // degrades to the exchanger's own cache
 	return s, nil
 }
