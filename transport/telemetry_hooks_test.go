@@ -351,3 +351,36 @@ func TestStackTelemetryHookFailures(t *testing.T) {
 		})
 	}
 }
+
+// In each era, a JWK Set that cannot be fetched shows as a failed fetch
+// span inside a failed validation, a fetch counted with its class, and a
+// key-set gauge of zero keys with no age.
+func TestStackTelemetryKeySetOutage(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			s := newHookStack(t)
+			s.idp.SetJWKSFault(authtest.FaultStatus500)
+			alice := s.idp.MustMint(map[string]any{"sub": "alice", "aud": s.url, "tenant_id": "acme"})
+			status, _ := s.call(t, era, "", alice, "whoami")
+			require.Equal(t, http.StatusServiceUnavailable, status)
+
+			fetches := findSpans(s.spans, telemetry.SpanFetchKeys)
+			require.Len(t, fetches, 1)
+			assert.Equal(t, "fetch_failed", spanAttrs(fetches[0])["error.type"])
+			v := serverSpanOf(t, s.spans, fetches[0])
+			assert.Equal(t, telemetry.SpanValidate, v.Name())
+			assert.Equal(t, "unavailable", spanAttrs(v)["error.type"])
+			assert.Equal(t, trace.SpanKindServer, serverSpanOf(t, s.spans, v).SpanKind())
+
+			m := (&telemetryStack{reader: s.reader}).metrics(t)
+			keySet := "mcpguard.key_set=" + s.idp.Issuer()
+			assert.Equal(t, map[string]int64{"error.type=fetch_failed," + keySet + ",mcpguard.outcome=error": 1}, sums(t, m["mcpguard.jwks.fetches"]))
+			keys, ok := m["mcpguard.jwks.keys"].(metricdata.Gauge[int64])
+			require.True(t, ok)
+			require.Len(t, keys.DataPoints, 1)
+			assert.Zero(t, keys.DataPoints[0].Value)
+			_, hasAge := m["mcpguard.jwks.age"]
+			assert.False(t, hasAge, "no set was ever fetched: no age")
+		})
+	}
+}
