@@ -51,8 +51,12 @@
 // errors name their own audit class by a method audit looks for in the
 // chain (errors.As). obo declares obo.Auditor (Recorder.TokenExchange,
 // wired as obo.Config{Audit: rec}) and its errors have AuditClass() (class
-// string, denied bool); ratelimit's refusals have RateLimited() bool and
-// are recorded as KindRateLimited. In the other direction audit declares
+// string, denied bool); ratelimit's tool-budget refusals have
+// RateLimited() bool (and LimitNamespace() string) and are recorded as
+// KindRateLimited. For request limits the direction is the transport's:
+// ratelimit declares Reporter, and the transport implements it with
+// AnnotateRateLimited, so a limit's refusal is recorded as KindRateLimited
+// with Event.Limit, never guessed from a 429. In the other direction audit declares
 // Observer, which package telemetry implements. Config.ClassifyError is
 // only for errors of your own code that cannot carry a method.
 //
