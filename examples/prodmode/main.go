@@ -90,9 +90,10 @@
 // removing a line does not un-revoke. A revoked token is refused with 401
 // invalid_token, "the access token has been revoked", even when already
 // verified, and audited as auth_failure with reason "revoked"; a malformed
-// line is logged with its number and skipped. Revocations are kept for 24 h
-// (plus 5 min of leeway), so with the file set a token living longer than
-// 24 h is refused. With MCPGUARD_REDIS_URL the list is shared (and on,
+// line is logged with its number and skipped; a line that could not be
+// applied (Redis down, list full) is logged and retried every second.
+// Revocations are kept for 24 h (plus 5 min of leeway), so with the file
+// set a token living longer than 24 h is refused. With MCPGUARD_REDIS_URL the list is shared (and on,
 // with the same 24 h rule, even without a file): a line applied by the
 // replica whose file it is holds on every replica within one second.
 //

@@ -111,6 +111,8 @@ type revocationFile struct {
 	log  *slog.Logger
 
 	applied map[[sha256.Size]byte]struct{} // lines already revoked, at most maxRevocationLines
+	pending bool                           // a line's Revoke failed (Redis down, list full): retry
+	retried time.Time
 	size    int64
 	mod     time.Time
 }
@@ -141,12 +143,14 @@ func (f *revocationFile) load(ctx context.Context) error {
 		f.log.Error("mcpguard: revocation refused", "file", f.path, "error", err.Error())
 	}
 	applied := 0
+	f.pending = false
 	for _, e := range entries {
 		if _, done := f.applied[e.sum]; done {
 			continue
 		}
 		if err := f.rev.Revoke(ctx, e.r); err != nil {
-			f.log.Error("mcpguard: revocation failed", "file", f.path, "line", e.line, "error", err.Error())
+			f.log.Error("mcpguard: revocation failed, retried every second", "file", f.path, "line", e.line, "error", err.Error())
+			f.pending = true
 			continue
 		}
 		if len(f.applied) < maxRevocationLines {
@@ -174,8 +178,9 @@ func (f *revocationFile) changed() bool {
 	return true
 }
 
-// watch re-reads the file when it changes (polled every revocationPoll)
-// and on SIGHUP, until ctx ends.
+// watch re-reads the file when it changes (polled every revocationPoll),
+// on SIGHUP, and once a second while a line could not be revoked, until
+// ctx ends.
 func (f *revocationFile) watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -188,10 +193,14 @@ func (f *revocationFile) watch(ctx context.Context) {
 			return
 		case <-hup:
 			f.changed()
-		case <-tick.C:
-			if !f.changed() {
+		case now := <-tick.C:
+			// A failed line is retried once a second even if the file
+			// did not change (Redis may be back).
+			retry := f.pending && now.Sub(f.retried) >= time.Second
+			if !f.changed() && !retry {
 				continue
 			}
+			f.retried = now
 		}
 		if err := f.load(ctx); err != nil {
 			f.log.Error("mcpguard: revocation file unreadable", "file", f.path, "error", err.Error())

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +175,58 @@ func TestRevocationFileMissing(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "MCPGUARD_REVOCATIONS_FILE")
 	assert.True(t, errors.Is(err, os.ErrNotExist), err.Error())
+}
+
+// flakyRevoker fails its first Revoke calls, as a Redis revoker does while
+// Redis is down.
+type flakyRevoker struct {
+	auth.Revoker
+	mu       sync.Mutex
+	failures int
+	got      []auth.Revocation
+}
+
+func (f *flakyRevoker) Revoke(_ context.Context, r auth.Revocation) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("redis unavailable")
+	}
+	f.got = append(f.got, r)
+	return nil
+}
+
+func (f *flakyRevoker) revoked() []auth.Revocation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]auth.Revocation(nil), f.got...)
+}
+
+// TestRevocationFileRetries: a line whose revocation failed is applied
+// later without the file changing; a line applied is never applied twice.
+func TestRevocationFileRetries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "revocations")
+	require.NoError(t, os.WriteFile(path, []byte(`{"iss":"i","jti":"a"}`+"\n"), 0o600))
+	rev := &flakyRevoker{failures: 2}
+	logs := &syncBuffer{}
+	f := newRevocationFile(path, rev, slog.New(slog.NewJSONHandler(logs, nil)))
+	f.changed()
+	require.NoError(t, f.load(context.Background()))
+	require.Empty(t, rev.revoked())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.watch(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(rev.revoked()) == 0 {
+		require.True(t, time.Now().Before(deadline), "the failed line was never retried")
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	assert.Equal(t, []auth.Revocation{{Issuer: "i", TokenID: "a"}}, rev.revoked())
+	assert.Contains(t, logs.String(), "revocation failed, retried every second")
+	assert.Contains(t, logs.String(), `"line":1`)
+	require.NoError(t, f.load(context.Background()))
+	assert.Len(t, rev.revoked(), 1, "an applied line is not applied again")
 }
