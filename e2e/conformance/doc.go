@@ -15,7 +15,21 @@
 //	conformance-server -addr 127.0.0.1:3002 -guard   # behind mcpguard
 //
 // and .ci/conformance.sh runs the suite against both and fails when the
-// wrapped server passes fewer scenarios than the bare one.
+// wrapped server passes fewer scenarios than the bare one. RESULTS.md, in
+// this directory, is the per-scenario table of one full run
+// (conformance-run -results).
+//
+// The fixture carries the diagnostic tools of both revisions' scenarios as
+// far as mcp-go v1.2.1 can serve them: the 2025-11-25 tools, the multi
+// round-trip (input_required) tools and prompt, the server-stateless tools
+// (test_missing_capability, test_streaming_elicitation, test_logging_tool,
+// test_trigger_tool_change, test_trigger_prompt_change), an x-mcp-header
+// tool (test_header_param), a JSON Schema 2020-12 tool and the tasks-*
+// fixtures (greet, slow_compute, failing_job, protocol_error_job,
+// confirm_delete, multi_input, test_tool_with_task) on mcp-go's own task
+// support. What mcp-go lacks — the SEP-2663 tasks extension wire format,
+// -32021 with error.data.requiredCapabilities from a tool handler — the
+// fixture does not imitate: those checks fail on bare and wrapped alike.
 //
 // DPoP: the suite's auth/dpop and auth/dpop-nonce scenarios are client
 // scenarios (`conformance list` files them under "Client scenarios": the

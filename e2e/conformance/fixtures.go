@@ -24,7 +24,8 @@ const notificationGap = 50 * time.Millisecond
 // the scenario's "Server Implementation Requirements" describe. It declares
 // the same capabilities as mcp-go's own conformance fixture (tools,
 // subscribable resources, prompts, completions, logging, elicitation and
-// sampling), so a run against it is comparable with a run against mcp-go's.
+// sampling), so a run against it is comparable with a run against mcp-go's,
+// and task support (list, cancel, tool-call tasks) for the tasks-* fixtures.
 //
 // opts are appended after those capabilities; that is where mcpguard's
 // tool middleware and filters go.
@@ -36,6 +37,7 @@ func NewMCPServer(opts ...server.ServerOption) *server.MCPServer {
 		server.WithCompletions(),
 		server.WithLogging(),
 		server.WithElicitation(),
+		server.WithTaskCapabilities(true, true, true),
 	}, opts...)
 	s := server.NewMCPServer("mcpguard-conformance", "1.0.0", all...)
 	s.EnableSampling()
@@ -44,6 +46,7 @@ func NewMCPServer(opts ...server.ServerOption) *server.MCPServer {
 	f.addInputRequiredTools()
 	f.addSchemaTool()
 	f.addStatelessTools()
+	f.addTaskTools()
 	f.addResources()
 	f.addPrompts()
 	return s

@@ -132,6 +132,7 @@ func TestFixturesOverHTTP(t *testing.T) {
 		"json_schema_2020_12_tool",
 		"test_missing_capability", "test_streaming_elicitation", "test_logging_tool",
 		"test_trigger_tool_change", "test_trigger_prompt_change", "test_header_param",
+		"greet", "slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input", "test_tool_with_task",
 	}, names)
 	// mcp-go's client decodes inputSchema into its own struct, dropping
 	// keywords; the suite's json-schema-2020-12 scenario checks the wire.
@@ -163,6 +164,17 @@ func TestFixturesOverHTTP(t *testing.T) {
 	tools, err = c.ListTools(ctx, mcp.ListToolsRequest{})
 	require.NoError(t, err)
 	assert.Len(t, tools.Tools, len(names))
+	greet := mcp.CallToolRequest{}
+	greet.Params.Name = "greet"
+	greet.Params.Arguments = map[string]any{"name": "World"}
+	gres, err := c.CallTool(ctx, greet)
+	require.NoError(t, err)
+	assert.Equal(t, "Hello, World!", gres.Content[0].(mcp.TextContent).Text)
+	assert.True(t, call("failing_job").IsError)
+	// slow_compute without a task runs synchronously (mcp-go v1.2.1
+	// creates a task only when the client asks for one).
+	assert.Contains(t, call("slow_compute").Content[0].(mcp.TextContent).Text, "after 0s")
+
 	hp := mcp.CallToolRequest{}
 	hp.Params.Name = "test_header_param"
 	hp.Params.Arguments = map[string]any{"region": "eu-west"}
