@@ -23,6 +23,7 @@
 //	store                 default       on failure
 //	TerminatedSessions    FailClosed    503 for requests carrying a session ID (DegradeLocal: this replica's memory)
 //	SessionCounts         FailClosed    initialize answers 503 (DegradeLocal: per-replica caps); touches and releases are dropped, the slot expires
+//	Limiter (rate limits) FailClosed    503 (DegradeLocal: counted in this replica's memory)
 //	ReplayStore           FailClosed    DPoP proofs are refused with 503 (DegradeLocal: per-replica replay check)
 //	TokenCache (obo)      DegradeLocal  the exchanger's own memory cache; a miss exchanges again
 //	IntrospectionCache    DegradeLocal  the validator's own caches; a miss introspects again
@@ -40,16 +41,22 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379",
 //		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
-//	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key})
-//	...
+//	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key, OnEvent: redisstore.AuditTo(rec)})
+//	terminated, err := shared.TerminatedSessions(redisstore.StoreConfig{})
+//	counts, err := shared.SessionCounts(redisstore.StoreConfig{})
+//	replay, err := shared.ReplayStore(redisstore.StoreConfig{})
+//	limiter, err := shared.RateLimiter(redisstore.StoreConfig{})
+//	... auth.JWTConfig{DPoP: auth.DPoPConfig{Replay: replay}}
+//	... obo.Config{SharedCache: shared.TokenCache()}
+//	... auth.IntrospectionConfig{SharedCache: shared.IntrospectionCache()}
 //	guard, err := transport.New(transport.Config{
-//		SessionKey: key,
-//		Sessions: transport.SessionConfig{
-//			Terminated: shared.TerminatedSessions(redisstore.StoreConfig{}),
-//			Counts:     shared.SessionCounts(redisstore.StoreConfig{}),
-//		},
+//		SessionKey: sessionKey, // the same on every replica
+//		Sessions:   transport.SessionConfig{Terminated: terminated, Counts: counts},
 //		...
 //	})
+//
+// examples/prodmode wires all of it from MCPGUARD_REDIS_URL and
+// MCPGUARD_SEAL_KEY.
 //
 // # Revocation
 //
