@@ -62,7 +62,8 @@
 // changes, if the note is of the subscriber's tenant and the subscriber may
 // read it. The prompt notes_digest {key} (notes:read, and notes:admin for a
 // key under private/, as for the note's URI) completes key from the
-// caller's tenant's keys it may read. Task capabilities (list, cancel, tool-call tasks) are on. The
+// caller's tenant's keys it may read; notes_read of a key under private/
+// needs notes:admin too. Task capabilities (list, cancel, tool-call tasks) are on. The
 // With MCPGUARD_DPOP=allowed a token bound to a client key ("cnf.jkt") is
 // accepted with the DPoP scheme and a valid DPoP proof for each request,
 // beside ordinary bearer tokens; required accepts bound tokens only, and the
@@ -401,6 +402,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		server.WithResourceCapabilities(true, false),
 		server.WithPromptCompletionProvider(completions{store, policy}),
 		server.WithCompletions(),
+		server.WithToolHandlerMiddleware(privateReads(policy)),
 	}, guard.ServerOptions()...)
 	srv := server.NewMCPServer("notes", "1.0.0", append(opts, subs.ServerOptions()...)...)
 	store.OnChange(notifyChanged(subs))

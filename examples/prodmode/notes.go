@@ -130,6 +130,25 @@ func mayRead(ctx context.Context, policy *authz.Policy, key string) authz.Decisi
 	return policy.Check(ctx, p, authz.MethodResourcesRead, notesURIPrefix+key)
 }
 
+// privateReads holds notes_read to the rule of the note's URI, as the
+// resource template and notes_digest are: reading a note under private/
+// needs notes:admin on every path. (Writing one stays open to notes:write,
+// as the example's contract has it.)
+func privateReads(policy *authz.Policy) server.ToolHandlerMiddleware {
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if req.Params.Name == "notes_read" {
+				if key, err := req.RequireString("key"); err == nil {
+					if d := mayRead(ctx, policy, key); !d.Allowed {
+						return nil, d.Err()
+					}
+				}
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
 // completions completes notes_digest's key from the caller's tenant's keys
 // the caller may read.
 type completions struct {

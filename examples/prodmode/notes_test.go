@@ -177,6 +177,20 @@ func TestNotesResource(t *testing.T) {
 			assert.Equal(t, "s3cret", got)
 			_, err = read(t, in.clientIn(t, bob, era), "notes://team/plan")
 			assert.Error(t, err, "another tenant's note is not found")
+			// The same note through notes_read: notes:admin too.
+			readTool := func(c *client.Client) (*mcp.CallToolResult, error) {
+				return c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "notes_read", Arguments: map[string]any{"key": "private/keys"}}})
+			}
+			res, err := readTool(a)
+			if err == nil {
+				assert.True(t, res.IsError, "notes_read of a private note needs notes:admin")
+				require.NotEmpty(t, res.Content)
+				assert.NotContains(t, res.Content[0].(mcp.TextContent).Text, "s3cret")
+			}
+			res, err = readTool(in.clientIn(t, admin, era))
+			require.NoError(t, err)
+			require.False(t, res.IsError)
+			assert.Equal(t, "s3cret", res.Content[0].(mcp.TextContent).Text)
 			tmpl, err := a.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
 			require.NoError(t, err)
 			require.Len(t, tmpl.ResourceTemplates, 1)
