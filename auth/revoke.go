@@ -505,6 +505,14 @@ func (k RevocationKind) String() string {
 	return "unknown"
 }
 
+// CheckRevoked asks r about p and returns what a validator answers: nil
+// when p may be served (or r is nil), else an *Error — 401 invalid_token
+// wrapping ErrRevoked or ErrRevocationHorizon, or 503 when r could not
+// answer. It is for validators outside this package (package jobtoken).
+func CheckRevoked(ctx context.Context, r Revoker, p *Principal) *Error {
+	return checkRevoked(ctx, r, p)
+}
+
 // checkRevoked asks r about p and turns its answer into the validator's
 // *Error (nil when p may be served). A nil r revokes nothing.
 func checkRevoked(ctx context.Context, r Revoker, p *Principal) *Error {

@@ -70,8 +70,10 @@
 // To revoke: deny the job ID in the Revoked hook (effective on the next
 // call, cached or not — wire it to job cancellation, user logout and
 // off-boarding, because revoking the user's session at the identity
-// provider does not reach job tokens); remove the signing key to revoke
-// all jobs at once; or let the job token expire. If the identity provider
+// provider does not reach job tokens); set ValidatorConfig.Revoker to the
+// user validator's auth.Revoker, so that revoking a user (a subject before
+// a time) also stops the jobs minted for them before it; remove the
+// signing key to revoke all jobs at once; or let the job token expire. If the identity provider
 // retires the key that signed the original token, the job fails closed:
 // keep job lifetimes shorter than the provider's key-rotation overlap.
 // Opaque (introspected) tokens cannot be originals: once expired, the

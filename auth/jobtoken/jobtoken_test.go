@@ -396,6 +396,39 @@ func TestJobRevocationReachesCachedPairs(t *testing.T) {
 	assert.Equal(t, descRevoked, auth.AsError(err).Description)
 }
 
+// TestJobRevokerSubject: revoking the user (subject before T) stops the
+// jobs minted for them before T, cached or not, and not those minted
+// after; revoking a job token's jti stops that token alone.
+func TestJobRevokerSubject(t *testing.T) {
+	var rev *auth.MemoryRevoker
+	f := newJobFixture(t, func(c *ValidatorConfig) {
+		var err error
+		rev, err = auth.NewMemoryRevoker(auth.RevokerConfig{Now: c.Now})
+		require.NoError(t, err)
+		c.Revoker = rev
+	})
+	orig := f.userToken(t, nil)
+	job := f.mint(t, orig)
+	p, err := f.validator.Validate(t.Context(), job, orig) // cached from here
+	require.NoError(t, err)
+	f.clock.Advance(time.Second)
+	require.NoError(t, rev.Revoke(t.Context(), auth.Revocation{Issuer: f.idp.Issuer(), Subject: "alice"}))
+	_, err = f.validator.Validate(t.Context(), job, orig)
+	require.ErrorIs(t, err, auth.ErrRevoked)
+	assert.Equal(t, http.StatusUnauthorized, auth.AsError(err).Status)
+
+	f.clock.Advance(time.Second)
+	orig2 := f.userToken(t, nil)
+	job2 := f.mint(t, orig2)
+	p2, err := f.validator.Validate(t.Context(), job2, orig2)
+	require.NoError(t, err, "a job minted after the revocation runs")
+
+	require.NoError(t, rev.Revoke(t.Context(), auth.Revocation{Issuer: f.idp.Issuer(), TokenID: p2.TokenID}))
+	_, err = f.validator.Validate(t.Context(), job2, orig2)
+	require.ErrorIs(t, err, auth.ErrRevoked)
+	assert.NotEqual(t, p.TokenID, p2.TokenID)
+}
+
 func TestJobMintRefuses(t *testing.T) {
 	f := newJobFixture(t, nil)
 	good := f.userToken(t, nil)

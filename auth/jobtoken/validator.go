@@ -37,6 +37,15 @@ type ValidatorConfig struct {
 	// 503-class error. It must be safe for concurrent use. Nil means job
 	// tokens are revoked only by expiry or by removing their key.
 	Revoked func(ctx context.Context, jobID string) (bool, error)
+	// Revoker, when set, is asked on every call, cached or not, about the
+	// job principal: the user's issuer and subject, the job token's iat
+	// and jti. Revoking the subject before T (auth.Revocation.Subject)
+	// stops every job minted for that user before T, as it stops the
+	// user's own tokens; a job token's jti can be revoked too. Use the
+	// revoker of the user validator (Original), whose MaxTokenLifetime
+	// must then cover MaxLifetime: a job token living longer is refused
+	// (auth.ErrRevocationHorizon). Nil revokes nothing.
+	Revoker auth.Revoker
 	// MaxLifetime refuses job tokens whose exp - iat exceeds it. Zero
 	// means DefaultLifetime; at most LifetimeLimit. Use the Issuer's value.
 	MaxLifetime time.Duration
@@ -64,6 +73,7 @@ type Validator struct {
 	keys             map[string]ed25519.PublicKey
 	original         jobseam.Original[*auth.Principal]
 	revoked          func(context.Context, string) (bool, error)
+	revoker          auth.Revoker
 	maxLifetime      time.Duration
 	leeway           time.Duration
 	cache            jobseam.Cache[*auth.Principal]
@@ -81,7 +91,7 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 		return nil, err
 	}
 	v := &Validator{issuer: cfg.Issuer, audience: cfg.Audience, original: orig,
-		revoked: cfg.Revoked, now: cfg.Now, keys: make(map[string]ed25519.PublicKey, len(cfg.Keys))}
+		revoked: cfg.Revoked, revoker: cfg.Revoker, now: cfg.Now, keys: make(map[string]ed25519.PublicKey, len(cfg.Keys))}
 	if len(cfg.Keys) == 0 {
 		return nil, cfgErr("Keys", "at least one public key is required")
 	}
@@ -155,6 +165,9 @@ func (v *Validator) Validate(ctx context.Context, jobToken, originalToken string
 			if err := v.checkRevoked(ctx, p.JobID); err != nil {
 				return nil, err
 			}
+			if err := auth.CheckRevoked(ctx, v.revoker, p); err != nil {
+				return nil, err
+			}
 			cp := *p
 			return &cp, nil
 		}
@@ -166,6 +179,9 @@ func (v *Validator) Validate(ctx context.Context, jobToken, originalToken string
 	if v.cache != nil {
 		// The entry lives as long as the key of the original token does.
 		v.cache.Put(ck, p, p.Expiry, verifiedBy)
+	}
+	if err := auth.CheckRevoked(ctx, v.revoker, p); err != nil {
+		return nil, err
 	}
 	cp := *p
 	return &cp, nil
