@@ -117,7 +117,7 @@ func TestOneExchangeForManyCallers(t *testing.T) {
 	var mu sync.Mutex
 	var cached, shared, total int
 	ex := newExchanger(t, as, func(c *obo.Config) {
-		c.OnExchange = func(_ context.Context, ev obo.ExchangeEvent) {
+		c.Observer = observerFunc(func(_ context.Context, ev obo.ExchangeEvent) {
 			mu.Lock()
 			defer mu.Unlock()
 			total++
@@ -127,7 +127,7 @@ func TestOneExchangeForManyCallers(t *testing.T) {
 			if ev.Shared {
 				shared++
 			}
-		}
+		})
 	})
 	const n = 1000
 	var wg sync.WaitGroup
@@ -239,7 +239,7 @@ func TestExchangeEvents(t *testing.T) {
 	as := newFakeAS(t, "client_secret_post")
 	var events []obo.ExchangeEvent
 	ex := newExchanger(t, as, func(c *obo.Config) {
-		c.OnExchange = func(_ context.Context, ev obo.ExchangeEvent) { events = append(events, ev) }
+		c.Observer = observerFunc(func(_ context.Context, ev obo.ExchangeEvent) { events = append(events, ev) })
 	})
 	_, err := ex.Token(userCtx(alice), calendar)
 	require.NoError(t, err)

@@ -172,13 +172,10 @@ type Config struct {
 	// Audit, when set, records every exchange made and every failure that
 	// sent nothing (see Auditor); pass an *audit.Recorder. Nil: no audit.
 	Audit Auditor
-	// OnExchange, when set, is called once for every Token call (and so
-	// for every RoundTrip), cache hits included, on the caller's
-	// goroutine, after the outcome is known, with the caller's context:
-	// the raw feed for logs or metrics of your own (Audit is the audit
-	// log's). The event never holds a token. It must be fast and must not
-	// block.
-	OnExchange func(ctx context.Context, ev ExchangeEvent)
+	// Observer, when set, is told of every Token call (see Observer), cache
+	// hits included: package telemetry's *Telemetry implements it
+	// (obo.Config{Observer: guard.Telemetry()}). Nil: none.
+	Observer Observer
 }
 
 func (c *Config) check() error {

@@ -215,7 +215,7 @@ func TestNoCredential(t *testing.T) {
 	as := newFakeAS(t, "client_secret_basic")
 	var events []obo.ExchangeEvent
 	ex := newExchanger(t, as, func(c *obo.Config) {
-		c.OnExchange = func(_ context.Context, ev obo.ExchangeEvent) { events = append(events, ev) }
+		c.Observer = observerFunc(func(_ context.Context, ev obo.ExchangeEvent) { events = append(events, ev) })
 	})
 	for _, target := range []obo.Target{calendar, {Flavor: obo.EntraOBO, Scopes: []string{"api://x/.default"}}} {
 		for _, ctx := range []context.Context{

@@ -115,7 +115,7 @@ type fillResult struct {
 
 func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 	var start time.Time
-	if e.cfg.OnExchange != nil || e.cfg.Audit != nil {
+	if e.cfg.Observer != nil || e.cfg.Audit != nil {
 		start = time.Now()
 	}
 	var subject string
@@ -307,7 +307,7 @@ func (ev ExchangeEvent) LogValue() slog.Value {
 }
 
 func (e *Exchanger) emit(ctx context.Context, ct *target, start time.Time, cached, shared bool, err error) {
-	if e.cfg.OnExchange == nil && e.cfg.Audit == nil {
+	if e.cfg.Observer == nil && e.cfg.Audit == nil {
 		return
 	}
 	var d time.Duration
@@ -321,7 +321,7 @@ func (e *Exchanger) emit(ctx context.Context, ct *target, start time.Time, cache
 	if e.cfg.Audit != nil && !cached && !shared {
 		e.cfg.Audit.TokenExchange(ctx, ev.Flavor.Grant(), ev.audience(), d, err)
 	}
-	if e.cfg.OnExchange != nil {
-		e.cfg.OnExchange(ctx, ev)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.ObserveExchange(ctx, ev)
 	}
 }

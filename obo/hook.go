@@ -39,6 +39,17 @@ type Auditor interface {
 	TokenExchange(ctx context.Context, grant, audience string, d time.Duration, err error)
 }
 
+// Observer is told of every Token call (and so every RoundTrip), cache hits
+// and shared exchanges included, for metrics and traces; package
+// telemetry's *Telemetry implements it. It is the one connection between
+// obo and telemetry, as Auditor is to audit. ObserveExchange is called on
+// the caller's goroutine once the outcome is known, with the caller's
+// context; the event never holds a token. Implementations must be fast,
+// must not block and must be safe for concurrent use.
+type Observer interface {
+	ObserveExchange(ctx context.Context, ev ExchangeEvent)
+}
+
 func (ev ExchangeEvent) audience() string {
 	switch {
 	case ev.Audience != "":

@@ -134,3 +134,8 @@ func TestToolErrorClassifiedByAudit(t *testing.T) {
 	assert.Contains(t, out.String(), `"error_class":"interaction_required"`)
 	assert.Contains(t, out.String(), `"decision":"deny"`)
 }
+
+// observerFunc adapts a function to obo.Observer in tests.
+type observerFunc func(ctx context.Context, ev obo.ExchangeEvent)
+
+func (f observerFunc) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) { f(ctx, ev) }

@@ -6,7 +6,7 @@
 // …/metric, …/trace); the application chooses the SDK and exporters. The
 // packages it observes keep no OpenTelemetry import: they declare small
 // hooks (audit.Observer, auth.Observer, ratelimit.Observer,
-// obo.Config.OnExchange) that a *Telemetry implements. A server that does
+// obo.Observer) that a *Telemetry implements. A server that does
 // not configure telemetry pays nothing: transport installs none of this.
 //
 // # Traces
@@ -58,10 +58,9 @@
 // instrumented HTTP client's spans inside it are its siblings.
 //
 // The hooks: *Telemetry implements auth.Observer (transport installs it on
-// Config.Validator with SetObserver), and its ObserveExchange method is an
-// obo.Config.OnExchange (obo.Config{OnExchange:
-// guard.Telemetry().ObserveExchange}). A nil *Telemetry ignores what it is
-// told. It implements ratelimit.Observer too: transport installs it on its
+// Config.Validator with SetObserver) and obo.Observer
+// (obo.Config{Observer: guard.Telemetry()}). A nil *Telemetry ignores what
+// it is told. It implements ratelimit.Observer too: transport installs it on its
 // request limits; tool budgets, built before the Guard, take it with
 // ToolBudgets.SetObserver(guard.Telemetry()).
 //

@@ -19,8 +19,8 @@ import (
 )
 
 var (
-	_ auth.Observer                            = (*Telemetry)(nil)
-	_ func(context.Context, obo.ExchangeEvent) = (*Telemetry)(nil).ObserveExchange
+	_ auth.Observer = (*Telemetry)(nil)
+	_ obo.Observer  = (*Telemetry)(nil)
 )
 
 // Span names of the child spans.
@@ -234,8 +234,8 @@ func authErrorType(kind auth.OpKind, err error) string {
 	return "_OTHER"
 }
 
-// ObserveExchange has the shape of obo.Config.OnExchange
-// (obo.Config{OnExchange: guard.Telemetry().ObserveExchange}): it counts the exchanged-token
+// ObserveExchange implements obo.Observer
+// (obo.Config{Observer: guard.Telemetry()}): it counts the exchanged-token
 // cache lookup (a hit, or a miss for a call that exchanged or waited for
 // another's exchange; with the Exchanger's cache disabled every call is a
 // miss) and gives each exchange that reached the token

@@ -73,7 +73,7 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 // Telemetry returns the Guard's telemetry, nil when it is off (no
 // providers, or the API's no-op ones). Hand it to the components the Guard
 // does not build, for instance as an obo.Exchanger's
-// Config.OnExchange: g.Telemetry().ObserveExchange (a nil
+// Config.Observer: obo.Config{Observer: g.Telemetry()} (a nil
 // *telemetry.Telemetry ignores what it is told, so this works either way).
 func (g *Guard) Telemetry() *telemetry.Telemetry { return g.tel }
 

@@ -85,7 +85,7 @@ func newHookStack(t *testing.T) *hookStack {
 	require.NoError(t, err)
 	ex, err := obo.New(obo.Config{
 		TokenEndpoint: idp.TokenURL(), ClientID: "mcp-rs", ClientSecret: auth.NewCredential(hookSecret),
-		AuthMethod: obo.ClientSecretBasic, Audit: rec, OnExchange: g.Telemetry().ObserveExchange,
+		AuthMethod: obo.ClientSecretBasic, Audit: rec, Observer: g.Telemetry(),
 	})
 	require.NoError(t, err)
 
