@@ -26,8 +26,11 @@ import (
 // checks therefore run against mcp-go's actual behaviour, and through the
 // stack they exercise its task-owner binding.
 
-// maxComputeSeconds caps slow_compute's sleep.
-const maxComputeSeconds = 10
+// maxComputeSeconds caps slow_compute's sleep. The suite asks for 60 s
+// where it expects a task to be created at once; mcp-go runs the call
+// synchronously instead (no task without the client's "task" parameter),
+// so the cap bounds what each such call adds to a conformance run.
+const maxComputeSeconds = 2
 
 func (f fixtures) addTaskTools() {
 	optional := mcp.WithTaskSupport(mcp.TaskSupportOptional)
@@ -38,7 +41,7 @@ func (f fixtures) addTaskTools() {
 			return mcp.NewToolResultText(fmt.Sprintf("Hello, %s!", req.GetString("name", "World"))), nil
 		})
 
-	f.s.AddTool(mcp.NewTool("slow_compute", mcp.WithDescription("Sleeps the given seconds (at most 10), then answers; stops when cancelled"),
+	f.s.AddTool(mcp.NewTool("slow_compute", mcp.WithDescription("Sleeps the given seconds (at most 2), then answers; stops when cancelled"),
 		mcp.WithNumber("seconds", mcp.Description("How long to work")), mcp.WithString("label", mcp.Description("Echoed in the answer")), optional),
 		func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			secs := min(max(req.GetFloat("seconds", 0), 0), maxComputeSeconds)
