@@ -17,7 +17,11 @@
 // demand too (SetTokenFault, SetTokenDelay, SetTokenError). A token
 // request carrying a valid DPoP proof (RFC 9449 §5) gets a token bound to
 // the proof's key, token_type DPoP; Client.DPoPBound makes a proof
-// mandatory and SetTokenDPoPNonce a server nonce (§8). Its RFC 7662
+// mandatory and SetTokenDPoPNonce a server nonce (§8). On the client side,
+// DPoPKey signs proofs and DPoPTransport sends them: with a DPoP-bound
+// token to a resource server (§7.1, retrying a use_dpop_nonce 401 once,
+// §9), or, with no token, to a token endpoint (§5, retrying a
+// use_dpop_nonce 400 once, §8). Its RFC 7662
 // introspection endpoint authenticates registered clients the same way and
 // answers for opaque tokens (MintOpaque) and its own JWTs, honours Revoke,
 // and fails on demand (SetIntrospectionFault, SetIntrospectionDelay).

@@ -1,11 +1,13 @@
 package authtest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -198,17 +200,28 @@ func (s *Server) MustMintBound(claims map[string]any, k *DPoPKey) string {
 // DPoPTransport is an http.RoundTripper that sends Token with the DPoP
 // scheme and a fresh proof signed by Key on every request (RFC 9449 §7.1).
 // When a server answers 401 with a DPoP-Nonce header and error
-// "use_dpop_nonce" (RFC 9449 §8), it retries once with that nonce, and
+// "use_dpop_nonce" (RFC 9449 §9), it retries once with that nonce, and
 // remembers the latest nonce each response sends.
 //
+// With Token empty it is a token-request client instead (RFC 9449 §5): each
+// request carries a proof without ath and no Authorization header of its
+// own (one the caller set, such as client_secret_basic, is kept). An
+// authorization server's nonce challenge, a 400 answer with a DPoP-Nonce
+// header and the JSON error "use_dpop_nonce" (RFC 9449 §8), is retried once
+// with that nonce too, in either mode. Only the first 16 KiB of a 400 answer
+// are read to find its error; one that is not a nonce challenge is handed
+// back whole.
+//
 // Requests with a body are retried only when GetBody is set (as
-// http.NewRequest sets it for common bodies). It is safe for concurrent use.
+// http.NewRequest sets it for common bodies). It is safe for concurrent use;
+// one DPoPTransport remembers one nonce, so use one per server.
 type DPoPTransport struct {
 	// Base is the underlying transport; nil means http.DefaultTransport.
 	Base http.RoundTripper
 	// Key signs the proofs. Required.
 	Key *DPoPKey
-	// Token is the DPoP-bound access token.
+	// Token is the DPoP-bound access token; empty makes the transport a
+	// token-request client (no Authorization header, no ath).
 	Token string
 
 	mu    sync.Mutex
@@ -235,19 +248,55 @@ func (t *DPoPTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.mu.Lock()
 		t.nonce = n
 		t.mu.Unlock()
-		if resp.StatusCode == http.StatusUnauthorized && n != nonce &&
-			strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), ","), "use_dpop_nonce") &&
-			(r.Body == nil || r.GetBody != nil) {
-			_ = resp.Body.Close()
-			return t.send(base, r, n, true)
+		if n != nonce && (r.Body == nil || r.GetBody != nil) {
+			challenged, err := nonceChallenge(resp)
+			if err != nil {
+				return nil, err
+			}
+			if challenged {
+				_ = resp.Body.Close()
+				return t.send(base, r, n, true)
+			}
 		}
 	}
 	return resp, nil
 }
 
+// maxChallengeBody caps what nonceChallenge reads of a 400 answer.
+const maxChallengeBody = 16 << 10
+
+// nonceChallenge reports whether resp asks for a retry with its DPoP-Nonce:
+// a resource server's 401 whose WWW-Authenticate carries use_dpop_nonce
+// (RFC 9449 §9), or an authorization server's 400 whose JSON error is
+// use_dpop_nonce (§8). A 400 body it reads is put back in front of the rest.
+func nonceChallenge(resp *http.Response) (bool, error) {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return strings.Contains(strings.Join(resp.Header.Values("WWW-Authenticate"), ","), "use_dpop_nonce"), nil
+	case http.StatusBadRequest:
+		head, err := io.ReadAll(io.LimitReader(resp.Body, maxChallengeBody))
+		if err != nil {
+			_ = resp.Body.Close()
+			return false, fmt.Errorf("authtest: DPoPTransport: reading a 400 answer: %w", err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(head, &e) == nil && e.Error == "use_dpop_nonce" {
+			return true, nil
+		}
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	}
+	return false, nil
+}
+
 func (t *DPoPTransport) send(base http.RoundTripper, r *http.Request, nonce string, retry bool) (*http.Response, error) {
 	u := *r.URL
 	u.RawQuery, u.Fragment, u.ForceQuery = "", "", false
+	// AccessToken empty (a token request) leaves ath out.
 	proof, err := t.Key.Sign(Proof{Method: r.Method, URL: (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String(), AccessToken: t.Token, Nonce: nonce})
 	if err != nil {
 		return nil, err
@@ -258,7 +307,9 @@ func (t *DPoPTransport) send(base http.RoundTripper, r *http.Request, nonce stri
 			return nil, err
 		}
 	}
-	c.Header.Set("Authorization", "DPoP "+t.Token)
+	if t.Token != "" {
+		c.Header.Set("Authorization", "DPoP "+t.Token)
+	}
 	c.Header.Set("DPoP", proof)
 	return base.RoundTrip(c)
 }
