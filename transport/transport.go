@@ -132,8 +132,8 @@ type Config struct {
 	// bucket. With Audit set, each limit reports its own decisions to it
 	// (ratelimit.Reporter): a refusal is a rate_limited edge event whose
 	// Limit is the namespace, with the principal and tenant where the
-	// limit knows them; a fail-open is an event of its own. Their OnEvent
-	// hooks still run. Nil: that limit is off.
+	// limit knows them; a fail-open is an event of its own. Their own
+	// Reporters still run. Nil: that limit is off.
 	//
 	// PreAuthRateLimit runs on every request, authenticated or not (for
 	// example a per-address ceiling far above any one caller's budget),

@@ -50,7 +50,7 @@
 //
 // This package records nothing itself. Every refusal (EventLimited,
 // EventUnavailable, EventConcurrency), timeout and fail-open is passed to the
-// configured EventFunc with the request's context, each Event naming its
+// configured Reporter (RequestLimitConfig.Reporter, ToolBudgetsConfig.Reporter) with the request's context, each Event naming its
 // limit by Namespace. A RequestLimit also tells the Reporters added with
 // Reporting: that is how package transport, when it has an audit
 // recorder, turns each request limit's own decision into a rate_limited
@@ -77,14 +77,14 @@
 //		Limit:   ratelimit.PerSecond(20),
 //		Tenants: map[string]ratelimit.Limit{"premium": ratelimit.PerSecond(200)},
 //		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-//		OnEvent: auditRateLimit,
+//		Reporter: ratelimit.ReporterFunc(auditRateLimit),
 //	})
 //	...
 //	budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{
 //		Limiter: lim,
 //		Default: ratelimit.Budget{Timeout: 30 * time.Second, MaxConcurrent: 8},
 //		Tools:   map[string]ratelimit.Budget{"search": {Rate: ratelimit.PerMinute(60)}},
-//		OnEvent: auditRateLimit,
+//		Reporter: ratelimit.ReporterFunc(auditRateLimit),
 //	})
 //	...
 //	mcpSrv := server.NewMCPServer("notes", "1.0.0",

@@ -50,9 +50,9 @@ func ExampleMiddleware() {
 		Tenants: map[string]ratelimit.Limit{"premium": ratelimit.PerMinute(1000)},
 		// Only the load balancer may name the client in X-Forwarded-For.
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-		OnEvent: func(_ context.Context, ev ratelimit.Event) {
+		Reporter: ratelimit.ReporterFunc(func(_ context.Context, ev ratelimit.Event) {
 			fmt.Println("audit:", ev.Kind, ev.Key)
-		},
+		}),
 	})
 	if err != nil {
 		panic(err)

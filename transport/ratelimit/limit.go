@@ -187,14 +187,23 @@ type Event struct {
 	Err error
 }
 
-// EventFunc receives events for audit. ctx is the request's (or tool
-// call's) context, carrying the principal, tenant and request ID. It is
-// called synchronously on the request path, so it must be fast and must not
-// write a response. Implementations must be safe for concurrent use.
-type EventFunc func(ctx context.Context, ev Event)
+// ReporterFunc adapts a function to Reporter.
+type ReporterFunc func(ctx context.Context, ev Event)
 
-// Reporter is told the decisions of a RequestLimit that audit must see:
-// every refusal (EventLimited, EventUnavailable) and every EventFailOpen,
+// ReportLimit calls f(ctx, ev).
+func (f ReporterFunc) ReportLimit(ctx context.Context, ev Event) { f(ctx, ev) }
+
+// reporters is the configured Reporter as a list, empty when nil.
+func reporters(r Reporter) []Reporter {
+	if r == nil {
+		return nil
+	}
+	return []Reporter{r}
+}
+
+// Reporter is told the decisions of a RequestLimit or ToolBudgets that
+// audit must see: every refusal (EventLimited, EventUnavailable, and for
+// tool budgets EventConcurrency), every EventTimeout and EventFailOpen,
 // with the context of the request they concern (its principal and tenant,
 // when the limit runs after authentication). It is the seam through which
 // the transport hands limiter decisions to its audit recorder (see

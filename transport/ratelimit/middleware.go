@@ -45,9 +45,10 @@ type RequestLimitConfig struct {
 	// example "preauth", "unauth", "http"); replicas sharing a Redis budget
 	// use the same one. 1-32 of [a-z0-9_.-]; empty means DefaultNamespace.
 	Namespace string
-	// OnEvent, when set, receives every refusal (EventLimited,
-	// EventUnavailable) and every EventFailOpen, for audit.
-	OnEvent EventFunc
+	// Reporter, when set, is told of every refusal (EventLimited,
+	// EventUnavailable) and every EventFailOpen, for audit (see Reporter;
+	// ReporterFunc adapts a function).
+	Reporter Reporter
 }
 
 // RequestLimit limits the rate of HTTP requests per key, answering 429
@@ -64,9 +65,8 @@ type RequestLimit struct {
 	tenants map[string]Limit
 	parts   Parts
 	trusted []netip.Prefix
-	onEvent EventFunc
 	obs     *observerSlot // shared with the copies Reporting makes
-	reports []Reporter    // told every event after onEvent; see Reporting
+	reports []Reporter    // the configured Reporter, then those of Reporting
 }
 
 // NewRequestLimit returns request-level rate limiting configured by cfg.
@@ -110,7 +110,7 @@ func NewRequestLimit(cfg RequestLimitConfig) (*RequestLimit, error) {
 		tenants: normalizeLimits(cfg.Tenants),
 		parts:   cfg.KeyBy,
 		trusted: trusted,
-		onEvent: cfg.OnEvent,
+		reports: reporters(cfg.Reporter),
 		obs:     new(observerSlot),
 	}, nil
 }
@@ -126,7 +126,7 @@ func normalizeLimits(in map[string]Limit) map[string]Limit {
 // Namespace returns the key namespace this middleware's budgets live in.
 func (m *RequestLimit) Namespace() string { return m.ns }
 
-// Reporting returns a copy of m that, besides calling OnEvent, tells rep
+// Reporting returns a copy of m that, besides its configured Reporter, tells rep
 // of every event it reports (refusals and fail-opens), with the event's
 // Namespace set. The copy shares m's Limiter, and so its budgets, and its
 // Observer (set on either, it is told of both); m is not changed. The
@@ -153,7 +153,7 @@ func (m *RequestLimit) Check(r *http.Request) (Decision, error) {
 
 // Decide is Check that also reports what it decided, as Middleware does:
 // a refusal (an error, or a Decision not Allowed) as EventUnavailable or
-// EventLimited, a fail-open as EventFailOpen, to OnEvent and to every
+// EventLimited, a fail-open as EventFailOpen, to every
 // Reporter. It writes nothing: it is for callers that answer the request
 // themselves (the transport's unauthenticated-request limit).
 func (m *RequestLimit) Decide(r *http.Request) (Decision, error) {
@@ -210,7 +210,7 @@ func (m *RequestLimit) check(r *http.Request, buf *[128]byte) (Decision, []byte,
 // (RFC 6585 §4) with Retry-After in whole seconds, rounded up (RFC 9110
 // §10.2.3); a request the limiter could not decide on, with a fail-closed
 // limiter, gets 503 Service Unavailable with Retry-After. Response bodies
-// are fixed texts; causes go to OnEvent (and Reporters) only. A request let through by a
+// are fixed texts; causes go to the Reporters only. A request let through by a
 // fail-open limiter reaches next and is reported as EventFailOpen (one
 // event per request while the backend is down).
 func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
@@ -234,9 +234,6 @@ func (m *RequestLimit) SetObserver(o Observer) error { return m.obs.set(o, "Requ
 
 func (m *RequestLimit) event(r *http.Request, ev Event) {
 	ev.Namespace = m.ns
-	if m.onEvent != nil {
-		m.onEvent(r.Context(), ev)
-	}
 	for _, rep := range m.reports {
 		rep.ReportLimit(r.Context(), ev)
 	}

@@ -42,7 +42,7 @@ type recorder struct {
 	ctxs   []context.Context
 }
 
-func (r *recorder) OnEvent(ctx context.Context, ev Event) {
+func (r *recorder) ReportLimit(ctx context.Context, ev Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, ev)
@@ -92,9 +92,9 @@ func TestMiddleware429(t *testing.T) {
 	mem := newMemory(t, MemoryConfig{Now: clk.Now})
 	rec := &recorder{}
 	m, err := NewRequestLimit(RequestLimitConfig{
-		Limiter: mem,
-		Limit:   Limit{Events: 2, Period: 3 * time.Second, Burst: 2},
-		OnEvent: rec.OnEvent,
+		Limiter:  mem,
+		Limit:    Limit{Events: 2, Period: 3 * time.Second, Burst: 2},
+		Reporter: rec,
 	})
 	require.NoError(t, err)
 	h := m.Middleware(okHandler())
@@ -246,7 +246,7 @@ func TestMiddlewareLimiterFailure(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			m, err := NewRequestLimit(RequestLimitConfig{Limiter: tc.lim, Limit: PerSecond(1), OnEvent: rec.OnEvent})
+			m, err := NewRequestLimit(RequestLimitConfig{Limiter: tc.lim, Limit: PerSecond(1), Reporter: rec})
 			require.NoError(t, err)
 			res := serve(m.Middleware(okHandler()), call{remote: "192.0.2.1:1"})
 			assert.Equal(t, tc.wantCode, res.Code)
@@ -377,14 +377,14 @@ type reporterFunc func(ctx context.Context, ev Event)
 func (f reporterFunc) ReportLimit(ctx context.Context, ev Event) { f(ctx, ev) }
 
 // TestMiddlewareReporting: a Reporting copy tells its Reporter every
-// refusal and fail-open, with the namespace, after OnEvent, sharing the
+// refusal and fail-open, with the namespace, after the configured Reporter, sharing the
 // original's budgets; the original reports nothing to it; Decide reports
 // as Handler does without writing.
 func TestMiddlewareReporting(t *testing.T) {
 	mem, err := NewMemory(MemoryConfig{})
 	require.NoError(t, err)
 	var onEvent recorder
-	m, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}, Namespace: "preauth", OnEvent: onEvent.OnEvent})
+	m, err := NewRequestLimit(RequestLimitConfig{Limiter: mem, Limit: Limit{Events: 1, Period: time.Hour, Burst: 1}, Namespace: "preauth", Reporter: &onEvent})
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var reported []Event
@@ -416,7 +416,7 @@ func TestMiddlewareReporting(t *testing.T) {
 	assert.Equal(t, EventLimited, reported[0].Kind)
 	assert.Equal(t, "preauth", reported[0].Namespace)
 	evs := onEvent.Events()
-	require.Len(t, evs, 2, "OnEvent still sees both refusals")
+	require.Len(t, evs, 2, "the configured Reporter still sees both refusals")
 	assert.Equal(t, "preauth", evs[1].Namespace)
 
 	// Failures: fail closed and fail open are reported too.

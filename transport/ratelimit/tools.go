@@ -106,10 +106,10 @@ type ToolBudgetsConfig struct {
 	// the same Limiter (see RequestLimitConfig.Namespace). 1-32 of
 	// [a-z0-9_.-]; empty means DefaultToolNamespace.
 	Namespace string
-	// OnEvent, when set, receives every refusal (EventLimited,
+	// Reporter, when set, is told of every refusal (EventLimited,
 	// EventUnavailable, EventConcurrency), every EventTimeout and every
-	// EventFailOpen, for audit.
-	OnEvent EventFunc
+	// EventFailOpen, for audit (see Reporter).
+	Reporter Reporter
 }
 
 // ToolBudgets enforces per-tool budgets — rate, concurrency, timeout — as
@@ -118,15 +118,15 @@ type ToolBudgetsConfig struct {
 //
 // ToolBudgets is safe for concurrent use. Construct it with NewToolBudgets.
 type ToolBudgets struct {
-	ns      string // Namespace
-	scope   string // Namespace + "|"
-	lim     Limiter
-	def     Budget
-	tools   map[string]Budget
-	tenants map[string]tenantBudgets
-	parts   Parts
-	onEvent EventFunc
-	obs     observerSlot
+	ns       string // Namespace
+	scope    string // Namespace + "|"
+	lim      Limiter
+	def      Budget
+	tools    map[string]Budget
+	tenants  map[string]tenantBudgets
+	parts    Parts
+	reporter Reporter
+	obs      observerSlot
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -198,7 +198,7 @@ func NewToolBudgets(cfg ToolBudgetsConfig) (*ToolBudgets, error) {
 		tools:    make(map[string]Budget, len(cfg.Tools)),
 		tenants:  make(map[string]tenantBudgets, len(cfg.Tenants)),
 		parts:    cfg.KeyBy,
-		onEvent:  cfg.OnEvent,
+		reporter: cfg.Reporter,
 		inFlight: make(map[string]int),
 		maxKeys:  cfg.MaxInFlightKeys,
 	}
@@ -457,7 +457,7 @@ func (tb *ToolBudgets) SetObserver(o Observer) error { return tb.obs.set(o, "Too
 
 func (tb *ToolBudgets) event(ctx context.Context, ev Event) {
 	ev.Namespace = tb.ns
-	if tb.onEvent != nil {
-		tb.onEvent(ctx, ev)
+	if tb.reporter != nil {
+		tb.reporter.ReportLimit(ctx, ev)
 	}
 }

@@ -81,10 +81,10 @@ func TestToolBudgetsRate(t *testing.T) {
 	clk := &clock{now: t0}
 	rec := &recorder{}
 	tb := newToolBudgets(t, ToolBudgetsConfig{
-		Limiter: newMemory(t, MemoryConfig{Now: clk.Now}),
-		Tools:   map[string]Budget{"search": {Rate: Limit{Events: 1, Period: 90 * time.Second}}},
-		Tenants: map[string]TenantBudget{"premium": {Tools: map[string]Budget{"search": {Rate: Limit{Events: 2, Period: 90 * time.Second}}}}},
-		OnEvent: rec.OnEvent,
+		Limiter:  newMemory(t, MemoryConfig{Now: clk.Now}),
+		Tools:    map[string]Budget{"search": {Rate: Limit{Events: 1, Period: 90 * time.Second}}},
+		Tenants:  map[string]TenantBudget{"premium": {Tools: map[string]Budget{"search": {Rate: Limit{Events: 2, Period: 90 * time.Second}}}}},
+		Reporter: rec,
 	})
 	h := tb.ToolMiddleware(okTool)
 	alice := &auth.Principal{Issuer: "iss", Subject: "alice"}
@@ -163,8 +163,8 @@ func TestToolBudgetsConcurrency(t *testing.T) {
 			"slow":    {MaxConcurrent: 2},
 			"limited": {MaxConcurrent: 1, Rate: PerMinute(1)},
 		},
-		KeyBy:   Tenant,
-		OnEvent: rec.OnEvent,
+		KeyBy:    Tenant,
+		Reporter: rec,
 	})
 	started := make(chan struct{})
 	unblock := make(chan struct{})
@@ -250,7 +250,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 
 	t.Run("cooperative handler", func(t *testing.T) {
 		rec := &recorder{}
-		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: timeout, MaxConcurrent: 1}, OnEvent: rec.OnEvent})
+		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: timeout, MaxConcurrent: 1}, Reporter: rec})
 		handlerErr := make(chan error, 1)
 		h := tb.ToolMiddleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			<-ctx.Done()
@@ -310,7 +310,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 
 	t.Run("caller cancels", func(t *testing.T) {
 		rec := &recorder{}
-		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Hour}, OnEvent: rec.OnEvent})
+		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Hour}, Reporter: rec})
 		ctx, cancel := context.WithCancel(context.Background())
 		h := tb.ToolMiddleware(func(hctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			cancel()
@@ -345,7 +345,7 @@ func TestToolBudgetsLimiterFailure(t *testing.T) {
 				}
 				return Decision{RetryAfter: time.Second}, err
 			})
-			tb := newToolBudgets(t, ToolBudgetsConfig{Limiter: lim, Default: Budget{Rate: PerSecond(1), MaxConcurrent: 1}, OnEvent: rec.OnEvent})
+			tb := newToolBudgets(t, ToolBudgetsConfig{Limiter: lim, Default: Budget{Rate: PerSecond(1), MaxConcurrent: 1}, Reporter: rec})
 			res, err := tb.ToolMiddleware(okTool)(context.Background(), toolRequest("x"))
 			events := rec.Events()
 			require.Len(t, events, 1)
