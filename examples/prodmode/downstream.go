@@ -16,6 +16,7 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/obo"
+	"github.com/mcpguard/mcpguard/telemetry"
 )
 
 // downstreamConfig is MCPGUARD_DOWNSTREAM_URL and its companions; url empty:
@@ -67,13 +68,17 @@ const maxDownstreamBody = 4 << 10
 // token is cached for every replica, sealed) and GETs
 // MCPGUARD_DOWNSTREAM_URL with it, answering {"status","body"} (the body
 // cut at 4 KiB). The caller's own token is never sent downstream.
-func addDownstream(srv *server.MCPServer, cfg config, rec *audit.Recorder, sh *shared) error {
+func addDownstream(srv *server.MCPServer, cfg config, rec *audit.Recorder, sh *shared, tel *telemetry.Telemetry) error {
 	d := cfg.downstream
 	ocfg := obo.Config{
 		Issuer:       cfg.issuer,
 		ClientID:     d.clientID,
 		ClientSecret: d.secret,
 		Audit:        rec,
+	}
+	if tel != nil {
+		// Exchanged-token cache hits and misses, a span per exchange.
+		ocfg.Observer = tel
 	}
 	if sh != nil {
 		ocfg.SharedCache = sh.tokens

@@ -43,6 +43,7 @@ func TestDownstream(t *testing.T) {
 		"MCPGUARD_DOWNSTREAM_AUDIENCE": ptr("https://calendar.example.com"),
 		"MCPGUARD_CLIENT_ID":           ptr("prodmode"),
 		"MCPGUARD_CLIENT_SECRET":       ptr("prodmode-secret-123"),
+		"MCPGUARD_METRICS_ADDR":        ptr("127.0.0.1:0"),
 	})
 	// The subject tokens are for this server: its client at the IdP says so.
 	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "prodmode", Secret: "prodmode-secret-123", AuthMethod: authtest.ClientSecretBasic, Audience: in.url}))
@@ -58,6 +59,10 @@ func TestDownstream(t *testing.T) {
 		assert.Equal(t, http.StatusOK, out.Status)
 	}
 	assert.Equal(t, 1, idp.TokenRequests(), "the exchanged token is cached")
+	metrics := scrape(t, in.metricsURL(t))
+	assert.Equal(t, "1", sample(metrics, "mcpguard_cache_lookups_total", `mcpguard_cache="exchange"`, `mcpguard_result="miss"`), metrics)
+	assert.Equal(t, "1", sample(metrics, "mcpguard_cache_lookups_total", `mcpguard_cache="exchange"`, `mcpguard_result="hit"`), metrics)
+	assert.NotContains(t, metrics, "prodmode-secret-123")
 	api.mu.Lock()
 	seen := append([]string(nil), api.seen...)
 	api.mu.Unlock()

@@ -408,7 +408,7 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 	store.OnChange(notifyChanged(subs))
 	notes.AddTools(srv, store)
 	if cfg.downstream.url != "" {
-		if err := addDownstream(srv, cfg, rec, sh); err != nil {
+		if err := addDownstream(srv, cfg, rec, sh, guard.Telemetry()); err != nil {
 			return nil, nil, err
 		}
 	}
