@@ -21,7 +21,7 @@
 // Each store follows a FailurePolicy when Redis cannot answer:
 //
 //	store                 default       on failure
-//	TerminatedSessions    FailClosed    503 for requests carrying a session ID (DegradeLocal: this replica's memory)
+//	TerminatedSessions    FailClosed    503 for requests carrying a session ID (DegradeLocal: this replica's memory, its terminations sent to Redis once back)
 //	SessionCounts         FailClosed    initialize answers 503 (DegradeLocal: per-replica caps); touches and releases are dropped, the slot expires
 //	Limiter (rate limits) FailClosed    503 (DegradeLocal: counted in this replica's memory)
 //	ReplayStore           FailClosed    DPoP proofs are refused with 503 (DegradeLocal: per-replica replay check)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -109,14 +110,31 @@ func (r *ReplayStore) degrade(ctx context.Context, id string, expiry time.Time, 
 // With FailClosed (the default) a Redis failure answers 503 to requests
 // carrying a session ID (and a DELETE is refused, so it can be retried);
 // with DegradeLocal the local store answers alone while Redis fails, so a
-// session ended on another replica meanwhile could still serve here.
+// session ended on another replica meanwhile could still serve here; what
+// this replica ended meanwhile is written to Redis (at most 10,000
+// entries) by the first call that reaches it again.
 // Construct it with Shared.TerminatedSessions; it is safe for concurrent
 // use.
 type TerminatedSessions struct {
 	s      *Shared
 	health *Health
 	local  *transport.MemoryTerminatedSessions
+
+	// pending holds what Terminate could not write to Redis (DegradeLocal):
+	// it is written on the next call that reaches Redis, so the other
+	// replicas learn of it once Redis is back. At most maxPending entries;
+	// the oldest go first (they also run out first).
+	mu      sync.Mutex
+	pending []pendingTermination
 }
+
+type pendingTermination struct {
+	key   string
+	until time.Time
+}
+
+// maxPending caps the terminations kept for Redis while it is down.
+const maxPending = 10_000
 
 var _ transport.TerminatedSessions = (*TerminatedSessions)(nil)
 
@@ -140,13 +158,56 @@ func (t *TerminatedSessions) Terminate(ctx context.Context, key string, until ti
 		return nil
 	}
 	if t.health.Skip() {
-		return t.degrade(ctx, nil)
+		return t.degradeTerminate(ctx, key, until, nil)
 	}
 	if err := t.s.client.Set(ctx, t.s.Key("term", []byte(key)), "1", d).Err(); err != nil {
-		return t.degrade(ctx, err)
+		return t.degradeTerminate(ctx, key, until, err)
 	}
-	t.health.OK(ctx)
+	t.ok(ctx)
 	return nil
+}
+
+func (t *TerminatedSessions) degradeTerminate(ctx context.Context, key string, until time.Time, cause error) error {
+	err := t.degrade(ctx, cause)
+	if err == nil { // DegradeLocal: tell Redis later
+		t.mu.Lock()
+		if len(t.pending) >= maxPending {
+			t.pending = t.pending[1:]
+		}
+		t.pending = append(t.pending, pendingTermination{key, until})
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// ok records a success and writes what is pending, in one pipeline.
+func (t *TerminatedSessions) ok(ctx context.Context) {
+	t.health.OK(ctx)
+	t.mu.Lock()
+	pending := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	now := t.s.now()
+	_, err := t.s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range pending {
+			if d, ok := ttl(now, e.until); ok {
+				p.Set(ctx, t.s.Key("term", []byte(e.key)), "1", d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.mu.Lock()
+		t.pending = append(pending, t.pending...)
+		if n := len(t.pending) - maxPending; n > 0 {
+			t.pending = t.pending[n:]
+		}
+		t.mu.Unlock()
+		_ = t.health.Fail(ctx, err)
+	}
 }
 
 // Terminated implements transport.TerminatedSessions.
@@ -161,7 +222,7 @@ func (t *TerminatedSessions) Terminated(ctx context.Context, key string, now tim
 	if err != nil {
 		return false, t.degrade(ctx, err)
 	}
-	t.health.OK(ctx)
+	t.ok(ctx)
 	return n > 0, nil
 }
 
