@@ -75,6 +75,11 @@ type RevokerConfig struct {
 // its data (restarted without persistence) is repopulated by the replicas
 // from their copies.
 //
+// A change makes each replica reload the whole list, at most once per
+// poll: cheap for revocations made by operators (a few a minute, even a
+// burst of thousands costs a few reloads), not meant for a feed of
+// thousands a second against a list near its capacity.
+//
 // Why polling rather than pub/sub: a pub/sub message sent while a replica
 // is reconnecting is lost, so pub/sub would need the poll anyway to be
 // correct; the poll alone gives a bounded delay, costs one GET per replica
