@@ -56,9 +56,10 @@
 // KindRateLimited. For request limits the direction is the transport's:
 // ratelimit declares Reporter, and the transport implements it with
 // AnnotateRateLimited, so a limit's refusal is recorded as KindRateLimited
-// with Event.Limit, never guessed from a 429. In the other direction audit declares
-// Observer, which package telemetry implements. Config.ClassifyError is
-// only for errors of your own code that cannot carry a method.
+// with Event.Limit, never guessed from a 429. Telemetry plugs in the same
+// way: audit declares Observer, as auth, ratelimit and obo declare theirs,
+// and package telemetry implements them all. Config.ClassifyError is only
+// for errors of your own code that cannot carry a method.
 //
 // # Dependencies
 //
