@@ -16,6 +16,7 @@ import (
 const (
 	DefaultMaxSubscribedSessions = 10000
 	DefaultMaxSubscriptionsPer   = 256
+	DefaultMaxSubscriptionBytes  = 16 << 20
 )
 
 // SubscriptionsConfig configures a Subscriptions registry. The zero value
@@ -29,6 +30,11 @@ type SubscriptionsConfig struct {
 	// DefaultMaxSubscriptionsPer); further subscriptions of that session are
 	// not tracked.
 	MaxPerSession int
+	// MaxBytes caps the resource URIs tracked over all sessions, in bytes
+	// of their canonical form (default DefaultMaxSubscriptionBytes), so that
+	// the registry stays small however long the URIs (each up to
+	// MaxResourceURI): a subscription beyond it is not tracked.
+	MaxBytes int
 }
 
 // Subscriptions tracks which session subscribed to which resource, with the
@@ -49,9 +55,11 @@ type Subscriptions struct {
 	pl            *Policy
 	maxSessions   int
 	maxPerSession int
+	maxBytes      int
 
 	mu       sync.Mutex
 	sessions map[server.ClientSession]*subscriber
+	bytes    int // sum of the tracked canonical URIs' lengths
 }
 
 type subscriber struct {
@@ -66,16 +74,19 @@ func NewSubscriptions(pl *Policy, cfg SubscriptionsConfig) (*Subscriptions, erro
 	if pl == nil {
 		return nil, fmt.Errorf("%w: authz: NewSubscriptions: nil Policy", auth.ErrConfig)
 	}
-	if cfg.MaxSessions < 0 || cfg.MaxPerSession < 0 {
+	if cfg.MaxSessions < 0 || cfg.MaxPerSession < 0 || cfg.MaxBytes < 0 {
 		return nil, fmt.Errorf("%w: authz: SubscriptionsConfig: negative cap", auth.ErrConfig)
 	}
-	s := &Subscriptions{pl: pl, maxSessions: cfg.MaxSessions, maxPerSession: cfg.MaxPerSession,
+	s := &Subscriptions{pl: pl, maxSessions: cfg.MaxSessions, maxPerSession: cfg.MaxPerSession, maxBytes: cfg.MaxBytes,
 		sessions: map[server.ClientSession]*subscriber{}}
 	if s.maxSessions == 0 {
 		s.maxSessions = DefaultMaxSubscribedSessions
 	}
 	if s.maxPerSession == 0 {
 		s.maxPerSession = DefaultMaxSubscriptionsPer
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxSubscriptionBytes
 	}
 	return s, nil
 }
@@ -112,7 +123,12 @@ func (s *Subscriptions) ServerOptions() []server.ServerOption {
 
 func (s *Subscriptions) forget(cs server.ClientSession) {
 	s.mu.Lock()
-	delete(s.sessions, cs)
+	if sub := s.sessions[cs]; sub != nil {
+		for uri := range sub.uris {
+			s.bytes -= len(uri)
+		}
+		delete(s.sessions, cs)
+	}
 	s.mu.Unlock()
 }
 
@@ -131,7 +147,7 @@ func (s *Subscriptions) add(ctx context.Context, uri string) {
 	defer s.mu.Unlock()
 	sub := s.sessions[cs]
 	if sub == nil {
-		if len(s.sessions) >= s.maxSessions {
+		if len(s.sessions) >= s.maxSessions || s.bytes+len(canon) > s.maxBytes {
 			return
 		}
 		sub = &subscriber{p: p, tenant: tenant, uris: map[string]struct{}{}}
@@ -140,9 +156,11 @@ func (s *Subscriptions) add(ctx context.Context, uri string) {
 	if !samePrincipal(sub.p, p) || sub.tenant != tenant {
 		return // a session serves one principal and tenant; never mix
 	}
-	if len(sub.uris) < s.maxPerSession {
-		sub.uris[canon] = struct{}{}
+	if _, ok := sub.uris[canon]; ok || len(sub.uris) >= s.maxPerSession || s.bytes+len(canon) > s.maxBytes {
+		return
 	}
+	sub.uris[canon] = struct{}{}
+	s.bytes += len(canon)
 }
 
 func (s *Subscriptions) remove(ctx context.Context, uri string) {
@@ -154,7 +172,10 @@ func (s *Subscriptions) remove(ctx context.Context, uri string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sub := s.sessions[cs]; sub != nil {
-		delete(sub.uris, canon)
+		if _, ok := sub.uris[canon]; ok {
+			delete(sub.uris, canon)
+			s.bytes -= len(canon)
+		}
 		if len(sub.uris) == 0 {
 			delete(s.sessions, cs)
 		}

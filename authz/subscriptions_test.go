@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -93,4 +94,48 @@ func TestSubscriptionsNotifyTenant(t *testing.T) {
 	assert.Equal(t, 1, subs.NotifyTenantUpdated("", "notes://plan"), "no tenant: only the subscriber without one")
 	assert.Equal(t, 0, subs.NotifyTenantUpdated("initech", "notes://plan"))
 	assert.Equal(t, 3, subs.NotifyUpdated("notes://plan"), "NotifyUpdated ignores tenants")
+}
+
+// TestSubscriptionsByteCap: the URIs tracked over all sessions stay within
+// MaxBytes; a subscription beyond it is not tracked, and room freed by an
+// unsubscription or a session's end is used again.
+func TestSubscriptionsByteCap(t *testing.T) {
+	pl, err := authz.New(authz.Config{ResourceRules: []authz.ResourceRule{
+		{Prefix: "notes://", Rule: authz.Rule{Authenticated: true}},
+	}})
+	require.NoError(t, err)
+	long := func(c string) string { return "notes://" + strings.Repeat(c, 92) } // 100 bytes
+	subs, err := authz.NewSubscriptions(pl, authz.SubscriptionsConfig{MaxBytes: 250})
+	require.NoError(t, err)
+	srv := server.NewMCPServer("t", "1", append([]server.ServerOption{server.WithResourceCapabilities(true, false)}, subs.ServerOptions()...)...)
+	session := func(id string) context.Context {
+		s := server.NewInProcessSession(id, nil)
+		require.NoError(t, srv.RegisterSession(context.Background(), s))
+		s.Initialize()
+		return auth.NewContext(srv.WithContext(context.Background(), s), &auth.Principal{Issuer: "i", Subject: id})
+	}
+	call := func(ctx context.Context, method, uri string) {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": map[string]any{"uri": uri}})
+		srv.HandleMessage(ctx, b)
+	}
+	a, b := session("a"), session("b")
+	call(a, "resources/subscribe", long("a"))
+	call(a, "resources/subscribe", long("a")) // again: no more bytes
+	call(b, "resources/subscribe", long("b"))
+	call(b, "resources/subscribe", long("c")) // 300 > 250: not tracked
+	assert.Equal(t, 1, subs.NotifyUpdated(long("a")))
+	assert.Equal(t, 1, subs.NotifyUpdated(long("b")))
+	assert.Equal(t, 0, subs.NotifyUpdated(long("c")), "over the byte cap")
+
+	call(a, "resources/unsubscribe", long("a"))
+	call(b, "resources/subscribe", long("c"))
+	assert.Equal(t, 1, subs.NotifyUpdated(long("c")), "room freed by the unsubscription")
+	srv.UnregisterSession(context.Background(), "b")
+	call(a, "resources/subscribe", long("d"))
+	call(a, "resources/subscribe", long("e"))
+	assert.Equal(t, 1, subs.NotifyUpdated(long("d")))
+	assert.Equal(t, 1, subs.NotifyUpdated(long("e")), "room freed by the session's end")
+
+	_, err = authz.NewSubscriptions(pl, authz.SubscriptionsConfig{MaxBytes: -1})
+	assert.ErrorIs(t, err, auth.ErrConfig)
 }
