@@ -16,10 +16,14 @@
 # REQUIRE_WRAPPED (comma list of "scenario" or "revision:scenario") names
 # scenarios the wrapped run must pass even where the bare one fails.
 #
+# First, the client leg's DPoP scenarios (auth/dpop, auth/dpop-nonce)
+# against e2e/cmd/conformance-client: see .ci/conformance-dpop.sh.
+#
 # Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N] [-revisions R1,R2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/node-deps.sh
+bash .ci/conformance-dpop.sh
 cd e2e
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
