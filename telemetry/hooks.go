@@ -182,6 +182,10 @@ func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (cont
 		if out.Err != nil {
 			errType = authErrorType(op.Kind, out.Err)
 		}
+		// The count first: whoever sees the span ended sees the fetch counted.
+		if fetch && t.metricsOn {
+			t.fetched(ctx, op.Source, errType)
+		}
 		if span != nil {
 			if fetch && out.Err == nil {
 				span.SetAttributes(keyKeys.Int(out.Keys))
@@ -191,9 +195,6 @@ func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (cont
 				span.SetStatus(codes.Error, errType)
 			}
 			span.End()
-		}
-		if fetch && t.metricsOn {
-			t.fetched(ctx, op.Source, errType)
 		}
 	}
 }
