@@ -6,7 +6,6 @@ import (
 
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/telemetry"
-	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
 // setupTelemetry builds the Guard's telemetry when a provider is set and
@@ -49,13 +48,7 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 			return fmt.Errorf("%w: Config.Validator: %w", ErrConfig, err)
 		}
 	}
-	for _, l := range []struct {
-		field string
-		m     *ratelimit.RequestLimit
-	}{{"PreAuthRateLimit", cfg.PreAuthRateLimit}, {"UnauthenticatedRateLimit", cfg.UnauthenticatedRateLimit}, {"RateLimit", cfg.RateLimit}} {
-		if l.m == nil {
-			continue
-		}
+	for _, l := range cfg.requestLimits() {
 		// Every decision, allowed ones with their headroom.
 		if err := l.m.SetObserver(tel); err != nil {
 			return fmt.Errorf("%w: Config.%s: %w (a limit reports to one Guard's telemetry)", ErrConfig, l.field, err)

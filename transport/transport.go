@@ -435,18 +435,33 @@ func (g *Guard) metadataConfig() auth.MetadataConfig {
 	}, g.cfg.Validator)
 }
 
+// namedLimit is one of the request limits of a Config, with its field name.
+type namedLimit struct {
+	field string
+	m     *ratelimit.RequestLimit
+}
+
+// requestLimits returns the request limits that are set, outermost first.
+func (c *Config) requestLimits() []namedLimit {
+	var out []namedLimit
+	for _, l := range [...]namedLimit{
+		{"PreAuthRateLimit", c.PreAuthRateLimit},
+		{"UnauthenticatedRateLimit", c.UnauthenticatedRateLimit},
+		{"RateLimit", c.RateLimit},
+	} {
+		if l.m != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // checkNamespaces refuses request limits sharing a key namespace: on one
 // Limiter they would share buckets (five bad tokens from an address would
 // spend its users' pre-auth budget).
 func checkNamespaces(cfg Config) error {
 	seen := map[string]string{}
-	for _, l := range []struct {
-		field string
-		m     *ratelimit.RequestLimit
-	}{{"PreAuthRateLimit", cfg.PreAuthRateLimit}, {"UnauthenticatedRateLimit", cfg.UnauthenticatedRateLimit}, {"RateLimit", cfg.RateLimit}} {
-		if l.m == nil {
-			continue
-		}
+	for _, l := range cfg.requestLimits() {
 		if other, ok := seen[l.m.Namespace()]; ok {
 			return fmt.Errorf("%w: Config.%s and Config.%s share the key namespace %q; give each its own RequestLimitConfig.Namespace", ErrConfig, other, l.field, l.m.Namespace())
 		}
