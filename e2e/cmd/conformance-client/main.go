@@ -32,6 +32,12 @@
 //     on every request (§7.1), a use_dpop_nonce 401 retried once (§9).
 //     It initializes, lists tools and calls the first one.
 //
+// Steps 1–5 are our own rather than mcp-go's OAuth client
+// (transport.OAuthConfig): in v1.2.1 that client signs no DPoP proof, at
+// the token endpoint or on MCP requests, and sends a token as
+// "<token_type> <token>" alone, so a DPoP-bound token would go out without
+// the proof that makes it usable.
+//
 // No credential (code, verifier, client secret, token) is ever printed.
 package main
 
