@@ -50,16 +50,24 @@
 //
 // This package records nothing itself. Every refusal (EventLimited,
 // EventUnavailable, EventConcurrency), timeout and fail-open is passed to the
-// configured Reporter (RequestLimitConfig.Reporter, ToolBudgetsConfig.Reporter) with the request's context, each Event naming its
-// limit by Namespace. A RequestLimit also tells the Reporters added with
-// Reporting: that is how package transport, when it has an audit
-// recorder, turns each request limit's own decision into a rate_limited
-// audit event (namespace, principal and tenant where known) rather than
-// guessing one from a 429. A tool-budget refusal returns a ToolError,
-// which audit's tool middleware records as rate_limited with the budgets'
-// namespace (ToolError.LimitNamespace).
+// configured Reporter (RequestLimitConfig.Reporter,
+// ToolBudgetsConfig.Reporter) with the request's context, each Event naming its
+// limit by Namespace. A RequestLimit and a ToolBudgets also tell the
+// Reporters added with Reporting (a copy sharing the original's budgets,
+// concurrency counts and Observer): that is how package transport, when it
+// has an audit recorder, turns each limit's own decision into a
+// rate_limited audit event (namespace, tool, principal and tenant where
+// known) rather than guessing one from a 429 or an error. A tool-budget
+// refusal or timeout returns a ToolError, which audit's tool middleware
+// records as rate_limited with the budgets' namespace
+// (ToolError.LimitNamespace) and the decision's reason
+// (ToolError.LimitReason: rate_limited, limiter_unavailable,
+// concurrency_limited, budget_timeout); a call a failing limiter let
+// through is seen only by the Reporters (the transport records
+// it as an allowed rate_limited event, reason limiter_fail_open).
 // For metrics, an Observer (SetObserver on a RequestLimit or ToolBudgets;
-// package telemetry implements it) is told of every decision, allowed ones
+// package telemetry implements it; transport installs its own on the
+// limits and budgets it is given) is told of every decision, allowed ones
 // too, with the events left in the bucket when the Limiter knows them
 // (Decision.Remaining: Memory and redisrate do).
 //
@@ -90,6 +98,11 @@
 //	mcpSrv := server.NewMCPServer("notes", "1.0.0",
 //		server.WithToolHandlerMiddleware(budgets.ToolMiddleware))
 //	handler := authn(tenants(requests.Middleware(server.NewStreamableHTTPServer(mcpSrv))))
+//
+// With package transport, hand them to its Config instead
+// (transport.Config{RateLimit: requests, ToolBudgets: budgets}): it
+// installs the budgets' tool middleware, reports both to its audit
+// recorder and telemetry, and needs no Reporter of yours.
 //
 // All types are safe for concurrent use once constructed.
 //

@@ -202,13 +202,14 @@ func reporters(r Reporter) []Reporter {
 }
 
 // Reporter is told the decisions of a RequestLimit or ToolBudgets that
-// audit must see: every refusal (EventLimited, EventUnavailable, and for
-// tool budgets EventConcurrency), every EventTimeout and EventFailOpen,
-// with the context of the request they concern (its principal and tenant,
-// when the limit runs after authentication). It is the seam through which
+// audit must see: every refusal (EventLimited, EventUnavailable and, for
+// tool budgets, EventConcurrency), every EventTimeout of a tool budget and
+// every EventFailOpen, with the context of the request or tool call they
+// concern (its principal and tenant, when the limit runs after
+// authentication, as tool budgets always do). It is the seam through which
 // the transport hands limiter decisions to its audit recorder (see
-// RequestLimit.Reporting) so that they are recorded as what they are, not
-// inferred from a status code. ReportLimit is called synchronously on the
+// RequestLimit.Reporting and ToolBudgets.Reporting) so that they are
+// recorded as what they are, not inferred from a status code or an error. ReportLimit is called synchronously on the
 // request path, before the response is written; it must be fast, must not
 // write a response, and must be safe for concurrent use. Event never holds
 // a credential.
@@ -258,7 +259,7 @@ func RetryAfterSeconds(d time.Duration) int64 {
 // events allowed within their budget as well as refusals — for metrics;
 // package telemetry's *Telemetry implements it. Install it with the
 // RequestLimit's or ToolBudgets' SetObserver (transport does for its request
-// limits when telemetry is on). It is called synchronously on the request
+// limits and tool budgets when telemetry is on). It is called synchronously on the request
 // path, so it must be fast, must not block and must be safe for concurrent
 // use.
 type Observer interface {

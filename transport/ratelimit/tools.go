@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -118,19 +119,23 @@ type ToolBudgetsConfig struct {
 //
 // ToolBudgets is safe for concurrent use. Construct it with NewToolBudgets.
 type ToolBudgets struct {
-	ns       string // Namespace
-	scope    string // Namespace + "|"
-	lim      Limiter
-	def      Budget
-	tools    map[string]Budget
-	tenants  map[string]tenantBudgets
-	parts    Parts
-	reporter Reporter
-	obs      observerSlot
+	ns      string // Namespace
+	scope   string // Namespace + "|"
+	lim     Limiter
+	def     Budget
+	tools   map[string]Budget
+	tenants map[string]tenantBudgets
+	parts   Parts
+	obs     *observerSlot // shared with the copies Reporting makes
+	reports []Reporter    // the configured Reporter, then those of Reporting
+	flight  *inFlight     // shared with the copies Reporting makes
+}
 
-	mu       sync.Mutex
-	inFlight map[string]int
-	maxKeys  int
+// inFlight counts the calls in flight per key for MaxConcurrent.
+type inFlight struct {
+	mu      sync.Mutex
+	n       map[string]int
+	maxKeys int
 }
 
 type tenantBudgets struct {
@@ -191,16 +196,16 @@ func NewToolBudgets(cfg ToolBudgetsConfig) (*ToolBudgets, error) {
 	}
 
 	tb := &ToolBudgets{
-		ns:       cfg.Namespace,
-		scope:    cfg.Namespace + "|",
-		lim:      cfg.Limiter,
-		def:      normalizeBudget(cfg.Default),
-		tools:    make(map[string]Budget, len(cfg.Tools)),
-		tenants:  make(map[string]tenantBudgets, len(cfg.Tenants)),
-		parts:    cfg.KeyBy,
-		reporter: cfg.Reporter,
-		inFlight: make(map[string]int),
-		maxKeys:  cfg.MaxInFlightKeys,
+		ns:      cfg.Namespace,
+		scope:   cfg.Namespace + "|",
+		lim:     cfg.Limiter,
+		def:     normalizeBudget(cfg.Default),
+		tools:   make(map[string]Budget, len(cfg.Tools)),
+		tenants: make(map[string]tenantBudgets, len(cfg.Tenants)),
+		parts:   cfg.KeyBy,
+		reports: reporters(cfg.Reporter),
+		obs:     new(observerSlot),
+		flight:  &inFlight{n: make(map[string]int), maxKeys: cfg.MaxInFlightKeys},
 	}
 	for name, b := range cfg.Tools {
 		tb.tools[name] = normalizeBudget(b.inherit(cfg.Default))
@@ -290,6 +295,25 @@ func (e *ToolError) Error() string {
 // concurrency, or a fail-closed limiter), not timed out: audit records such
 // a refusal as rate_limited (see audit.ToolMiddleware).
 func (e *ToolError) RateLimited() bool { return e.Kind != ErrTimeout }
+
+// LimitReason returns the fixed code audit records as the refusal's
+// reason: "rate_limited" (ErrLimited), "limiter_unavailable"
+// (ErrUnavailable: the limiter could not decide and fails closed),
+// "concurrency_limited" (ErrConcurrency) or "budget_timeout" (ErrTimeout:
+// the call ran and was cut off by its budget's Timeout).
+func (e *ToolError) LimitReason() string {
+	switch e.Kind {
+	case ErrLimited:
+		return "rate_limited"
+	case ErrUnavailable:
+		return "limiter_unavailable"
+	case ErrConcurrency:
+		return "concurrency_limited"
+	case ErrTimeout:
+		return "budget_timeout"
+	}
+	return ""
+}
 
 // LimitNamespace returns the key namespace of the budgets that refused the
 // call (ToolBudgetsConfig.Namespace), which audit records as the limit.
@@ -410,54 +434,75 @@ func (tb *ToolBudgets) timedOut(ctx context.Context, tool, k string, timeout tim
 }
 
 func (tb *ToolBudgets) acquire(k string, limit int) bool {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	n, ok := tb.inFlight[k]
-	if !ok && len(tb.inFlight) >= tb.maxKeys {
+	f := tb.flight
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.n[k]
+	if !ok && len(f.n) >= f.maxKeys {
 		return false
 	}
 	if n >= limit {
 		return false
 	}
-	tb.inFlight[k] = n + 1
+	f.n[k] = n + 1
 	return true
 }
 
 func (tb *ToolBudgets) release(k string) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if n := tb.inFlight[k]; n <= 1 {
-		delete(tb.inFlight, k)
+	f := tb.flight
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.n[k]; n <= 1 {
+		delete(f.n, k)
 	} else {
-		tb.inFlight[k] = n - 1
+		f.n[k] = n - 1
 	}
 }
 
-// InFlight returns the number of calls in flight under all keys.
+// InFlight returns the number of calls in flight under all keys (those of
+// the copies Reporting made included: they share the counts).
 func (tb *ToolBudgets) InFlight() int {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
+	f := tb.flight
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	n := 0
-	for _, c := range tb.inFlight {
+	for _, c := range f.n {
 		n += c
 	}
 	return n
 }
 
+// Namespace returns the key namespace these budgets live in
+// (ToolBudgetsConfig.Namespace).
+func (tb *ToolBudgets) Namespace() string { return tb.ns }
+
+// Reporting returns a copy of tb that, besides its configured Reporter, tells rep
+// of every event it reports — refusals (EventLimited, EventUnavailable,
+// EventConcurrency), EventTimeout and EventFailOpen — with the event's
+// Namespace and Tool set. The copy shares tb's Limiter (and so its rate
+// budgets), its concurrency counts (a call in flight through either counts
+// for both) and its Observer (set on either, it is told of both); tb is not
+// changed. The transport uses it to hand the budgets' decisions to its
+// audit recorder (transport.Config.ToolBudgets). A nil rep returns tb.
+func (tb *ToolBudgets) Reporting(rep Reporter) *ToolBudgets {
+	if rep == nil {
+		return tb
+	}
+	c := *tb
+	c.reports = append(slices.Clone(tb.reports), rep)
+	return &c
+}
+
 // SetObserver makes o the ToolBudgets' Observer: it is told of every
 // decision ToolMiddleware makes for a call with a budget, allowed or not. It
 // may be called once; a second call, or a nil o, is an error wrapping
-// ErrConfig. ToolBudgets are built before the transport.Guard whose
-// telemetry observes them, so install it after transport.New:
-//
-//	if tel := guard.Telemetry(); tel != nil {
-//		err = tb.SetObserver(tel)
-//	}
+// ErrConfig. Budgets given to transport.Config.ToolBudgets need no call:
+// the transport installs its telemetry when it has one.
 func (tb *ToolBudgets) SetObserver(o Observer) error { return tb.obs.set(o, "ToolBudgets") }
 
 func (tb *ToolBudgets) event(ctx context.Context, ev Event) {
 	ev.Namespace = tb.ns
-	if tb.reporter != nil {
-		tb.reporter.ReportLimit(ctx, ev)
+	for _, rep := range tb.reports {
+		rep.ReportLimit(ctx, ev)
 	}
 }

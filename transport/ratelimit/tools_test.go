@@ -211,9 +211,9 @@ func TestToolBudgetsConcurrency(t *testing.T) {
 	_, err = h(acme, toolRequest("limited"))
 	require.ErrorIs(t, err, ErrLimited)
 	assert.Equal(t, 0, tb.InFlight())
-	tb.mu.Lock()
-	assert.Empty(t, tb.inFlight, "no key is kept once idle")
-	tb.mu.Unlock()
+	tb.flight.mu.Lock()
+	assert.Empty(t, tb.flight.n, "no key is kept once idle")
+	tb.flight.mu.Unlock()
 }
 
 func TestToolBudgetsMaxInFlightKeys(t *testing.T) {
@@ -497,5 +497,135 @@ func BenchmarkToolBudgetsRate(b *testing.B) {
 		if _, err := h(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestToolBudgetsReporting: a Reporting copy of ToolBudgets tells its
+// Reporter every decision audit must see — rate and concurrency refusals,
+// a fail-closed limiter, a timeout, a fail-open — with the namespace and
+// tool, after the configured Reporter; it shares the original's rate budgets, concurrency
+// counts and Observer; the original reports nothing to it.
+func TestToolBudgetsReporting(t *testing.T) {
+	var mu sync.Mutex
+	var reported []Event
+	rep := reporterFunc(func(_ context.Context, ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, ev)
+	})
+	take := func() []Event {
+		mu.Lock()
+		defer mu.Unlock()
+		r := reported
+		reported = nil
+		return r
+	}
+	ctx := withIdentity(context.Background(), "acme", &auth.Principal{Issuer: "https://idp.example.com", Subject: "alice"})
+
+	t.Run("rate, shared budget and observer", func(t *testing.T) {
+		var onEvent recorder
+		tb := newToolBudgets(t, ToolBudgetsConfig{Limiter: newMemory(t, MemoryConfig{}), Namespace: "budget",
+			Tools: map[string]Budget{"search": {Rate: Limit{Events: 1, Period: time.Hour, Burst: 1}}}, Reporter: &onEvent})
+		assert.Same(t, tb, tb.Reporting(nil))
+		rb := tb.Reporting(rep)
+		require.NotSame(t, tb, rb)
+		assert.Equal(t, "budget", rb.Namespace())
+		obs := &observed{}
+		require.NoError(t, tb.SetObserver(obs))
+		require.ErrorIs(t, rb.SetObserver(obs), ErrConfig, "the copy shares the original's observer slot")
+
+		_, err := rb.ToolMiddleware(okTool)(ctx, toolRequest("search"))
+		require.NoError(t, err)
+		_, err = tb.ToolMiddleware(okTool)(ctx, toolRequest("search"))
+		require.ErrorIs(t, err, ErrLimited, "the copy shares the original's rate budget")
+		assert.Empty(t, take(), "the original does not report to the copy's Reporter")
+		_, err = rb.ToolMiddleware(okTool)(ctx, toolRequest("search"))
+		var te *ToolError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "rate_limited", te.LimitReason())
+		got := take()
+		require.Len(t, got, 1)
+		assert.Equal(t, EventLimited, got[0].Kind)
+		assert.Equal(t, "budget", got[0].Namespace)
+		assert.Equal(t, "search", got[0].Tool)
+		assert.Len(t, onEvent.Events(), 2, "the configured Reporter still sees both refusals")
+		kinds := []EventKind{}
+		for _, o := range obs.take() {
+			kinds = append(kinds, o.Kind)
+		}
+		assert.Equal(t, []EventKind{0, EventLimited, EventLimited}, kinds, "the observer sees the decisions of both")
+	})
+
+	t.Run("concurrency, shared counts", func(t *testing.T) {
+		tb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{MaxConcurrent: 1}})
+		rb := tb.Reporting(rep)
+		entered, unblock := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := tb.ToolMiddleware(func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				close(entered)
+				<-unblock
+				return mcp.NewToolResultText("ok"), nil
+			})(ctx, toolRequest("slow"))
+			done <- err
+		}()
+		<-entered
+		assert.Equal(t, 1, rb.InFlight(), "the copy sees the original's calls in flight")
+		_, err := rb.ToolMiddleware(okTool)(ctx, toolRequest("slow"))
+		var te *ToolError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "concurrency_limited", te.LimitReason())
+		close(unblock)
+		require.NoError(t, <-done)
+		got := take()
+		require.Len(t, got, 1)
+		assert.Equal(t, EventConcurrency, got[0].Kind)
+		assert.Equal(t, DefaultToolNamespace, got[0].Namespace)
+		assert.Equal(t, "slow", got[0].Tool)
+		assert.Equal(t, 0, tb.InFlight())
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		rb := newToolBudgets(t, ToolBudgetsConfig{Default: Budget{Timeout: time.Millisecond}}).Reporting(rep)
+		_, err := rb.ToolMiddleware(func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})(ctx, toolRequest("slow"))
+		var te *ToolError
+		require.ErrorAs(t, err, &te)
+		assert.Equal(t, "budget_timeout", te.LimitReason())
+		got := take()
+		require.Len(t, got, 1)
+		assert.Equal(t, EventTimeout, got[0].Kind)
+		assert.Equal(t, "slow", got[0].Tool)
+	})
+
+	for _, tc := range []struct {
+		name   string
+		lim    Limiter
+		kind   EventKind
+		reason string
+	}{
+		{"fail closed", limiterFunc(func(context.Context, string, Limit) (Decision, error) { return Decision{}, ErrUnavailable }), EventUnavailable, "limiter_unavailable"},
+		{"fail open", limiterFunc(func(context.Context, string, Limit) (Decision, error) {
+			return Decision{Allowed: true, FailedOpen: errors.New("down")}, nil
+		}), EventFailOpen, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := newToolBudgets(t, ToolBudgetsConfig{Limiter: tc.lim, Default: Budget{Rate: PerSecond(1)}}).Reporting(rep)
+			_, err := rb.ToolMiddleware(okTool)(ctx, toolRequest("search"))
+			if tc.reason == "" {
+				require.NoError(t, err, "a fail-open limiter lets the call through")
+			} else {
+				var te *ToolError
+				require.ErrorAs(t, err, &te)
+				assert.Equal(t, tc.reason, te.LimitReason())
+			}
+			got := take()
+			require.Len(t, got, 1)
+			assert.Equal(t, tc.kind, got[0].Kind)
+			assert.Equal(t, DefaultToolNamespace, got[0].Namespace)
+			assert.Equal(t, "search", got[0].Tool)
+		})
 	}
 }
