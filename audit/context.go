@@ -144,8 +144,14 @@ const (
 	// closed (HTTP 503).
 	ReasonLimiterUnavailable = "limiter_unavailable"
 	// ReasonLimiterFailOpen: the limiter could not decide and let the
-	// request through uncounted.
+	// request (or tool call) through uncounted.
 	ReasonLimiterFailOpen = "limiter_fail_open"
+	// ReasonConcurrencyLimited: a tool budget's MaxConcurrent calls of the
+	// tool were already in flight for the caller.
+	ReasonConcurrencyLimited = "concurrency_limited"
+	// ReasonBudgetTimeout: a tool budget's Timeout cut the call off; the
+	// tool ran (its Duration is recorded) but its answer was not sent.
+	ReasonBudgetTimeout = "budget_timeout"
 )
 
 // AnnotateRateLimited tells Recorder.Middleware, which wraps the current

@@ -51,12 +51,15 @@
 // errors name their own audit class by a method audit looks for in the
 // chain (errors.As). obo declares obo.Auditor (Recorder.TokenExchange,
 // wired as obo.Config{Audit: rec}) and its errors have AuditClass() (class
-// string, denied bool); ratelimit's tool-budget refusals have
-// RateLimited() bool (and LimitNamespace() string) and are recorded as
-// KindRateLimited. For request limits the direction is the transport's:
-// ratelimit declares Reporter, and the transport implements it with
-// AnnotateRateLimited, so a limit's refusal is recorded as KindRateLimited
-// with Event.Limit, never guessed from a 429. Telemetry plugs in the same
+// string, denied bool); ratelimit's tool-budget refusals and timeouts have
+// LimitReason() string (and RateLimited() bool, LimitNamespace() string)
+// and are recorded as KindRateLimited with that reason. For everything the
+// tool middleware cannot see in an error the direction is the transport's:
+// ratelimit declares Reporter, and the transport implements it — with
+// AnnotateRateLimited for request limits, so a limit's refusal is recorded
+// as KindRateLimited with Event.Limit, never guessed from a 429, and with
+// an event of its own for a request or tool call a failing limiter let
+// through (reason ReasonLimiterFailOpen). Telemetry plugs in the same
 // way: audit declares Observer, as auth, ratelimit and obo declare theirs,
 // and package telemetry implements them all. Config.ClassifyError is only
 // for errors of your own code that cannot carry a method.

@@ -36,9 +36,11 @@ const (
 	KindSessionRejected
 	// KindRateLimited is a request or tool call refused by a rate limit or
 	// tool budget (HTTP 429, or 503 when a fail-closed limiter could not
-	// decide), with Event.Limit naming the limit. An event of this kind
-	// with DecisionAllow and reason "limiter_fail_open" records a request
-	// a failing limiter let through uncounted (fail open).
+	// decide; for a tool call also a concurrency refusal or the budget's
+	// timeout), with Event.Limit naming the limit and Reason the decision.
+	// An event of this kind with DecisionAllow and reason
+	// "limiter_fail_open" records a request or tool call a failing limiter
+	// let through uncounted (fail open).
 	KindRateLimited
 	// KindToolCall is a tool call that ran, successfully or not.
 	KindToolCall

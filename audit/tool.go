@@ -24,8 +24,11 @@ import (
 // have, or the default table); or KindToolDenied with DecisionDeny when the
 // error is classified as a denial (an authz refusal returned by an inner
 // middleware); or KindRateLimited with DecisionDeny when the error says it
-// is a rate-limit refusal (a method RateLimited() bool returning true, as
-// ratelimit.ToolError has). Each event carries the caller (auth.FromContext), tenant,
+// is a limit's decision: a method LimitReason() string naming the reason
+// (ReasonRateLimited, ReasonLimiterUnavailable, ReasonConcurrencyLimited,
+// ReasonBudgetTimeout), as ratelimit.ToolError has, or else a method
+// RateLimited() bool returning true (reason ReasonRateLimited); Event.Limit
+// is then the limit's namespace (LimitNamespace() string). Each event carries the caller (auth.FromContext), tenant,
 // request ID, JSON-RPC id, MCP session ID, tool name and argument names,
 // with values only for names allow-listed in Config.ArgValues.
 //
@@ -122,13 +125,22 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 	if err == nil {
 		return
 	}
+	var lr limitReasoner
+	reason := ""
+	if errors.As(err, &lr) {
+		reason = lr.LimitReason()
+	}
 	var rl rateLimited
-	if errors.As(err, &rl) && rl.RateLimited() {
-		// A rate limit or budget refused the call before it ran.
+	if reason == "" && errors.As(err, &rl) && rl.RateLimited() {
+		reason = ReasonRateLimited
+	}
+	if reason != "" {
+		// A rate limit or budget decided the call: it refused it before
+		// it ran, or (ReasonBudgetTimeout) cut it off.
 		e.Kind = KindRateLimited
 		e.Decision = DecisionDeny
-		e.ErrorClass = "rate_limited"
-		e.Reason = ReasonRateLimited
+		e.ErrorClass = reason
+		e.Reason = reason
 		var ns limitNamespacer
 		if errors.As(err, &ns) {
 			e.Limit = ns.LimitNamespace()
@@ -150,6 +162,15 @@ func (r *Recorder) outcome(e *Event, err error, ran, denied Kind) {
 type rateLimited interface {
 	error
 	RateLimited() bool
+}
+
+// limitReasoner is implemented by errors of limits that name the fixed
+// reason of their decision (ratelimit.ToolError: ReasonRateLimited,
+// ReasonLimiterUnavailable, ReasonConcurrencyLimited, ReasonBudgetTimeout);
+// any such error is recorded as KindRateLimited with that reason.
+type limitReasoner interface {
+	error
+	LimitReason() string
 }
 
 // limitNamespacer is implemented by rate-limit errors that name the key

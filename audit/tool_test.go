@@ -133,6 +133,10 @@ func TestToolMiddlewareOutcomes(t *testing.T) {
 			}
 			return "", false
 		}, KindToolDenied, DecisionDeny, "tool_budget", "tool_budget"},
+		{"limit refusal names its reason", nil, fmt.Errorf("mw: %w", limitErr{reason: ReasonConcurrencyLimited, ns: "tool"}), nil, KindRateLimited, DecisionDeny, ReasonConcurrencyLimited, ReasonConcurrencyLimited},
+		{"budget timeout is the budget's decision", nil, limitErr{reason: ReasonBudgetTimeout, ns: "tool"}, nil, KindRateLimited, DecisionDeny, ReasonBudgetTimeout, ReasonBudgetTimeout},
+		{"limit without a reason falls back to RateLimited", nil, limitErr{ns: "tool", rateLimited: true}, nil, KindRateLimited, DecisionDeny, ReasonRateLimited, ReasonRateLimited},
+		{"limit error that decided nothing", nil, limitErr{ns: "tool"}, nil, KindToolCall, DecisionAllow, "error", ""},
 		{"custom classifier defers", nil, context.Canceled, func(error) (string, bool) { return "", true }, KindToolCall, DecisionAllow, "canceled", ""},
 	}
 	for _, tt := range tests {
@@ -154,6 +158,17 @@ func TestToolMiddlewareOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// limitErr is a limit's error as ratelimit.ToolError is one.
+type limitErr struct {
+	reason, ns  string
+	rateLimited bool
+}
+
+func (e limitErr) Error() string          { return "tool \"t\": refused" }
+func (e limitErr) LimitReason() string    { return e.reason }
+func (e limitErr) LimitNamespace() string { return e.ns }
+func (e limitErr) RateLimited() bool      { return e.rateLimited }
 
 // asAuthError converts to an *auth.Error through errors.As without
 // matching any auth sentinel, as authz's DeniedError does for tenant and
