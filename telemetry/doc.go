@@ -61,8 +61,7 @@
 // Config.Validator with SetObserver) and obo.Observer
 // (obo.Config{Observer: guard.Telemetry()}). A nil *Telemetry ignores what
 // it is told. It implements ratelimit.Observer too: transport installs it on its
-// request limits; tool budgets, built before the Guard, take it with
-// ToolBudgets.SetObserver(guard.Telemetry()).
+// request limits and on Config.ToolBudgets.
 //
 // Decisions reach telemetry through the audit stream (audit.Observer), so
 // they are counted exactly as they are audited: transport installs the

@@ -21,7 +21,7 @@ func TestStackToolBudgetRefusalAuditedAsRateLimited(t *testing.T) {
 			budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Limiter: mem,
 				Tools: map[string]ratelimit.Budget{"whoami": {Rate: ratelimit.Limit{Events: 1, Period: time.Hour}}}})
 			require.NoError(t, err)
-			st := newStack(t, func(c *Config) { c.ToolBudgets = budgets.ToolMiddleware })
+			st := newStack(t, func(c *Config) { c.ToolBudgets = budgets })
 			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
 			c, err := eraClient(t, st.url, tok, era)
 			require.NoError(t, err)

@@ -205,3 +205,79 @@ func TestStackLimitDecisionsAudited(t *testing.T) {
 		})
 	}
 }
+
+// TestStackToolBudgetDecisionsAudited: the tool budgets given to
+// Config.ToolBudgets report their decisions to the Guard's audit recorder
+// in both protocol eras, over real HTTP: a rate refusal and a fail-closed
+// limiter are rate_limited denials naming the budgets' namespace, the
+// tool, the principal and the tenant, with the reason of the decision; a
+// fail-open is an allowed rate_limited event flagged limiter_fail_open
+// (before, it reached only the budgets' own OnEvent). The trail holds no
+// credential, limiter key or cause text.
+func TestStackToolBudgetDecisionsAudited(t *testing.T) {
+	for _, era := range eras {
+		for _, tc := range []struct {
+			name     string
+			lim      func(t *testing.T) ratelimit.Limiter
+			calls    int
+			decision string
+			reason   string
+		}{
+			{"rate refused", func(t *testing.T) ratelimit.Limiter {
+				mem, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+				require.NoError(t, err)
+				return mem
+			}, 2, "deny", "rate_limited"},
+			{"fail closed", func(*testing.T) ratelimit.Limiter { return &brokenLimiter{} }, 1, "deny", "limiter_unavailable"},
+			{"fail open", func(*testing.T) ratelimit.Limiter { return &brokenLimiter{failOpen: true} }, 1, "allow", "limiter_fail_open"},
+		} {
+			t.Run(era+"/"+tc.name, func(t *testing.T) {
+				budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Limiter: tc.lim(t), Namespace: "budget",
+					Tools: map[string]ratelimit.Budget{"whoami": {Rate: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 1}}}})
+				require.NoError(t, err)
+				st := newStack(t, func(c *Config) { c.ToolBudgets = budgets })
+				tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+				c, err := eraClient(t, st.url, tok, era)
+				require.NoError(t, err)
+				var lastErr error
+				for range tc.calls {
+					_, lastErr = callText(t, c, "whoami")
+				}
+				if tc.decision == "allow" {
+					require.NoError(t, lastErr, "a fail-open limiter lets the call through")
+				} else {
+					require.Error(t, lastErr, "the budget refuses the call")
+				}
+				require.NoError(t, st.rec.Close())
+				var budgetEvents []map[string]any
+				for _, e := range limitEvents(t, st) {
+					if e["limit"] == "budget" {
+						budgetEvents = append(budgetEvents, e)
+					}
+				}
+				require.Len(t, budgetEvents, 1, "one record per decision: %s", st.audit.String())
+				e := budgetEvents[0]
+				assert.Equal(t, "whoami", e["tool"])
+				assert.Equal(t, tc.decision, e["decision"])
+				assert.Equal(t, tc.reason, e["reason"])
+				assert.Equal(t, "alice", e["subject"])
+				assert.Equal(t, "acme", e["tenant"])
+				ran := 0
+				for _, e := range auditEvents(t, st) {
+					if e["kind"] == "tool_call" && e["tool"] == "whoami" {
+						ran++
+					}
+				}
+				want := 0
+				if tc.decision == "allow" || tc.calls == 2 {
+					want = 1 // the fail-open call, or the first call within the budget
+				}
+				assert.Equal(t, want, ran, "calls that ran: %s", st.audit.String())
+				trail := st.audit.String()
+				assert.NotContains(t, trail, tok)
+				assert.NotContains(t, trail, "budget|", "no limiter key is recorded")
+				assert.NotContains(t, trail, "connection refused", "no internal cause text in the trail")
+			})
+		}
+	}
+}

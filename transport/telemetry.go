@@ -54,6 +54,12 @@ func (g *Guard) setupTelemetry(cfg *Config) error {
 			return fmt.Errorf("%w: Config.%s: %w (a limit reports to one Guard's telemetry)", ErrConfig, l.field, err)
 		}
 	}
+	if cfg.ToolBudgets != nil {
+		// Every budgeted call's decision (the copy g.budgets shares the slot).
+		if err := cfg.ToolBudgets.SetObserver(tel); err != nil {
+			return fmt.Errorf("%w: Config.ToolBudgets: %w (tool budgets report to one Guard's telemetry)", ErrConfig, err)
+		}
+	}
 	if n, ok := g.sessions.counts.(interface{ Len() int }); ok {
 		if err := tel.ObserveSessions(n.Len); err != nil {
 			return fmt.Errorf("%w: Config.Sessions: %w", ErrConfig, err)

@@ -29,11 +29,12 @@ func TestStackTelemetryRateLimit(t *testing.T) {
 			require.NoError(t, err)
 			ts := newTelemetryStack(t, func(c *Config) {
 				c.RateLimit = perUser
-				c.ToolBudgets = budgets.ToolMiddleware
+				c.ToolBudgets = budgets
 				c.Telemetry.TenantAttribute = true
 				c.Telemetry.ToolAttribute = true
 			})
-			require.NoError(t, budgets.SetObserver(ts.guard.Telemetry()))
+			require.ErrorIs(t, budgets.SetObserver(ts.guard.Telemetry()), ratelimit.ErrConfig,
+				"the Guard installed its telemetry on the budgets itself")
 
 			hs := &hookStack{url: ts.url}
 			bob := ts.token(t, map[string]any{"sub": "bob", "scope": "notes:read", "tenant_id": "slow"})

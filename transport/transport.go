@@ -151,9 +151,16 @@ type Config struct {
 	// RateLimit runs after authentication and tenancy on authenticated
 	// callers, typically keyed by tenant and subject.
 	RateLimit *ratelimit.RequestLimit
-	// ToolBudgets is tool middleware enforcing per-tool rates, concurrency
-	// and timeouts (transport/ratelimit's ToolBudgets.ToolMiddleware). Nil: none.
-	ToolBudgets server.ToolHandlerMiddleware
+	// ToolBudgets enforces per-tool rates, concurrency and timeouts as the
+	// innermost tool middleware (ServerOptions installs it). With Audit set,
+	// every decision of the budgets reaches the recorder (see
+	// ratelimit.ToolBudgets.Reporting): refusals, a fail-closed limiter and
+	// timeouts as rate_limited events naming the budgets' namespace, the
+	// tool, tenant and principal, a fail-open as an allowed rate_limited
+	// event with reason limiter_fail_open. With telemetry on, the Guard's
+	// telemetry observes them (SetObserver; budgets that already have an
+	// observer are a configuration error). Nil: none.
+	ToolBudgets *ratelimit.ToolBudgets
 
 	// Audit records edge outcomes and tool calls. Nil: no audit.
 	Audit *audit.Recorder
@@ -223,6 +230,7 @@ type Guard struct {
 	unauth   *unauthLimiter
 	preLimit *ratelimit.RequestLimit // Config.PreAuthRateLimit, reporting to Audit
 	limit    *ratelimit.RequestLimit // Config.RateLimit, reporting to Audit
+	budgets  *ratelimit.ToolBudgets  // Config.ToolBudgets, reporting to Audit
 	tel      *telemetry.Telemetry
 	owned    []func() error // components New built from Issuer and friends
 
@@ -354,6 +362,12 @@ func New(cfg Config) (_ *Guard, err error) {
 		}
 		return m.Reporting(rep)
 	}
+	if cfg.ToolBudgets != nil {
+		g.budgets = cfg.ToolBudgets
+		if cfg.Audit != nil {
+			g.budgets = cfg.ToolBudgets.Reporting(limitAudit{rec: cfg.Audit, tools: true})
+		}
+	}
 	g.preLimit = reporting(cfg.PreAuthRateLimit)
 	g.limit = reporting(cfg.RateLimit)
 	if cfg.UnauthenticatedRateLimit != nil {
@@ -456,9 +470,10 @@ func (c *Config) requestLimits() []namedLimit {
 	return out
 }
 
-// checkNamespaces refuses request limits sharing a key namespace: on one
-// Limiter they would share buckets (five bad tokens from an address would
-// spend its users' pre-auth budget).
+// checkNamespaces refuses request limits, or a request limit and the tool
+// budgets, sharing a key namespace: on one Limiter they would share
+// buckets (five bad tokens from an address would spend its users' pre-auth
+// budget).
 func checkNamespaces(cfg Config) error {
 	seen := map[string]string{}
 	for _, l := range cfg.requestLimits() {
@@ -466,6 +481,11 @@ func checkNamespaces(cfg Config) error {
 			return fmt.Errorf("%w: Config.%s and Config.%s share the key namespace %q; give each its own RequestLimitConfig.Namespace", ErrConfig, other, l.field, l.m.Namespace())
 		}
 		seen[l.m.Namespace()] = l.field
+	}
+	if tb := cfg.ToolBudgets; tb != nil {
+		if other, ok := seen[tb.Namespace()]; ok {
+			return fmt.Errorf("%w: Config.%s and Config.ToolBudgets share the key namespace %q; give each its own Namespace", ErrConfig, other, tb.Namespace())
+		}
 	}
 	return nil
 }
@@ -489,8 +509,8 @@ func (g *Guard) ServerOptions() []server.ServerOption {
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
 	opts = append(opts, g.sealer.options()...)
 	opts = append(opts, g.tasks.option())
-	if g.cfg.ToolBudgets != nil {
-		opts = append(opts, server.WithToolHandlerMiddleware(g.cfg.ToolBudgets))
+	if g.budgets != nil {
+		opts = append(opts, server.WithToolHandlerMiddleware(g.budgets.ToolMiddleware))
 	}
 	return opts
 }

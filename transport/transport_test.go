@@ -633,4 +633,13 @@ func TestNewRefusesSharedLimitNamespace(t *testing.T) {
 		UnauthenticatedRateLimit: a, RateLimit: b})
 	require.ErrorIs(t, err, ErrConfig)
 	assert.Contains(t, err.Error(), "Config.UnauthenticatedRateLimit and Config.RateLimit share the key namespace \"http\"")
+
+	// Tool budgets in a request limit's namespace would too.
+	tb, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Limiter: lim, Namespace: "http",
+		Default: ratelimit.Budget{Rate: ratelimit.PerSecond(1)}})
+	require.NoError(t, err)
+	_, err = New(Config{Mode: ModeDev, Addr: "127.0.0.1:1", Policy: notesPolicy(t), Logger: slogTo(io.Discard),
+		RateLimit: b, ToolBudgets: tb})
+	require.ErrorIs(t, err, ErrConfig)
+	assert.Contains(t, err.Error(), "Config.RateLimit and Config.ToolBudgets share the key namespace \"http\"")
 }

@@ -134,7 +134,7 @@ func ProdStack(ctx context.Context, resource string, logger *slog.Logger) (st *S
 		Audit:                    rec,
 		RateLimit:                requests,
 		UnauthenticatedRateLimit: unauthenticated,
-		ToolBudgets:              budgets.ToolMiddleware,
+		ToolBudgets:              budgets,
 		Edge:                     transport.EdgeConfig{AllowedOrigins: []string{u.Scheme + "://" + u.Host}},
 		HTTPOptions:              []server.StreamableHTTPOption{server.WithStreamableHTTPLogger(logger)},
 		Logger:                   logger,
