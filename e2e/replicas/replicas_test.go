@@ -285,7 +285,9 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	revocations := filepath.Join(t.TempDir(), "revocations")
 	require.NoError(t, os.WriteFile(revocations, nil, 0o600))
 	r1 := startReplica(t, freeAddr(t), append(env, "MCPGUARD_REVOCATIONS_FILE="+revocations))
-	r2 := startReplica(t, freeAddr(t), env)
+	// Replica 1 keeps the revocation list's default outage policy (fail
+	// closed); replica 2 opts into serving from its last copy.
+	r2 := startReplica(t, freeAddr(t), append(env, "MCPGUARD_REVOCATION_ON_OUTAGE=degrade"))
 	u1, u2 := r1.url, r2.url
 
 	minted := []string{}
@@ -406,23 +408,26 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, send(t, http.MethodPost, u2, initBody, bearer).status,
 		"session counts fail closed")
 	down := with(hdr, "Authorization", "DPoP "+bound, "DPoP", key.MustSign(authtest.Proof{Method: http.MethodPost, URL: resource, AccessToken: bound}))
-	assert.Equal(t, http.StatusServiceUnavailable, send(t, http.MethodPost, u1, body, down).status, "DPoP replay fails closed")
-	assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u1, body, with(hdr, "Authorization", "Bearer "+alice)).status,
+	// (On replica 2: replica 1's revocation list may already refuse for
+	// want of Redis, before the proof's replay check is reached.)
+	assert.Equal(t, http.StatusServiceUnavailable, send(t, http.MethodPost, u2, body, down).status, "DPoP replay fails closed")
+	assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u2, body, with(hdr, "Authorization", "Bearer "+alice)).status,
 		"rate limits degrade to local: stateless bearer calls go on")
 	assert.Equal(t, http.StatusNotFound, send(t, http.MethodPost, u2, listBody(), sessionHdr(sid)).status,
 		"a session this replica deleted stays refused without Redis")
-	// The revocation list degrades to each replica's last copy once it is a
-	// second old: the revoked token stays refused on both, others are served.
+	// Once a replica's copy of the revocation list is a second old: replica
+	// 1 (default) fails closed for every authenticated request; replica 2
+	// (degrade) keeps refusing the revoked token and serves the others.
 	time.Sleep(1100 * time.Millisecond)
-	for _, u := range []string{u1, u2} {
-		assert.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, u, body, doomedHdr).status, "still revoked without Redis")
-		assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u, body, with(hdr, "Authorization", "Bearer "+alice)).status,
-			"revocation degrades to the local copy")
-	}
+	assert.Equal(t, http.StatusServiceUnavailable, send(t, http.MethodPost, u1, body, with(hdr, "Authorization", "Bearer "+alice)).status,
+		"revocation fails closed by default")
+	assert.Equal(t, http.StatusUnauthorized, send(t, http.MethodPost, u2, body, doomedHdr).status, "still revoked without Redis")
+	assert.Equal(t, http.StatusOK, send(t, http.MethodPost, u2, body, with(hdr, "Authorization", "Bearer "+alice)).status,
+		"revocation degrades to the local copy where chosen")
 	carol := token("carol-replicas")
 	n := idp.TokenRequests()
-	assert.Equal(t, n+1, downstream(u1, carol), "the token cache degrades to local: exchanged")
-	assert.Equal(t, n+1, downstream(u1, carol), "and cached in the replica")
+	assert.Equal(t, n+1, downstream(u2, carol), "the token cache degrades to local: exchanged")
+	assert.Equal(t, n+1, downstream(u2, carol), "and cached in the replica")
 
 	// Redis back (with its append-only file): service resumes, replicas untouched.
 	rds.start()
@@ -450,7 +455,7 @@ func TestTwoReplicasShareRedis(t *testing.T) {
 	// The outage was audited, per store, and its end too.
 	for _, want := range []string{`"reason":"terminated_sessions:fail_closed"`, `"reason":"session_counts:fail_closed"`,
 		`"reason":"dpop_replay:fail_closed"`, `"reason":"rate_limits:degrade_local"`, `"reason":"terminated_sessions:recovered"`,
-		`"reason":"revocation:degrade_local"`, `"reason":"revoked"`, `"reason":"obo_tokens:degrade_local"`} {
+		`"reason":"revocation:degrade_local"`, `"reason":"revocation:fail_closed"`, `"reason":"revoked"`, `"reason":"obo_tokens:degrade_local"`} {
 		assert.Contains(t, r1.stderr.String()+r2.stderr.String(), want)
 	}
 

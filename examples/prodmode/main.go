@@ -39,9 +39,11 @@
 // too. Once running, a Redis outage is handled per store: requests carrying
 // a session ID, initialize and DPoP proofs answer 503 (fail closed); the
 // rate limits are counted in each replica's memory meanwhile (degrade),
-// so stateless calls go on; the revocation list is each replica's last
-// copy (degrade: what it refuses stays refused; a revocation cannot be
-// made meanwhile, the file's line is retried and logged); every store
+// so stateless calls go on; the revocation list fails closed once the
+// replica's copy is a second old (503 for authenticated requests), or with
+// MCPGUARD_REVOCATION_ON_OUTAGE=degrade serves from that copy (what it
+// refuses stays refused; a revocation cannot be made meanwhile, the file's
+// line is retried and logged); every store
 // failure and recovery is audited as
 // store_failure (reason "<store>:<policy>" or "<store>:recovered"); service
 // resumes by itself when Redis is back. Run Redis
@@ -159,6 +161,8 @@ type config struct {
 	// redis is set by MCPGUARD_REDIS_URL; sealKey by MCPGUARD_SEAL_KEY.
 	redis   *redis.Options
 	sealKey []byte
+	// revocationDegrade is MCPGUARD_REVOCATION_ON_OUTAGE=degrade.
+	revocationDegrade bool
 	// downstream is set by MCPGUARD_DOWNSTREAM_URL.
 	downstream downstreamConfig
 }

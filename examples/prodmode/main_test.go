@@ -267,6 +267,7 @@ func TestConfigErrors(t *testing.T) {
 		{"redis not a URL, password not echoed", map[string]string{"MCPGUARD_REDIS_URL": "http://user:hunter2secret@127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey}, "MCPGUARD_REDIS_URL: want redis://"},
 		{"redis unreachable", map[string]string{"MCPGUARD_REDIS_URL": "redis://127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey}, "MCPGUARD_REDIS_URL: Redis at 127.0.0.1:1 does not answer"},
 		{"seal key short", map[string]string{"MCPGUARD_SEAL_KEY": "c2hvcnQ="}, "MCPGUARD_SEAL_KEY: want 32 bytes"},
+		{"revocation outage policy unknown", map[string]string{"MCPGUARD_REDIS_URL": "redis://127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey, "MCPGUARD_REVOCATION_ON_OUTAGE": "open"}, "MCPGUARD_REVOCATION_ON_OUTAGE: want closed (default) or degrade"},
 		{"seal key not base64", map[string]string{"MCPGUARD_SEAL_KEY": "not base64!"}, "MCPGUARD_SEAL_KEY: not base64"},
 	}
 	for _, tt := range tests {

@@ -58,6 +58,13 @@ func redisEnv(getenv func(string) string, cfg *config) error {
 		opts.MaxRetries = 1
 	}
 	cfg.redis = opts
+	switch v := strings.TrimSpace(getenv("MCPGUARD_REVOCATION_ON_OUTAGE")); v {
+	case "", "closed":
+	case "degrade":
+		cfg.revocationDegrade = true
+	default:
+		return fmt.Errorf("MCPGUARD_REVOCATION_ON_OUTAGE: want closed (default) or degrade, got %q", v)
+	}
 	return nil
 }
 
@@ -96,8 +103,8 @@ type shared struct {
 
 // newShared connects to Redis (failing start-up if it does not answer) and
 // builds every shared store. Policies: terminated sessions, session counts
-// and DPoP replay fail closed (503 while Redis is down); the revocation
-// list degrades to the replica's last copy; rate limits
+// and DPoP replay fail closed (503 while Redis is down), and so does the
+// revocation list unless MCPGUARD_REVOCATION_ON_OUTAGE=degrade; rate limits
 // degrade to this replica's memory (each replica enforces the limit on its
 // own traffic), so stateless calls keep working through an outage. Every
 // store failure and recovery is audited as store_failure.
@@ -127,13 +134,18 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 	if s.counts, err = st.SessionCounts(redisstore.StoreConfig{}); err != nil {
 		return nil, err
 	}
-	// The revocation list degrades to this replica's last copy while Redis
-	// is down (the library's default fails closed): no revocation can be
-	// published during the outage anyway (Revoke fails, and says so), so
-	// the copy misses only one that reached Redis less than a poll (250 ms)
-	// before it failed; failing closed would stop every authenticated
-	// request for the length of the outage.
-	if s.revoker, err = st.Revoker(redisstore.RevokerConfig{Policy: redisstore.DegradeLocal}); err != nil {
+	// The revocation list fails closed while Redis is down, as the
+	// library does by default: once this replica's copy is a second old,
+	// authenticated requests get 503 rather than an answer from a list
+	// that may miss a revocation. MCPGUARD_REVOCATION_ON_OUTAGE=degrade
+	// serves from the last copy instead (no revocation can be published
+	// during the outage anyway; the copy misses only one that reached
+	// Redis less than a poll, 250 ms, before it failed).
+	revocationPolicy := redisstore.FailClosed
+	if cfg.revocationDegrade {
+		revocationPolicy = redisstore.DegradeLocal
+	}
+	if s.revoker, err = st.Revoker(redisstore.RevokerConfig{Policy: revocationPolicy}); err != nil {
 		return nil, err
 	}
 	s.close = func() error { _ = s.revoker.Close(); return rdb.Close() }
