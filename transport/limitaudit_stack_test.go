@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -279,5 +280,68 @@ func TestStackToolBudgetDecisionsAudited(t *testing.T) {
 				assert.NotContains(t, trail, "connection refused", "no internal cause text in the trail")
 			})
 		}
+	}
+}
+
+// TestStackToolBudgetConcurrencyAndTimeoutAudited: the budgets' other two
+// decisions reach audit over real HTTP in both eras — a call refused
+// because the caller's one concurrent call of the tool is in flight is a
+// rate_limited denial with reason concurrency_limited, a call cut off by
+// its budget's Timeout one with reason budget_timeout — each naming the
+// budgets' namespace, the tool, the principal and the tenant.
+func TestStackToolBudgetConcurrencyAndTimeoutAudited(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Namespace: "budget",
+				Tools: map[string]ratelimit.Budget{"wait": {MaxConcurrent: 1}, "hang": {Timeout: 10 * time.Millisecond}}})
+			require.NoError(t, err)
+			started, release := make(chan struct{}, 1), make(chan struct{})
+			st := newMediationStackWith(t, func(c *Config) { c.ToolBudgets = budgets }, func(_ *Guard, s *server.MCPServer) {
+				s.AddTool(mcp.NewTool("wait", mcp.WithReadOnlyHintAnnotation(true)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					started <- struct{}{}
+					<-release
+					return mcp.NewToolResultText("done"), nil
+				})
+				s.AddTool(mcp.NewTool("hang", mcp.WithReadOnlyHintAnnotation(true)), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					<-ctx.Done()
+					return nil, ctx.Err()
+				})
+			})
+			tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			first, err := eraClient(t, st.url, tok, era)
+			require.NoError(t, err)
+			second, err := eraClient(t, st.url, tok, era)
+			require.NoError(t, err)
+
+			done := make(chan error, 1)
+			go func() {
+				_, err := callText(t, first, "wait")
+				done <- err
+			}()
+			<-started
+			_, err = callText(t, second, "wait")
+			require.Error(t, err, "the caller's one concurrent call of wait is in flight")
+			close(release)
+			require.NoError(t, <-done)
+			_, err = callText(t, second, "hang")
+			require.Error(t, err, "the budget's timeout cuts hang off")
+			require.NoError(t, st.rec.Close())
+
+			byTool := map[string][]map[string]any{}
+			for _, e := range limitEvents(t, st) {
+				if e["limit"] == "budget" {
+					byTool[e["tool"].(string)] = append(byTool[e["tool"].(string)], e)
+				}
+			}
+			for tool, reason := range map[string]string{"wait": "concurrency_limited", "hang": "budget_timeout"} {
+				require.Len(t, byTool[tool], 1, "one record of %s's decision: %s", tool, st.audit.String())
+				e := byTool[tool][0]
+				assert.Equal(t, "deny", e["decision"], tool)
+				assert.Equal(t, reason, e["reason"], tool)
+				assert.Equal(t, "alice", e["subject"], tool)
+				assert.Equal(t, "acme", e["tenant"], tool)
+			}
+			assert.NotContains(t, st.audit.String(), tok)
+		})
 	}
 }
