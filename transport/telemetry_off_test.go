@@ -46,6 +46,7 @@ func TestTelemetryOffInstallsNothing(t *testing.T) {
 	type parts struct {
 		v   *auth.JWTValidator
 		rl  *ratelimit.RequestLimit
+		tb  *ratelimit.ToolBudgets
 		rec *audit.Recorder
 		g   *Guard
 		h   http.Handler
@@ -62,16 +63,18 @@ func TestTelemetryOffInstallsNothing(t *testing.T) {
 		require.NoError(t, err)
 		rl, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limit: ratelimit.PerSecond(1 << 20)})
 		require.NoError(t, err)
+		tb, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Default: ratelimit.Budget{MaxConcurrent: 1 << 20}})
+		require.NoError(t, err)
 		g, err := New(Config{
 			Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-			Policy: notesPolicy(t), Tenancy: res, Audit: rec, RateLimit: rl, MeterProvider: mp, TracerProvider: tp,
+			Policy: notesPolicy(t), Tenancy: res, Audit: rec, RateLimit: rl, ToolBudgets: tb, MeterProvider: mp, TracerProvider: tp,
 		})
 		require.NoError(t, err)
 		h := g.Handler(notesServer(g.ServerOptions()...))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, benchCall(resource, tok))
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-		return parts{v: v, rl: rl, rec: rec, g: g, h: h}
+		return parts{v: v, rl: rl, tb: tb, rec: rec, g: g, h: h}
 	}
 	warmAllocs := func(h http.Handler) float64 {
 		return testing.AllocsPerRun(200, func() {
@@ -92,6 +95,7 @@ func TestTelemetryOffInstallsNothing(t *testing.T) {
 			assert.Nil(t, p.g.Telemetry())
 			assert.NoError(t, p.v.SetObserver(nopAuthObserver{}), "the validator had no observer")
 			assert.NoError(t, p.rl.SetObserver(nopLimitObserver{}), "the limit had no observer")
+			assert.NoError(t, p.tb.SetObserver(nopLimitObserver{}), "the tool budgets had no observer")
 			assert.NoError(t, p.rec.SetObserver(nopAuditObserver{}), "the recorder had no observer")
 		})
 	}

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -76,4 +78,16 @@ func TestStackTelemetryRateLimit(t *testing.T) {
 			}, got)
 		})
 	}
+}
+
+// Tool budgets report to one observer: budgets that already have one are a
+// configuration error for a Guard with telemetry, named by the field.
+func TestNewRefusesObservedToolBudgets(t *testing.T) {
+	budgets, err := ratelimit.NewToolBudgets(ratelimit.ToolBudgetsConfig{Default: ratelimit.Budget{MaxConcurrent: 1}})
+	require.NoError(t, err)
+	require.NoError(t, budgets.SetObserver(nopLimitObserver{}))
+	_, err = New(Config{Mode: ModeDev, Addr: "127.0.0.1:1", Policy: notesPolicy(t), Logger: slogTo(io.Discard),
+		ToolBudgets: budgets, MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))})
+	require.ErrorIs(t, err, ErrConfig)
+	assert.Contains(t, err.Error(), "Config.ToolBudgets")
 }
