@@ -10,6 +10,10 @@
 # (so the wrapped run never passes fewer scenarios than the bare run).
 # mcp-go's conformance/server/expected-failures.yml lists the scenarios that
 # fail intermittently in mcp-go itself; those are retried before comparing.
+# Any other scenario a variant fails where the previous one passes is rerun
+# alone (-regression-retries, default 3) and, if it then passes, reported
+# on a RETRIED line and as "FAIL, retry N" in the table; one that fails
+# every attempt fails the run.
 #
 # Each variant plays the scenarios of both revisions (--requirements
 # 2025-11-25 over sessions, 2026-07-28 stateless), compared per revision;
@@ -19,7 +23,9 @@
 # First, the client leg's DPoP scenarios (auth/dpop, auth/dpop-nonce)
 # against e2e/cmd/conformance-client: see .ci/conformance-dpop.sh.
 #
-# Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N] [-revisions R1,R2]
+# Usage: bash .ci/conformance.sh [-skip-wrapped] [-retries N]
+#          [-regression-retries N] [-revisions R1,R2] [-results FILE]
+# (-results conformance/RESULTS.md rewrites e2e/conformance/RESULTS.md.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/node-deps.sh
