@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/mcpguard/mcpguard/auth"
 )
@@ -94,26 +92,8 @@ type RevokerConfig struct {
 // Construct it with Shared.Revoker and Close it to stop the poller. It is
 // safe for concurrent use.
 type Revoker struct {
-	s      *Shared
-	health *Health
-	set    *auth.RevocationSet
-	now    func() time.Time
-	policy FailurePolicy
-	stale  time.Duration
-	poll   time.Duration
-
-	entriesKey, versionKey, epochKey string
-	capacity                         int
-
-	flights  singleflight.Group
-	version  atomic.Int64 // version of Redis the copy holds; -1 before the first load
-	epoch    atomic.Value // string: the Redis data set the copy was loaded from
-	synced   atomic.Int64 // unix nanoseconds when the copy was last confirmed
-	overflow atomic.Bool
-
-	stop      context.CancelFunc
-	done      chan struct{}
-	closeOnce sync.Once
+	set *auth.RevocationSet
+	c   *syncCopy
 }
 
 var _ auth.Revoker = (*Revoker)(nil)
@@ -125,19 +105,9 @@ func (s *Shared) Revoker(cfg RevokerConfig) (*Revoker, error) {
 	if err := cfg.Policy.check("RevokerConfig.Policy"); err != nil {
 		return nil, err
 	}
-	stale := cfg.MaxStaleness
-	switch {
-	case stale == 0:
-		stale = DefaultMaxStaleness
-	case stale < MinMaxStaleness || stale > time.Minute:
-		return nil, fmt.Errorf("%w: RevokerConfig.MaxStaleness must be between %v and one minute", ErrConfig, MinMaxStaleness)
-	}
-	poll := cfg.PollInterval
-	switch {
-	case poll == 0:
-		poll = stale / 4
-	case poll < 0 || poll >= stale:
-		return nil, fmt.Errorf("%w: RevokerConfig.PollInterval must be positive and shorter than MaxStaleness (%v)", ErrConfig, stale)
+	stale, poll, err := syncTiming("RevokerConfig", cfg.MaxStaleness, cfg.PollInterval)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = s.now
@@ -158,16 +128,9 @@ func (s *Shared) Revoker(cfg RevokerConfig) (*Revoker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	r := &Revoker{
-		s: s, health: s.Health(StoreRevocation, cfg.Policy), set: set, now: cfg.Now,
-		policy: cfg.Policy, stale: stale, poll: poll, capacity: capacity,
-		entriesKey: s.prefix + "{rv}entries", versionKey: s.prefix + "{rv}version", epochKey: s.prefix + "{rv}epoch",
-		stop: stop, done: make(chan struct{}),
-	}
-	r.version.Store(-1)
-	r.epoch.Store("")
-	go r.run(ctx)
+	r := &Revoker{set: set}
+	r.c = newSyncCopy(s, StoreRevocation, "rv", cfg.Policy, stale, poll, cfg.Now, capacity,
+		fmt.Errorf("%w: %w", auth.ErrUnavailable, ErrRevocationOverflow), revocationEntries{set})
 	return r, nil
 }
 
@@ -175,83 +138,35 @@ func (s *Shared) Revoker(cfg RevokerConfig) (*Revoker, error) {
 // policy (with FailClosed: 503 once the copy is stale). Safe to call more
 // than once.
 func (r *Revoker) Close() error {
-	r.closeOnce.Do(func() {
-		r.stop()
-		<-r.done
-	})
+	r.c.close()
 	return nil
 }
-
-func (r *Revoker) run(ctx context.Context) {
-	defer close(r.done)
-	t := time.NewTicker(r.poll)
-	defer t.Stop()
-	for {
-		// Through the same flight as the requests' refreshes, so two never
-		// run at once.
-		_, _, _ = r.flights.Do("refresh", func() (any, error) {
-			rctx, cancel := context.WithTimeout(ctx, r.stale)
-			defer cancel()
-			return nil, r.refresh(rctx)
-		})
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// revokeScript removes expired entries, refuses a new member beyond the
-// capacity (-1), adds the member (keeping the later expiry of one already
-// there), keeps the set's own expiry at its last entry's, and bumps the
-// version; it returns the epoch, set to ARGV[5] when there is none. KEYS:
-// entries, version, epoch; ARGV: now ms, member, expiry ms, capacity, a
-// new epoch.
-var revokeScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if not redis.call('ZSCORE', KEYS[1], ARGV[2]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  return -1
-end
-redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[2])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[1], last[2])
-redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[3], ARGV[5], 'NX')
-return redis.call('GET', KEYS[3])
-`)
 
 // Revoke adds rv to the shared list: in Redis, then in this replica's
 // copy. Every replica applies it within MaxStaleness of Revoke returning
 // nil. Errors wrap auth.ErrRevocation (a malformed rv),
 // auth.ErrRevocationListFull (Redis holds Capacity live entries) or
 // ErrUnavailable (Redis could not take it: the revocation then holds on
-// this replica only, and should be retried).
+// this replica, which writes it to Redis once Redis answers again; it
+// should be retried all the same).
 func (r *Revoker) Revoke(ctx context.Context, rv auth.Revocation) error {
-	now := r.now()
+	now := r.c.now()
 	e, err := r.set.Entry(rv, now)
 	if err != nil {
 		return err
 	}
 	e.Before = e.Before.Truncate(time.Millisecond)
-	res, err := revokeScript.Run(ctx, r.s.client, []string{r.entriesKey, r.versionKey, r.epochKey},
-		now.UnixMilli(), encodeEntry(e), e.Expiry.UnixMilli(), r.capacity, newEpoch()).Result()
+	full, err := r.c.add(ctx, encodeEntry(e), e.Expiry)
 	if err != nil {
 		// Still refused here: a revocation is never weaker for a failure.
 		_ = r.set.Add(e, now)
-		return r.health.Fail(ctx, err)
+		return err
 	}
-	r.health.OK(ctx)
-	switch res := res.(type) {
-	case int64:
-		return fmt.Errorf("%w: %d live entries in Redis", auth.ErrRevocationListFull, r.capacity)
-	case string:
-		// A replica that has not refreshed yet learns the data set it
-		// wrote to, so that a later loss of it is noticed.
-		r.epoch.CompareAndSwap("", res)
+	if full {
+		return fmt.Errorf("%w: %d live entries in Redis", auth.ErrRevocationListFull, r.c.capacity)
 	}
 	if err := r.set.Add(e, now); err != nil {
-		r.overflow.Store(true)
+		r.c.overflow.Store(true)
 		return fmt.Errorf("%w: %w", ErrRevocationOverflow, err)
 	}
 	return nil
@@ -262,141 +177,47 @@ func (r *Revoker) Revoke(ctx context.Context, rv auth.Revocation) error {
 // not; when Redis cannot answer, FailClosed returns an error wrapping
 // auth.ErrUnavailable (503) and DegradeLocal answers from the copy.
 func (r *Revoker) Check(ctx context.Context, p *auth.Principal) error {
-	now := r.now()
+	now := r.c.now()
 	// A refusal from the copy always stands (entries only expire); only
 	// "not revoked" needs a fresh copy.
 	if err := r.set.Check(p, now); err != nil {
 		return err
 	}
-	if now.UnixNano()-r.synced.Load() >= int64(r.stale) {
-		if err := r.refreshFor(ctx, now); err != nil && r.policy == FailClosed {
-			return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
-		}
+	refreshed, err := r.c.confirm(ctx, now)
+	if refreshed {
 		if err := r.set.Check(p, now); err != nil {
 			return err
 		}
 	}
-	if r.overflow.Load() {
-		return fmt.Errorf("%w: %w", auth.ErrUnavailable, ErrRevocationOverflow)
-	}
-	return nil
-}
-
-// refreshFor refreshes the copy on a request's behalf, unless Redis
-// failed a moment ago (Health.Skip); the request waits for the shared
-// refresh at most until its context ends.
-func (r *Revoker) refreshFor(ctx context.Context, now time.Time) error {
-	if r.health.Skip() {
-		return r.health.Fail(ctx, nil)
-	}
-	ch := r.flights.DoChan("refresh", func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.Background(), r.stale)
-		defer cancel()
-		return nil, r.refresh(rctx)
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return res.Err
-		}
-		if now.UnixNano()-r.synced.Load() >= int64(r.stale) {
-			return fmt.Errorf("%w: %s: the copy is still stale", ErrUnavailable, StoreRevocation)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %s: %w", ErrUnavailable, StoreRevocation, ctx.Err())
-	}
-}
-
-// refresh confirms the copy against Redis: it reads the version and the
-// epoch (a random marker set once per Redis data set), reloads the entries
-// when the version moved, and republishes this replica's entries when the
-// epoch changed (Redis lost its data: restarted without persistence, or
-// flushed). It runs only inside the "refresh" flight, so never twice at
-// once.
-func (r *Revoker) refresh(ctx context.Context) error {
-	started := r.now()
-	vals, err := r.s.client.MGet(ctx, r.versionKey, r.epochKey).Result()
 	if err != nil {
-		return r.health.Fail(ctx, err)
-	}
-	var v int64
-	if s, ok := vals[0].(string); ok {
-		if v, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return r.health.Fail(ctx, fmt.Errorf("the version is not a number"))
-		}
-	}
-	epoch, _ := vals[1].(string)
-	if epoch == "" {
-		if err := r.s.client.SetNX(ctx, r.epochKey, newEpoch(), 0).Err(); err != nil {
-			return r.health.Fail(ctx, err)
-		}
-		if epoch, err = r.s.client.Get(ctx, r.epochKey).Result(); err != nil {
-			return r.health.Fail(ctx, err)
-		}
-	}
-	if known := r.epoch.Load().(string); known != "" && epoch != known {
-		if err := r.republish(ctx, started); err != nil {
-			return r.health.Fail(ctx, err)
-		}
-		r.epoch.Store(epoch)
-		r.version.Store(-1) // reload with the entries of the other replicas
-		return r.refresh(ctx)
-	}
-	r.epoch.Store(epoch)
-	if v != r.version.Load() {
-		if err := r.load(ctx, started); err != nil {
-			return r.health.Fail(ctx, err)
-		}
-		r.version.Store(v)
-	}
-	r.health.OK(ctx)
-	storeMax(&r.synced, started.UnixNano())
-	return nil
-}
-
-// load merges every live entry of Redis into the copy.
-func (r *Revoker) load(ctx context.Context, now time.Time) error {
-	zs, err := r.s.client.ZRangeByScoreWithScores(ctx, r.entriesKey, &redis.ZRangeBy{
-		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf", Count: int64(r.capacity),
-	}).Result()
-	if err != nil {
-		return err
-	}
-	r.set.Sweep(now)
-	full := false
-	for _, z := range zs {
-		m, ok := z.Member.(string)
-		if !ok {
-			continue
-		}
-		e, ok := decodeEntry(m, time.UnixMilli(int64(z.Score)))
-		if !ok {
-			continue // not ours: ignored, never trusted to un-revoke anything
-		}
-		if err := r.set.Add(e, now); err != nil {
-			full = true
-		}
-	}
-	r.overflow.Store(full)
-	return nil
-}
-
-// republish writes this replica's live entries back to Redis after it lost
-// them, in batches, and bumps the version so that every replica reloads.
-func (r *Revoker) republish(ctx context.Context, now time.Time) error {
-	entries := r.set.Entries(now)
-	const batch = 1000
-	for i := 0; i < len(entries); i += batch {
-		zs := make([]redis.Z, 0, batch)
-		for _, e := range entries[i:min(i+batch, len(entries))] {
-			zs = append(zs, redis.Z{Score: float64(e.Expiry.UnixMilli()), Member: encodeEntry(e)})
-		}
-		if err := r.s.client.ZAddArgs(ctx, r.entriesKey, redis.ZAddArgs{GT: true, Members: zs}).Err(); err != nil {
+		if errors.Is(err, auth.ErrUnavailable) {
 			return err
 		}
+		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 	}
-	return r.s.client.Incr(ctx, r.versionKey).Err()
+	return nil
+}
+
+// revocationEntries is the Revoker's copy as a syncCopy sees it.
+type revocationEntries struct{ set *auth.RevocationSet }
+
+func (v revocationEntries) merge(m string, expiry, now time.Time) (bool, error) {
+	e, ok := decodeEntry(m, expiry)
+	if !ok {
+		return false, nil // not ours: ignored, never trusted to un-revoke anything
+	}
+	return true, v.set.Add(e, now)
+}
+
+func (v revocationEntries) sweep(now time.Time) { v.set.Sweep(now) }
+
+func (v revocationEntries) members(now time.Time) []redis.Z {
+	entries := v.set.Entries(now)
+	zs := make([]redis.Z, 0, len(entries))
+	for _, e := range entries {
+		zs = append(zs, redis.Z{Score: float64(e.Expiry.UnixMilli()), Member: encodeEntry(e)})
+	}
+	return zs
 }
 
 func newEpoch() string {

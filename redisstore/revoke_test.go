@@ -41,7 +41,7 @@ func principal(sub, jti, sid string) *auth.Principal {
 // the delay observed.
 func awaitRevoked(t *testing.T, r *Revoker, p *auth.Principal, revoked time.Time) time.Duration {
 	t.Helper()
-	deadline := revoked.Add(r.stale)
+	deadline := revoked.Add(r.c.stale)
 	for time.Now().Before(deadline) {
 		if errors.Is(r.Check(context.Background(), p), auth.ErrRevoked) {
 			return time.Since(revoked)
@@ -50,7 +50,7 @@ func awaitRevoked(t *testing.T, r *Revoker, p *auth.Principal, revoked time.Time
 	}
 	time.Sleep(time.Until(deadline))
 	err := r.Check(context.Background(), p)
-	require.ErrorIs(t, err, auth.ErrRevoked, "not in force %v after the revocation", r.stale)
+	require.ErrorIs(t, err, auth.ErrRevoked, "not in force %v after the revocation", r.c.stale)
 	return time.Since(revoked)
 }
 
@@ -61,7 +61,7 @@ func TestRevokerAcrossReplicas(t *testing.T) {
 	srv := startRedis(t)
 	a := newRevoker(t, newShared(t, srv.addr, nil), RevokerConfig{})
 	b := newRevoker(t, newShared(t, srv.addr, nil), RevokerConfig{})
-	require.Equal(t, DefaultMaxStaleness, b.stale)
+	require.Equal(t, DefaultMaxStaleness, b.c.stale)
 	ctx := context.Background()
 
 	byJTI, bySID, bySub := principal("alice", "j-1", ""), principal("bob", "j-2", "s-1"), principal("carol", "j-3", "")
@@ -86,7 +86,7 @@ func TestRevokerAcrossReplicas(t *testing.T) {
 		done := time.Now()
 		assert.ErrorIs(t, tc.from.Check(ctx, tc.p), auth.ErrRevoked, "%s: at once on the replica that revoked", tc.name)
 		d := awaitRevoked(t, tc.to, tc.p, done)
-		t.Logf("%s: in force on the other replica after %v (bound %v)", tc.name, d, tc.to.stale)
+		t.Logf("%s: in force on the other replica after %v (bound %v)", tc.name, d, tc.to.c.stale)
 		worst = max(worst, d)
 	}
 	t.Logf("worst cross-replica delay observed: %v", worst)
