@@ -106,3 +106,100 @@ func BenchmarkStack(b *testing.B) {
 		run(b, g.Handler(notesServer(g.ServerOptions()...)), tok)
 	})
 }
+
+// benchSessionCall is a warm 2025-11-25 tools/call in the session sid.
+func benchSessionCall(url, token, sid string) *http.Request {
+	body := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"notes_read","arguments":{}}}`
+	req := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(mcp.HeaderProtocolVersion, "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sid)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+// benchInitialize opens a 2025-11-25 session on h and returns its ID.
+func benchInitialize(b *testing.B, h http.Handler, url, token string) string {
+	b.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`
+	req := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(b, http.StatusOK, rec.Code, rec.Body.String())
+	sid := rec.Header().Get("Mcp-Session-Id")
+	require.NotEmpty(b, sid)
+	note := `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+	req = httptest.NewRequest(http.MethodPost, url, strings.NewReader(note))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(mcp.HeaderProtocolVersion, "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sid)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Less(b, rec.Code, 300, rec.Body.String())
+	return sid
+}
+
+// BenchmarkStackSession is BenchmarkStack in the 2025-11-25 era: one warm
+// tools/call in an initialized session, through bare mcp-go (its own
+// session) and through the full prod stack (the same layers as
+// BenchmarkStack plus session binding's tag check, terminated-session
+// lookup and live-session touch on every call).
+func BenchmarkStackSession(b *testing.B) {
+	const resource = "http://127.0.0.1:8080/mcp"
+	idp := authtest.NewServer(b)
+	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: resource})
+	require.NoError(b, err)
+	res, err := tenancy.New(tenancy.Config{})
+	require.NoError(b, err)
+	sink, err := audit.NewJSONSink(io.Discard)
+	require.NoError(b, err)
+	rec, err := audit.New(audit.Config{Sink: sink})
+	require.NoError(b, err)
+	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	require.NoError(b, err)
+	pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client, Namespace: "preauth"})
+	require.NoError(b, err)
+	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9)})
+	require.NoError(b, err)
+	g, err := New(Config{
+		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
+		Policy: notesPolicy(b), Tenancy: res, Audit: rec, PreAuthRateLimit: pre, RateLimit: post,
+	})
+	require.NoError(b, err)
+	tok := idp.MustMint(map[string]any{"aud": resource, "tenant_id": "acme", "scope": "notes:read"})
+
+	run := func(b *testing.B, h http.Handler, token string) {
+		sid := benchInitialize(b, h, resource, token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, benchSessionCall(resource, token, sid))
+		require.Equal(b, http.StatusOK, rec.Code, rec.Body.String())
+		require.Contains(b, rec.Body.String(), "read for")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, benchSessionCall(resource, token, sid))
+			if rec.Code != http.StatusOK {
+				b.Fatal(rec.Code, rec.Body.String())
+			}
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		run(b, server.NewStreamableHTTPServer(notesServer()), "")
+	})
+	b.Run("mcpguard", func(b *testing.B) {
+		run(b, g.Handler(notesServer(g.ServerOptions()...)), tok)
+	})
+}
