@@ -173,7 +173,9 @@ type Config struct {
 	// sent nothing (see Auditor); pass an *audit.Recorder. Nil: no audit.
 	Audit Auditor
 	// Observer, when set, is told of every Token call (see Observer), cache
-	// hits included: package telemetry's *Telemetry implements it
+	// hits included, and of the start and end of every exchange, in whose
+	// context the HTTP requests are made: package telemetry's *Telemetry
+	// implements it
 	// (obo.Config{Observer: guard.Telemetry()}). Nil: none.
 	Observer Observer
 }

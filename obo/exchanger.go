@@ -124,6 +124,12 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 		cred, ok := auth.CredentialFromContext(ctx)
 		if !ok {
 			err := &Error{Flavor: ct.Flavor, Err: ErrNoCredential}
+			if o := e.cfg.Observer; o != nil {
+				// Nothing is sent; the observer still sees the failure.
+				if _, end := o.StartExchange(ctx, ct.event()); end != nil {
+					end(err)
+				}
+			}
 			e.emit(ctx, ct, start, false, false, err)
 			return Token{}, err
 		}
@@ -181,7 +187,7 @@ func (e *Exchanger) fill(ctx context.Context, ct *target, subject string, key [3
 			return fillResult{tok: tok, cached: true}, nil
 		}
 	}
-	tok, err := e.exchange(xctx, ct, subject)
+	tok, err := e.observedExchange(xctx, ct, subject)
 	if err != nil {
 		return fillResult{}, err
 	}
@@ -194,6 +200,30 @@ func (e *Exchanger) fill(ctx context.Context, ct *target, subject string, key [3
 		}
 	}
 	return fillResult{tok: tok}, nil
+}
+
+// observedExchange runs exchange between Config.Observer's StartExchange
+// and its end, in the context the observer returns (so its span is the
+// parent of the HTTP client's). Without an observer it is exchange.
+func (e *Exchanger) observedExchange(ctx context.Context, ct *target, subject string) (Token, error) {
+	o := e.cfg.Observer
+	if o == nil {
+		return e.exchange(ctx, ct, subject)
+	}
+	octx, end := o.StartExchange(ctx, ct.event())
+	if octx == nil {
+		octx = ctx
+	}
+	tok, err := e.exchange(octx, ct, subject)
+	if end != nil {
+		end(err)
+	}
+	return tok, err
+}
+
+// event is the ExchangeEvent describing ct, with no outcome.
+func (ct *target) event() ExchangeEvent {
+	return ExchangeEvent{Flavor: ct.Flavor, Audience: ct.Audience, Resource: ct.Resource, Scope: ct.scope}
 }
 
 // TokenEndpoint returns the token endpoint, discovering it from
@@ -314,10 +344,8 @@ func (e *Exchanger) emit(ctx context.Context, ct *target, start time.Time, cache
 	if !start.IsZero() {
 		d = time.Since(start)
 	}
-	ev := ExchangeEvent{
-		Flavor: ct.Flavor, Audience: ct.Audience, Resource: ct.Resource, Scope: ct.scope,
-		Cached: cached, Shared: shared, Err: err, Duration: d,
-	}
+	ev := ct.event()
+	ev.Cached, ev.Shared, ev.Err, ev.Duration = cached, shared, err, d
 	if e.cfg.Audit != nil && !cached && !shared {
 		e.cfg.Audit.TokenExchange(ctx, ev.Flavor.Grant(), ev.audience(), d, err)
 	}

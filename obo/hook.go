@@ -40,14 +40,30 @@ type Auditor interface {
 }
 
 // Observer is told of every Token call (and so every RoundTrip), cache hits
-// and shared exchanges included, for metrics and traces; package
-// telemetry's *Telemetry implements it. It is the one connection between
-// obo and telemetry, as Auditor is to audit. ObserveExchange is called on
-// the caller's goroutine once the outcome is known, with the caller's
-// context; the event never holds a token. Implementations must be fast,
-// must not block and must be safe for concurrent use.
+// and shared exchanges included, for metrics, and of every exchange it
+// makes, for traces; package telemetry's *Telemetry implements it. It is
+// the one connection between obo and telemetry, as Auditor is to audit.
+// Implementations must be fast, must not block and must be safe for
+// concurrent use; nothing passed to them holds a token or a secret.
 type Observer interface {
+	// ObserveExchange is called on the caller's goroutine once a Token
+	// call's outcome is known, with the caller's context.
 	ObserveExchange(ctx context.Context, ev ExchangeEvent)
+	// StartExchange reports that an exchange begins: a call to the token
+	// endpoint (with the discovery of its address when that is still
+	// needed) that neither the cache nor Config.SharedCache answered, made
+	// once for every caller waiting for the same token, or a Token call
+	// that fails before sending anything (ErrNoCredential). ev describes
+	// the target only (Flavor, Audience, Resource, Scope). ctx carries the
+	// values of the caller that started the exchange and the exchange's
+	// own Config.Timeout.
+	//
+	// It returns the context the exchange's HTTP requests are made with,
+	// which must be derived from ctx (an observer puts a span in it, so
+	// the spans of an instrumented Config.HTTPClient nest in it; nil means
+	// ctx), and a function the Exchanger calls exactly once, with the
+	// exchange's error (nil on success), when it ends; end may be nil.
+	StartExchange(ctx context.Context, ev ExchangeEvent) (_ context.Context, end func(err error))
 }
 
 func (ev ExchangeEvent) audience() string {

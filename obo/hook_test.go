@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -139,3 +140,98 @@ func TestToolErrorClassifiedByAudit(t *testing.T) {
 type observerFunc func(ctx context.Context, ev obo.ExchangeEvent)
 
 func (f observerFunc) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) { f(ctx, ev) }
+
+func (f observerFunc) StartExchange(ctx context.Context, _ obo.ExchangeEvent) (context.Context, func(error)) {
+	return ctx, nil
+}
+
+// startKey marks the context a startObserver returns.
+type startKey struct{}
+
+// startObserver records StartExchange calls, the events they describe and
+// the errors their end functions get; the context it returns carries the
+// call's number under startKey.
+type startObserver struct {
+	mu     sync.Mutex
+	starts []obo.ExchangeEvent
+	ends   []error
+	deadl  []bool // whether the context given to StartExchange had a deadline
+}
+
+func (o *startObserver) ObserveExchange(context.Context, obo.ExchangeEvent) {}
+
+func (o *startObserver) StartExchange(ctx context.Context, ev obo.ExchangeEvent) (context.Context, func(error)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.starts = append(o.starts, ev)
+	_, has := ctx.Deadline()
+	o.deadl = append(o.deadl, has)
+	n := len(o.starts)
+	ended := false
+	return context.WithValue(ctx, startKey{}, n), func(err error) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if ended {
+			panic("end called twice")
+		}
+		ended = true
+		o.ends = append(o.ends, err)
+	}
+}
+
+// ctxTransport records the startKey value of each request's context.
+type ctxTransport struct {
+	mu   sync.Mutex
+	seen []any
+}
+
+func (c *ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.seen = append(c.seen, r.Context().Value(startKey{}))
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestStartExchange: the observer's start hook runs once per exchange made
+// (not for a cache hit), the token endpoint is called with the context it
+// returns (so a span it holds is the parent of the HTTP client's), within
+// the exchange's timeout, and its end function gets the outcome once; a
+// call with no credential is started and ended with ErrNoCredential.
+func TestStartExchange(t *testing.T) {
+	as := newFakeAS(t, "client_secret_basic")
+	obs := &startObserver{}
+	ct := &ctxTransport{}
+	ex := newExchanger(t, as, func(c *obo.Config) {
+		c.Observer = obs
+		c.HTTPClient = &http.Client{Transport: ct}
+	})
+	_, err := ex.Token(userCtx(alice), calendar)
+	require.NoError(t, err)
+	_, err = ex.Token(userCtx(alice), calendar) // a cache hit
+	require.NoError(t, err)
+	as.respond = func(url.Values) (int, any) { return 400, map[string]string{"error": "invalid_grant"} }
+	_, err = ex.Token(userCtx(bob), calendar)
+	require.Error(t, err)
+	_, err = ex.Token(context.Background(), calendar)
+	require.ErrorIs(t, err, obo.ErrNoCredential)
+
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Len(t, obs.starts, 3, "alice's exchange, bob's, the call with no credential")
+	for _, ev := range obs.starts {
+		assert.Equal(t, obo.TokenExchange, ev.Flavor)
+		assert.Equal(t, "calendar-api", ev.Audience)
+		assert.Equal(t, "https://calendar.example.com/", ev.Resource)
+		assert.Equal(t, "calendar.read", ev.Scope)
+		assert.False(t, ev.Cached || ev.Shared)
+		assert.NoError(t, ev.Err)
+	}
+	assert.Equal(t, []bool{true, true, false}, obs.deadl, "an exchange starts within its own timeout")
+	require.Len(t, obs.ends, 3)
+	assert.NoError(t, obs.ends[0])
+	assert.ErrorIs(t, obs.ends[1], obo.ErrRejected)
+	assert.ErrorIs(t, obs.ends[2], obo.ErrNoCredential)
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	assert.Equal(t, []any{1, 2}, ct.seen, "each request to the token endpoint is made in its exchange's context")
+}

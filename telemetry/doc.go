@@ -54,8 +54,12 @@
 // for a fetch, the error's audit class for an exchange; never error text. A
 // fetch or introspection shared by several requests is a child of the
 // request that started it; the scheduled key refresh is a root span. The
-// exchange span is built when the exchange ends, from its duration, so an
-// instrumented HTTP client's spans inside it are its siblings.
+// exchange span starts when the exchange does (obo.Observer's
+// StartExchange) and its context is the one the exchange's HTTP requests
+// are made with, so the spans of an instrumented HTTP client
+// (obo.Config.HTTPClient with otelhttp, say) are its children. One exchange
+// shared by several callers is a child of the request that started it; a
+// cache hit has no span.
 //
 // The hooks: *Telemetry implements auth.Observer (transport installs it on
 // Config.Validator with SetObserver) and obo.Observer

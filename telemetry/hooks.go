@@ -239,12 +239,8 @@ func authErrorType(kind auth.OpKind, err error) string {
 // (obo.Config{Observer: guard.Telemetry()}): it counts the exchanged-token
 // cache lookup (a hit, or a miss for a call that exchanged or waited for
 // another's exchange; with the Exchanger's cache disabled every call is a
-// miss) and gives each exchange that reached the token
-// endpoint, or failed before it, a CLIENT span under ctx's span: it starts
-// when the Token call began (the event's Duration earlier) and carries
-// mcpguard.grant, the target's audience and, on failure, error.type (the
-// class the error's AuditClass gives, never error text). A nil *Telemetry
-// ignores the event, so the wiring works with telemetry off.
+// miss). A nil *Telemetry ignores the event, so the wiring works with
+// telemetry off.
 func (t *Telemetry) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) {
 	if t == nil {
 		return
@@ -253,30 +249,40 @@ func (t *Telemetry) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) {
 	if t.metricsOn && !errors.Is(ev.Err, obo.ErrNoCredential) {
 		t.hooks.lookups.Add(ctx, 1, t.hooks.cacheOpts[cacheResult{cacheExchange, ev.Cached}]...)
 	}
-	if !t.tracesOn || ev.Cached || ev.Shared {
-		return
+}
+
+// StartExchange implements obo.Observer: each exchange that goes to the
+// token endpoint, and each Token call that fails before it, gets a CLIENT
+// span under ctx's span (the request's MCP span), started when the
+// exchange starts and returned in the context the exchange's HTTP requests
+// are made with, so the span of an instrumented HTTP client is its child.
+// It carries mcpguard.grant, the target's audience and, on failure,
+// error.type (the class the error's AuditClass gives, never error text).
+func (t *Telemetry) StartExchange(ctx context.Context, ev obo.ExchangeEvent) (context.Context, func(error)) {
+	if t == nil || !t.tracesOn {
+		return ctx, nil
 	}
-	end := time.Now()
-	attrs := make([]attribute.KeyValue, 0, 3)
+	attrs := make([]attribute.KeyValue, 0, 2)
 	attrs = append(attrs, keyGrant.String(ev.Flavor.Grant()))
 	if aud := exchangeAudience(ev); aud != "" {
 		attrs = append(attrs, keyAudience.String(cut(stripQuery(aud))))
 	}
-	_, span := t.tracer.Start(ctx, SpanTokenExchange, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithTimestamp(end.Add(-ev.Duration)), trace.WithAttributes(attrs...))
-	if ev.Err != nil {
-		class := "_OTHER"
-		var c interface{ AuditClass() (string, bool) }
-		if errors.As(ev.Err, &c) {
-			if cl, _ := c.AuditClass(); cl != "" {
-				class = cl
+	ctx, span := t.tracer.Start(ctx, SpanTokenExchange, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx, func(err error) {
+		if err != nil {
+			class := "_OTHER"
+			var c interface{ AuditClass() (string, bool) }
+			if errors.As(err, &c) {
+				if cl, _ := c.AuditClass(); cl != "" {
+					class = cl
+				}
 			}
+			class = t.reasons.fold(class)
+			span.SetAttributes(keyErrorType.String(class))
+			span.SetStatus(codes.Error, class)
 		}
-		class = t.reasons.fold(class)
-		span.SetAttributes(keyErrorType.String(class))
-		span.SetStatus(codes.Error, class)
+		span.End()
 	}
-	span.End(trace.WithTimestamp(end))
 }
 
 // exchangeAudience is the target's audience, else its resource (both from

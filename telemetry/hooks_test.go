@@ -41,6 +41,9 @@ func TestNilTelemetryIgnores(t *testing.T) {
 		assert.Equal(t, ctx, c)
 		assert.Nil(t, end)
 		tel.ObserveExchange(ctx, obo.ExchangeEvent{})
+		c, xend := tel.StartExchange(ctx, obo.ExchangeEvent{})
+		assert.Equal(t, ctx, c)
+		assert.Nil(t, xend)
 		tel.ObserveRateLimit(ctx, ratelimit.Observed{})
 	})
 }

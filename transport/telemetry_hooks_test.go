@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -86,6 +87,7 @@ func newHookStack(t *testing.T) *hookStack {
 	ex, err := obo.New(obo.Config{
 		TokenEndpoint: idp.TokenURL(), ClientID: "mcp-rs", ClientSecret: auth.NewCredential(hookSecret),
 		AuthMethod: obo.ClientSecretBasic, Audit: rec, Observer: g.Telemetry(),
+		HTTPClient: &http.Client{Transport: spanningTransport{tracer: tp.Tracer("test-httpclient"), base: http.DefaultTransport}},
 	})
 	require.NoError(t, err)
 
@@ -104,6 +106,42 @@ func newHookStack(t *testing.T) *hookStack {
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close(); _ = rec.Close() })
 	return &hookStack{url: url, idp: idp, reader: reader, spans: sr, guard: g}
+}
+
+// spanHTTPClient is the name of the spans spanningTransport makes.
+const spanHTTPClient = "HTTP POST"
+
+// spanningTransport stands in for an instrumented HTTP client
+// (otelhttp.NewTransport): each request gets a CLIENT span started from
+// the request's context, and the request goes out in the span's context.
+type spanningTransport struct {
+	tracer trace.Tracer
+	base   http.RoundTripper
+}
+
+func (s spanningTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, span := s.tracer.Start(r.Context(), spanHTTPClient, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("server.address", r.URL.Host)))
+	defer span.End()
+	resp, err := s.base.RoundTrip(r.WithContext(ctx))
+	if err == nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	return resp, err
+}
+
+// httpChildOf returns the one spanningTransport span whose parent is
+// parent.
+func httpChildOf(t *testing.T, sr *tracetest.SpanRecorder, parent sdktrace.ReadOnlySpan) sdktrace.ReadOnlySpan {
+	t.Helper()
+	var found []sdktrace.ReadOnlySpan
+	for _, s := range findSpans(sr, spanHTTPClient) {
+		if s.Parent().SpanID() == parent.SpanContext().SpanID() && s.Parent().TraceID() == parent.SpanContext().TraceID() {
+			found = append(found, s)
+		}
+	}
+	require.Len(t, found, 1, "one HTTP client span under %s", parent.Name())
+	return found[0]
 }
 
 // open starts a 2025-11-25 session for token, returning its ID; for
@@ -260,12 +298,21 @@ func TestStackTelemetryHooks(t *testing.T) {
 			require.Len(t, exch, 1, "the cached reuse made no exchange")
 			xp := serverSpanOf(t, s.spans, exch[0])
 			assert.Equal(t, "tools/call downstream", xp.Name())
+			assert.Equal(t, trace.SpanKindServer, xp.SpanKind())
 			assert.Equal(t, trace.SpanKindClient, exch[0].SpanKind())
 			xa := spanAttrs(exch[0])
 			assert.Equal(t, "token-exchange", xa["mcpguard.grant"])
 			assert.Equal(t, "https://calendar.example.com", xa["mcpguard.audience"])
 			assert.False(t, exch[0].StartTime().Before(xp.StartTime()), "the exchange starts inside its request")
 			assert.False(t, exch[0].EndTime().After(xp.EndTime()))
+			// The HTTP client's span of the call to the token endpoint is
+			// the exchange span's child, not its sibling, and inside it.
+			hc := httpChildOf(t, s.spans, exch[0])
+			assert.Equal(t, trace.SpanKindClient, hc.SpanKind())
+			assert.Equal(t, exch[0].SpanContext().TraceID(), hc.SpanContext().TraceID())
+			assert.False(t, hc.StartTime().Before(exch[0].StartTime()))
+			assert.False(t, hc.EndTime().After(exch[0].EndTime()))
+			assert.Len(t, findSpans(s.spans, spanHTTPClient), 1, "the cached reuse made no HTTP call")
 
 			// No credential in any span or metric attribute.
 			secrets := []string{alice, forged, opaque, hookSecret}
@@ -325,14 +372,18 @@ func TestStackTelemetryHookFailures(t *testing.T) {
 			assert.Equal(t, "invalid_grant", spanAttrs(exch[0])["error.type"])
 			assert.Equal(t, "Error", exch[0].Status().Code.String())
 			assert.Equal(t, "invalid_grant", exch[0].Status().Description)
-			assert.Equal(t, "tools/call downstream", serverSpanOf(t, s.spans, exch[0]).Name())
+			xp := serverSpanOf(t, s.spans, exch[0])
+			assert.Equal(t, "tools/call downstream", xp.Name())
+			assert.Equal(t, trace.SpanKindServer, xp.SpanKind())
+			hc := httpChildOf(t, s.spans, exch[0])
+			assert.Equal(t, "POST", spanAttrs(hc)["http.request.method"])
 
 			intro := findSpans(s.spans, telemetry.SpanIntrospect)
 			require.Len(t, intro, 1)
 			assert.Equal(t, "unavailable", spanAttrs(intro[0])["error.type"])
 			assert.Equal(t, trace.SpanKindServer, serverSpanOf(t, s.spans, intro[0]).SpanKind())
 
-			for _, sp := range append(exch, intro...) {
+			for _, sp := range append(append(exch, intro...), hc) {
 				for _, kv := range sp.Attributes() {
 					assert.NotContains(t, kv.Value.Emit(), "revoked", "no error text in an attribute")
 				}
