@@ -51,7 +51,8 @@
 // errors name their own audit class by a method audit looks for in the
 // chain (errors.As). obo declares obo.Auditor (Recorder.TokenExchange,
 // wired as obo.Config{Audit: rec}) and its errors have AuditClass() (class
-// string, denied bool); ratelimit's tool-budget refusals and timeouts have
+// string, denied bool); redisstore declares Reporter
+// (Recorder.ReportStore, wired as redisstore.Config{Reporter: rec}); ratelimit's tool-budget refusals and timeouts have
 // LimitReason() string (and RateLimited() bool, LimitNamespace() string)
 // and are recorded as KindRateLimited with that reason. For everything the
 // tool middleware cannot see in an error the direction is the transport's:

@@ -139,7 +139,7 @@ func TestTokenCacheRedisDown(t *testing.T) {
 	evs := ev.list()
 	require.NotEmpty(t, evs)
 	assert.Equal(t, StoreTokens, evs[0].Store)
-	assert.Equal(t, DegradeLocal, evs[0].Policy)
+	assert.Equal(t, DegradeLocal.String(), evs[0].Outcome)
 
 	srv.start()
 	other := idp.MustMint(map[string]any{"sub": "carol"})

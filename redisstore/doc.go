@@ -31,17 +31,18 @@
 //
 // After a failure a store skips Redis for Config.RetryAfter (500 ms by
 // default), answering by its policy at once, then tries again: service
-// resumes by itself when Redis is back, no restart needed. Config.OnEvent
-// hears of each failure (at most one event a second per store) and of each
-// recovery; wire it to the audit log with AuditTo, whose telemetry
-// observer counts them (mcpguard.store.events).
+// resumes by itself when Redis is back, no restart needed. Config.Reporter
+// hears of each failure (at most once a second per store) and of each
+// recovery: pass the *audit.Recorder, which records them as
+// audit.KindStoreFailure events and whose telemetry observer counts them
+// (mcpguard.store.events), or a *telemetry.Telemetry alone for the metric.
 //
 // Typical wiring:
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379",
 //		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
-//	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key, OnEvent: redisstore.AuditTo(rec)})
+//	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key, Reporter: rec})
 //	terminated, err := shared.TerminatedSessions(redisstore.StoreConfig{})
 //	counts, err := shared.SessionCounts(redisstore.StoreConfig{})
 //	replay, err := shared.ReplayStore(redisstore.StoreConfig{})

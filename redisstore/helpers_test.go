@@ -113,22 +113,28 @@ func newClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-// events collects the Events of a Shared.
+// report is one call of Reporter.ReportStore.
+type report struct {
+	Store, Outcome string
+	Recovered      bool
+}
+
+// events is a Reporter that collects what a Shared reports.
 type events struct {
 	mu  sync.Mutex
-	evs []Event
+	evs []report
 }
 
-func (e *events) add(_ context.Context, ev Event) {
+func (e *events) ReportStore(_ context.Context, store, outcome string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.evs = append(e.evs, ev)
+	e.evs = append(e.evs, report{Store: store, Outcome: outcome, Recovered: outcome == "recovered"})
 }
 
-func (e *events) list() []Event {
+func (e *events) list() []report {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]Event(nil), e.evs...)
+	return append([]report(nil), e.evs...)
 }
 
 // newShared returns plumbing on addr with a fresh client, standing for one
@@ -137,7 +143,7 @@ func newShared(t testing.TB, addr string, ev *events) *Shared {
 	t.Helper()
 	cfg := Config{Client: newClient(t, addr), SealKey: testKey(7), Prefix: "t:", RetryAfter: time.Millisecond}
 	if ev != nil {
-		cfg.OnEvent = ev.add
+		cfg.Reporter = ev
 	}
 	s, err := New(cfg)
 	require.NoError(t, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/mcpguard/mcpguard/transport/ratelimit/redisrate"
 )
 
-// StoreRateLimits is the Event.Store of the limiter built by RateLimiter.
+// StoreRateLimits is the store name (see Reporter) of the limiter built by RateLimiter.
 const StoreRateLimits = "rate_limits"
 
 // Limiter is a ratelimit.Limiter whose budgets live in Redis (a

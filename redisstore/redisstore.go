@@ -80,23 +80,28 @@ func (p FailurePolicy) check(field string) error {
 	return nil
 }
 
-// Event reports a change of a store's health: Redis failed (Recovered
-// false; Err says why, Policy what the store did about it) or answered again
-// after failing (Recovered true). While Redis keeps failing, a store
-// reports at most one event per second. An Event never holds a key, a
-// value or a credential.
-type Event struct {
-	// Store names the store: "terminated_sessions", "session_counts",
-	// "dpop_replay", "obo_tokens", "introspection", or a name a store of
-	// another package passes to Shared.Health.
-	Store string
-	// Policy is the policy that applied.
-	Policy FailurePolicy
-	// Recovered is true on the first success after a failure.
-	Recovered bool
-	// Err is the Redis error (wrapping ErrUnavailable); nil when Recovered.
-	Err error
+// Reporter is told of each change of a store's health: Redis failed
+// (outcome is the policy that applied, "fail_closed" or "degrade_local",
+// as FailurePolicy.String spells it) or answered again after failing
+// (outcome "recovered"). store names the store: "terminated_sessions",
+// "session_counts", "dpop_replay", "obo_tokens", "introspection",
+// "rate_limits", "revocation", or a name a store of another package passes
+// to Shared.Health. While Redis keeps failing, a store reports at most once
+// a second. Nothing passed holds a key, a value or a credential, nor the
+// Redis error's text.
+//
+// It is the one connection between redisstore and an audit log or metrics
+// (Config.Reporter): *audit.Recorder implements it (an
+// audit.KindStoreFailure event; its telemetry observer counts it) and so
+// does *telemetry.Telemetry (mcpguard.store.events, without audit).
+// ReportStore is called on the request's goroutine; it must be fast, must
+// not block and must be safe for concurrent use.
+type Reporter interface {
+	ReportStore(ctx context.Context, store, outcome string)
 }
+
+// outcomeRecovered is the outcome a Reporter hears on recovery.
+const outcomeRecovered = "recovered"
 
 // Config configures Shared, the plumbing every store of this package uses.
 // Client and SealKey are required; the zero value of every other field is
@@ -123,10 +128,10 @@ type Config struct {
 	// RetryAfter is how long a store skips Redis after a failed call;
 	// zero means DefaultRetryAfter, at most a minute.
 	RetryAfter time.Duration
-	// OnEvent, when set, is told about failures and recoveries (see
-	// Event): feed it to the audit log and metrics. It is called on the
-	// request's goroutine and must not block.
-	OnEvent func(ctx context.Context, ev Event)
+	// Reporter, when set, is told about failures and recoveries (see
+	// Reporter): pass the *audit.Recorder (or a *telemetry.Telemetry for
+	// metrics without audit). Nil: none.
+	Reporter Reporter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -142,7 +147,7 @@ type Shared struct {
 	prefix     string
 	aead       cipher.AEAD
 	retryAfter time.Duration
-	onEvent    func(context.Context, Event)
+	reporter   Reporter
 	now        func() time.Time
 	macs       sync.Pool // of hash.Hash keyed with the key-hash key
 }
@@ -191,7 +196,7 @@ func New(cfg Config) (*Shared, error) {
 		prefix:     cfg.Prefix,
 		aead:       aead,
 		retryAfter: cfg.RetryAfter,
-		onEvent:    cfg.OnEvent,
+		reporter:   cfg.Reporter,
 		now:        cfg.Now,
 	}
 	s.macs.New = func() any { return hmac.New(sha256.New, hashKey) }
@@ -277,7 +282,7 @@ func (s *Shared) Open(key string, sealed []byte) ([]byte, error) {
 }
 
 // Health tracks whether a store's Redis calls succeed, reports changes
-// through Config.OnEvent and tells the store when to skip Redis for a while
+// through Config.Reporter and tells the store when to skip Redis for a while
 // after a failure. Get one per store with Shared.Health.
 type Health struct {
 	s      *Shared
@@ -289,8 +294,8 @@ type Health struct {
 	lastEvent atomic.Int64 // unix nanoseconds of the last failure event
 }
 
-// Health returns the health tracker of the store named store (see
-// Event.Store), which follows policy.
+// Health returns the health tracker of the store named store (the name a
+// Reporter hears), which follows policy.
 func (s *Shared) Health(store string, policy FailurePolicy) *Health {
 	return &Health{s: s, store: store, policy: policy}
 }
@@ -306,7 +311,7 @@ func (h *Health) Skip() bool {
 }
 
 // Fail records that a Redis call failed with err and returns err wrapped
-// with ErrUnavailable (nil err: the skip error). It reports an Event the
+// with ErrUnavailable (nil err: the skip error). It tells the Reporter the
 // first time and then at most once a second while failures go on. Only a
 // real failure (err not nil) starts a new RetryAfter window: a skipped call
 // does not, or a store asked more often than RetryAfter would never try
@@ -323,8 +328,8 @@ func (h *Health) Fail(ctx context.Context, err error) error {
 	}
 	first := !h.failing.Swap(true)
 	if last := h.lastEvent.Load(); first || now-last >= int64(time.Second) {
-		if h.lastEvent.CompareAndSwap(last, now) && h.s.onEvent != nil {
-			h.s.onEvent(ctx, Event{Store: h.store, Policy: h.policy, Err: err})
+		if h.lastEvent.CompareAndSwap(last, now) && h.s.reporter != nil {
+			h.s.reporter.ReportStore(ctx, h.store, h.policy.String())
 		}
 	}
 	return err
@@ -338,8 +343,8 @@ func (h *Health) OK(ctx context.Context) {
 	}
 	if h.failing.Swap(false) {
 		h.skipUntil.Store(0)
-		if h.s.onEvent != nil {
-			h.s.onEvent(ctx, Event{Store: h.store, Policy: h.policy, Recovered: true})
+		if h.s.reporter != nil {
+			h.s.reporter.ReportStore(ctx, h.store, outcomeRecovered)
 		}
 	}
 }

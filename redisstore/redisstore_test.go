@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,16 +96,14 @@ func TestHealthEvents(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = c.Close() })
 	now := time.Unix(1000, 0)
-	var mu sync.Mutex
-	var events []Event
-	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now },
-		OnEvent: func(_ context.Context, ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }})
+	var rep events
+	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now }, Reporter: &rep})
 	require.NoError(t, err)
 	h := s.Health("dpop_replay", FailClosed)
 	ctx := context.Background()
 
 	h.OK(ctx)
-	assert.Empty(t, events, "no event while healthy")
+	assert.Empty(t, rep.list(), "no event while healthy")
 	assert.False(t, h.Skip())
 
 	err = h.Fail(ctx, errors.New("connection refused"))
@@ -115,22 +112,21 @@ func TestHealthEvents(t *testing.T) {
 	assert.True(t, h.Skip(), "Redis is skipped right after a failure")
 	assert.True(t, h.Failing())
 	_ = h.Fail(ctx, errors.New("again"))
-	require.Len(t, events, 1, "one event per second at most")
-	assert.Equal(t, Event{Store: "dpop_replay", Policy: FailClosed, Err: events[0].Err}, events[0])
+	require.Len(t, rep.list(), 1, "one event per second at most")
+	assert.Equal(t, report{Store: "dpop_replay", Outcome: "fail_closed"}, rep.list()[0])
 
 	now = now.Add(DefaultRetryAfter)
 	assert.False(t, h.Skip(), "tried again after RetryAfter")
 	now = now.Add(time.Second)
 	_ = h.Fail(ctx, errors.New("still"))
-	require.Len(t, events, 2)
+	require.Len(t, rep.list(), 2)
 
 	h.OK(ctx)
-	require.Len(t, events, 3)
-	assert.True(t, events[2].Recovered)
-	assert.NoError(t, events[2].Err)
+	require.Len(t, rep.list(), 3)
+	assert.Equal(t, report{Store: "dpop_replay", Outcome: "recovered", Recovered: true}, rep.list()[2])
 	assert.False(t, h.Skip())
 	h.OK(ctx)
-	assert.Len(t, events, 3, "one recovery event")
+	assert.Len(t, rep.list(), 3, "one recovery event")
 }
 
 // TestHealthSkipDoesNotExtend: calls skipped after a failure do not push

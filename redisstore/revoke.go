@@ -16,7 +16,7 @@ import (
 	"github.com/mcpguard/mcpguard/auth"
 )
 
-// StoreRevocation is the Event.Store name of the revocation list.
+// StoreRevocation is the store name (see Reporter) of the revocation list.
 const StoreRevocation = "revocation"
 
 // Defaults of RevokerConfig.

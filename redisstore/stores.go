@@ -35,7 +35,7 @@ func (c StoreConfig) check(name string) error {
 	return nil
 }
 
-// Store names, as reported in Event.Store.
+// Store names, as a Reporter hears them.
 const (
 	StoreTerminatedSessions = "terminated_sessions"
 	StoreSessionCounts      = "session_counts"

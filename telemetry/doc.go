@@ -6,7 +6,7 @@
 // …/metric, …/trace); the application chooses the SDK and exporters. The
 // packages it observes keep no OpenTelemetry import: they declare small
 // hooks (audit.Observer, auth.Observer, ratelimit.Observer,
-// obo.Observer) that a *Telemetry implements. A server that does
+// obo.Observer, redisstore.Reporter) that a *Telemetry implements. A server that does
 // not configure telemetry pays nothing: transport installs none of this.
 //
 // # Traces
@@ -65,7 +65,10 @@
 // Config.Validator with SetObserver) and obo.Observer
 // (obo.Config{Observer: guard.Telemetry()}). A nil *Telemetry ignores what
 // it is told. It implements ratelimit.Observer too: transport installs it on its
-// request limits and on Config.ToolBudgets.
+// request limits and on Config.ToolBudgets. And it implements
+// redisstore.Reporter (redisstore.Config{Reporter: tel}) for a deployment
+// that wants mcpguard.store.events without an audit log; with one, pass the
+// *audit.Recorder there instead, whose observer counts the same events.
 //
 // Decisions reach telemetry through the audit stream (audit.Observer), so
 // they are counted exactly as they are audited: transport installs the

@@ -97,7 +97,7 @@ func (t *Telemetry) count(ctx context.Context, e audit.Event) {
 	case audit.KindStoreFailure:
 		// Reason is "<store>:<outcome>", both from fixed lists.
 		store, outcome, _ := strings.Cut(e.Reason, ":")
-		t.storeEvents.Add(ctx, 1, metric.WithAttributes(keyStore.String(cut(store)), keyOutcome.String(cut(outcome))))
+		t.countStore(ctx, store, outcome)
 		if e.Decision == audit.DecisionNone {
 			return
 		}

@@ -13,7 +13,9 @@ import (
 )
 
 // Store failures and recoveries (audit.KindStoreFailure, from package
-// redisstore) are counted by store and outcome, whatever their decision.
+// redisstore) are counted by store and outcome, whatever their decision,
+// whether they come through the audit recorder or straight from a store
+// (ReportStore).
 func TestObserveStoreEvents(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	tel, err := New(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))})
@@ -24,6 +26,9 @@ func TestObserveStoreEvents(t *testing.T) {
 	tel.Observe(ctx, audit.Event{Kind: audit.KindStoreFailure, Reason: "obo_tokens:degrade_local", ErrorClass: "store_unavailable"})
 	tel.Observe(ctx, audit.Event{Kind: audit.KindStoreFailure, Reason: "obo_tokens:degrade_local", ErrorClass: "store_unavailable"})
 	tel.Observe(ctx, audit.Event{Kind: audit.KindStoreFailure, Reason: "dpop_replay:recovered"})
+	// As a redisstore.Reporter, without audit: the same counter.
+	tel.ReportStore(ctx, "session_counts", "fail_closed")
+	tel.ReportStore(ctx, "obo_tokens", "degrade_local")
 
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(ctx, &rm))
@@ -41,8 +46,9 @@ func TestObserveStoreEvents(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int64{
-		"dpop_replay/fail_closed":  1,
-		"obo_tokens/degrade_local": 2,
-		"dpop_replay/recovered":    1,
+		"dpop_replay/fail_closed":    1,
+		"obo_tokens/degrade_local":   3,
+		"dpop_replay/recovered":      1,
+		"session_counts/fail_closed": 1,
 	}, got)
 }

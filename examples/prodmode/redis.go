@@ -116,7 +116,7 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 		_ = rdb.Close()
 		return nil, fmt.Errorf("MCPGUARD_REDIS_URL: Redis at %s does not answer: %w", cfg.redis.Addr, err)
 	}
-	st, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: cfg.sealKey, OnEvent: redisstore.AuditTo(rec)})
+	st, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: cfg.sealKey, Reporter: rec})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, err
