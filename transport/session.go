@@ -218,18 +218,34 @@ func (b *SessionBinding) mac() *keyedMAC {
 // sum returns the first sessionTagLen bytes of the HMAC of m.msg,
 // base64url-encoded, and puts m back in the pool.
 func (b *SessionBinding) sum(m *keyedMAC) string {
+	var enc [sessionTagEncLen]byte
+	return string(b.sumInto(m, &enc))
+}
+
+// sessionTagEncLen is the length of a base64url (unpadded) session tag.
+const sessionTagEncLen = (sessionTagLen*8 + 5) / 6
+
+// sumInto is sum writing the encoded tag into enc (the caller's stack)
+// and returning it, so a tag that is only compared costs no allocation.
+func (b *SessionBinding) sumInto(m *keyedMAC, enc *[sessionTagEncLen]byte) []byte {
 	m.h.Write(m.msg)
 	m.h.Sum(m.out[:0])
-	s := base64.RawURLEncoding.EncodeToString(m.out[:sessionTagLen])
+	base64.RawURLEncoding.Encode(enc[:], m.out[:sessionTagLen])
 	m.h.Reset()
 	if cap(m.msg) <= 4096 { // a huge principal does not pin its buffer
 		m.msg = m.msg[:0]
 		b.macs.Put(m)
 	}
-	return s
+	return enc[:]
 }
 
 func (b *SessionBinding) tag(id string, p *auth.Principal, tenant string) string {
+	var enc [sessionTagEncLen]byte
+	return string(b.tagInto(id, p, tenant, &enc))
+}
+
+// tagInto is tag written into enc.
+func (b *SessionBinding) tagInto(id string, p *auth.Principal, tenant string, enc *[sessionTagEncLen]byte) []byte {
 	m := b.mac()
 	m.msg = appendField(m.msg[:0], id)
 	m.msg = appendPrincipal(m.msg, p)
@@ -237,7 +253,7 @@ func (b *SessionBinding) tag(id string, p *auth.Principal, tenant string) string
 		m.msg = appendPrincipal(m.msg, p.Actor)
 	}
 	m.msg = appendField(m.msg, tenant)
-	return b.sum(m)
+	return b.sumInto(m, enc)
 }
 
 // terminatedKey is the store key of mcp-go's session ID id: a digest under
@@ -256,22 +272,31 @@ func (b *SessionBinding) open(bound string, p *auth.Principal, tenant string) (s
 		return "", false
 	}
 	id, tag := bound[:i], bound[i+1:]
-	want := b.tag(id, p, tenant)
-	return id, hmac.Equal([]byte(tag), []byte(want))
+	var enc [sessionTagEncLen]byte
+	want := b.tagInto(id, p, tenant, &enc)
+	return id, hmac.Equal([]byte(tag), want)
 }
 
 // withHeader returns a copy of r whose header key (canonical) holds only
 // value. r and its Header are not modified: the copy has its own header map
 // sharing the other values' slices, which nothing downstream writes
 // through (a deep r.Clone would copy every header value, the URL and the
-// trailers to change one entry).
+// trailers to change one entry). The copy and the new value's slice are
+// one allocation.
 func withHeader(r *http.Request, key, value string) *http.Request {
-	r2 := r.WithContext(r.Context())
+	c := &headerCopy{req: *r, value: [1]string{value}}
 	h := make(http.Header, len(r.Header))
 	maps.Copy(h, r.Header)
-	h[key] = []string{value}
-	r2.Header = h
-	return r2
+	h[key] = c.value[:]
+	c.req.Header = h
+	return &c.req
+}
+
+// headerCopy is a shallow request copy (what r.WithContext makes) together
+// with the backing array of the one header value withHeader replaces.
+type headerCopy struct {
+	req   http.Request
+	value [1]string
 }
 
 // Middleware returns the HTTP middleware that checks, strips and adds tags.

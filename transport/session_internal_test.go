@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -105,4 +106,20 @@ func TestWithHeaderLeavesTheRequestAlone(t *testing.T) {
 	r2.Header.Set("Authorization", "changed")
 	assert.Equal(t, "Bearer x", r.Header.Get("Authorization"), "the copy has its own map")
 	assert.Equal(t, r.Context(), r2.Context())
+}
+
+func TestOpenDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
+	b, err := NewSessionBinding(bytes.Repeat([]byte{7}, 32))
+	require.NoError(t, err)
+	p := &auth.Principal{Issuer: "i", Subject: "alice"}
+	bound := "sess." + b.tag("sess", p, "acme")
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, ok := b.open(bound, p, "acme"); !ok {
+			t.Fatal("a valid tag did not open")
+		}
+	})
+	assert.Zero(t, allocs, "checking a session tag allocates nothing")
 }
