@@ -86,6 +86,30 @@ func BenchmarkTokenCachedParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkTokenCachedObserved: BenchmarkTokenCached/subject=900B with a
+// Config.Observer that does nothing: a cache hit reports to
+// ObserveExchange only (StartExchange is for exchanges made), so it must
+// stay allocation-free.
+func BenchmarkTokenCachedObserved(b *testing.B) {
+	as := newFakeAS(b, "client_secret_basic")
+	obs := &countingStarts{observerFunc: func(context.Context, obo.ExchangeEvent) {}}
+	ex := newExchanger(b, as, func(c *obo.Config) { c.Observer = obs })
+	ctx := userCtx(benchSubject(900, 0))
+	_, err := ex.Token(ctx, calendar)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ex.Token(ctx, calendar); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if n := obs.starts.Load(); n != 1 {
+		b.Fatalf("%d exchanges started, want the warm-up's only", n)
+	}
+}
+
 type nopTransport struct{}
 
 func (nopTransport) RoundTrip(*http.Request) (*http.Response, error) {

@@ -116,19 +116,18 @@ func TestOneExchangeForManyCallers(t *testing.T) {
 	as.gate = gate
 	var mu sync.Mutex
 	var cached, shared, total int
-	ex := newExchanger(t, as, func(c *obo.Config) {
-		c.Observer = observerFunc(func(_ context.Context, ev obo.ExchangeEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			total++
-			if ev.Cached {
-				cached++
-			}
-			if ev.Shared {
-				shared++
-			}
-		})
-	})
+	obs := &countingStarts{observerFunc: func(_ context.Context, ev obo.ExchangeEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		total++
+		if ev.Cached {
+			cached++
+		}
+		if ev.Shared {
+			shared++
+		}
+	}}
+	ex := newExchanger(t, as, func(c *obo.Config) { c.Observer = obs })
 	const n = 1000
 	var wg sync.WaitGroup
 	var start sync.WaitGroup
@@ -153,6 +152,7 @@ func TestOneExchangeForManyCallers(t *testing.T) {
 	assert.Equal(t, alice, decodeIssued(t, toks[0]).Sub)
 	assert.Equal(t, n, total, "one event per call")
 	assert.Equal(t, n-1, cached+shared, "all but the leader were served by the cache or the shared flight")
+	assert.EqualValues(t, 1, obs.starts.Load(), "one exchange started, for the leader only")
 }
 
 // TestUsersNeverShareTokens: many goroutines for several users at once;

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -142,6 +143,17 @@ type observerFunc func(ctx context.Context, ev obo.ExchangeEvent)
 func (f observerFunc) ObserveExchange(ctx context.Context, ev obo.ExchangeEvent) { f(ctx, ev) }
 
 func (f observerFunc) StartExchange(ctx context.Context, _ obo.ExchangeEvent) (context.Context, func(error)) {
+	return ctx, nil
+}
+
+// countingStarts is an observerFunc that counts StartExchange calls.
+type countingStarts struct {
+	observerFunc
+	starts atomic.Int64
+}
+
+func (c *countingStarts) StartExchange(ctx context.Context, _ obo.ExchangeEvent) (context.Context, func(error)) {
+	c.starts.Add(1)
 	return ctx, nil
 }
 
