@@ -58,7 +58,7 @@ func BenchmarkWarmCall(b *testing.B) {
 	b.Run("key_hash", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = sh.Key("term", []byte("session-key-0123456789abcdef"))
+			_ = sh.key("term", []byte("session-key-0123456789abcdef"))
 		}
 	})
 }

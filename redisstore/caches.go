@@ -28,14 +28,14 @@ const maxCachedValue = 1<<20 + 4<<10
 // concurrent use.
 type TokenCache struct {
 	s      *Shared
-	health *Health
+	health *health
 }
 
 var _ obo.SharedCache = (*TokenCache)(nil)
 
 // TokenCache returns the shared cache of exchanged tokens.
 func (s *Shared) TokenCache() *TokenCache {
-	return &TokenCache{s: s, health: s.Health(StoreTokens, DegradeLocal)}
+	return &TokenCache{s: s, health: s.health(StoreTokens, DegradeLocal)}
 }
 
 type sealedToken struct {
@@ -52,7 +52,7 @@ func (c *TokenCache) Get(ctx context.Context, key [32]byte, now time.Time) (obo.
 	if c.health.Skip() {
 		return obo.Token{}, time.Time{}, false
 	}
-	rkey := c.s.Key("obo", key[:])
+	rkey := c.s.key("obo", key[:])
 	v, err := c.s.client.Get(ctx, rkey).Bytes()
 	if isRedisNil(err) {
 		c.health.OK(ctx)
@@ -66,7 +66,7 @@ func (c *TokenCache) Get(ctx context.Context, key [32]byte, now time.Time) (obo.
 	if len(v) > maxCachedValue {
 		return obo.Token{}, time.Time{}, false
 	}
-	plain, err := c.s.Open(rkey, v)
+	plain, err := c.s.open(rkey, v)
 	if err != nil {
 		return obo.Token{}, time.Time{}, false
 	}
@@ -103,8 +103,8 @@ func (c *TokenCache) Put(ctx context.Context, key [32]byte, tok obo.Token, refre
 	if err != nil {
 		return
 	}
-	rkey := c.s.Key("obo", key[:])
-	sealed := c.s.Seal(rkey, plain)
+	rkey := c.s.key("obo", key[:])
+	sealed := c.s.seal(rkey, plain)
 	clear(plain)
 	if err := c.s.client.Set(ctx, rkey, sealed, d).Err(); err != nil {
 		_ = c.health.Fail(ctx, err)
@@ -127,14 +127,14 @@ func (c *TokenCache) Put(ctx context.Context, key [32]byte, tok obo.Token, refre
 // concurrent use.
 type IntrospectionCache struct {
 	s      *Shared
-	health *Health
+	health *health
 }
 
 var _ auth.IntrospectionCache = (*IntrospectionCache)(nil)
 
 // IntrospectionCache returns the shared cache of introspection answers.
 func (s *Shared) IntrospectionCache() *IntrospectionCache {
-	return &IntrospectionCache{s: s, health: s.Health(StoreIntrospection, DegradeLocal)}
+	return &IntrospectionCache{s: s, health: s.health(StoreIntrospection, DegradeLocal)}
 }
 
 type sealedAnswer struct {
@@ -147,7 +147,7 @@ func (c *IntrospectionCache) Get(ctx context.Context, key [32]byte, now time.Tim
 	if c.health.Skip() {
 		return nil, time.Time{}, false
 	}
-	rkey := c.s.Key("intro", key[:])
+	rkey := c.s.key("intro", key[:])
 	v, err := c.s.client.Get(ctx, rkey).Bytes()
 	if isRedisNil(err) {
 		c.health.OK(ctx)
@@ -161,7 +161,7 @@ func (c *IntrospectionCache) Get(ctx context.Context, key [32]byte, now time.Tim
 	if len(v) > maxCachedValue {
 		return nil, time.Time{}, false
 	}
-	plain, err := c.s.Open(rkey, v)
+	plain, err := c.s.open(rkey, v)
 	if err != nil {
 		return nil, time.Time{}, false
 	}
@@ -186,8 +186,8 @@ func (c *IntrospectionCache) Put(ctx context.Context, key [32]byte, response []b
 	if err != nil {
 		return
 	}
-	rkey := c.s.Key("intro", key[:])
-	sealed := c.s.Seal(rkey, plain)
+	rkey := c.s.key("intro", key[:])
+	sealed := c.s.seal(rkey, plain)
 	clear(plain)
 	if err := c.s.client.Set(ctx, rkey, sealed, d).Err(); err != nil {
 		_ = c.health.Fail(ctx, err)

@@ -25,7 +25,7 @@ type Limiter struct {
 	s      *Shared
 	remote *redisrate.Limiter
 	local  *ratelimit.Memory // DegradeLocal only
-	health *Health
+	health *health
 }
 
 var _ ratelimit.Limiter = (*Limiter)(nil)
@@ -39,7 +39,7 @@ func (s *Shared) RateLimiter(cfg StoreConfig) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{s: s, remote: remote, health: s.Health(StoreRateLimits, cfg.Policy)}
+	l := &Limiter{s: s, remote: remote, health: s.health(StoreRateLimits, cfg.Policy)}
 	if cfg.Policy == DegradeLocal {
 		if l.local, err = ratelimit.NewMemory(ratelimit.MemoryConfig{MaxKeys: cfg.LocalMax, Now: s.now}); err != nil {
 			return nil, err

@@ -28,10 +28,10 @@ var ErrConfig = errors.New("redisstore: invalid configuration")
 // wrapped beside it; neither holds a key or a value.
 var ErrUnavailable = errors.New("redisstore: redis unavailable")
 
-// ErrSealed is wrapped when a value read from Redis does not open under
+// errSealed is wrapped by open when a value read from Redis does not open under
 // the seal key (another key, a truncated or forged value). The value is
 // then treated as absent.
-var ErrSealed = errors.New("redisstore: sealed value does not open")
+var errSealed = errors.New("redisstore: sealed value does not open")
 
 // SealKeySize is the length of Config.SealKey: 32 bytes (256 bits).
 const SealKeySize = 32
@@ -85,8 +85,7 @@ func (p FailurePolicy) check(field string) error {
 // as FailurePolicy.String spells it) or answered again after failing
 // (outcome "recovered"). store names the store: "terminated_sessions",
 // "session_counts", "dpop_replay", "obo_tokens", "introspection",
-// "rate_limits", "revocation", or a name a store of another package passes
-// to Shared.Health. While Redis keeps failing, a store reports at most once
+// "rate_limits" or "revocation" (the Store… constants). While Redis keeps failing, a store reports at most once
 // a second. Nothing passed holds a key, a value or a credential, nor the
 // Redis error's text.
 //
@@ -210,20 +209,14 @@ func derive(secret []byte, label string) []byte {
 	return m.Sum(nil)
 }
 
-// Client returns the shared Redis client.
-func (s *Shared) Client() redis.UniversalClient { return s.client }
-
-// Prefix returns the key prefix.
-func (s *Shared) Prefix() string { return s.prefix }
-
-// Key returns the Redis key of identifier parts in the namespace kind:
-// Prefix, kind, a colon and the base64url HMAC-SHA256 of the parts under
+// key returns the Redis key of identifier parts in the namespace kind:
+// the prefix, kind, a colon and the base64url HMAC-SHA256 of the parts under
 // the key-hash key. The parts (a token digest, a session key, a subject)
 // never appear in the key and cannot be recovered or tested for without
 // the seal key. kind must be a short constant such as "replay"; it may
 // contain a Redis Cluster hash tag ("{sc}") to keep related keys in one
 // slot.
-func (s *Shared) Key(kind string, parts ...[]byte) string {
+func (s *Shared) key(kind string, parts ...[]byte) string {
 	sum := s.digest(kind, parts...)
 	b := make([]byte, 0, len(s.prefix)+len(kind)+1+base64.RawURLEncoding.EncodedLen(len(sum)))
 	b = append(b, s.prefix...)
@@ -233,7 +226,7 @@ func (s *Shared) Key(kind string, parts ...[]byte) string {
 	return string(b)
 }
 
-// digest is the keyed hash behind Key.
+// digest is the keyed hash behind key.
 func (s *Shared) digest(kind string, parts ...[]byte) [sha256.Size]byte {
 	m := s.macs.Get().(hash.Hash)
 	m.Reset()
@@ -257,34 +250,34 @@ func (s *Shared) digest(kind string, parts ...[]byte) [sha256.Size]byte {
 // sealVersion is the first byte of every sealed value.
 const sealVersion = 1
 
-// Seal encrypts plaintext with AES-256-GCM under the derived seal key and
+// seal encrypts plaintext with AES-256-GCM under the derived seal key and
 // a random nonce, authenticating key as associated data, so a value moved
 // to another key does not open. The result is what goes to Redis.
-func (s *Shared) Seal(key string, plaintext []byte) []byte {
+func (s *Shared) seal(key string, plaintext []byte) []byte {
 	out := make([]byte, 1+s.aead.NonceSize(), 1+s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
 	out[0] = sealVersion
 	_, _ = rand.Read(out[1:])
 	return s.aead.Seal(out, out[1:], plaintext, []byte(key))
 }
 
-// Open decrypts a value sealed by Seal under the same key, or fails with
-// an error wrapping ErrSealed.
-func (s *Shared) Open(key string, sealed []byte) ([]byte, error) {
+// open decrypts a value sealed by seal under the same key, or fails with
+// an error wrapping errSealed.
+func (s *Shared) open(key string, sealed []byte) ([]byte, error) {
 	ns := s.aead.NonceSize()
 	if len(sealed) < 1+ns+s.aead.Overhead() || sealed[0] != sealVersion {
-		return nil, fmt.Errorf("%w: malformed", ErrSealed)
+		return nil, fmt.Errorf("%w: malformed", errSealed)
 	}
 	p, err := s.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(key))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSealed, err)
+		return nil, fmt.Errorf("%w: %w", errSealed, err)
 	}
 	return p, nil
 }
 
-// Health tracks whether a store's Redis calls succeed, reports changes
+// health tracks whether a store's Redis calls succeed, reports changes
 // through Config.Reporter and tells the store when to skip Redis for a while
-// after a failure. Get one per store with Shared.Health.
-type Health struct {
+// after a failure. Get one per store with Shared.health.
+type health struct {
 	s      *Shared
 	store  string
 	policy FailurePolicy
@@ -294,18 +287,18 @@ type Health struct {
 	lastEvent atomic.Int64 // unix nanoseconds of the last failure event
 }
 
-// Health returns the health tracker of the store named store (the name a
+// health returns the health tracker of the store named store (the name a
 // Reporter hears), which follows policy.
-func (s *Shared) Health(store string, policy FailurePolicy) *Health {
-	return &Health{s: s, store: store, policy: policy}
+func (s *Shared) health(store string, policy FailurePolicy) *health {
+	return &health{s: s, store: store, policy: policy}
 }
 
 // Policy returns the policy the store follows.
-func (h *Health) Policy() FailurePolicy { return h.policy }
+func (h *health) Policy() FailurePolicy { return h.policy }
 
 // Skip reports whether Redis failed less than Config.RetryAfter ago, so
 // the store should answer by its policy without calling Redis.
-func (h *Health) Skip() bool {
+func (h *health) Skip() bool {
 	u := h.skipUntil.Load()
 	return u != 0 && h.s.now().UnixNano() < u
 }
@@ -316,7 +309,7 @@ func (h *Health) Skip() bool {
 // real failure (err not nil) starts a new RetryAfter window: a skipped call
 // does not, or a store asked more often than RetryAfter would never try
 // Redis again.
-func (h *Health) Fail(ctx context.Context, err error) error {
+func (h *health) Fail(ctx context.Context, err error) error {
 	now := h.s.now().UnixNano()
 	if err == nil {
 		err = errors.New("skipped after a recent failure")
@@ -337,7 +330,7 @@ func (h *Health) Fail(ctx context.Context, err error) error {
 
 // OK records that a Redis call succeeded, reporting a recovery if the
 // store was failing.
-func (h *Health) OK(ctx context.Context) {
+func (h *health) OK(ctx context.Context) {
 	if !h.failing.Load() {
 		return
 	}
@@ -350,7 +343,7 @@ func (h *Health) OK(ctx context.Context) {
 }
 
 // Failing reports whether the last Redis call of the store failed.
-func (h *Health) Failing() bool { return h.failing.Load() }
+func (h *health) Failing() bool { return h.failing.Load() }
 
 // ttl is the expiry Redis should keep a key for, until the given time,
 // rounded down to the millisecond Redis counts in so that a key never

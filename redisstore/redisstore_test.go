@@ -39,7 +39,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	s, err := New(Config{Client: c, SealKey: testKey(1)})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultPrefix, s.Prefix())
+	assert.Equal(t, DefaultPrefix, s.prefix)
 	assert.Equal(t, DefaultRetryAfter, s.retryAfter)
 }
 
@@ -51,15 +51,15 @@ func TestKeyIsKeyedHash(t *testing.T) {
 	b, err := New(Config{Client: c, SealKey: testKey(2), Prefix: "p:"})
 	require.NoError(t, err)
 
-	k := a.Key("replay", []byte("alice-token"))
+	k := a.key("replay", []byte("alice-token"))
 	assert.True(t, strings.HasPrefix(k, "p:replay:"), k)
 	assert.NotContains(t, k, "alice")
 	assert.Len(t, k, len("p:replay:")+43)
-	assert.Equal(t, k, a.Key("replay", []byte("alice-token")), "deterministic")
-	assert.NotEqual(t, k, b.Key("replay", []byte("alice-token")), "another seal key, another key")
-	assert.NotEqual(t, k, a.Key("replay2", []byte("alice-token")), "namespaces differ")
+	assert.Equal(t, k, a.key("replay", []byte("alice-token")), "deterministic")
+	assert.NotEqual(t, k, b.key("replay", []byte("alice-token")), "another seal key, another key")
+	assert.NotEqual(t, k, a.key("replay2", []byte("alice-token")), "namespaces differ")
 	// Parts are length-prefixed: splitting differently is another key.
-	assert.NotEqual(t, a.Key("k", []byte("ab"), []byte("c")), a.Key("k", []byte("a"), []byte("bc")))
+	assert.NotEqual(t, a.key("k", []byte("ab"), []byte("c")), a.key("k", []byte("a"), []byte("bc")))
 }
 
 func TestSealOpen(t *testing.T) {
@@ -71,25 +71,25 @@ func TestSealOpen(t *testing.T) {
 	require.NoError(t, err)
 
 	msg := []byte("eyJhbGciOi.secret-token")
-	sealed := a.Seal("k1", msg)
+	sealed := a.seal("k1", msg)
 	assert.False(t, bytes.Contains(sealed, msg))
-	assert.NotEqual(t, sealed, a.Seal("k1", msg), "a fresh nonce each time")
-	got, err := a.Open("k1", sealed)
+	assert.NotEqual(t, sealed, a.seal("k1", msg), "a fresh nonce each time")
+	got, err := a.open("k1", sealed)
 	require.NoError(t, err)
 	assert.Equal(t, msg, got)
 
-	_, err = a.Open("k2", sealed)
-	assert.ErrorIs(t, err, ErrSealed, "bound to its key")
-	_, err = b.Open("k1", sealed)
-	assert.ErrorIs(t, err, ErrSealed, "another seal key")
+	_, err = a.open("k2", sealed)
+	assert.ErrorIs(t, err, errSealed, "bound to its key")
+	_, err = b.open("k1", sealed)
+	assert.ErrorIs(t, err, errSealed, "another seal key")
 	flipped := bytes.Clone(sealed)
 	flipped[len(flipped)-1] ^= 1
-	_, err = a.Open("k1", flipped)
-	assert.ErrorIs(t, err, ErrSealed)
-	_, err = a.Open("k1", sealed[:10])
-	assert.ErrorIs(t, err, ErrSealed)
-	_, err = a.Open("k1", nil)
-	assert.ErrorIs(t, err, ErrSealed)
+	_, err = a.open("k1", flipped)
+	assert.ErrorIs(t, err, errSealed)
+	_, err = a.open("k1", sealed[:10])
+	assert.ErrorIs(t, err, errSealed)
+	_, err = a.open("k1", nil)
+	assert.ErrorIs(t, err, errSealed)
 }
 
 func TestHealthEvents(t *testing.T) {
@@ -99,7 +99,7 @@ func TestHealthEvents(t *testing.T) {
 	var rep events
 	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now }, Reporter: &rep})
 	require.NoError(t, err)
-	h := s.Health("dpop_replay", FailClosed)
+	h := s.health("dpop_replay", FailClosed)
 	ctx := context.Background()
 
 	h.OK(ctx)
@@ -139,7 +139,7 @@ func TestHealthSkipDoesNotExtend(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s, err := New(Config{Client: c, SealKey: testKey(1), Now: func() time.Time { return now }})
 	require.NoError(t, err)
-	h := s.Health("terminated_sessions", FailClosed)
+	h := s.health("terminated_sessions", FailClosed)
 	ctx := context.Background()
 	_ = h.Fail(ctx, errors.New("connection refused"))
 	for range 10 {

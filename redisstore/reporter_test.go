@@ -39,8 +39,8 @@ func TestReporterAudit(t *testing.T) {
 
 	ctx := context.Background()
 	secretErr := errors.New("dial tcp: password=hunter2")
-	replay := s.Health(StoreReplay, FailClosed)
-	tokens := s.Health(StoreTokens, DegradeLocal)
+	replay := s.health(StoreReplay, FailClosed)
+	tokens := s.health(StoreTokens, DegradeLocal)
 	_ = replay.Fail(ctx, secretErr)
 	_ = tokens.Fail(ctx, secretErr)
 	replay.OK(ctx)

@@ -52,7 +52,7 @@ const maxTouchMemo = 16_384
 // Construct it with Shared.SessionCounts; it is safe for concurrent use.
 type SessionCounts struct {
 	s      *Shared
-	health *Health
+	health *health
 	local  *transport.MemorySessionCounts // DegradeLocal reservations
 
 	allKey, slotsKey string
@@ -70,7 +70,7 @@ func (s *Shared) SessionCounts(cfg StoreConfig) (*SessionCounts, error) {
 	}
 	return &SessionCounts{
 		s:        s,
-		health:   s.Health(StoreSessionCounts, cfg.Policy),
+		health:   s.health(StoreSessionCounts, cfg.Policy),
 		local:    &transport.MemorySessionCounts{},
 		allKey:   s.prefix + "{sc}all",
 		slotsKey: s.prefix + "{sc}slots",

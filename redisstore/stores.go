@@ -56,7 +56,7 @@ const (
 // Shared.ReplayStore; it is safe for concurrent use.
 type ReplayStore struct {
 	s      *Shared
-	health *Health
+	health *health
 	local  *auth.MemoryReplayStore // DegradeLocal only
 }
 
@@ -67,7 +67,7 @@ func (s *Shared) ReplayStore(cfg StoreConfig) (*ReplayStore, error) {
 	if err := cfg.check("ReplayStore"); err != nil {
 		return nil, err
 	}
-	r := &ReplayStore{s: s, health: s.Health(StoreReplay, cfg.Policy)}
+	r := &ReplayStore{s: s, health: s.health(StoreReplay, cfg.Policy)}
 	if cfg.Policy == DegradeLocal {
 		r.local = auth.NewMemoryReplayStore(cfg.LocalMax)
 	}
@@ -85,7 +85,7 @@ func (r *ReplayStore) CheckAndStore(ctx context.Context, id string, expiry time.
 	if r.health.Skip() {
 		return r.degrade(ctx, id, expiry, nil)
 	}
-	set, err := r.s.client.SetNX(ctx, r.s.Key("replay", []byte(id)), "1", d).Result()
+	set, err := r.s.client.SetNX(ctx, r.s.key("replay", []byte(id)), "1", d).Result()
 	if err != nil {
 		return r.degrade(ctx, id, expiry, err)
 	}
@@ -117,7 +117,7 @@ func (r *ReplayStore) degrade(ctx context.Context, id string, expiry time.Time, 
 // use.
 type TerminatedSessions struct {
 	s      *Shared
-	health *Health
+	health *health
 	local  *transport.MemoryTerminatedSessions
 
 	// pending holds what Terminate could not write to Redis (DegradeLocal):
@@ -145,7 +145,7 @@ func (s *Shared) TerminatedSessions(cfg StoreConfig) (*TerminatedSessions, error
 	}
 	return &TerminatedSessions{
 		s:      s,
-		health: s.Health(StoreTerminatedSessions, cfg.Policy),
+		health: s.health(StoreTerminatedSessions, cfg.Policy),
 		local:  &transport.MemoryTerminatedSessions{Max: cfg.LocalMax},
 	}, nil
 }
@@ -160,7 +160,7 @@ func (t *TerminatedSessions) Terminate(ctx context.Context, key string, until ti
 	if t.health.Skip() {
 		return t.degradeTerminate(ctx, key, until, nil)
 	}
-	if err := t.s.client.Set(ctx, t.s.Key("term", []byte(key)), "1", d).Err(); err != nil {
+	if err := t.s.client.Set(ctx, t.s.key("term", []byte(key)), "1", d).Err(); err != nil {
 		return t.degradeTerminate(ctx, key, until, err)
 	}
 	t.ok(ctx)
@@ -194,7 +194,7 @@ func (t *TerminatedSessions) ok(ctx context.Context) {
 	_, err := t.s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, e := range pending {
 			if d, ok := ttl(now, e.until); ok {
-				p.Set(ctx, t.s.Key("term", []byte(e.key)), "1", d)
+				p.Set(ctx, t.s.key("term", []byte(e.key)), "1", d)
 			}
 		}
 		return nil
@@ -218,7 +218,7 @@ func (t *TerminatedSessions) Terminated(ctx context.Context, key string, now tim
 	if t.health.Skip() {
 		return false, t.degrade(ctx, nil)
 	}
-	n, err := t.s.client.Exists(ctx, t.s.Key("term", []byte(key))).Result()
+	n, err := t.s.client.Exists(ctx, t.s.key("term", []byte(key))).Result()
 	if err != nil {
 		return false, t.degrade(ctx, err)
 	}

@@ -330,7 +330,7 @@ func TestRateLimiterSharedAndRedisDown(t *testing.T) {
 			srv.start()
 			// Both clients drop their dead connections first.
 			for _, sh := range []*Shared{shA, shB} {
-				waitRecovered(t, func() error { return sh.Client().Ping(ctx).Err() })
+				waitRecovered(t, func() error { return sh.client.Ping(ctx).Err() })
 			}
 			time.Sleep(2 * time.Millisecond) // past RetryAfter
 			d, err = a.Allow(ctx, "bob", two)

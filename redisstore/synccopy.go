@@ -56,7 +56,7 @@ func syncTiming(what string, stale, poll time.Duration) (time.Duration, time.Dur
 // write while Redis was down (dirty).
 type syncCopy struct {
 	s        *Shared
-	health   *Health
+	health   *health
 	name     string
 	entries  copyEntries
 	now      func() time.Time
@@ -86,7 +86,7 @@ func newSyncCopy(s *Shared, name, tag string, policy FailurePolicy, stale, poll 
 	now func() time.Time, capacity int, full error, entries copyEntries) *syncCopy {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &syncCopy{
-		s: s, health: s.Health(name, policy), name: name, entries: entries, now: now,
+		s: s, health: s.health(name, policy), name: name, entries: entries, now: now,
 		policy: policy, stale: stale, poll: poll, capacity: capacity, full: full,
 		entriesKey: s.prefix + "{" + tag + "}entries", versionKey: s.prefix + "{" + tag + "}version",
 		epochKey: s.prefix + "{" + tag + "}epoch",
@@ -188,7 +188,7 @@ func (c *syncCopy) confirm(ctx context.Context, now time.Time) (refreshed bool, 
 }
 
 // refreshFor refreshes the copy on a request's behalf, unless Redis
-// failed a moment ago (Health.Skip); the request waits for the shared
+// failed a moment ago (health.Skip); the request waits for the shared
 // refresh at most until its context ends.
 func (c *syncCopy) refreshFor(ctx context.Context, now time.Time) error {
 	if c.health.Skip() {
