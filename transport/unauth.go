@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
@@ -60,7 +61,7 @@ func (w *unauthWriter) WriteHeader(status int) {
 				h := w.ResponseWriter.Header()
 				h.Del("WWW-Authenticate")
 				h.Del("Content-Type")
-				h.Set("Retry-After", strconv.FormatInt(ratelimit.RetryAfterSeconds(retry), 10))
+				h.Set("Retry-After", strconv.FormatInt(httpx.RetryAfterSeconds(retry), 10))
 				http.Error(w.ResponseWriter, "rate limit exceeded", http.StatusTooManyRequests)
 				return
 			}

@@ -245,16 +245,6 @@ func checkNamespace(field string, ns *string, def string) error {
 	return nil
 }
 
-// RetryAfterSeconds renders d for a Retry-After header (RFC 9110 §10.2.3):
-// whole seconds, rounded up, at least 1.
-func RetryAfterSeconds(d time.Duration) int64 {
-	s := int64(d / time.Second)
-	if d%time.Second > 0 {
-		s++
-	}
-	return max(s, 1)
-}
-
 // Observer is told of every decision a RequestLimit or ToolBudgets makes —
 // events allowed within their budget as well as refusals — for metrics;
 // package telemetry's *Telemetry implements it. Install it with the

@@ -182,8 +182,8 @@ func (m *Memory) decide(s *memShard, e *memEntry, limit Limit, now time.Time) De
 	return d
 }
 
-// Len returns the number of keys currently held (at most MaxKeys).
-func (m *Memory) Len() int {
+// size returns the number of keys currently held (at most MaxKeys).
+func (m *Memory) size() int {
 	n := 0
 	for i := range m.shards {
 		s := &m.shards[i]

@@ -186,7 +186,7 @@ func TestMemoryLRUEviction(t *testing.T) {
 	}
 	assert.False(t, spend("a").Allowed, "a is used again, so b is now least recently used")
 	require.True(t, spend("e").Allowed) // evicts b
-	assert.Equal(t, 4, m.Len())
+	assert.Equal(t, 4, m.size())
 
 	assert.False(t, spend("a").Allowed, "a survived")
 	assert.False(t, spend("c").Allowed, "c survived")
@@ -196,7 +196,7 @@ func TestMemoryLRUEviction(t *testing.T) {
 	// shows that a reused entry is reset. Its return evicts a.
 	assert.True(t, spend("b").Allowed)
 	assert.True(t, spend("a").Allowed, "a was evicted by b")
-	assert.Equal(t, 4, m.Len())
+	assert.Equal(t, 4, m.size())
 }
 
 func TestMemoryReusedEntryGetsNewLimit(t *testing.T) {
@@ -247,7 +247,7 @@ func TestMemoryConcurrent(t *testing.T) {
 	// "hot" is touched by every goroutine between cold keys, but cold
 	// churn can still evict it; it can never get less than its burst.
 	assert.GreaterOrEqual(t, total, 100)
-	assert.LessOrEqual(t, m.Len(), 128)
+	assert.LessOrEqual(t, m.size(), 128)
 }
 
 // memoryBoundPerKey is the documented heap cost of one held key, key bytes
@@ -276,7 +276,7 @@ func TestMemoryMillionKeys(t *testing.T) {
 		}
 	}
 	after := liveHeap()
-	held := m.Len()
+	held := m.size()
 	runtime.KeepAlive(m)
 
 	growth := int64(after) - int64(before)

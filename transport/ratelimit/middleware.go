@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpguard/mcpguard/internal/clientip"
+	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -141,17 +142,10 @@ func (m *RequestLimit) Reporting(rep Reporter) *RequestLimit {
 	return &c
 }
 
-// Check decides whether r may proceed and consumes one event from its
-// budget if so, without writing anything. An error (wrapping
-// ErrUnavailable or ErrConfig) means r must be refused. Check does not
-// report events (Decide and Middleware do) but tells the Observer, if any.
-func (m *RequestLimit) Check(r *http.Request) (Decision, error) {
-	var buf [128]byte
-	d, _, _, err := m.check(r, &buf)
-	return d, err
-}
-
-// Decide is Check that also reports what it decided, as Middleware does:
+// Decide decides whether r may proceed and consumes one event from its
+// budget if so, without writing anything; an error (wrapping
+// ErrUnavailable or ErrConfig) means r must be refused. It reports what it
+// decided, as Middleware does:
 // a refusal (an error, or a Decision not Allowed) as EventUnavailable or
 // EventLimited, a fail-open as EventFailOpen, to every
 // Reporter. It writes nothing: it is for callers that answer the request
@@ -228,7 +222,7 @@ func (m *RequestLimit) Middleware(next http.Handler) http.Handler {
 }
 
 // SetObserver makes o the RequestLimit's Observer: it is told of every
-// decision Middleware and Check make, allowed or not. It may be called
+// decision Middleware and Decide make, allowed or not. It may be called
 // once; a second call, or a nil o, is an error wrapping ErrConfig.
 func (m *RequestLimit) SetObserver(o Observer) error { return m.obs.set(o, "RequestLimit") }
 
@@ -240,6 +234,6 @@ func (m *RequestLimit) event(r *http.Request, ev Event) {
 }
 
 func refuse(w http.ResponseWriter, status int, retry time.Duration, text string) {
-	w.Header().Set("Retry-After", strconv.FormatInt(RetryAfterSeconds(retry), 10))
+	w.Header().Set("Retry-After", strconv.FormatInt(httpx.RetryAfterSeconds(retry), 10))
 	http.Error(w, text, status)
 }

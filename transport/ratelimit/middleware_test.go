@@ -302,21 +302,6 @@ func TestRequestLimitConfigCopied(t *testing.T) {
 	assert.Equal(t, 429, serve(h, call{remote: "192.0.2.1:1", xff: "198.51.100.2"}).Code, "the peer is not trusted")
 }
 
-func TestRetryAfterSeconds(t *testing.T) {
-	for d, want := range map[time.Duration]int64{
-		0:                      1,
-		time.Nanosecond:        1,
-		999 * time.Millisecond: 1,
-		time.Second:            1,
-		time.Second + 1:        2,
-		90 * time.Second:       90,
-		12*time.Minute - 1:     720,
-		-5 * time.Second:       1,
-	} {
-		assert.Equal(t, want, RetryAfterSeconds(d), "%v", d)
-	}
-}
-
 func BenchmarkMiddleware(b *testing.B) {
 	m, err := NewRequestLimit(RequestLimitConfig{
 		Limiter: newMemory(b, MemoryConfig{}),

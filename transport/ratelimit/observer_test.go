@@ -80,7 +80,7 @@ func TestMiddlewareObserver(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, m.SetObserver(o))
 		r, _ := http.NewRequestWithContext(withIdentity(context.Background(), "acme", alice.p), http.MethodPost, "/mcp", nil)
-		_, _ = m.Check(r)
+		_, _ = m.Decide(r)
 		assert.Equal(t, []Observed{tc.want}, o.take())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -286,7 +287,7 @@ func (e *ToolError) Error() string {
 	}
 	s := "tool " + strconv.Quote(e.Tool) + ": " + text
 	if e.RetryAfter > 0 {
-		s += ", retry after " + strconv.FormatInt(RetryAfterSeconds(e.RetryAfter), 10) + "s"
+		s += ", retry after " + strconv.FormatInt(httpx.RetryAfterSeconds(e.RetryAfter), 10) + "s"
 	}
 	return s
 }
@@ -459,9 +460,9 @@ func (tb *ToolBudgets) release(k string) {
 	}
 }
 
-// InFlight returns the number of calls in flight under all keys (those of
+// inFlight returns the number of calls in flight under all keys (those of
 // the copies Reporting made included: they share the counts).
-func (tb *ToolBudgets) InFlight() int {
+func (tb *ToolBudgets) inFlight() int {
 	f := tb.flight
 	f.mu.Lock()
 	defer f.mu.Unlock()

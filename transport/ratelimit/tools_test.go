@@ -184,7 +184,7 @@ func TestToolBudgetsConcurrency(t *testing.T) {
 		})
 		<-started
 	}
-	assert.Equal(t, 2, tb.InFlight())
+	assert.Equal(t, 2, tb.inFlight())
 
 	_, err := h(acme, toolRequest("slow"))
 	require.ErrorIs(t, err, ErrConcurrency)
@@ -199,18 +199,18 @@ func TestToolBudgetsConcurrency(t *testing.T) {
 		assert.NoError(t, err)
 	})
 	<-started
-	assert.Equal(t, 3, tb.InFlight())
+	assert.Equal(t, 3, tb.inFlight())
 
 	close(unblock)
 	wg.Wait()
-	assert.Equal(t, 0, tb.InFlight(), "slots are released")
+	assert.Equal(t, 0, tb.inFlight(), "slots are released")
 
 	// A call refused by rate gives its slot back.
 	_, err = h(acme, toolRequest("limited"))
 	require.NoError(t, err)
 	_, err = h(acme, toolRequest("limited"))
 	require.ErrorIs(t, err, ErrLimited)
-	assert.Equal(t, 0, tb.InFlight())
+	assert.Equal(t, 0, tb.inFlight())
 	tb.flight.mu.Lock()
 	assert.Empty(t, tb.flight.n, "no key is kept once idle")
 	tb.flight.mu.Unlock()
@@ -242,7 +242,7 @@ func TestToolBudgetsMaxInFlightKeys(t *testing.T) {
 	<-started
 	close(unblock)
 	wg.Wait()
-	assert.Equal(t, 0, tb.InFlight())
+	assert.Equal(t, 0, tb.inFlight())
 }
 
 func TestToolBudgetsTimeout(t *testing.T) {
@@ -281,13 +281,13 @@ func TestToolBudgetsTimeout(t *testing.T) {
 		})
 		_, err := h(context.Background(), toolRequest("stuck"))
 		require.ErrorIs(t, err, ErrTimeout, "the caller is answered without waiting for the handler")
-		assert.Equal(t, 1, tb.InFlight(), "the abandoned handler keeps its slot")
+		assert.Equal(t, 1, tb.inFlight(), "the abandoned handler keeps its slot")
 		_, err = h(context.Background(), toolRequest("stuck"))
 		assert.ErrorIs(t, err, ErrConcurrency)
 		close(unblock)
 		<-done
 		assert.ErrorIs(t, handlerCtx.Err(), context.DeadlineExceeded)
-		assert.Eventually(t, func() bool { return tb.InFlight() == 0 }, 10*time.Second, time.Millisecond)
+		assert.Eventually(t, func() bool { return tb.inFlight() == 0 }, 10*time.Second, time.Millisecond)
 	})
 
 	t.Run("fast handler", func(t *testing.T) {
@@ -329,7 +329,7 @@ func TestToolBudgetsTimeout(t *testing.T) {
 			panic("boom")
 		})
 		assert.PanicsWithValue(t, "boom", func() { _, _ = h(context.Background(), toolRequest("x")) })
-		assert.Equal(t, 0, tb.InFlight())
+		assert.Equal(t, 0, tb.inFlight())
 	})
 }
 
@@ -350,7 +350,7 @@ func TestToolBudgetsLimiterFailure(t *testing.T) {
 			events := rec.Events()
 			require.Len(t, events, 1)
 			assert.ErrorIs(t, events[0].Err, redisDown)
-			assert.Equal(t, 0, tb.InFlight())
+			assert.Equal(t, 0, tb.inFlight())
 			if failOpen {
 				require.NoError(t, err)
 				assert.NotNil(t, res)
@@ -570,7 +570,7 @@ func TestToolBudgetsReporting(t *testing.T) {
 			done <- err
 		}()
 		<-entered
-		assert.Equal(t, 1, rb.InFlight(), "the copy sees the original's calls in flight")
+		assert.Equal(t, 1, rb.inFlight(), "the copy sees the original's calls in flight")
 		_, err := rb.ToolMiddleware(okTool)(ctx, toolRequest("slow"))
 		var te *ToolError
 		require.ErrorAs(t, err, &te)
@@ -582,7 +582,7 @@ func TestToolBudgetsReporting(t *testing.T) {
 		assert.Equal(t, EventConcurrency, got[0].Kind)
 		assert.Equal(t, DefaultToolNamespace, got[0].Namespace)
 		assert.Equal(t, "slow", got[0].Tool)
-		assert.Equal(t, 0, tb.InFlight())
+		assert.Equal(t, 0, tb.inFlight())
 	})
 
 	t.Run("timeout", func(t *testing.T) {
