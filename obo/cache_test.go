@@ -187,7 +187,7 @@ func TestUsersNeverShareTokens(t *testing.T) {
 			if it.Sub != u {
 				wrong <- fmt.Sprintf("goroutine %d for user %d received a token for another user", i, i%nUsers)
 			}
-			if (target.Flavor == obo.EntraOBO) != (it.Grant == obo.GrantTypeJWTBearer) {
+			if (target.Flavor == obo.EntraOBO) != (it.Grant == "urn:ietf:params:oauth:grant-type:jwt-bearer") {
 				wrong <- fmt.Sprintf("goroutine %d received a token of another flavor", i)
 			}
 		})

@@ -41,7 +41,7 @@ func (e *Exchanger) exchange(ctx context.Context, ct *target, subject string) (T
 	secrets := make([]string, 0, 4)
 	switch ct.Flavor {
 	case TokenExchange:
-		form.Set("grant_type", GrantTypeTokenExchange)
+		form.Set("grant_type", grantTypeTokenExchange)
 		form.Set("subject_token", subject)
 		form.Set("subject_token_type", ct.SubjectTokenType)
 		if ct.RequestedTokenType != "" {
@@ -66,11 +66,11 @@ func (e *Exchanger) exchange(ctx context.Context, ct *target, subject string) (T
 			secrets = append(secrets, actor.Reveal())
 		}
 	case EntraOBO:
-		form.Set("grant_type", GrantTypeJWTBearer)
+		form.Set("grant_type", grantTypeJWTBearer)
 		form.Set("assertion", subject)
 		form.Set("requested_token_use", "on_behalf_of")
 	case ClientCredentials:
-		form.Set("grant_type", GrantTypeClientCredentials)
+		form.Set("grant_type", grantTypeClientCredentials)
 		if ct.Audience != "" {
 			form.Set("audience", ct.Audience)
 		}

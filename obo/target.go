@@ -57,11 +57,11 @@ const (
 	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
 )
 
-// Grant types sent to the token endpoint.
+// grant types sent to the token endpoint.
 const (
-	GrantTypeTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693 §2.1
-	GrantTypeJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"     // RFC 7523 §2.1
-	GrantTypeClientCredentials = "client_credentials"                              // RFC 6749 §4.4.2
+	grantTypeTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange" // RFC 8693 §2.1
+	grantTypeJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"     // RFC 7523 §2.1
+	grantTypeClientCredentials = "client_credentials"                              // RFC 6749 §4.4.2
 )
 
 // Target says what to obtain: the flavor and the downstream the token is
