@@ -77,6 +77,16 @@
 //
 // # Dependencies
 //
-// Importing transport, auth or obo does not pull Redis in: only this
-// package and redisrate import github.com/redis/go-redis/v9.
+// Besides the standard library: github.com/redis/go-redis/v9 (with its own
+// cespare/xxhash/v2, go.uber.org/atomic and golang.org/x/sys) and, through
+// transport/ratelimit/redisrate, github.com/go-redis/redis_rate/v10; through transport (whose stores it implements), auth
+// and obo, everything transport brings in: github.com/mark3labs/mcp-go
+// (with its own google/jsonschema-go, google/uuid,
+// santhosh-tekuri/jsonschema, spf13/cast and yosida95/uritemplate),
+// golang-jwt/jwt/v5, MicahParks/jwkset, golang.org/x/oauth2,
+// golang.org/x/sync, golang.org/x/text, golang.org/x/time and the
+// OpenTelemetry API (go.opentelemetry.io/otel with its metric, trace and
+// log modules, go.opentelemetry.io/auto/sdk and go-logr), never the
+// OpenTelemetry SDK. Importing transport, auth or obo does not pull Redis
+// in: only this package and redisrate import go-redis.
 package redisstore

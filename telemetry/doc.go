@@ -2,12 +2,13 @@
 // metrics, following the OpenTelemetry semantic conventions for MCP
 // (gen-ai/mcp, status Development).
 //
-// It depends only on the OpenTelemetry API modules (go.opentelemetry.io/otel,
-// …/metric, …/trace); the application chooses the SDK and exporters. The
-// packages it observes keep no OpenTelemetry import: they declare small
-// hooks (audit.Observer, auth.Observer, ratelimit.Observer,
-// obo.Observer, redisstore.Reporter) that a *Telemetry implements. A server that does
-// not configure telemetry pays nothing: transport installs none of this.
+// Of OpenTelemetry it uses only the API modules (go.opentelemetry.io/otel,
+// …/metric, …/trace); the application chooses the SDK and exporters (see
+// Dependencies). The packages it observes keep no OpenTelemetry import:
+// they declare small hooks (audit.Observer, auth.Observer,
+// ratelimit.Observer, obo.Observer, redisstore.Reporter) that a *Telemetry
+// implements. A server that does not configure telemetry pays nothing:
+// transport installs none of this.
 //
 // # Traces
 //
@@ -82,4 +83,17 @@
 // MaxTenants / MaxTools distinct values each; the rest fold into "_other".
 // Reasons are folded the same way (they come from mcpguard's code, so the
 // cap is only a backstop).
+//
+// # Dependencies
+//
+// Besides the standard library: the OpenTelemetry API — go.opentelemetry.io/otel
+// with its metric, trace and log modules and what they pull in
+// (go.opentelemetry.io/auto/sdk, go-logr/logr, go-logr/stdr,
+// cespare/xxhash/v2), never the SDK — and, through the packages it
+// observes (audit, auth, obo, tenancy, transport/ratelimit),
+// github.com/mark3labs/mcp-go (with its own google/jsonschema-go,
+// google/uuid, santhosh-tekuri/jsonschema, spf13/cast and
+// yosida95/uritemplate), golang-jwt/jwt/v5, MicahParks/jwkset,
+// golang.org/x/oauth2, golang.org/x/sync, golang.org/x/text and
+// golang.org/x/time. No Redis.
 package telemetry

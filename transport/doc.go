@@ -99,10 +99,12 @@
 // of the packages it wires: github.com/mark3labs/mcp-go (with its own
 // google/jsonschema-go, google/uuid, santhosh-tekuri/jsonschema, spf13/cast
 // and yosida95/uritemplate), golang-jwt/jwt/v5, MicahParks/jwkset,
-// golang.org/x/sync, golang.org/x/text, golang.org/x/time and, through
-// package telemetry, the OpenTelemetry API (go.opentelemetry.io/otel with
-// its metric, trace and log modules, go-logr and cespare/xxhash). It does
-// not bring in Redis:
+// golang.org/x/oauth2 (through obo), golang.org/x/sync, golang.org/x/text,
+// golang.org/x/time and, through package telemetry, the OpenTelemetry API
+// (go.opentelemetry.io/otel with its metric, trace and log modules,
+// go.opentelemetry.io/auto/sdk, go-logr/logr, go-logr/stdr and
+// cespare/xxhash/v2), never the OpenTelemetry SDK. It does not bring in
+// Redis:
 // the shared limiter lives in transport/ratelimit/redisrate, imported only
 // by those who use it.
 package transport

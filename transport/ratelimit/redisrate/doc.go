@@ -18,8 +18,9 @@
 //
 // # Dependencies
 //
-// This is the only mcpguard package that imports Redis: github.com/redis/go-redis/v9
-// (with github.com/cespare/xxhash/v2 and go.uber.org/atomic) and
+// With redisstore, one of the two mcpguard packages that import Redis:
+// github.com/redis/go-redis/v9 (with github.com/cespare/xxhash/v2,
+// go.uber.org/atomic and golang.org/x/sys) and
 // github.com/go-redis/redis_rate/v10, besides what transport/ratelimit
 // brings. Importing transport or ratelimit does not pull them in.
 package redisrate
