@@ -21,7 +21,7 @@
 // Each store follows a FailurePolicy when Redis cannot answer:
 //
 //	store                 default       on failure
-//	TerminatedSessions    FailClosed    503 for requests carrying a session ID (DegradeLocal: this replica's memory, its terminations sent to Redis once back)
+//	TerminatedSessions    FailClosed    once its copy is older than MaxStaleness (1 s), requests carrying a session ID it does not know as ended get 503, and Terminate is refused (DegradeLocal: the last copy answers); what it ended stays 404, and goes to Redis once back
 //	SessionCounts         FailClosed    initialize answers 503 (DegradeLocal: per-replica caps); touches and releases are dropped, the slot expires
 //	Limiter (rate limits) FailClosed    503 (DegradeLocal: counted in this replica's memory)
 //	ReplayStore           FailClosed    DPoP proofs are refused with 503 (DegradeLocal: per-replica replay check)
@@ -43,7 +43,7 @@
 //		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond,
 //		WriteTimeout: 100 * time.Millisecond, MaxRetries: 1})
 //	shared, err := redisstore.New(redisstore.Config{Client: rdb, SealKey: key, Reporter: rec})
-//	terminated, err := shared.TerminatedSessions(redisstore.StoreConfig{})
+//	terminated, err := shared.TerminatedSessions(redisstore.StoreConfig{}) // Close it on shutdown
 //	counts, err := shared.SessionCounts(redisstore.StoreConfig{})
 //	replay, err := shared.ReplayStore(redisstore.StoreConfig{})
 //	limiter, err := shared.RateLimiter(redisstore.StoreConfig{})
@@ -74,6 +74,20 @@
 // pub/sub. Entries are keyed digests, expire with the longest token they
 // can affect, and are capped for all replicas together. If Redis loses its
 // data, the replicas put their entries back.
+//
+// # Terminated sessions
+//
+// Shared.TerminatedSessions works the same way (the mechanism is shared):
+// a session ended on one replica is refused (404) by every replica within
+// StoreConfig.MaxStaleness, one second by default, measured by
+// TestTerminatedAcrossReplicas at about the poll interval; the replica
+// that ended it refuses it at once. A warm request carrying a session ID
+// makes no Redis round trip for it (BenchmarkWarmCall/terminated_check:
+// a map lookup under a read lock and one keyed hash, no allocation). The
+// entries are keyed digests of the session keys, scored by the expiry
+// Terminate was given (the session's idle time), capped for all replicas
+// together at StoreConfig.LocalMax (transport.DefaultMaxTerminatedSessions
+// when zero; a Terminate beyond it fails closed, 503).
 //
 // # Dependencies
 //

@@ -34,6 +34,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
+	defer terminated.Close() // stops its poller
 	counts, err := shared.SessionCounts(redisstore.StoreConfig{})
 	if err != nil {
 		panic(err)

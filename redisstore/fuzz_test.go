@@ -29,3 +29,19 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTerminated: whatever a member of the terminated-sessions set
+// holds, decodeTerminated never panics and accepts only what
+// encodeTerminated writes (so it round-trips).
+func FuzzDecodeTerminated(f *testing.F) {
+	f.Add("")
+	f.Add(encodeTerminated([32]byte{1, 2, 3}))
+	f.Add(encodeTerminated([32]byte{1, 2, 3}) + "=")
+	f.Add("tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB")
+	f.Fuzz(func(t *testing.T, m string) {
+		d, ok := decodeTerminated(m)
+		if ok && encodeTerminated(d) != m {
+			t.Fatalf("accepted %q, which encodes as %q", m, encodeTerminated(d))
+		}
+	})
+}

@@ -148,7 +148,7 @@ type Shared struct {
 	retryAfter time.Duration
 	reporter   Reporter
 	now        func() time.Time
-	macs       sync.Pool // of hash.Hash keyed with the key-hash key
+	macs       sync.Pool // of *macState keyed with the key-hash key
 }
 
 // New checks cfg and returns the shared plumbing. It makes no network
@@ -198,7 +198,7 @@ func New(cfg Config) (*Shared, error) {
 		reporter:   cfg.Reporter,
 		now:        cfg.Now,
 	}
-	s.macs.New = func() any { return hmac.New(sha256.New, hashKey) }
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, hashKey), buf: make([]byte, 0, 128)} }
 	return s, nil
 }
 
@@ -228,23 +228,50 @@ func (s *Shared) key(kind string, parts ...[]byte) string {
 
 // digest is the keyed hash behind key.
 func (s *Shared) digest(kind string, parts ...[]byte) [sha256.Size]byte {
-	m := s.macs.Get().(hash.Hash)
-	m.Reset()
-	var n [4]byte
-	writePart := func(p []byte) {
-		l := len(p)
-		n[0], n[1], n[2], n[3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
-		m.Write(n[:])
-		m.Write(p)
-	}
-	writePart([]byte(kind))
+	m := s.macs.Get().(*macState)
+	m.buf = appendPart(m.buf[:0], kind)
 	for _, p := range parts {
-		writePart(p)
+		m.buf = appendPart(m.buf, p)
 	}
+	return s.sum(m)
+}
+
+// digestString is digest of one string part, without a copy of it on the
+// heap (the warm path of TerminatedSessions).
+func (s *Shared) digestString(kind, part string) [sha256.Size]byte {
+	m := s.macs.Get().(*macState)
+	m.buf = appendPart(appendPart(m.buf[:0], kind), part)
+	return s.sum(m)
+}
+
+// macState is a keyed HMAC and the buffer its input is gathered in, so
+// that a digest makes one Write and no allocation.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// maxPooledBuf bounds the buffer a macState keeps between uses.
+const maxPooledBuf = 4096
+
+func (s *Shared) sum(m *macState) [sha256.Size]byte {
+	m.h.Reset()
+	m.h.Write(m.buf)
 	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+	copy(sum[:], m.h.Sum(m.buf[:0]))
+	if cap(m.buf) > maxPooledBuf {
+		m.buf = nil
+	}
 	s.macs.Put(m)
 	return sum
+}
+
+// appendPart appends p with its length in four bytes, big-endian, so that
+// the parts of a digest cannot run into each other.
+func appendPart[T string | []byte](b []byte, p T) []byte {
+	l := len(p)
+	b = append(b, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+	return append(b, p...)
 }
 
 // sealVersion is the first byte of every sealed value.

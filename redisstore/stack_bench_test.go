@@ -76,6 +76,7 @@ func BenchmarkStackWarm(b *testing.B) {
 			}
 			terminated, err := sh.TerminatedSessions(StoreConfig{})
 			require.NoError(b, err)
+			b.Cleanup(func() { _ = terminated.Close() })
 			counts, err := sh.SessionCounts(StoreConfig{})
 			require.NoError(b, err)
 			sessions = transport.SessionConfig{Terminated: terminated, Counts: counts}

@@ -45,6 +45,7 @@ func stackReplica(t *testing.T, addr string, idp *authtest.Server, resource stri
 	require.NoError(t, err)
 	terminated, err := sh.TerminatedSessions(StoreConfig{})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = terminated.Close() })
 	counts, err := sh.SessionCounts(StoreConfig{})
 	require.NoError(t, err)
 	g, err := transport.New(transport.Config{

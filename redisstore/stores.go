@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -21,8 +23,17 @@ type StoreConfig struct {
 	// value is FailClosed.
 	Policy FailurePolicy
 	// LocalMax caps the entries of the local store used by DegradeLocal;
-	// zero means the in-memory store's own default.
+	// zero means the in-memory store's own default. For
+	// TerminatedSessions it is the capacity of the shared list (see
+	// there).
 	LocalMax int
+	// MaxStaleness and PollInterval apply to TerminatedSessions only, as
+	// RevokerConfig's do to the Revoker: a session ended on any replica is
+	// refused on every replica at most MaxStaleness (zero: 1 s) after
+	// Terminate returned; the copy is refreshed every PollInterval (zero:
+	// a quarter of MaxStaleness).
+	MaxStaleness time.Duration
+	PollInterval time.Duration
 }
 
 func (c StoreConfig) check(name string) error {
@@ -101,139 +112,241 @@ func (r *ReplayStore) degrade(ctx context.Context, id string, expiry time.Time, 
 	return r.local.CheckAndStore(ctx, id, expiry)
 }
 
-// TerminatedSessions is a transport.TerminatedSessions in Redis: a
-// terminated session's key is set with an expiry of its idle time, so a
-// session ended on one replica answers 404 on every replica. What this
-// replica terminated itself is also kept in a bounded local store, checked
-// first: a terminated session needs no round trip to be refused again.
+// TerminatedSessions is a transport.TerminatedSessions shared by every
+// replica through Redis, with a local copy so that Terminated does no
+// Redis round trip on the warm path: a session ended on one replica
+// answers 404 on every replica within StoreConfig.MaxStaleness (1 s by
+// default) of Terminate returning.
 //
-// With FailClosed (the default) a Redis failure answers 503 to requests
-// carrying a session ID (and a DELETE is refused, so it can be retried);
-// with DegradeLocal the local store answers alone while Redis fails, so a
-// session ended on another replica meanwhile could still serve here; what
-// this replica ended meanwhile is written to Redis (at most 10,000
-// entries) by the first call that reaches it again.
-// Construct it with Shared.TerminatedSessions; it is safe for concurrent
-// use.
+// It works as the Revoker does (see there): Redis holds one sorted set of
+// terminated sessions — keyed digests of the session keys, scored by the
+// expiry Terminate was given (the session's idle time, so no entry
+// outlives its session), the set itself expiring with its last entry — and
+// a version counter. Terminate adds the entry and bumps the version in one
+// Lua script, which also enforces the capacity, and adds it to the local
+// copy. Each replica polls the version every PollInterval (one MGET) and
+// reloads the set when it moved. Terminated answers "terminated" from the
+// copy at once; it answers "not terminated" only from a copy confirmed
+// against Redis less than MaxStaleness ago, refreshing it first otherwise.
+//
+// Capacity: StoreConfig.LocalMax live entries in Redis for all replicas
+// together (transport.DefaultMaxTerminatedSessions when zero); a Terminate
+// beyond it is refused with ErrTerminatedSessionsFull (the edge answers
+// 503, and the session is still ended on this replica). The local copy
+// holds twice as many; while it could not take every entry of Redis,
+// Terminated fails closed for sessions it does not know as terminated.
+//
+// With FailClosed (the default), once the copy is older than MaxStaleness
+// and Redis cannot refresh it, requests carrying a session ID this replica
+// does not know as terminated get 503, and a Terminate that Redis could
+// not take is refused (so a DELETE can be retried); with DegradeLocal the
+// last copy answers while Redis fails, so a session ended on another
+// replica meanwhile could still serve here. Either way what this replica
+// ended while Redis was down stays refused here and is written to Redis by
+// the first refresh that reaches it, and when Redis lost its data the
+// replicas put their entries back.
+//
+// Construct it with Shared.TerminatedSessions and Close it to stop the
+// poller. It is safe for concurrent use.
 type TerminatedSessions struct {
-	s      *Shared
-	health *health
-	local  *transport.MemoryTerminatedSessions
-
-	// pending holds what Terminate could not write to Redis (DegradeLocal):
-	// it is written on the next call that reaches Redis, so the other
-	// replicas learn of it once Redis is back. At most maxPending entries;
-	// the oldest go first (they also run out first).
-	mu      sync.Mutex
-	pending []pendingTermination
+	s     *Shared
+	c     *syncCopy
+	local *terminatedCopy
 }
-
-type pendingTermination struct {
-	key   string
-	until time.Time
-}
-
-// maxPending caps the terminations kept for Redis while it is down.
-const maxPending = 10_000
 
 var _ transport.TerminatedSessions = (*TerminatedSessions)(nil)
 
-// TerminatedSessions returns the shared store of terminated sessions.
+// ErrTerminatedSessionsFull is wrapped (with ErrUnavailable) when Redis
+// holds StoreConfig.LocalMax live terminated sessions and refuses
+// another, or when this replica's copy could not take every entry.
+var ErrTerminatedSessionsFull = errors.New("redisstore: the terminated sessions are at capacity")
+
+// TerminatedSessions returns the shared store of terminated sessions and
+// starts its poller; Close stops it.
 func (s *Shared) TerminatedSessions(cfg StoreConfig) (*TerminatedSessions, error) {
 	if err := cfg.check("TerminatedSessions"); err != nil {
 		return nil, err
 	}
-	return &TerminatedSessions{
-		s:      s,
-		health: s.health(StoreTerminatedSessions, cfg.Policy),
-		local:  &transport.MemoryTerminatedSessions{Max: cfg.LocalMax},
-	}, nil
+	stale, poll, err := syncTiming("StoreConfig", cfg.MaxStaleness, cfg.PollInterval)
+	if err != nil {
+		return nil, err
+	}
+	capacity := cfg.LocalMax
+	if capacity == 0 {
+		capacity = transport.DefaultMaxTerminatedSessions
+	}
+	t := &TerminatedSessions{s: s, local: &terminatedCopy{max: 2 * capacity, until: make(map[[sha256.Size]byte]int64)}}
+	t.c = newSyncCopy(s, StoreTerminatedSessions, "ts", cfg.Policy, stale, poll, s.now, capacity,
+		fmt.Errorf("%w: %s: %w", ErrUnavailable, StoreTerminatedSessions, ErrTerminatedSessionsFull), t.local)
+	return t, nil
 }
 
-// Terminate implements transport.TerminatedSessions.
-func (t *TerminatedSessions) Terminate(ctx context.Context, key string, until time.Time) error {
-	_ = t.local.Terminate(ctx, key, until)
-	d, ok := ttl(t.s.now(), until)
-	if !ok {
-		return nil
-	}
-	if t.health.Skip() {
-		return t.degradeTerminate(ctx, key, until, nil)
-	}
-	if err := t.s.client.Set(ctx, t.s.key("term", []byte(key)), "1", d).Err(); err != nil {
-		return t.degradeTerminate(ctx, key, until, err)
-	}
-	t.ok(ctx)
+// Close stops the poller and waits for it. Terminated keeps answering by
+// its policy (with FailClosed: 503 once the copy is stale). Safe to call
+// more than once.
+func (t *TerminatedSessions) Close() error {
+	t.c.close()
 	return nil
 }
 
-func (t *TerminatedSessions) degradeTerminate(ctx context.Context, key string, until time.Time, cause error) error {
-	err := t.degrade(ctx, cause)
-	if err == nil { // DegradeLocal: tell Redis later
-		t.mu.Lock()
-		if len(t.pending) >= maxPending {
-			t.pending = t.pending[1:]
+// Terminate implements transport.TerminatedSessions: in Redis, then in
+// this replica's copy (which keeps it even when Redis failed).
+func (t *TerminatedSessions) Terminate(ctx context.Context, key string, until time.Time) error {
+	until = until.Truncate(time.Millisecond)
+	now := t.c.now()
+	if !until.After(now) {
+		return nil
+	}
+	d := t.s.digestString("term", key)
+	if t.c.health.Skip() {
+		t.c.dirty.Store(true)
+		return t.keep(d, until, now, t.degrade(ctx, nil))
+	}
+	full, err := t.c.add(ctx, encodeTerminated(d), until)
+	if err != nil {
+		return t.keep(d, until, now, t.degrade(ctx, err))
+	}
+	if full {
+		return t.keep(d, until, now, fmt.Errorf("%w: %s: %w: %d live entries in Redis", ErrUnavailable, StoreTerminatedSessions, ErrTerminatedSessionsFull, t.c.capacity))
+	}
+	return t.keep(d, until, now, nil)
+}
+
+// keep adds the entry to the copy and returns err, or the copy's
+// overflow.
+func (t *TerminatedSessions) keep(d [sha256.Size]byte, until, now time.Time, err error) error {
+	if t.local.add(d, until.UnixMilli(), now) != nil {
+		t.c.overflow.Store(true)
+		if err == nil {
+			err = t.c.full
 		}
-		t.pending = append(t.pending, pendingTermination{key, until})
-		t.mu.Unlock()
 	}
 	return err
 }
 
-// ok records a success and writes what is pending, in one pipeline.
-func (t *TerminatedSessions) ok(ctx context.Context) {
-	t.health.OK(ctx)
-	t.mu.Lock()
-	pending := t.pending
-	t.pending = nil
-	t.mu.Unlock()
-	if len(pending) == 0 {
-		return
+// degrade reports the failure (already reported when cause is non-nil:
+// syncCopy.add did) and returns nil when the copy is to answer alone
+// (DegradeLocal), the error otherwise.
+func (t *TerminatedSessions) degrade(ctx context.Context, failed error) error {
+	if failed == nil {
+		failed = t.c.health.Fail(ctx, nil)
 	}
-	now := t.s.now()
-	_, err := t.s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range pending {
-			if d, ok := ttl(now, e.until); ok {
-				p.Set(ctx, t.s.key("term", []byte(e.key)), "1", d)
-			}
-		}
+	if t.c.policy == DegradeLocal {
 		return nil
-	})
-	if err != nil {
-		t.mu.Lock()
-		t.pending = append(pending, t.pending...)
-		if n := len(t.pending) - maxPending; n > 0 {
-			t.pending = t.pending[n:]
-		}
-		t.mu.Unlock()
-		_ = t.health.Fail(ctx, err)
 	}
+	return failed
 }
 
-// Terminated implements transport.TerminatedSessions.
+// Terminated implements transport.TerminatedSessions. It answers from
+// this replica's copy while the copy is fresh, refreshing it first when it
+// is not (see TerminatedSessions); when Redis cannot answer, FailClosed
+// returns an error wrapping ErrUnavailable (503) and DegradeLocal answers
+// from the copy.
 func (t *TerminatedSessions) Terminated(ctx context.Context, key string, now time.Time) (bool, error) {
-	if dead, _ := t.local.Terminated(ctx, key, now); dead {
+	d := t.s.digestString("term", key)
+	ms := now.UnixMilli()
+	if t.local.has(d, ms) {
+		return true, nil // a termination always stands until it expires
+	}
+	refreshed, err := t.c.confirm(ctx, t.c.now())
+	if refreshed && t.local.has(d, ms) {
 		return true, nil
 	}
-	if t.health.Skip() {
-		return false, t.degrade(ctx, nil)
-	}
-	n, err := t.s.client.Exists(ctx, t.s.key("term", []byte(key))).Result()
-	if err != nil {
-		return false, t.degrade(ctx, err)
-	}
-	t.ok(ctx)
-	return n > 0, nil
+	return false, err
 }
 
-// degrade reports the failure and returns nil when the local store is to
-// answer alone (DegradeLocal), the error otherwise.
-func (t *TerminatedSessions) degrade(ctx context.Context, cause error) error {
-	err := t.health.Fail(ctx, cause)
-	if t.health.Policy() == DegradeLocal {
+// Len returns the number of entries in this replica's copy, expired or
+// not.
+func (t *TerminatedSessions) Len() int {
+	t.local.mu.RLock()
+	defer t.local.mu.RUnlock()
+	return len(t.local.until)
+}
+
+// terminatedCopy is a replica's copy of the terminated sessions: digest
+// to expiry in Unix milliseconds, at most max entries (expired ones are
+// swept when it is full; beyond that, add fails).
+type terminatedCopy struct {
+	mu    sync.RWMutex
+	max   int
+	until map[[sha256.Size]byte]int64
+}
+
+var errCopyFull = errors.New("the local copy is full")
+
+func (c *terminatedCopy) has(d [sha256.Size]byte, nowMs int64) bool {
+	c.mu.RLock()
+	u, ok := c.until[d]
+	c.mu.RUnlock()
+	return ok && nowMs < u
+}
+
+func (c *terminatedCopy) add(d [sha256.Size]byte, untilMs int64, now time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u, ok := c.until[d]; ok {
+		c.until[d] = max(u, untilMs)
 		return nil
 	}
-	return err
+	if len(c.until) >= c.max {
+		c.sweepLocked(now.UnixMilli())
+		if len(c.until) >= c.max {
+			return errCopyFull
+		}
+	}
+	c.until[d] = untilMs
+	return nil
+}
+
+func (c *terminatedCopy) sweepLocked(nowMs int64) {
+	for d, u := range c.until {
+		if u <= nowMs {
+			delete(c.until, d)
+		}
+	}
+}
+
+func (c *terminatedCopy) merge(m string, expiry, now time.Time) (bool, error) {
+	d, ok := decodeTerminated(m)
+	if !ok {
+		return false, nil // not ours: ignored
+	}
+	return true, c.add(d, expiry.UnixMilli(), now)
+}
+
+func (c *terminatedCopy) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sweepLocked(now.UnixMilli())
+}
+
+func (c *terminatedCopy) members(now time.Time) []redis.Z {
+	nowMs := now.UnixMilli()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	zs := make([]redis.Z, 0, len(c.until))
+	for d, u := range c.until {
+		if u > nowMs {
+			zs = append(zs, redis.Z{Score: float64(u), Member: encodeTerminated(d)})
+		}
+	}
+	return zs
+}
+
+// encodeTerminated is the Redis member of a terminated session: the
+// base64url keyed digest of its key.
+func encodeTerminated(d [sha256.Size]byte) string {
+	return base64.RawURLEncoding.EncodeToString(d[:])
+}
+
+// decodeTerminated parses a member written by encodeTerminated; anything
+// else is refused.
+func decodeTerminated(m string) (d [sha256.Size]byte, ok bool) {
+	if len(m) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return d, false
+	}
+	n, err := base64.RawURLEncoding.Strict().Decode(d[:], []byte(m))
+	return d, err == nil && n == sha256.Size
 }
 
 // isRedisNil reports a missing key, which is an answer, not a failure.

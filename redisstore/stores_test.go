@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -93,74 +94,205 @@ func TestReplayRedisDown(t *testing.T) {
 	}
 }
 
-func TestTerminatedAcrossReplicas(t *testing.T) {
-	srv := startRedis(t)
-	a, err := newShared(t, srv.addr, nil).TerminatedSessions(StoreConfig{})
-	require.NoError(t, err)
-	b, err := newShared(t, srv.addr, nil).TerminatedSessions(StoreConfig{})
-	require.NoError(t, err)
-	ctx := context.Background()
-	now := time.Now()
-
-	dead, err := b.Terminated(ctx, "sess-1", now)
-	require.NoError(t, err)
-	assert.False(t, dead)
-	require.NoError(t, a.Terminate(ctx, "sess-1", now.Add(time.Minute)))
-	dead, err = b.Terminated(ctx, "sess-1", now)
-	require.NoError(t, err)
-	assert.True(t, dead, "ended on a, refused on b")
-	dead, err = a.Terminated(ctx, "sess-2", now)
-	require.NoError(t, err)
-	assert.False(t, dead)
+func newTerminated(t testing.TB, sh *Shared, cfg StoreConfig) *TerminatedSessions {
+	t.Helper()
+	return closing[*TerminatedSessions](t)(sh.TerminatedSessions(cfg))
 }
 
+// awaitTerminated asks ts about key until it answers terminated, and
+// proves the bound: a Terminated asked MaxStaleness after Terminate
+// returned must answer true, whatever the scheduling (the store's
+// guarantee, not a timing). It returns the delay observed.
+func awaitTerminated(t *testing.T, ts *TerminatedSessions, key string, ended time.Time) time.Duration {
+	t.Helper()
+	d, ok := awaitBound(ended, ts.c.stale, func() bool {
+		dead, err := ts.Terminated(context.Background(), key, time.Now())
+		return err == nil && dead
+	})
+	require.True(t, ok, "not refused %v after the termination", ts.c.stale)
+	return d
+}
+
+// TestTerminatedAcrossReplicas: two replicas share one redis-server; a
+// session either ends is refused by the other within MaxStaleness (one
+// second by default), measured; at once by the one that ended it; other
+// sessions serve.
+func TestTerminatedAcrossReplicas(t *testing.T) {
+	srv := startRedis(t)
+	a := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{})
+	b := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{})
+	require.Equal(t, DefaultMaxStaleness, b.c.stale)
+	ctx := context.Background()
+
+	for _, k := range []string{"sess-1", "sess-2", "sess-3"} {
+		for _, ts := range []*TerminatedSessions{a, b} {
+			dead, err := ts.Terminated(ctx, k, time.Now())
+			require.NoError(t, err)
+			assert.False(t, dead)
+		}
+	}
+	var worst time.Duration
+	for _, tc := range []struct {
+		name     string
+		key      string
+		from, to *TerminatedSessions
+	}{{"a→b", "sess-1", a, b}, {"b→a", "sess-2", b, a}} {
+		require.NoError(t, tc.from.Terminate(ctx, tc.key, time.Now().Add(time.Minute)))
+		done := time.Now()
+		dead, err := tc.from.Terminated(ctx, tc.key, time.Now())
+		require.NoError(t, err)
+		assert.True(t, dead, "%s: at once on the replica that ended it", tc.name)
+		d := awaitTerminated(t, tc.to, tc.key, done)
+		t.Logf("%s: refused on the other replica after %v (bound %v)", tc.name, d, tc.to.c.stale)
+		worst = max(worst, d)
+	}
+	t.Logf("worst cross-replica delay observed: %v", worst)
+	for _, ts := range []*TerminatedSessions{a, b} {
+		dead, err := ts.Terminated(ctx, "sess-3", time.Now())
+		require.NoError(t, err)
+		assert.False(t, dead, "an unrelated session still serves")
+		// Expiry: the entry lasts until the time Terminate was given.
+		dead, err = ts.Terminated(ctx, "sess-1", time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		assert.False(t, dead, "expired with the session")
+	}
+}
+
+// TestTerminatedExpiryBounded: Redis keeps an entry no longer than the
+// expiry Terminate was given (the session's idle time), and the set itself
+// expires with its last entry.
+func TestTerminatedExpiryBounded(t *testing.T) {
+	srv := startRedis(t)
+	sh := newShared(t, srv.addr, nil)
+	a := newTerminated(t, sh, StoreConfig{})
+	ctx := context.Background()
+	until := time.Now().Add(90 * time.Second)
+	require.NoError(t, a.Terminate(ctx, "sess-1", until))
+	require.NoError(t, a.Terminate(ctx, "sess-2", until.Add(-30*time.Second)))
+	c := newClient(t, srv.addr)
+	zs, err := c.ZRangeWithScores(ctx, a.c.entriesKey, 0, -1).Result()
+	require.NoError(t, err)
+	require.Len(t, zs, 2)
+	for _, z := range zs {
+		assert.LessOrEqual(t, int64(z.Score), until.UnixMilli())
+		_, ok := decodeTerminated(z.Member.(string))
+		assert.True(t, ok)
+		assert.NotContains(t, z.Member.(string), "sess-")
+	}
+	pttl, err := c.PTTL(ctx, a.c.entriesKey).Result()
+	require.NoError(t, err)
+	assert.Greater(t, pttl, time.Duration(0))
+	assert.LessOrEqual(t, pttl, time.Until(until)+time.Millisecond)
+	require.NoError(t, a.Terminate(ctx, "sess-0", time.Now().Add(-time.Second)), "already expired: nothing to record")
+	assert.Equal(t, int64(2), c.ZCard(ctx, a.c.entriesKey).Val())
+}
+
+// TestTerminatedCapacity: the capacity holds for all replicas together in
+// Redis; a Terminate beyond it fails closed (and still ends the session
+// here); a copy that cannot hold Redis's entries fails closed.
+func TestTerminatedCapacity(t *testing.T) {
+	srv := startRedis(t)
+	a := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{LocalMax: 2})
+	b := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{LocalMax: 2})
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	require.NoError(t, a.Terminate(ctx, "x", until))
+	require.NoError(t, b.Terminate(ctx, "y", until))
+	require.NoError(t, b.Terminate(ctx, "x", until), "the same session again takes no room")
+	err := a.Terminate(ctx, "z", until)
+	require.ErrorIs(t, err, ErrTerminatedSessionsFull, "the cap holds for all replicas together")
+	require.ErrorIs(t, err, ErrUnavailable)
+	dead, err := a.Terminated(ctx, "z", time.Now())
+	require.NoError(t, err)
+	assert.True(t, dead, "refused Redis-side, still ended here")
+	awaitTerminated(t, a, "y", time.Now())
+
+	// A replica configured with a smaller capacity (1: a copy of 2) than
+	// Redis holds (4, written by one with a larger capacity) cannot take
+	// every entry: it refuses to answer "not terminated" rather than miss
+	// one, and still refuses what it holds.
+	big := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{LocalMax: 10})
+	require.NoError(t, big.Terminate(ctx, "w1", until))
+	require.NoError(t, big.Terminate(ctx, "w2", until))
+	small := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{LocalMax: 1})
+	waitRecovered(t, func() error {
+		if _, err = small.Terminated(ctx, "v", time.Now()); err == nil {
+			return errors.New("answered from a copy that could not take every entry")
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, ErrTerminatedSessionsFull)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, 2, small.Len())
+}
+
+// TestTerminatedRedisDown kills Redis under both policies: what this
+// replica ended stays refused; once the copy is older than MaxStaleness,
+// FailClosed answers with an error (the edge: 503) and refuses Terminate,
+// DegradeLocal answers from the copy; once Redis is back (empty, as after
+// a restart without persistence) service resumes with the same store, and
+// the entries of the replicas go back to Redis.
 func TestTerminatedRedisDown(t *testing.T) {
 	for _, policy := range []FailurePolicy{FailClosed, DegradeLocal} {
 		t.Run(policy.String(), func(t *testing.T) {
 			srv := startRedis(t)
 			var ev events
-			a, err := newShared(t, srv.addr, &ev).TerminatedSessions(StoreConfig{Policy: policy})
-			require.NoError(t, err)
-			b, err := newShared(t, srv.addr, nil).TerminatedSessions(StoreConfig{Policy: policy})
-			require.NoError(t, err)
+			cfg := StoreConfig{Policy: policy, MaxStaleness: 200 * time.Millisecond}
+			a := newTerminated(t, newShared(t, srv.addr, &ev), cfg)
+			b := newTerminated(t, newShared(t, srv.addr, nil), cfg)
 			ctx := context.Background()
 			now := time.Now()
 			require.NoError(t, a.Terminate(ctx, "mine", now.Add(time.Minute)))
 			require.NoError(t, b.Terminate(ctx, "theirs", now.Add(time.Minute)))
+			awaitTerminated(t, a, "theirs", time.Now())
 
 			srv.stop()
 			dead, err := a.Terminated(ctx, "mine", now)
 			require.NoError(t, err, "what this replica ended needs no Redis")
 			assert.True(t, dead)
+			err = a.Terminate(ctx, "x", now.Add(time.Minute))
+			if policy == FailClosed {
+				require.ErrorIs(t, err, ErrUnavailable, "a DELETE is refused, to be retried")
+			} else {
+				require.NoError(t, err)
+			}
+			dead, err = a.Terminated(ctx, "x", now)
+			require.NoError(t, err)
+			assert.True(t, dead, "what this replica ended during the outage holds here")
+			time.Sleep(cfg.MaxStaleness + 50*time.Millisecond) // the copy is now stale
 			dead, err = a.Terminated(ctx, "other", now)
 			if policy == FailClosed {
 				require.ErrorIs(t, err, ErrUnavailable)
-				require.ErrorIs(t, a.Terminate(ctx, "x", now.Add(time.Minute)), ErrUnavailable)
 			} else {
 				require.NoError(t, err)
 				assert.False(t, dead)
-				require.NoError(t, a.Terminate(ctx, "x", now.Add(time.Minute)))
-				dead, err = a.Terminated(ctx, "x", now)
-				require.NoError(t, err)
-				assert.True(t, dead)
 			}
+			dead, err = a.Terminated(ctx, "theirs", now)
+			require.NoError(t, err, "what the copy refuses stays refused")
+			assert.True(t, dead)
 			require.NotEmpty(t, ev.list())
 			assert.Equal(t, StoreTerminatedSessions, ev.list()[0].Store)
+			assert.False(t, ev.list()[0].Recovered)
 
 			srv.start() // empty: what was in Redis is gone
-			waitRecovered(t, func() error { _, err := a.Terminated(ctx, "other", now); return err })
-			require.NoError(t, b.Terminate(ctx, "later", now.Add(time.Minute)))
-			dead, err = a.Terminated(ctx, "later", now)
-			require.NoError(t, err)
-			assert.True(t, dead)
-			if policy == DegradeLocal {
-				// What a ended while Redis was down reached Redis once it
-				// was back: b refuses it too.
-				waitRecovered(t, func() error { _, err := b.Terminated(ctx, "x", now); return err })
-				dead, err = b.Terminated(ctx, "x", now)
-				require.NoError(t, err)
-				assert.True(t, dead, "published after the outage")
+			waitRecovered(t, func() error {
+				if evs := ev.list(); !evs[len(evs)-1].Recovered {
+					return errors.New("no recovery reported yet")
+				}
+				_, err := a.Terminated(ctx, "other", time.Now())
+				return err
+			})
+			require.NoError(t, b.Terminate(ctx, "later", time.Now().Add(time.Minute)))
+			awaitTerminated(t, a, "later", time.Now())
+			// The replicas put their entries back, including what a ended
+			// during the outage: a replica started now refuses them.
+			fresh := newTerminated(t, newShared(t, srv.addr, nil), cfg)
+			for _, k := range []string{"mine", "theirs", "x", "later"} {
+				awaitTerminated(t, fresh, k, time.Now())
 			}
+			dead, err = fresh.Terminated(ctx, "other", time.Now())
+			require.NoError(t, err)
+			assert.False(t, dead)
 		})
 	}
 }

@@ -270,7 +270,9 @@ func (c *syncCopy) refresh(ctx context.Context) error {
 // load merges every live entry of Redis into the copy.
 func (c *syncCopy) load(ctx context.Context, now time.Time) error {
 	zs, err := c.s.client.ZRangeByScoreWithScores(ctx, c.entriesKey, &redis.ZRangeBy{
-		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf", Count: int64(c.capacity),
+		// One more than the copy holds (twice the capacity), so that a
+		// copy too small for what Redis holds notices it.
+		Min: strconv.FormatInt(now.UnixMilli()+1, 10), Max: "+inf", Count: int64(2*c.capacity) + 1,
 	}).Result()
 	if err != nil {
 		return err

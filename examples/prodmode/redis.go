@@ -102,8 +102,9 @@ type shared struct {
 }
 
 // newShared connects to Redis (failing start-up if it does not answer) and
-// builds every shared store. Policies: terminated sessions, session counts
-// and DPoP replay fail closed (503 while Redis is down), and so does the
+// builds every shared store. Policies: session counts and DPoP replay fail
+// closed (503 while Redis is down), terminated sessions too once this
+// replica's copy of them is a second old, and so does the
 // revocation list unless MCPGUARD_REVOCATION_ON_OUTAGE=degrade; rate limits
 // degrade to this replica's memory (each replica enforces the limit on its
 // own traffic), so stateless calls keep working through an outage. Every
@@ -128,9 +129,15 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 	if s.replay, err = st.ReplayStore(redisstore.StoreConfig{}); err != nil {
 		return nil, err
 	}
-	if s.terminated, err = st.TerminatedSessions(redisstore.StoreConfig{}); err != nil {
+	// Terminated sessions are answered from this replica's copy, polled
+	// every 250 ms: a session deleted on one replica is refused by the
+	// others within a second; once the copy is a second old and Redis
+	// cannot refresh it, requests carrying a session ID get 503.
+	terminated, err := st.TerminatedSessions(redisstore.StoreConfig{})
+	if err != nil {
 		return nil, err
 	}
+	s.terminated = terminated
 	if s.counts, err = st.SessionCounts(redisstore.StoreConfig{}); err != nil {
 		return nil, err
 	}
@@ -148,7 +155,7 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 	if s.revoker, err = st.Revoker(redisstore.RevokerConfig{Policy: revocationPolicy}); err != nil {
 		return nil, err
 	}
-	s.close = func() error { _ = s.revoker.Close(); return rdb.Close() }
+	s.close = func() error { _ = s.revoker.Close(); _ = terminated.Close(); return rdb.Close() }
 	s.tokens = st.TokenCache() // degrades to the exchanger's own cache
 	return s, nil
 }
