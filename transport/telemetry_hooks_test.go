@@ -415,6 +415,11 @@ func TestStackTelemetryKeySetOutage(t *testing.T) {
 			status, _ := s.call(t, era, "", alice, "whoami")
 			require.Equal(t, http.StatusServiceUnavailable, status)
 
+			// The fetch releases its waiters before it ends its span (nothing
+			// a request waits on may wait on reporting), so the span may end
+			// just after the 503 is written.
+			require.Eventually(t, func() bool { return len(findSpans(s.spans, telemetry.SpanFetchKeys)) > 0 },
+				5*time.Second, 5*time.Millisecond, "the failed fetch's span ends")
 			fetches := findSpans(s.spans, telemetry.SpanFetchKeys)
 			require.Len(t, fetches, 1)
 			assert.Equal(t, "fetch_failed", spanAttrs(fetches[0])["error.type"])
