@@ -187,6 +187,29 @@ func TestTerminatedExpiryBounded(t *testing.T) {
 	assert.Equal(t, int64(2), c.ZCard(ctx, a.c.entriesKey).Val())
 }
 
+// TestTerminatedWrittenBackExpires: the entries a replica writes back to a
+// Redis that lost them expire with the last of them, as Terminate's do.
+func TestTerminatedWrittenBackExpires(t *testing.T) {
+	srv := startRedis(t)
+	a := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{MaxStaleness: 200 * time.Millisecond})
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	require.NoError(t, a.Terminate(ctx, "k", until))
+	srv.stop()
+	srv.start() // empty
+	fresh := newTerminated(t, newShared(t, srv.addr, nil), StoreConfig{})
+	waitRecovered(t, func() error {
+		if dead, err := fresh.Terminated(ctx, "k", time.Now()); err != nil || !dead {
+			return errors.New("not written back yet")
+		}
+		return nil
+	})
+	pttl, err := newClient(t, srv.addr).PTTL(ctx, a.c.entriesKey).Result()
+	require.NoError(t, err)
+	assert.Greater(t, pttl, time.Duration(0), "the set expires")
+	assert.LessOrEqual(t, pttl, time.Until(until)+time.Millisecond)
+}
+
 // TestTerminatedCapacity: the capacity holds for all replicas together in
 // Redis; a Terminate beyond it fails closed (and still ends the session
 // here); a copy that cannot hold Redis's entries fails closed.

@@ -302,5 +302,18 @@ func (c *syncCopy) republish(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	return c.s.client.Incr(ctx, c.versionKey).Err()
+	return tidyScript.Run(ctx, c.s.client, []string{c.entriesKey, c.versionKey}, now.UnixMilli()).Err()
 }
+
+// tidyScript ends a republish: it removes expired entries, sets the set's
+// own expiry to its last entry's (as addScript does, so nothing written
+// back outlives its entries) and bumps the version. KEYS: entries,
+// version; ARGV: now ms.
+var tidyScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+end
+return redis.call('INCR', KEYS[2])
+`)
