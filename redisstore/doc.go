@@ -89,6 +89,11 @@
 // together at StoreConfig.LocalMax (transport.DefaultMaxTerminatedSessions
 // when zero; a Terminate beyond it fails closed, 503).
 //
+// StoreConfig.Immediate trades that round trip for immediacy: a session
+// the copy does not know as ended is looked up in Redis (one ZSCORE) on
+// every request, so a session ended on one replica is refused by every
+// other at once (TestTerminatedImmediate). examples/prodmode sets it.
+//
 // # Dependencies
 //
 // Besides the standard library: github.com/redis/go-redis/v9 (with its own

@@ -34,6 +34,12 @@ type StoreConfig struct {
 	// a quarter of MaxStaleness).
 	MaxStaleness time.Duration
 	PollInterval time.Duration
+	// Immediate applies to TerminatedSessions only: a session the copy does
+	// not know as ended is looked up in Redis on every call (one ZSCORE),
+	// so a session ended on any replica is refused on every other at once,
+	// not within MaxStaleness, at one round trip per session request. When
+	// Redis cannot answer, the policy applies as without it.
+	Immediate bool
 }
 
 func (c StoreConfig) check(name string) error {
@@ -149,9 +155,10 @@ func (r *ReplayStore) degrade(ctx context.Context, id string, expiry time.Time, 
 // Construct it with Shared.TerminatedSessions and Close it to stop the
 // poller. It is safe for concurrent use.
 type TerminatedSessions struct {
-	s     *Shared
-	c     *syncCopy
-	local *terminatedCopy
+	s         *Shared
+	c         *syncCopy
+	local     *terminatedCopy
+	immediate bool
 }
 
 var _ transport.TerminatedSessions = (*TerminatedSessions)(nil)
@@ -175,7 +182,7 @@ func (s *Shared) TerminatedSessions(cfg StoreConfig) (*TerminatedSessions, error
 	if capacity == 0 {
 		capacity = transport.DefaultMaxTerminatedSessions
 	}
-	t := &TerminatedSessions{s: s, local: &terminatedCopy{max: 2 * capacity, until: make(map[[sha256.Size]byte]int64)}}
+	t := &TerminatedSessions{s: s, local: &terminatedCopy{max: 2 * capacity, until: make(map[[sha256.Size]byte]int64)}, immediate: cfg.Immediate}
 	t.c = newSyncCopy(s, StoreTerminatedSessions, "ts", cfg.Policy, stale, poll, s.now, capacity,
 		fmt.Errorf("%w: %s: %w", ErrUnavailable, StoreTerminatedSessions, ErrTerminatedSessionsFull), t.local)
 	return t, nil
@@ -248,11 +255,38 @@ func (t *TerminatedSessions) Terminated(ctx context.Context, key string, now tim
 	if t.local.has(d, ms) {
 		return true, nil // a termination always stands until it expires
 	}
+	if t.immediate {
+		return t.lookup(ctx, d, ms)
+	}
 	refreshed, err := t.c.confirm(ctx, t.c.now())
 	if refreshed && t.local.has(d, ms) {
 		return true, nil
 	}
 	return false, err
+}
+
+// lookup asks Redis whether the session of digest d is ended (Immediate):
+// its entry's score is the expiry in Unix milliseconds. A hit joins the
+// copy; a failure is answered by the policy (DegradeLocal: the copy, which
+// does not know it as ended).
+func (t *TerminatedSessions) lookup(ctx context.Context, d [sha256.Size]byte, nowMs int64) (bool, error) {
+	if t.c.health.Skip() {
+		return false, t.degrade(ctx, nil)
+	}
+	until, err := t.s.client.ZScore(ctx, t.c.entriesKey, encodeTerminated(d)).Result()
+	if errors.Is(err, redis.Nil) {
+		t.c.health.OK(ctx)
+		return false, nil
+	}
+	if err != nil {
+		return false, t.degrade(ctx, t.c.health.Fail(ctx, err))
+	}
+	t.c.health.OK(ctx)
+	if int64(until) <= nowMs {
+		return false, nil
+	}
+	_ = t.local.add(d, int64(until), t.c.now())
+	return true, nil
 }
 
 // Len returns the number of entries in this replica's copy, expired or

@@ -501,3 +501,36 @@ func TestRateLimiterSharedAndRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// With Immediate, a session ended on one replica is refused on the other
+// at once (no poll to wait for), an unknown one is served, and with Redis
+// gone the policy answers: FailClosed refuses, what a replica knows as
+// ended stays ended.
+func TestTerminatedImmediate(t *testing.T) {
+	srv := startRedis(t)
+	cfg := StoreConfig{Immediate: true, MaxStaleness: time.Minute}
+	a := newTerminated(t, newShared(t, srv.addr, nil), cfg)
+	b := newTerminated(t, newShared(t, srv.addr, nil), cfg)
+	ctx := context.Background()
+
+	dead, err := b.Terminated(ctx, "sess-1", time.Now())
+	require.NoError(t, err)
+	require.False(t, dead)
+	require.NoError(t, a.Terminate(ctx, "sess-1", time.Now().Add(time.Minute)))
+	dead, err = b.Terminated(ctx, "sess-1", time.Now())
+	require.NoError(t, err)
+	assert.True(t, dead, "refused on the other replica at once, though its copy may be a minute old")
+	dead, err = b.Terminated(ctx, "sess-2", time.Now())
+	require.NoError(t, err)
+	assert.False(t, dead, "an unrelated session still serves")
+	dead, err = b.Terminated(ctx, "sess-1", time.Now().Add(2*time.Minute))
+	require.NoError(t, err)
+	assert.False(t, dead, "expired with the session")
+
+	srv.stop()
+	_, err = b.Terminated(ctx, "sess-2", time.Now())
+	require.ErrorIs(t, err, ErrUnavailable, "FailClosed: a session Redis cannot vouch for is refused")
+	dead, err = b.Terminated(ctx, "sess-1", time.Now())
+	require.NoError(t, err)
+	assert.True(t, dead, "what this replica learnt was ended stays ended without Redis")
+}

@@ -36,12 +36,11 @@
 // hashes every identifier into a Redis key and seals every cached value: no
 // token, secret or subject is stored in Redis in clear. Without the key the
 // server refuses to start; a Redis that does not answer at start stops it
-// too. A session deleted on one replica is refused by the others within a
-// second (each answers from a copy of the ended sessions it polls every
-// 250 ms, no Redis round trip per request). Once running, a Redis outage
-// is handled per store: initialize and DPoP proofs answer 503 (fail
-// closed), and so do requests carrying a session ID once the replica's
-// copy of the ended sessions is a second old (what it ended stays 404); the
+// too. A session deleted on one replica is refused by the others at once
+// (redisstore's Immediate terminated sessions: one Redis lookup per session
+// request). Once running, a Redis outage is handled per store: initialize,
+// DPoP proofs and requests carrying a session ID answer 503 (fail closed;
+// what a replica knows as ended stays 404); the
 // rate limits are counted in each replica's memory meanwhile (degrade),
 // so stateless calls go on; the revocation list fails closed once the
 // replica's copy is a second old (503 for authenticated requests), or with

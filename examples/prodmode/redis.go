@@ -129,11 +129,12 @@ func newShared(ctx context.Context, cfg config, rec *audit.Recorder) (*shared, e
 	if s.replay, err = st.ReplayStore(redisstore.StoreConfig{}); err != nil {
 		return nil, err
 	}
-	// Terminated sessions are answered from this replica's copy, polled
-	// every 250 ms: a session deleted on one replica is refused by the
-	// others within a second; once the copy is a second old and Redis
-	// cannot refresh it, requests carrying a session ID get 503.
-	terminated, err := st.TerminatedSessions(redisstore.StoreConfig{})
+	// Terminated sessions: Immediate, so a session deleted on one replica
+	// is refused by every other at once (one ZSCORE per session request
+	// whose session this replica does not know as ended; what it knows is
+	// answered from its polled copy). While Redis cannot answer, requests
+	// carrying a session ID get 503.
+	terminated, err := st.TerminatedSessions(redisstore.StoreConfig{Immediate: true})
 	if err != nil {
 		return nil, err
 	}
