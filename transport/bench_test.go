@@ -34,14 +34,16 @@ func benchCall(url, token string) *http.Request {
 	return req
 }
 
-// BenchmarkStack compares one warm tools/call through bare mcp-go with the
-// same call through the full prod stack (JWT auth with a verified-token
-// cache hit, tenancy, session binding, rate limits before and after auth,
-// step-up peek, policy, audit to a discarding JSON sink). The difference
-// between the two is mcpguard's cost per request (DESIGN.md budget:
-// ≤ 3 µs and ≤ 25 allocations).
-func BenchmarkStack(b *testing.B) {
-	const resource = "http://127.0.0.1:8080/mcp"
+// benchResource is the resource URL of the benchmark stacks.
+const benchResource = "http://127.0.0.1:8080/mcp"
+
+// benchGuard builds the prod stack the Stack benchmarks measure (JWT auth
+// against a live authtest IdP, tenancy, policy, audit to a discarding JSON
+// sink, pre-auth and per-caller rate limits that are never reached) and
+// mints a notes:read token for it.
+func benchGuard(b *testing.B) (*Guard, string) {
+	b.Helper()
+	const resource = benchResource
 	idp := authtest.NewServer(b)
 	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: resource})
 	require.NoError(b, err)
@@ -63,6 +65,18 @@ func BenchmarkStack(b *testing.B) {
 	})
 	require.NoError(b, err)
 	tok := idp.MustMint(map[string]any{"aud": resource, "tenant_id": "acme", "scope": "notes:read"})
+	return g, tok
+}
+
+// BenchmarkStack compares one warm tools/call through bare mcp-go with the
+// same call through the full prod stack (JWT auth with a verified-token
+// cache hit, tenancy, session binding, rate limits before and after auth,
+// step-up peek, policy, audit to a discarding JSON sink). The difference
+// between the two is mcpguard's cost per request (DESIGN.md budget:
+// ≤ 3 µs and ≤ 25 allocations).
+func BenchmarkStack(b *testing.B) {
+	const resource = benchResource
+	g, tok := benchGuard(b)
 
 	run := func(b *testing.B, h http.Handler, token string) {
 		rec := httptest.NewRecorder()
@@ -157,28 +171,8 @@ func benchInitialize(b *testing.B, h http.Handler, url, token string) string {
 // BenchmarkStack plus session binding's tag check, terminated-session
 // lookup and live-session touch on every call).
 func BenchmarkStackSession(b *testing.B) {
-	const resource = "http://127.0.0.1:8080/mcp"
-	idp := authtest.NewServer(b)
-	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: resource})
-	require.NoError(b, err)
-	res, err := tenancy.New(tenancy.Config{})
-	require.NoError(b, err)
-	sink, err := audit.NewJSONSink(io.Discard)
-	require.NoError(b, err)
-	rec, err := audit.New(audit.Config{Sink: sink})
-	require.NoError(b, err)
-	lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
-	require.NoError(b, err)
-	pre, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9), KeyBy: ratelimit.Client, Namespace: "preauth"})
-	require.NoError(b, err)
-	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.PerSecond(1e9)})
-	require.NoError(b, err)
-	g, err := New(Config{
-		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: notesPolicy(b), Tenancy: res, Audit: rec, PreAuthRateLimit: pre, RateLimit: post,
-	})
-	require.NoError(b, err)
-	tok := idp.MustMint(map[string]any{"aud": resource, "tenant_id": "acme", "scope": "notes:read"})
+	const resource = benchResource
+	g, tok := benchGuard(b)
 
 	run := func(b *testing.B, h http.Handler, token string) {
 		sid := benchInitialize(b, h, resource, token)
