@@ -1,102 +1,37 @@
 package redisstore
 
 import (
-	"bufio"
 	"context"
-	"net"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpguard/mcpguard/internal/redistest"
 )
 
-// redisServer is a redis-server process on a loopback port, owned by a test.
+// redisServer is a redis-server process on a loopback port, owned by a
+// test (internal/redistest), under the names these tests use.
 type redisServer struct {
-	t    testing.TB
-	bin  string
-	port int
+	*redistest.Server
 	addr string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
 }
 
 // startRedis starts redis-server on a free loopback port and stops it when
 // the test ends. It skips the test only when the binary is not installed.
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run the Redis store tests; .ci/run does")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	s := &redisServer{t: t, bin: bin, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
+	s := redistest.Start(t)
+	return &redisServer{Server: s, addr: s.Addr}
 }
 
-// start runs the server (again, empty) on its port and waits until it
-// answers.
-func (s *redisServer) start() {
-	t := s.t
-	t.Helper()
-	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir(), "--loglevel", "warning")
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	s.mu.Lock()
-	s.cmd = cmd
-	s.mu.Unlock()
-	var mu sync.Mutex
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-		}
-	}()
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("redis-server on %s did not answer: %v\n%s", s.addr, err, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// start runs the server again, empty, on its port.
+func (s *redisServer) start() { s.Start() }
 
-// stop kills the server and waits for it; safe to call twice.
-func (s *redisServer) stop() {
-	s.mu.Lock()
-	cmd := s.cmd
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-}
+// stop kills the server; safe to call twice.
+func (s *redisServer) stop() { s.Stop() }
 
 // newClient returns a client that fails fast, as Config recommends.
 func newClient(t testing.TB, addr string) *redis.Client {

@@ -1,11 +1,7 @@
 package redisrate
 
 import (
-	"bufio"
 	"context"
-	"net"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,92 +11,27 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpguard/mcpguard/internal/redistest"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
 
-// redisServer is a redis-server process on a loopback port, owned by a test.
+// redisServer is a redis-server process on a loopback port, owned by a
+// test (internal/redistest), under the names these tests use.
 type redisServer struct {
+	*redistest.Server
 	addr string
-	cmd  *exec.Cmd
-	once sync.Once
 }
 
 // startRedis starts redis-server on a free loopback port and stops it when
 // the test ends. It skips the test only when the binary is not installed.
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not found in PATH: install it (apt-get install redis-server) to run the Redis limiter tests; .ci/run does")
-	}
-	port := freePort(t)
-	return startRedisAt(t, bin, port)
+	s := redistest.Start(t)
+	return &redisServer{Server: s, addr: s.Addr}
 }
 
-func startRedisAt(t testing.TB, bin string, port int) *redisServer {
-	t.Helper()
-	cmd := exec.Command(bin,
-		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(port),
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", t.TempDir(),
-		"--loglevel", "warning",
-	)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
-	t.Cleanup(s.stop)
-
-	// Keep the pipe drained and remember the output in case start fails.
-	var mu sync.Mutex
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-		}
-	}()
-
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("redis-server on %s did not answer: %v\n%s", s.addr, err, log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server and waits for it; safe to call twice.
-func (s *redisServer) stop() {
-	s.once.Do(func() {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	})
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
-}
+// stop kills the server; safe to call twice.
+func (s *redisServer) stop() { s.Stop() }
 
 // newRedisClient returns a client that fails fast: no retries, short
 // timeouts, as Config recommends.
@@ -299,11 +230,7 @@ func TestRedisGoesAway(t *testing.T) {
 
 			// Redis comes back (empty, on the same port): the limiter
 			// recovers by itself, reloading its script.
-			bin, err := exec.LookPath("redis-server")
-			require.NoError(t, err)
-			port, err := strconv.Atoi(srv.addr[strings.LastIndexByte(srv.addr, ':')+1:])
-			require.NoError(t, err)
-			startRedisAt(t, bin, port)
+			srv.Start()
 			d, err = l.Allow(ctx, "k", ratelimit.PerMinute(1))
 			require.NoError(t, err)
 			assert.True(t, d.Allowed)
