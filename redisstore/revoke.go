@@ -273,7 +273,9 @@ func decodeEntry(m string, expiry time.Time) (auth.RevocationEntry, bool) {
 		return e, rest == ""
 	case auth.RevokeSubject:
 		ms, ok := strings.CutPrefix(rest, ".")
-		if !ok || ms == "" || len(ms) > 15 || ms[0] == '+' || ms[0] == '-' {
+		// Only what encodeEntry writes: decimal digits, no sign, no
+		// leading zero (two spellings of one time would be two members).
+		if !ok || ms == "" || len(ms) > 15 || ms[0] == '+' || ms[0] == '-' || (len(ms) > 1 && ms[0] == '0') {
 			return auth.RevocationEntry{}, false
 		}
 		v, err := strconv.ParseInt(ms, 10, 64)

@@ -271,7 +271,7 @@ func TestEntryEncoding(t *testing.T) {
 		assert.True(t, e.Before.Equal(got.Before))
 	}
 	for _, bad := range []string{"", "j", "x" + strings.Repeat("A", 43), "j" + strings.Repeat("A", 42) + "=", "u" + strings.Repeat("A", 43),
-		"u" + strings.Repeat("A", 43) + ".-5", "u" + strings.Repeat("A", 43) + ".+5", "j" + strings.Repeat("A", 43) + ".5", "u" + strings.Repeat("A", 43) + ".1x"} {
+		"u" + strings.Repeat("A", 43) + ".-5", "u" + strings.Repeat("A", 43) + ".+5", "j" + strings.Repeat("A", 43) + ".5", "u" + strings.Repeat("A", 43) + ".1x", "u" + strings.Repeat("0", 43) + ".00", "u" + strings.Repeat("A", 43) + ".0123"} {
 		_, ok := decodeEntry(bad, now)
 		assert.False(t, ok, "%q", bad)
 	}
