@@ -226,6 +226,11 @@ func authParam(h, name string) (string, bool) {
 		if end := strings.IndexAny(v, ", "); end >= 0 {
 			v = v[:end]
 		}
+		if strings.ContainsRune(v, '"') {
+			// An unquoted value is a token (RFC 9110 §5.6.2): a quote
+			// inside one makes the header malformed.
+			return "", false
+		}
 		return v, true
 	}
 	return "", false
