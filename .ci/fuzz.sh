@@ -25,12 +25,16 @@ for mod in . e2e loadtest; do
     # Go's fuzzer can report "context deadline exceeded" when -fuzztime
     # ends while a worker is still on an input (most often on a loaded
     # machine); that is no crash and writes no failing input. Such a run is
-    # repeated once, and said so; a crash (a failing input written) is not.
-    if [ "$ok" = 0 ] && grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
-      echo "RETRY: $mod/$dir $name ended with the fuzzer's deadline error and no failing input; running it once more"
+    # repeated, at most twice, and said so; a crash (a failing input
+    # written) is not.
+    for attempt in 1 2; do
+      if [ "$ok" = 1 ] || ! grep -q 'context deadline exceeded' "$log" || grep -q 'Failing input written' "$log"; then
+        break
+      fi
+      echo "RETRY $attempt: $mod/$dir $name ended with the fuzzer's deadline error and no failing input; running it again"
       ok=1
-      (cd "$mod" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$dir") || ok=0
-    fi
+      (cd "$mod" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$dir") 2>&1 | tee "$log" || ok=0
+    done
     rm -f "$log"
     if [ "$ok" = 0 ]; then
       echo "FAIL: $mod/$dir $name"
