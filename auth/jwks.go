@@ -497,10 +497,10 @@ func (ks *keySource) startLocked(ctx context.Context, now time.Time) *fetchCall 
 		ks.inflight = nil
 		ks.lastErr = err
 		ks.mu.Unlock()
-		// Release the waiters before logging: a log write can block (a
-		// stuck stderr pipe) and no request may wait on it.
-		call.err = err
-		close(call.done)
+		// End the fetch's operation before releasing the waiters, so a
+		// span of it ends inside the validation that waited (an Observer
+		// must not block), and release them before logging: a log write
+		// can block (a stuck stderr pipe) and no request may wait on it.
 		if end != nil {
 			out := Outcome{Err: err}
 			if err == nil {
@@ -508,6 +508,8 @@ func (ks *keySource) startLocked(ctx context.Context, now time.Time) *fetchCall 
 			}
 			end(out)
 		}
+		call.err = err
+		close(call.done)
 		if err != nil {
 			ks.log.Warn("auth: JWK Set refresh failed; keeping the keys held", "error", err)
 		}
