@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -510,4 +511,141 @@ func TestCloseTimeoutNegativeRefused(t *testing.T) {
 	_, err := New(Config{Sink: &memSink{}, CloseTimeout: -time.Second})
 	assert.ErrorIs(t, err, ErrConfig)
 	assert.Contains(t, err.Error(), "Config.CloseTimeout")
+}
+
+// gateWriter is an io.Writer that blocks each Write until released and
+// keeps what it was given, one entry per Write. fail, when set, makes a
+// Write take only its first n bytes and fail.
+type gateWriter struct {
+	mu      sync.Mutex
+	writes  [][]byte
+	entered chan struct{}
+	gate    chan struct{}
+	failAt  int // take this many bytes of the next Write and fail; <0: never
+}
+
+func newGateWriter() *gateWriter {
+	return &gateWriter{entered: make(chan struct{}, 1<<10), gate: make(chan struct{}, 1<<10), failAt: -1}
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.entered <- struct{}{}
+	<-w.gate
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failAt >= 0 {
+		n := min(w.failAt, len(p))
+		w.failAt = -1
+		w.writes = append(w.writes, bytes.Clone(p[:n]))
+		return n, errors.New("disk full")
+	}
+	w.writes = append(w.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (w *gateWriter) release(n int) {
+	for range n {
+		w.gate <- struct{}{}
+	}
+}
+
+func (w *gateWriter) lines() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, b := range w.writes {
+		for _, l := range strings.SplitAfter(string(b), "\n") {
+			if l != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// An Async Recorder hands a JSONSink the events that queued up while it
+// was writing, and the sink writes them in one Write, whole lines in
+// order; Stats count every event.
+func TestAsyncJSONSinkWritesQueuedEventsAtOnce(t *testing.T) {
+	w := newGateWriter()
+	sink, err := NewJSONSink(w)
+	require.NoError(t, err)
+	r, err := New(Config{Sink: sink, Mode: Async, QueueSize: 64})
+	require.NoError(t, err)
+	require.NoError(t, r.Record(context.Background(), ev("first")))
+	<-w.entered // the writer is inside the first Write
+	for i := range 50 {
+		require.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("t%d", i))))
+	}
+	w.release(2)
+	require.NoError(t, r.Close())
+	w.mu.Lock()
+	writes := len(w.writes)
+	w.mu.Unlock()
+	assert.Equal(t, 2, writes, "the first event, then the 50 queued behind it in one Write")
+	lines := w.lines()
+	require.Len(t, lines, 51)
+	assert.Contains(t, lines[0], `"tool":"first"`)
+	for i, l := range lines[1:] {
+		assert.Contains(t, l, fmt.Sprintf(`"tool":"t%d"`, i))
+		assert.True(t, strings.HasSuffix(l, "}\n"), "a whole line: %q", l)
+	}
+	st := r.Stats()
+	assert.Equal(t, uint64(51), st.Recorded)
+	assert.Zero(t, st.SinkErrors)
+}
+
+// A batch Write that fails part-way counts the lines the writer took whole
+// as recorded and the rest as sink errors; nothing is counted twice.
+func TestAsyncJSONSinkPartialBatchWrite(t *testing.T) {
+	w := newGateWriter()
+	sink, err := NewJSONSink(w)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r, err := New(Config{Sink: sink, Mode: Async, QueueSize: 64, Now: fixedClock(t0, time.Second)})
+	require.NoError(t, err)
+	require.NoError(t, r.Record(context.Background(), ev("first")))
+	<-w.entered
+	for i := range 10 {
+		require.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("t%d", i))))
+	}
+	// The second Write (the ten queued) takes three lines and a half.
+	line := len(appendJSON(nil, &Event{Time: t0, Kind: KindToolCall, Tool: "t0"})) + 1
+	w.release(1)
+	waitFor(t, "the writer is in the second Write", func() bool { return len(w.entered) > 0 })
+	w.mu.Lock()
+	w.failAt = 3*line + line/2
+	w.mu.Unlock()
+	w.release(1)
+	waitFor(t, "the batch is counted", func() bool {
+		st := r.Stats()
+		return st.Recorded+st.SinkErrors == 11
+	})
+	st := r.Stats()
+	assert.Equal(t, uint64(4), st.Recorded, "the first and three whole lines")
+	assert.Equal(t, uint64(7), st.SinkErrors)
+	w.release(8)
+	require.NoError(t, r.Close())
+}
+
+// Close that gives up while the writer is stuck on a batch counts every
+// event of the batch as unwritten.
+func TestCloseGivesUpOnStuckBatch(t *testing.T) {
+	w := newGateWriter()
+	t.Cleanup(func() { w.release(4) })
+	sink, err := NewJSONSink(w)
+	require.NoError(t, err)
+	r, err := New(Config{Sink: sink, Mode: Async, QueueSize: 64, CloseTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, r.Record(context.Background(), ev("first")))
+	<-w.entered
+	for i := range 5 {
+		require.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("t%d", i))))
+	}
+	w.release(1)
+	<-w.entered // stuck on the batch of five
+	err = r.Close()
+	var ue *UnwrittenError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, 5, ue.Unwritten)
 }
