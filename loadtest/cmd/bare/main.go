@@ -6,6 +6,8 @@
 //
 //	MCPGUARD_ADDR        listen address (default 127.0.0.1:0)
 //	MCPGUARD_CPUPROFILE  write a CPU profile of the run to this file on shutdown (optional)
+//	MCPGUARD_BARE_WORK   a duration of CPU the whoami handler burns per call (optional; a
+//	                     calibration: how process-level CPU per call grows with a server's own work)
 //
 // When ready it prints "listening on <URL>" to stdout; SIGTERM or an
 // interrupt stops it. Run it through the proc command:
@@ -50,6 +52,13 @@ type identity struct {
 	Scopes   []string `json:"scopes"`
 }
 
+// burn keeps the CPU busy for d of wall time: on a core of its own, d of
+// CPU.
+func burn(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
 func whoami(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	b, err := json.Marshal(identity{Subject: "load-0", Tenant: "load", ClientID: "loadtest", Scopes: []string{"notes:read"}})
 	if err != nil {
@@ -86,11 +95,22 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	defer ln.Close()
 
+	handler := whoami
+	if v := strings.TrimSpace(getenv("MCPGUARD_BARE_WORK")); v != "" {
+		work, err := time.ParseDuration(v)
+		if err != nil || work < 0 || work > time.Second {
+			return fmt.Errorf("MCPGUARD_BARE_WORK %q: want a duration in [0, 1s]", v)
+		}
+		handler = func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			burn(work)
+			return whoami(ctx, req)
+		}
+	}
 	srv := server.NewMCPServer("notes", "1.0.0")
 	srv.AddTool(mcp.NewTool("whoami",
 		mcp.WithDescription("Who the server thinks you are: subject, tenant, OAuth client and scopes."),
 		mcp.WithReadOnlyHintAnnotation(true),
-	), whoami)
+	), handler)
 	h := server.NewStreamableHTTPServer(srv,
 		server.WithSessionIdleTTL(15*time.Minute),
 		server.WithStreamableHTTPLogger(logger),

@@ -58,6 +58,7 @@ func main() {
 	modes := flag.String("modes", "session,stateless", "comma-separated: session (2025-11-25), stateless (2026-07-28)")
 	flag.StringVar(&o.profileDir, "profile", "", "directory for the children's CPU profiles (bare.pprof, prodmode.pprof)")
 	flag.StringVar(&o.auditFile, "audit", "", "file for prodmode's audit stream (default: a temporary file)")
+	flag.DurationVar(&o.bareWork, "bare-work", 0, "calibration: CPU bare's whoami burns per call (MCPGUARD_BARE_WORK), to see how CPU per call grows with a server's own work")
 	flag.Parse()
 	for _, m := range strings.Split(*modes, ",") {
 		switch m = strings.TrimSpace(m); m {
@@ -90,6 +91,7 @@ type options struct {
 	modes            []string
 	profileDir       string
 	auditFile        string
+	bareWork         time.Duration
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
@@ -143,6 +145,19 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// runtimeEnv is the Go runtime settings of this process's environment
+// (GOGC, GOMEMLIMIT, GODEBUG, GOMAXPROCS), handed to both children alike
+// so that an experiment with them changes both sides of the comparison.
+func runtimeEnv() []string {
+	var env []string
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
 // child is a started server process.
 type child struct {
 	name string
@@ -154,7 +169,8 @@ type child struct {
 // startChild runs bin with env and waits for its "listening on <URL>" line.
 func startChild(name, bin string, env []string, stderr io.Writer) (*child, error) {
 	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, runtimeEnv()...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -277,7 +293,11 @@ func run(o options, stdout, logw io.Writer) error {
 		}
 		return []string{"MCPGUARD_CPUPROFILE=" + filepath.Join(o.profileDir, name+".pprof")}
 	}
-	bare, err := startChild("bare", bareBin, append([]string{"MCPGUARD_ADDR=127.0.0.1:0"}, profileEnv("bare")...), logw)
+	bareEnv := append([]string{"MCPGUARD_ADDR=127.0.0.1:0"}, profileEnv("bare")...)
+	if o.bareWork > 0 {
+		bareEnv = append(bareEnv, "MCPGUARD_BARE_WORK="+o.bareWork.String())
+	}
+	bare, err := startChild("bare", bareBin, bareEnv, logw)
 	if err != nil {
 		return err
 	}
@@ -338,6 +358,9 @@ func run(o options, stdout, logw io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "process against process: %d clients, %s x %d rounds per (mode, server) after %s warm-up, %d CPUs, GOMAXPROCS=%d, %s, client and servers share the machine\n\n",
 		o.clients, o.duration, o.rounds, o.warmup, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	if o.bareWork > 0 {
+		fmt.Fprintf(stdout, "calibration: bare burns %s of CPU in each tools/call (-bare-work)\n\n", o.bareWork)
+	}
 	fmt.Fprintln(stdout, "| mode | server | calls/s | p50 | p99 | server CPU per call | client CPU per call | errors | throughput vs bare | CPU per call vs bare | p99 vs bare |")
 	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, m := range o.modes {

@@ -61,3 +61,17 @@ func FuzzParseStat(f *testing.F) {
 		}
 	})
 }
+
+// The Go runtime settings of proc's environment reach both children; no
+// other variable of it does.
+func TestRuntimeEnv(t *testing.T) {
+	t.Setenv("GOGC", "400")
+	t.Setenv("GODEBUG", "gctrace=1")
+	t.Setenv("MCPGUARD_SEAL_KEY", "not for the children")
+	env := runtimeEnv()
+	assert.Contains(t, env, "GOGC=400")
+	assert.Contains(t, env, "GODEBUG=gctrace=1")
+	for _, kv := range env {
+		assert.NotContains(t, kv, "MCPGUARD_")
+	}
+}
