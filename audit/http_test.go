@@ -326,7 +326,7 @@ func TestMiddlewareStreamsSSE(t *testing.T) {
 func TestMiddlewareHijack(t *testing.T) {
 	sink := &memSink{}
 	r := mustNew(t, Config{Sink: sink, RecordAllRequests: true})
-	srv := httptest.NewServer(r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	mw := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		conn, bw, err := w.(http.Hijacker).Hijack()
 		if !assert.NoError(t, err) {
 			return
@@ -334,12 +334,20 @@ func TestMiddlewareHijack(t *testing.T) {
 		defer conn.Close()
 		_, _ = bw.WriteString("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
 		_ = bw.Flush()
-	})))
+	}))
+	// The server forgets a hijacked connection, so its Close does not wait
+	// for the handler (and the event recorded after it): wait here.
+	served := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		defer close(served)
+		mw.ServeHTTP(w, req)
+	}))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, 204, resp.StatusCode)
+	<-served
 	srv.Close()
 	require.NoError(t, r.Close())
 	got := sink.all()

@@ -17,7 +17,7 @@ import (
 // io.Writer, with one Write call per event so lines from concurrent
 // callers never interleave. An Async Recorder hands it the events queued
 // up at once, and it writes them as whole lines, many per Write (at most
-// about 32 KiB, or one line when a line is longer): one system call per
+// 4 KiB, PIPE_BUF, or one line when a line is longer): one system call per
 // batch rather than per event.
 //
 // Keys are snake_case, empty fields are omitted, "time" is RFC 3339 with
@@ -65,9 +65,11 @@ func (s *JSONSink) Emit(_ context.Context, e Event) error {
 	return nil
 }
 
-// batchBytes is the size past which emitBatch stops adding lines to one
-// Write.
-const batchBytes = 32 << 10
+// batchBytes bounds one Write of emitBatch: PIPE_BUF on Linux, the size up
+// to which a write to a pipe is atomic, so whole lines stay whole even on
+// a pipe other processes write to. A line longer than that is written
+// alone.
+const batchBytes = 4096
 
 // emitBatch writes events as JSON lines, as many whole lines per Write as
 // fit in batchBytes. On an error it counts the lines the writer took
@@ -80,26 +82,41 @@ func (s *JSONSink) emitBatch(_ context.Context, events []Event) (int, error) {
 			s.buf = make([]byte, 0, 1024)
 		}
 	}()
-	written := 0
-	for i := 0; i < len(events); {
-		start := i
-		s.buf = s.buf[:0]
-		for i < len(events) && (i == start || len(s.buf) < batchBytes) {
-			s.buf = appendJSON(s.buf, &events[i])
-			s.buf = append(s.buf, '\n')
-			i++
+	written, pending := 0, 0 // events written, events in s.buf
+	s.buf = s.buf[:0]
+	for i := range events {
+		mark := len(s.buf)
+		s.buf = appendJSON(s.buf, &events[i])
+		s.buf = append(s.buf, '\n')
+		if len(s.buf) > batchBytes && mark > 0 {
+			// This line does not fit: write the ones before it.
+			if n, err := s.write(s.buf[:mark]); err != nil {
+				return written + bytes.Count(s.buf[:n], []byte{'\n'}), err
+			}
+			written += pending
+			s.buf = s.buf[:copy(s.buf, s.buf[mark:])]
+			pending = 0
 		}
-		n, err := s.w.Write(s.buf)
-		if err == nil && n != len(s.buf) {
-			err = io.ErrShortWrite
-		}
-		if err != nil {
-			n = min(max(n, 0), len(s.buf))
-			return written + bytes.Count(s.buf[:n], []byte{'\n'}), errors.Join(ErrSink, err)
-		}
-		written += i - start
+		pending++
 	}
-	return written, nil
+	if n, err := s.write(s.buf); err != nil {
+		return written + bytes.Count(s.buf[:n], []byte{'\n'}), err
+	}
+	return written + pending, nil
+}
+
+// write writes b in one Write call, returning how much of b the writer
+// took (within b) and an error wrapping ErrSink if not all of it.
+func (s *JSONSink) write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	n = min(max(n, 0), len(b))
+	if err == nil && n != len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return n, errors.Join(ErrSink, err)
+	}
+	return n, nil
 }
 
 func appendKey(dst []byte, key string) []byte {

@@ -574,7 +574,7 @@ func TestAsyncJSONSinkWritesQueuedEventsAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, r.Record(context.Background(), ev("first")))
 	<-w.entered // the writer is inside the first Write
-	for i := range 50 {
+	for i := range 30 {
 		require.NoError(t, r.Record(context.Background(), ev(fmt.Sprintf("t%d", i))))
 	}
 	w.release(2)
@@ -582,17 +582,55 @@ func TestAsyncJSONSinkWritesQueuedEventsAtOnce(t *testing.T) {
 	w.mu.Lock()
 	writes := len(w.writes)
 	w.mu.Unlock()
-	assert.Equal(t, 2, writes, "the first event, then the 50 queued behind it in one Write")
+	assert.Equal(t, 2, writes, "the first event, then the 30 queued behind it in one Write")
 	lines := w.lines()
-	require.Len(t, lines, 51)
+	require.Len(t, lines, 31)
 	assert.Contains(t, lines[0], `"tool":"first"`)
 	for i, l := range lines[1:] {
 		assert.Contains(t, l, fmt.Sprintf(`"tool":"t%d"`, i))
 		assert.True(t, strings.HasSuffix(l, "}\n"), "a whole line: %q", l)
 	}
 	st := r.Stats()
-	assert.Equal(t, uint64(51), st.Recorded)
+	assert.Equal(t, uint64(31), st.Recorded)
 	assert.Zero(t, st.SinkErrors)
+}
+
+// A batch larger than PIPE_BUF is split into Writes of at most 4 KiB, each
+// of whole lines, in order; a line longer than that is written alone.
+func TestJSONSinkBatchWritesBounded(t *testing.T) {
+	w := newGateWriter()
+	w.release(1 << 10)
+	sink, err := NewJSONSink(w)
+	require.NoError(t, err)
+	events := make([]Event, 200)
+	for i := range events {
+		events[i] = Event{Time: time.Now(), Kind: KindToolCall, Tool: fmt.Sprintf("t%d", i)}
+	}
+	for i := range 20 { // one line of about 10 KiB
+		events[100].Args = append(events[100].Args, Arg{Name: fmt.Sprintf("a%02d", i), Value: strings.Repeat("x", 500), HasValue: true})
+	}
+	n, err := sink.emitBatch(context.Background(), events)
+	require.NoError(t, err)
+	assert.Equal(t, 200, n)
+	w.mu.Lock()
+	writes := w.writes
+	w.mu.Unlock()
+	require.Greater(t, len(writes), 3)
+	long := 0
+	for _, b := range writes {
+		assert.True(t, bytes.HasSuffix(b, []byte("\n")), "whole lines only")
+		if len(b) > batchBytes {
+			long++
+			assert.Equal(t, 1, bytes.Count(b, []byte("\n")), "a long line is written alone")
+			assert.Contains(t, string(b), `"tool":"t100"`)
+		}
+	}
+	assert.Equal(t, 1, long)
+	lines := w.lines()
+	require.Len(t, lines, 200)
+	for i, l := range lines {
+		assert.Contains(t, l, fmt.Sprintf(`"tool":"t%d"`, i))
+	}
 }
 
 // A batch Write that fails part-way counts the lines the writer took whole
