@@ -187,8 +187,11 @@ type Recorder struct {
 	closeWait time.Duration
 	observer  atomic.Pointer[observerBox]
 
-	q     chan Event
-	slots atomic.Int64 // FailClosed: queue slots claimed (queued or reserved)
+	q       chan Event
+	slots   atomic.Int64  // FailClosed: queue slots claimed (queued or reserved)
+	linger  time.Duration // the writer's pause between batches
+	hurry   chan struct{} // one token: the queue is half full, end the pause
+	hurryAt int           // the queue length that sends hurry
 
 	// state holds closingBit once Close has begun, plus the number of
 	// Record calls (and reserved tool calls) in flight.
@@ -283,6 +286,9 @@ func New(cfg Config) (*Recorder, error) {
 		}
 		r.queueSize = int64(size)
 		r.q = make(chan Event, size)
+		r.linger = batchLinger
+		r.hurry = make(chan struct{}, 1)
+		r.hurryAt = max(1, size/2)
 		go r.run()
 	} else {
 		close(r.workerDone)
@@ -380,6 +386,7 @@ func (r *Recorder) enqueue(e Event) error {
 	case DropAndCount:
 		select {
 		case r.q <- e:
+			r.sent()
 			return nil
 		default:
 			r.drop()
@@ -391,20 +398,35 @@ func (r *Recorder) enqueue(e Event) error {
 			return ErrQueueFull
 		}
 		r.q <- e // cannot block: a slot is held
+		r.sent()
 		return nil
 	}
 	select {
 	case r.q <- e:
+		r.sent()
 		return nil
 	default:
 	}
 	r.waits.Add(1)
 	select {
 	case r.q <- e:
+		r.sent()
 		return nil
 	case <-r.abort:
 		r.drop()
 		return ErrClosed
+	}
+}
+
+// sent ends the writer's pause between batches once the queue is half
+// full, so that a pause never makes the queue overflow, block senders or
+// refuse tool calls: with a small queue the writer hardly pauses at all.
+func (r *Recorder) sent() {
+	if len(r.q) >= r.hurryAt {
+		select {
+		case r.hurry <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -463,12 +485,14 @@ type batchSink interface {
 // (and writes) about once per batchLinger rather than once per event: each
 // event handed to a blocked writer would otherwise wake it, and each wake
 // costs the recording request's CPU a scheduler round trip. An event waits
-// at most about batchLinger longer to be written; Close and Shutdown still
-// write everything queued.
-const (
-	maxBatch    = 256
-	batchLinger = 2 * time.Millisecond
-)
+// at most about batchLinger longer to be written; the pause ends early
+// once the queue is half full; Close and Shutdown still write everything
+// queued.
+const maxBatch = 256
+
+// batchLinger is the writer's pause between batches (a variable for
+// tests, read when a Recorder is made).
+var batchLinger = 2 * time.Millisecond
 
 // run is the Async writer: it empties the queue into the sink, a batch at
 // a time, and reports drops each time the queue drains.
@@ -512,9 +536,11 @@ func (r *Recorder) run() {
 		if len(r.q) == 0 {
 			r.reportOverflow(ctx)
 		}
-		linger.Reset(batchLinger)
+		linger.Reset(r.linger)
 		select {
 		case <-linger.C:
+		case <-r.hurry:
+			linger.Stop()
 		case <-r.abort:
 			return
 		}
@@ -587,7 +613,13 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		return r.giveUp(ctx)
 	}
 	if r.mode == Async {
-		r.qCloseOnce.Do(func() { close(r.q) })
+		r.qCloseOnce.Do(func() {
+			close(r.q)
+			select { // end the writer's pause: what is queued is written now
+			case r.hurry <- struct{}{}:
+			default:
+			}
+		})
 		select {
 		case <-r.workerDone:
 		case <-ctx.Done():
@@ -679,6 +711,7 @@ func (r *Recorder) finish(ctx context.Context, t ticket, e Event) error {
 		return r.emit(ctx, e)
 	case t.slot:
 		r.q <- e // cannot block: the slot is held
+		r.sent()
 		return nil
 	}
 	return r.enqueue(e)

@@ -687,3 +687,49 @@ func TestCloseGivesUpOnStuckBatch(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, 5, ue.Unwritten)
 }
+
+// withLinger sets the writer's pause between batches for the Recorders
+// the test makes.
+func withLinger(t *testing.T, d time.Duration) {
+	t.Helper()
+	old := batchLinger
+	batchLinger = d
+	t.Cleanup(func() { batchLinger = old })
+}
+
+// The writer's pause between batches ends once the queue is half full, so
+// it never makes a small queue overflow, block or refuse tool calls; Close
+// ends it too. The pause here is an hour: only those ends can write.
+func TestAsyncPauseEndsWhenQueueHalfFull(t *testing.T) {
+	withLinger(t, time.Hour)
+	for _, size := range []int{1, 2, 64} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			sink := &memSink{}
+			r, err := New(Config{Sink: sink, Mode: Async, QueueSize: size, OnFull: FailClosed})
+			require.NoError(t, err)
+			require.NoError(t, r.Record(context.Background(), ev("first")))
+			waitFor(t, "the first event is written", func() bool { return sink.len() == 1 })
+			// The writer now pauses for an hour. Half a queue ends the pause.
+			half := max(1, size/2)
+			for i := range half {
+				require.NoError(t, r.Record(context.Background(), ev(fmt.Sprint("e", i))))
+			}
+			waitFor(t, "half a queue is written without waiting out the pause", func() bool { return sink.len() == 1+half })
+			if size > 2 {
+				// Fewer than half wait for the pause, or for Close.
+				require.NoError(t, r.Record(context.Background(), ev("last")))
+				assert.Equal(t, 1, r.Stats().Queued)
+			}
+			done := make(chan error, 1)
+			go func() { done <- r.Close() }()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close waited out the pause")
+			}
+			assert.Zero(t, r.Stats().Dropped)
+			assert.Zero(t, r.Stats().Refused)
+		})
+	}
+}
