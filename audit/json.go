@@ -52,17 +52,16 @@ func (s *JSONSink) Emit(_ context.Context, e Event) error {
 	defer s.mu.Unlock()
 	s.buf = appendJSON(s.buf[:0], &e)
 	s.buf = append(s.buf, '\n')
-	n, err := s.w.Write(s.buf)
-	if err == nil && n != len(s.buf) {
-		err = io.ErrShortWrite
-	}
+	_, err := s.write(s.buf)
+	s.trim()
+	return err
+}
+
+// trim drops a line buffer grown past maxRetainedBuf.
+func (s *JSONSink) trim() {
 	if cap(s.buf) > maxRetainedBuf {
 		s.buf = make([]byte, 0, 1024)
 	}
-	if err != nil {
-		return errors.Join(ErrSink, err)
-	}
-	return nil
 }
 
 // batchBytes bounds one Write of emitBatch: PIPE_BUF on Linux, the size up
@@ -77,11 +76,7 @@ const batchBytes = 4096
 func (s *JSONSink) emitBatch(_ context.Context, events []Event) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer func() {
-		if cap(s.buf) > maxRetainedBuf {
-			s.buf = make([]byte, 0, 1024)
-		}
-	}()
+	defer s.trim()
 	written, pending := 0, 0 // events written, events in s.buf
 	s.buf = s.buf[:0]
 	for i := range events {

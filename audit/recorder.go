@@ -480,18 +480,16 @@ type batchSink interface {
 	emitBatch(ctx context.Context, events []Event) (written int, err error)
 }
 
-// The Async writer's batching. After writing what it found queued, the
-// writer waits batchLinger before it looks again, so under load it wakes
-// (and writes) about once per batchLinger rather than once per event: each
-// event handed to a blocked writer would otherwise wake it, and each wake
-// costs the recording request's CPU a scheduler round trip. An event waits
-// at most about batchLinger longer to be written; the pause ends early
-// once the queue is half full; Close and Shutdown still write everything
-// queued.
+// maxBatch bounds the events the Async writer takes from the queue at once.
 const maxBatch = 256
 
-// batchLinger is the writer's pause between batches (a variable for
-// tests, read when a Recorder is made).
+// batchLinger is the Async writer's pause after writing what it found
+// queued, so under load it wakes (and writes) about once per batchLinger
+// rather than once per event: each event handed to a waiting writer would
+// otherwise wake it, and each wake costs a scheduler round trip. An event
+// waits at most about batchLinger longer to be written; the pause ends
+// early once the queue is half full (sent) and on Close, which still
+// writes everything queued. It is a variable for tests, read by New.
 var batchLinger = 2 * time.Millisecond
 
 // run is the Async writer: it empties the queue into the sink, a batch at
