@@ -19,6 +19,12 @@
 //
 //	cd loadtest && go run ./cmd/proc -clients 16 -duration 5s -rounds 3
 //
+// By default every client calls again as soon as its answer comes (a
+// closed loop), so a slower server also gets fewer calls. With -rate R the
+// clients together offer R calls/s, each on its own staggered schedule:
+// run at a rate both servers sustain, CPU per call compares the two at the
+// same load, the same number of wake-ups and batches per second.
+//
 // With -profile DIR both children write a CPU profile of their whole run
 // (MCPGUARD_CPUPROFILE) to DIR/bare.pprof and DIR/prodmode.pprof; read it
 // with go tool pprof -top. Linux only (/proc).
@@ -58,6 +64,7 @@ func main() {
 	modes := flag.String("modes", "session,stateless", "comma-separated: session (2025-11-25), stateless (2026-07-28)")
 	flag.StringVar(&o.profileDir, "profile", "", "directory for the children's CPU profiles (bare.pprof, prodmode.pprof)")
 	flag.StringVar(&o.auditFile, "audit", "", "file for prodmode's audit stream (default: a temporary file)")
+	flag.Float64Var(&o.rate, "rate", 0, "offered load in calls/s across all clients, each client paced on its own schedule (0: closed loop, every client calls again as soon as its answer comes)")
 	flag.DurationVar(&o.bareWork, "bare-work", 0, "calibration: CPU bare's whoami burns per call (MCPGUARD_BARE_WORK), to see how CPU per call grows with a server's own work")
 	flag.Parse()
 	for _, m := range strings.Split(*modes, ",") {
@@ -69,8 +76,8 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	if o.clients < 1 || o.rounds < 1 || o.duration <= 0 || len(o.modes) == 0 {
-		fmt.Fprintln(os.Stderr, "proc: -clients, -rounds and -duration must be positive, -modes not empty")
+	if o.clients < 1 || o.rounds < 1 || o.duration <= 0 || len(o.modes) == 0 || o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0) {
+		fmt.Fprintln(os.Stderr, "proc: -clients, -rounds and -duration must be positive, -rate finite and not negative, -modes not empty")
 		os.Exit(2)
 	}
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -92,6 +99,7 @@ type options struct {
 	profileDir       string
 	auditFile        string
 	bareWork         time.Duration
+	rate             float64
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
@@ -337,7 +345,7 @@ func run(o options, stdout, logw io.Writer) error {
 		k := round % len(order)
 		for _, v := range append(append([]key(nil), order[k:]...), order[:k]...) {
 			c := children[v.server]
-			r, err := load(c, v.mode, tokens, o.warmup, o.duration)
+			r, err := load(c, v.mode, tokens, o.warmup, o.duration, o.rate)
 			if err != nil {
 				return fmt.Errorf("round %d, %s %s: %w", round+1, v.server, v.mode, err)
 			}
@@ -358,6 +366,9 @@ func run(o options, stdout, logw io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "process against process: %d clients, %s x %d rounds per (mode, server) after %s warm-up, %d CPUs, GOMAXPROCS=%d, %s, client and servers share the machine\n\n",
 		o.clients, o.duration, o.rounds, o.warmup, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	if o.rate > 0 {
+		fmt.Fprintf(stdout, "offered load: %.0f calls/s across the clients, paced (-rate); at equal load, CPU per call compares the servers' own cost\n\n", o.rate)
+	}
 	if o.bareWork > 0 {
 		fmt.Fprintf(stdout, "calibration: bare burns %s of CPU in each tools/call (-bare-work)\n\n", o.bareWork)
 	}
@@ -419,6 +430,43 @@ func (r *result) pct(p int) time.Duration {
 	}
 	slices.Sort(r.lat)
 	return r.lat[(len(r.lat)-1)*p/100].Round(time.Microsecond)
+}
+
+// pacer spaces one client's calls period apart. A client that falls more
+// than a period behind its schedule starts a new one from now rather than
+// sending the calls it missed in a burst, so the offered load never rises
+// above the rate asked for. A zero period does not wait: a closed loop.
+type pacer struct {
+	period time.Duration
+	next   time.Time
+	now    func() time.Time
+	sleep  func(time.Duration)
+}
+
+// newPacer paces client i of n so that the n together offer rate calls per
+// second, client i's first call i/n of a period after start. A rate of 0
+// (or less) makes a pacer that never waits.
+func newPacer(rate float64, n, i int, start time.Time, now func() time.Time, sleep func(time.Duration)) *pacer {
+	p := &pacer{now: now, sleep: sleep}
+	if rate > 0 && n > 0 {
+		p.period = time.Duration(float64(n) / rate * float64(time.Second))
+		p.next = start.Add(p.period * time.Duration(i) / time.Duration(n))
+	}
+	return p
+}
+
+// wait returns when the next call is due.
+func (p *pacer) wait() {
+	if p.period <= 0 {
+		return
+	}
+	now := p.now()
+	if d := p.next.Sub(now); d > 0 {
+		p.sleep(d)
+	} else if -d > p.period {
+		p.next = now
+	}
+	p.next = p.next.Add(p.period)
 }
 
 // maxSamples bounds the latency samples kept per client per window.
@@ -521,7 +569,9 @@ func callBody(mode string, id int) []byte {
 
 // load opens one caller per token against c, warms up, then measures one
 // window: calls, latencies, and the child's and this process's CPU time.
-func load(c *child, mode string, tokens []string, warmup, d time.Duration) (*result, error) {
+// With rate > 0 the callers together offer that many calls per second,
+// each on its own schedule, staggered so that they do not send in step.
+func load(c *child, mode string, tokens []string, warmup, d time.Duration, rate float64) (*result, error) {
 	n := len(tokens)
 	hc := &http.Client{
 		Timeout:   10 * time.Second,
@@ -545,15 +595,21 @@ func load(c *child, mode string, tokens []string, warmup, d time.Duration) (*res
 		deadline := time.Now().Add(d)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for _, cl := range callers {
+		start := time.Now()
+		for i, cl := range callers {
 			wg.Go(func() {
 				var calls, errs int64
 				var lat []time.Duration
 				if res != nil {
 					lat = make([]time.Duration, 0, 4096)
 				}
-				for time.Now().Before(deadline) {
+				p := newPacer(rate, n, i, start, time.Now, time.Sleep)
+				for {
+					p.wait()
 					t0 := time.Now()
+					if !t0.Before(deadline) {
+						break
+					}
 					if err := cl.call(hc); err != nil {
 						errs++
 						continue

@@ -75,3 +75,59 @@ func TestRuntimeEnv(t *testing.T) {
 		assert.NotContains(t, kv, "MCPGUARD_")
 	}
 }
+
+// fakeClock is a clock that moves only when the code under test sleeps or
+// the test advances it.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) sleep(d time.Duration)   { c.t = c.t.Add(d) }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func TestPacer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+
+	t.Run("staggered and spaced", func(t *testing.T) {
+		// 4 clients at 400 calls/s: each calls every 10 ms, client 1 a
+		// quarter period after client 0.
+		c := &fakeClock{t: t0}
+		p := newPacer(400, 4, 1, t0, c.now, c.sleep)
+		var sent []time.Duration
+		for range 3 {
+			p.wait()
+			sent = append(sent, c.t.Sub(t0))
+		}
+		assert.Equal(t, []time.Duration{2500 * time.Microsecond, 12500 * time.Microsecond, 22500 * time.Microsecond}, sent)
+	})
+
+	t.Run("behind by less than a period sends at once and keeps the schedule", func(t *testing.T) {
+		c := &fakeClock{t: t0}
+		p := newPacer(100, 1, 0, t0, c.now, c.sleep) // every 10 ms
+		p.wait()                                     // due at t0
+		c.advance(14 * time.Millisecond)             // the call took 14 ms
+		p.wait()                                     // due at 10 ms: late, no sleep
+		assert.Equal(t, 14*time.Millisecond, c.t.Sub(t0))
+		p.wait() // due at 20 ms
+		assert.Equal(t, 20*time.Millisecond, c.t.Sub(t0))
+	})
+
+	t.Run("far behind starts a new schedule instead of a burst", func(t *testing.T) {
+		c := &fakeClock{t: t0}
+		p := newPacer(100, 1, 0, t0, c.now, c.sleep)
+		p.wait()
+		c.advance(55 * time.Millisecond) // five periods missed
+		p.wait()                         // at once
+		assert.Equal(t, 55*time.Millisecond, c.t.Sub(t0))
+		p.wait() // one period later, not at once again
+		assert.Equal(t, 65*time.Millisecond, c.t.Sub(t0))
+	})
+
+	t.Run("no rate never waits", func(t *testing.T) {
+		c := &fakeClock{t: t0}
+		p := newPacer(0, 16, 3, t0, c.now, c.sleep)
+		for range 5 {
+			p.wait()
+		}
+		assert.Equal(t, t0, c.t)
+	})
+}
