@@ -193,7 +193,14 @@ type Config struct {
 	// HTTPOptions are passed to server.NewStreamableHTTPServer after
 	// mcpguard's own (which include server.WithSessionIdleTTL(
 	// DefaultSessionIdleTTL), so abandoned sessions are swept); they must
-	// not turn off its DNS rebinding protection.
+	// not turn off its DNS rebinding protection. Handler gives a POST's
+	// body, once read, to mcp-go's Handle rather than its ServeHTTP, so
+	// mcp-go's own CORS and protected resource metadata options do not
+	// apply to POSTs: the edge answers CORS (EdgeConfig.AllowedOrigins),
+	// Handler mounts the metadata, and mcpguard refuses DNS rebinding of a
+	// loopback listener itself, with mcp-go's rule. A
+	// server.WithHTTPContextFunc then gets mcp-go's request view, with the
+	// method, URL, headers and context but no RemoteAddr or TLS.
 	HTTPOptions []server.StreamableHTTPOption
 	// Logger receives the dev-mode warning and, at Debug level, the cause
 	// of each refused credential (never the token) unless Auth.Logger is
@@ -535,7 +542,7 @@ func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
 	g.servers = append(g.servers, mcpHandler)
 	g.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(g.endpointPath(), g.Wrap(srv, mcpHandler))
+	mux.Handle(g.endpointPath(), g.Wrap(srv, direct{mcpHandler}))
 	if g.cfg.Mode == ModeProd {
 		if _, err := auth.MountMetadata(mux, g.metadataConfig()); err != nil {
 			// New checked the same configuration, so this cannot happen;

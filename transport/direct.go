@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// direct is the innermost handler of the stack Guard.Handler builds. A
+// POST whose body the edge has read, and that reaches here with the edge's
+// own unread body, goes to mcp-go's transport-agnostic entry point
+// (StreamableHTTPServer.Handle) with that body: mcp-go then neither copies
+// the body a second time nor makes its own request view. Everything else
+// goes to ServeHTTP as before.
+//
+// ServeHTTP does three things Handle does not: CORS, which the edge
+// already answers (EdgeConfig.AllowedOrigins); the protected resource
+// metadata route, which Guard.Handler mounts itself; and DNS rebinding
+// protection of loopback listeners, which direct applies with the same
+// rule and answer.
+type direct struct {
+	s *server.StreamableHTTPServer
+}
+
+func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ec, ok := r.Context().Value(bodyKey{}).(*edgeBody)
+	if !ok || r.Method != http.MethodPost || r.Body != ec || ec.Len() != len(ec.buf) {
+		d.s.ServeHTTP(w, r)
+		return
+	}
+	if rebound(r) {
+		http.Error(w, "Forbidden: invalid Host header "+strconv.Quote(r.Host), http.StatusForbidden)
+		return
+	}
+	a := &directCall{
+		w: responseAdapter{w: w},
+		r: server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: ec.buf, Context: r.Context()},
+	}
+	a.w.flusher, _ = w.(http.Flusher)
+	d.s.Handle(&a.w, &a.r)
+}
+
+// directCall is what direct hands mcp-go, in one allocation.
+type directCall struct {
+	w responseAdapter
+	r server.HTTPRequest
+}
+
+// responseAdapter is an http.ResponseWriter as mcp-go's HTTPResponseWriter:
+// it streams when the writer can flush, and sets write deadlines as
+// mcp-go's own adapter does.
+type responseAdapter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+}
+
+func (a *responseAdapter) Header() http.Header         { return a.w.Header() }
+func (a *responseAdapter) WriteHeader(status int)      { a.w.WriteHeader(status) }
+func (a *responseAdapter) Write(p []byte) (int, error) { return a.w.Write(p) }
+func (a *responseAdapter) CanStream() bool             { return a.flusher != nil }
+
+func (a *responseAdapter) Flush() {
+	if a.flusher != nil {
+		a.flusher.Flush()
+	}
+}
+
+func (a *responseAdapter) SetWriteDeadline(t time.Time) error {
+	return http.NewResponseController(a.w).SetWriteDeadline(t)
+}
+
+// rebound reports a request that came in on a loopback listener with a
+// Host that is not loopback: a page whose DNS name was rebound to
+// 127.0.0.1 driving a local browser (mcp-go's rule, which ServeHTTP
+// applies and Handle does not).
+func rebound(r *http.Request) bool {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || la == nil {
+		return false
+	}
+	var local bool
+	if t, ok := la.(*net.TCPAddr); ok {
+		local = t.IP.IsLoopback()
+	} else {
+		local = loopbackHost(la.String())
+	}
+	return local && !loopbackHost(r.Host)
+}
+
+// loopbackHost reports whether a host, with or without a port, names a
+// loopback interface: localhost, or a loopback IP literal.
+func loopbackHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else {
+		h = strings.Trim(h, "[]")
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
+}
