@@ -116,6 +116,56 @@ func processCPU(pid int) (time.Duration, error) {
 	return parseStat(b)
 }
 
+// processSwitches is the number of context switches of all a process's
+// threads, from /proc/<pid>/task/*/status. A thread that exits in the
+// window takes its count with it, so this is a floor; Go's threads live
+// as long as the process.
+func processSwitches(pid int) (int64, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		k, err := parseSwitches(b)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", t, err)
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// parseSwitches sums voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+// of a /proc status file (proc(5)).
+func parseSwitches(b []byte) (int64, error) {
+	if len(b) > 1<<16 {
+		return 0, errors.New("status: too long")
+	}
+	var n int64
+	found := 0
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "voluntary_ctxt_switches" && k != "nonvoluntary_ctxt_switches") {
+			continue
+		}
+		x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || x < 0 {
+			return 0, fmt.Errorf("status: bad %s", k)
+		}
+		n += x
+		found++
+	}
+	if found != 2 {
+		return 0, errors.New("status: no context switch counts")
+	}
+	return n, nil
+}
+
 // parseStat reads utime and stime (fields 14 and 15, proc(5)) from the
 // contents of a /proc/<pid>/stat file. The command name (field 2) is in
 // parentheses and may itself hold spaces or parentheses, so fields are
@@ -372,14 +422,14 @@ func run(o options, stdout, logw io.Writer) error {
 	if o.bareWork > 0 {
 		fmt.Fprintf(stdout, "calibration: bare burns %s of CPU in each tools/call (-bare-work)\n\n", o.bareWork)
 	}
-	fmt.Fprintln(stdout, "| mode | server | calls/s | p50 | p99 | server CPU per call | client CPU per call | errors | throughput vs bare | CPU per call vs bare | p99 vs bare |")
-	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(stdout, "| mode | server | calls/s | p50 | p99 | server CPU per call | client CPU per call | server switches per call | errors | throughput vs bare | CPU per call vs bare | p99 vs bare |")
+	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, m := range o.modes {
 		b := results[key{m, "bare"}]
 		for _, s := range []string{"bare", "prodmode"} {
 			r := results[key{m, s}]
-			fmt.Fprintf(stdout, "| %s | %s | %.0f | %s | %s | %s | %s | %d | %.2f× | %.2f× | %.2f× |\n",
-				m, s, r.rate(), r.pct(50), r.pct(99), r.cpuPerCall(), r.clientPerCall(), r.errors,
+			fmt.Fprintf(stdout, "| %s | %s | %.0f | %s | %s | %s | %s | %.2f | %d | %.2f× | %.2f× | %.2f× |\n",
+				m, s, r.rate(), r.pct(50), r.pct(99), r.cpuPerCall(), r.clientPerCall(), r.switchesPerCall(), r.errors,
 				r.rate()/b.rate(), float64(r.cpuPerCall())/float64(b.cpuPerCall()), float64(r.pct(99))/float64(b.pct(99)))
 		}
 	}
@@ -396,6 +446,7 @@ type result struct {
 	elapsed       time.Duration
 	serverCPU     time.Duration
 	clientCPU     time.Duration
+	switches      int64 // the server's context switches, all its threads
 	lat           []time.Duration
 }
 
@@ -405,6 +456,7 @@ func (r *result) merge(o *result) {
 	r.elapsed += o.elapsed
 	r.serverCPU += o.serverCPU
 	r.clientCPU += o.clientCPU
+	r.switches += o.switches
 	r.lat = append(r.lat, o.lat...)
 }
 
@@ -422,6 +474,15 @@ func (r *result) clientPerCall() time.Duration {
 		return 0
 	}
 	return (r.clientCPU / time.Duration(r.calls)).Round(100 * time.Nanosecond)
+}
+
+// switchesPerCall is the server's context switches per call, voluntary
+// (a thread that blocked: waiting in epoll, on a futex) and not.
+func (r *result) switchesPerCall() float64 {
+	if r.calls == 0 {
+		return 0
+	}
+	return float64(r.switches) / float64(r.calls)
 }
 
 func (r *result) pct(p int) time.Duration {
@@ -637,6 +698,10 @@ func load(c *child, mode string, tokens []string, warmup, d time.Duration, rate 
 	if err != nil {
 		return nil, err
 	}
+	sw0, err := processSwitches(c.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
 	self0, start := selfCPU(), time.Now()
 	phase(d, res)
 	res.elapsed = time.Since(start)
@@ -646,6 +711,11 @@ func load(c *child, mode string, tokens []string, warmup, d time.Duration, rate 
 		return nil, err
 	}
 	res.serverCPU = cpu1 - cpu0
+	sw1, err := processSwitches(c.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	res.switches = sw1 - sw0
 	if res.calls == 0 {
 		return nil, errors.New("no successful call")
 	}

@@ -131,3 +131,23 @@ func TestPacer(t *testing.T) {
 		assert.Equal(t, t0, c.t)
 	})
 }
+
+func TestParseSwitches(t *testing.T) {
+	good := "Name:\tprodmode\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"
+	n, err := parseSwitches([]byte(good))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1234), n)
+	for _, bad := range []string{
+		"Name:\tx\n",
+		"voluntary_ctxt_switches:\t12\n",
+		"voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t1\n",
+		"voluntary_ctxt_switches:\t-1\nnonvoluntary_ctxt_switches:\t1\n",
+	} {
+		_, err := parseSwitches([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+	// This process's own threads have counts.
+	self, err := processSwitches(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, self)
+}
