@@ -25,9 +25,16 @@
 // run at a rate both servers sustain, CPU per call compares the two at the
 // same load, the same number of wake-ups and batches per second.
 //
-// With -profile DIR both children write a CPU profile of their whole run
-// (MCPGUARD_CPUPROFILE) to DIR/bare.pprof and DIR/prodmode.pprof; read it
-// with go tool pprof -top. Linux only (/proc).
+// With -base DIR a third server, base, runs examples/prodmode built from
+// another checkout of the module (a git worktree of an older commit) in
+// the same rounds: before and after a change, measured side by side.
+// Besides the totals, proc prints each server's CPU per call against
+// bare's round by round (median and range), which drifts of the machine
+// between rounds disturb less.
+//
+// With -profile DIR every child writes a CPU profile of its whole run
+// (MCPGUARD_CPUPROFILE) to DIR/<server>.pprof; read it with go tool pprof
+// -top. Linux only (/proc).
 package main
 
 import (
@@ -65,6 +72,7 @@ func main() {
 	flag.StringVar(&o.profileDir, "profile", "", "directory for the children's CPU profiles (bare.pprof, prodmode.pprof)")
 	flag.StringVar(&o.auditFile, "audit", "", "file for prodmode's audit stream (default: a temporary file)")
 	flag.Float64Var(&o.rate, "rate", 0, "offered load in calls/s across all clients, each client paced on its own schedule (0: closed loop, every client calls again as soon as its answer comes)")
+	flag.StringVar(&o.baseDir, "base", "", "another checkout of the mcpguard module (a git worktree of an older commit): its examples/prodmode runs as a third server, base, in the same rounds, for before-and-after in one run")
 	flag.DurationVar(&o.bareWork, "bare-work", 0, "calibration: CPU bare's whoami burns per call (MCPGUARD_BARE_WORK), to see how CPU per call grows with a server's own work")
 	flag.Parse()
 	for _, m := range strings.Split(*modes, ",") {
@@ -100,6 +108,7 @@ type options struct {
 	auditFile        string
 	bareWork         time.Duration
 	rate             float64
+	baseDir          string
 }
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
@@ -222,6 +231,9 @@ type child struct {
 	url  string
 	cmd  *exec.Cmd
 	done chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // startChild runs bin with env and waits for its "listening on <URL>" line.
@@ -264,16 +276,18 @@ func startChild(name, bin string, env []string, stderr io.Writer) (*child, error
 }
 
 // stop ends the child with SIGTERM (so that it writes its profile) and
-// waits for it.
+// waits for it. Later calls return what the first got.
 func (c *child) stop() error {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return fmt.Errorf("%s did not stop on SIGTERM", c.name)
-	}
+	c.stopOnce.Do(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case c.stopErr = <-c.done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			c.stopErr = fmt.Errorf("%s did not stop on SIGTERM", c.name)
+		}
+	})
+	return c.stopErr
 }
 
 // moduleDir is the directory of module path (empty: the main module).
@@ -320,6 +334,14 @@ func run(o options, stdout, logw io.Writer) error {
 	if err := build(rootDir, "./examples/prodmode", prodBin); err != nil {
 		return err
 	}
+	servers := []string{"bare", "prodmode"}
+	baseBin := filepath.Join(tmp, "base")
+	if o.baseDir != "" {
+		if err := build(o.baseDir, "./examples/prodmode", baseBin); err != nil {
+			return fmt.Errorf("-base: %w", err)
+		}
+		servers = append(servers, "base")
+	}
 
 	idp, err := authtest.New(authtest.Config{Algorithms: []string{"RS256"}})
 	if err != nil {
@@ -360,24 +382,56 @@ func run(o options, stdout, logw io.Writer) error {
 		return err
 	}
 	defer bare.stop()
-	prod, err := startChild("prodmode", prodBin, append([]string{
-		"MCPGUARD_ADDR=127.0.0.1:0",
-		"MCPGUARD_ISSUER=" + idp.Issuer(),
-		"MCPGUARD_RATE_LIMIT=1000000", // per caller: far above the load, still charged per call
-	}, profileEnv("prodmode")...), auditFile)
+	startProd := func(name, bin string, audit io.Writer) (*child, error) {
+		return startChild(name, bin, append([]string{
+			"MCPGUARD_ADDR=127.0.0.1:0",
+			"MCPGUARD_ISSUER=" + idp.Issuer(),
+			"MCPGUARD_RATE_LIMIT=1000000", // per caller: far above the load, still charged per call
+		}, profileEnv(name)...), audit)
+	}
+	prod, err := startProd("prodmode", prodBin, auditFile)
 	if err != nil {
 		return err
 	}
 	defer prod.stop()
+	children := map[string]*child{"bare": bare, "prodmode": prod}
+	if o.baseDir != "" {
+		baseAudit, err := os.Create(auditPath + ".base")
+		if err != nil {
+			return err
+		}
+		defer baseAudit.Close()
+		base, err := startProd("base", baseBin, baseAudit)
+		if err != nil {
+			return err
+		}
+		defer base.stop()
+		children["base"] = base
+	}
 
-	// Each client its own subject; the same bytes go to both servers (bare
-	// ignores the token).
-	tokens := make([]string, o.clients)
-	for i := range tokens {
-		if tokens[i], err = idp.Mint(map[string]any{
-			"aud": prod.url, "sub": fmt.Sprintf("load-%d", i), "tenant_id": "load",
-			"client_id": "loadtest", "scope": "notes:read",
-		}); err != nil {
+	// Each client its own subject. The same bytes go to bare and prodmode
+	// (bare ignores the token); base gets the same claims with its own
+	// audience.
+	mint := func(aud string) ([]string, error) {
+		tokens := make([]string, o.clients)
+		for i := range tokens {
+			var err error
+			if tokens[i], err = idp.Mint(map[string]any{
+				"aud": aud, "sub": fmt.Sprintf("load-%d", i), "tenant_id": "load",
+				"client_id": "loadtest", "scope": "notes:read",
+			}); err != nil {
+				return nil, err
+			}
+		}
+		return tokens, nil
+	}
+	tokens := map[string][]string{}
+	if tokens["prodmode"], err = mint(prod.url); err != nil {
+		return err
+	}
+	tokens["bare"] = tokens["prodmode"]
+	if c := children["base"]; c != nil {
+		if tokens["base"], err = mint(c.url); err != nil {
 			return err
 		}
 	}
@@ -385,17 +439,19 @@ func run(o options, stdout, logw io.Writer) error {
 	type key struct{ mode, server string }
 	var order []key
 	for _, m := range o.modes {
-		for _, s := range []string{"bare", "prodmode"} {
+		for _, s := range servers {
 			order = append(order, key{m, s})
 		}
 	}
-	children := map[string]*child{"bare": bare, "prodmode": prod}
 	results := map[key]*result{}
+	perRound := map[key]time.Duration{} // this round's CPU per call
+	ratios := map[key][]float64{}       // each round's CPU per call against bare's in that round
 	for round := range o.rounds {
+		clear(perRound)
 		k := round % len(order)
 		for _, v := range append(append([]key(nil), order[k:]...), order[:k]...) {
 			c := children[v.server]
-			r, err := load(c, v.mode, tokens, o.warmup, o.duration, o.rate)
+			r, err := load(c, v.mode, tokens[v.server], o.warmup, o.duration, o.rate)
 			if err != nil {
 				return fmt.Errorf("round %d, %s %s: %w", round+1, v.server, v.mode, err)
 			}
@@ -405,14 +461,21 @@ func run(o options, stdout, logw io.Writer) error {
 				results[v] = &result{}
 			}
 			results[v].merge(r)
+			perRound[v] = r.cpuPerCall()
+		}
+		for _, m := range o.modes {
+			if b := perRound[key{m, "bare"}]; b > 0 {
+				for _, s := range servers[1:] {
+					ratios[key{m, s}] = append(ratios[key{m, s}], float64(perRound[key{m, s}])/float64(b))
+				}
+			}
 		}
 	}
 
-	if err := prod.stop(); err != nil {
-		return fmt.Errorf("prodmode: %w", err)
-	}
-	if err := bare.stop(); err != nil {
-		return fmt.Errorf("bare: %w", err)
+	for _, s := range slices.Backward(servers) {
+		if err := children[s].stop(); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
 	}
 	fmt.Fprintf(stdout, "process against process: %d clients, %s x %d rounds per (mode, server) after %s warm-up, %d CPUs, GOMAXPROCS=%d, %s, client and servers share the machine\n\n",
 		o.clients, o.duration, o.rounds, o.warmup, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
@@ -426,18 +489,45 @@ func run(o options, stdout, logw io.Writer) error {
 	fmt.Fprintln(stdout, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, m := range o.modes {
 		b := results[key{m, "bare"}]
-		for _, s := range []string{"bare", "prodmode"} {
+		for _, s := range servers {
 			r := results[key{m, s}]
 			fmt.Fprintf(stdout, "| %s | %s | %.0f | %s | %s | %s | %s | %.2f | %d | %.2f× | %.2f× | %.2f× |\n",
 				m, s, r.rate(), r.pct(50), r.pct(99), r.cpuPerCall(), r.clientPerCall(), r.switchesPerCall(), r.errors,
 				r.rate()/b.rate(), float64(r.cpuPerCall())/float64(b.cpuPerCall()), float64(r.pct(99))/float64(b.pct(99)))
 		}
 	}
+	if o.rounds > 1 {
+		fmt.Fprintln(stdout)
+		for _, m := range o.modes {
+			for _, s := range servers[1:] {
+				rs := ratios[key{m, s}]
+				med, lo, hi := spread(rs)
+				fmt.Fprintf(stdout, "%s %s: CPU per call vs bare, round by round: median %.2f×, range %.2f–%.2f× over %d rounds\n", m, s, med, lo, hi, len(rs))
+			}
+		}
+	}
 	if o.profileDir != "" {
-		fmt.Fprintf(stdout, "\nprofiles: %s, %s (whole run of each child, warm-up and both modes included)\n",
-			filepath.Join(o.profileDir, "bare.pprof"), filepath.Join(o.profileDir, "prodmode.pprof"))
+		var paths []string
+		for _, s := range servers {
+			paths = append(paths, filepath.Join(o.profileDir, s+".pprof"))
+		}
+		fmt.Fprintf(stdout, "\nprofiles: %s (whole run of each child, warm-up and every mode included)\n", strings.Join(paths, ", "))
 	}
 	return nil
+}
+
+// spread is the median, least and greatest of xs (zeros for none).
+func spread(xs []float64) (median, lo, hi float64) {
+	if len(xs) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	median = s[n/2]
+	if n%2 == 0 {
+		median = (s[n/2-1] + s[n/2]) / 2
+	}
+	return median, s[0], s[n-1]
 }
 
 // result is what one or more measured windows got.

@@ -151,3 +151,13 @@ func TestParseSwitches(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, self)
 }
+
+func TestSpread(t *testing.T) {
+	m, lo, hi := spread([]float64{1.4, 1.2, 1.9})
+	assert.Equal(t, []float64{1.4, 1.2, 1.9}, []float64{m, lo, hi})
+	m, lo, hi = spread([]float64{1.5, 1.1, 1.3, 1.7})
+	assert.InDelta(t, 1.4, m, 1e-9)
+	assert.Equal(t, []float64{1.1, 1.7}, []float64{lo, hi})
+	m, lo, hi = spread(nil)
+	assert.Zero(t, m+lo+hi)
+}
