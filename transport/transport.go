@@ -199,8 +199,9 @@ type Config struct {
 	// apply to POSTs: the edge answers CORS (EdgeConfig.AllowedOrigins),
 	// Handler mounts the metadata, and mcpguard refuses DNS rebinding of a
 	// loopback listener itself, with mcp-go's rule. A
-	// server.WithHTTPContextFunc then gets mcp-go's request view, with the
-	// method, URL, headers and context but no RemoteAddr or TLS.
+	// server.WithHTTPContextFunc or a custom SessionIdManagerResolver then
+	// gets mcp-go's request view of a POST: the method, URL, headers and
+	// context, but no RemoteAddr or TLS.
 	HTTPOptions []server.StreamableHTTPOption
 	// Logger receives the dev-mode warning and, at Debug level, the cause
 	// of each refused credential (never the token) unless Auth.Logger is
