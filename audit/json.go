@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"sync"
 	"time"
@@ -16,9 +17,12 @@ import (
 // JSONSink writes each event as one line of JSON (JSON Lines) to an
 // io.Writer, with one Write call per event so lines from concurrent
 // callers never interleave. An Async Recorder hands it the events queued
-// up at once, and it writes them as whole lines, many per Write (at most
-// 4 KiB, PIPE_BUF, or one line when a line is longer): one system call per
-// batch rather than per event.
+// up at once, and it writes them as whole lines, many per Write: one
+// system call per batch rather than per event. A Write holds at most 4 KiB
+// (PIPE_BUF), so that lines stay whole on a pipe other processes write to,
+// or 64 KiB when the writer is a regular file (an *os.File, or any writer
+// with Stat, whose mode says so), where the kernel keeps each write whole
+// whatever its size. A line longer than that is written alone.
 //
 // Keys are snake_case, empty fields are omitted, "time" is RFC 3339 with
 // nanoseconds in UTC and "duration_ns" is an integer. Strings are escaped
@@ -29,9 +33,10 @@ import (
 // A JSONSink is safe for concurrent use. It does not buffer: when Emit
 // returns, the line has been handed to the writer.
 type JSONSink struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	mu    sync.Mutex
+	w     io.Writer
+	buf   []byte
+	batch int // the most bytes of whole lines emitBatch writes at once
 }
 
 // maxRetainedBuf is the largest line buffer kept between events.
@@ -43,7 +48,20 @@ func NewJSONSink(w io.Writer) (*JSONSink, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: NewJSONSink: writer is nil", ErrConfig)
 	}
-	return &JSONSink{w: w, buf: make([]byte, 0, 1024)}, nil
+	return &JSONSink{w: w, buf: make([]byte, 0, 1024), batch: batchLimit(w)}, nil
+}
+
+// batchLimit is how many bytes of whole lines one Write to w may hold:
+// fileBatchBytes for a regular file, batchBytes for anything else.
+func batchLimit(w io.Writer) int {
+	f, ok := w.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return batchBytes
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		return fileBatchBytes
+	}
+	return batchBytes
 }
 
 // Emit writes e as one JSON line.
@@ -70,8 +88,14 @@ func (s *JSONSink) trim() {
 // alone.
 const batchBytes = 4096
 
+// fileBatchBytes bounds one Write of emitBatch to a regular file. The
+// kernel serializes writes to one open file and appends each O_APPEND
+// write whole, so the bound is not for atomicity: it keeps the line
+// buffer within what the sink retains (maxRetainedBuf).
+const fileBatchBytes = maxRetainedBuf
+
 // emitBatch writes events as JSON lines, as many whole lines per Write as
-// fit in batchBytes. On an error it counts the lines the writer took
+// fit in s.batch. On an error it counts the lines the writer took
 // whole.
 func (s *JSONSink) emitBatch(_ context.Context, events []Event) (int, error) {
 	s.mu.Lock()
@@ -83,7 +107,7 @@ func (s *JSONSink) emitBatch(_ context.Context, events []Event) (int, error) {
 		mark := len(s.buf)
 		s.buf = appendJSON(s.buf, &events[i])
 		s.buf = append(s.buf, '\n')
-		if len(s.buf) > batchBytes && mark > 0 {
+		if len(s.buf) > s.batch && mark > 0 {
 			// This line does not fit: write the ones before it.
 			if n, err := s.write(s.buf[:mark]); err != nil {
 				return written + bytes.Count(s.buf[:n], []byte{'\n'}), err

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -732,4 +734,84 @@ func TestAsyncPauseEndsWhenQueueHalfFull(t *testing.T) {
 			assert.Zero(t, r.Stats().Refused)
 		})
 	}
+}
+
+// statWriter is a gateWriter that says, through Stat, what kind of file it
+// is.
+type statWriter struct {
+	*gateWriter
+	mode fs.FileMode
+}
+
+func (w statWriter) Stat() (fs.FileInfo, error) { return fakeInfo{w.mode}, nil }
+
+type fakeInfo struct{ mode fs.FileMode }
+
+func (fakeInfo) Name() string        { return "audit" }
+func (fakeInfo) Size() int64         { return 0 }
+func (i fakeInfo) Mode() fs.FileMode { return i.mode }
+func (fakeInfo) ModTime() time.Time  { return time.Time{} }
+func (i fakeInfo) IsDir() bool       { return i.mode.IsDir() }
+func (fakeInfo) Sys() any            { return nil }
+
+// To a regular file a batch goes in Writes of up to 64 KiB; to a pipe, or
+// a writer that cannot say, in Writes of up to 4 KiB.
+func TestJSONSinkBatchBoundFollowsTheFile(t *testing.T) {
+	events := make([]Event, 300)
+	for i := range events {
+		events[i] = Event{Time: time.Now(), Kind: KindToolCall, Tool: fmt.Sprintf("t%d", i)}
+	}
+	for _, tt := range []struct {
+		name   string
+		mode   fs.FileMode
+		writes int
+	}{
+		{"regular file", 0o644, 1},
+		{"named pipe", fs.ModeNamedPipe | 0o600, 0},
+		{"character device", fs.ModeDevice | fs.ModeCharDevice | 0o600, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := statWriter{newGateWriter(), tt.mode}
+			w.release(1 << 10)
+			sink, err := NewJSONSink(w)
+			require.NoError(t, err)
+			n, err := sink.emitBatch(context.Background(), events)
+			require.NoError(t, err)
+			assert.Equal(t, len(events), n)
+			w.mu.Lock()
+			writes := w.writes
+			w.mu.Unlock()
+			total := 0
+			for _, b := range writes {
+				total += len(b)
+				assert.True(t, bytes.HasSuffix(b, []byte("\n")), "whole lines only")
+				if tt.writes == 0 {
+					assert.LessOrEqual(t, len(b), batchBytes)
+				}
+			}
+			require.Greater(t, total, 2*batchBytes, "the batch is larger than two pipe writes")
+			if tt.writes > 0 {
+				assert.Len(t, writes, tt.writes)
+			} else {
+				assert.Greater(t, len(writes), 2)
+			}
+			assert.Len(t, w.lines(), len(events))
+		})
+	}
+
+	// Real files: a regular file, a pipe, and writers that are not files.
+	f, err := os.CreateTemp(t.TempDir(), "audit")
+	require.NoError(t, err)
+	defer f.Close()
+	assert.Equal(t, fileBatchBytes, batchLimit(f))
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pr.Close()
+	defer pw.Close()
+	assert.Equal(t, batchBytes, batchLimit(pw))
+	assert.Equal(t, batchBytes, batchLimit(&bytes.Buffer{}))
+	closed, err := os.CreateTemp(t.TempDir(), "closed")
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	assert.Equal(t, batchBytes, batchLimit(closed), "a file that cannot be examined is treated as a pipe")
 }
