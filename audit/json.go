@@ -21,8 +21,10 @@ import (
 // system call per batch rather than per event. A Write holds at most 4 KiB
 // (PIPE_BUF), so that lines stay whole on a pipe other processes write to,
 // or 64 KiB when the writer is a regular file (an *os.File, or any writer
-// with Stat, whose mode says so), where the kernel keeps each write whole
-// whatever its size. A line longer than that is written alone.
+// with Stat, whose mode says so): local file systems on Linux do not
+// interleave concurrent writes to a file at any size, so the smaller bound
+// would only cost system calls. A line longer than the bound is written
+// alone.
 //
 // Keys are snake_case, empty fields are omitted, "time" is RFC 3339 with
 // nanoseconds in UTC and "duration_ns" is an integer. Strings are escaped
@@ -88,10 +90,10 @@ func (s *JSONSink) trim() {
 // alone.
 const batchBytes = 4096
 
-// fileBatchBytes bounds one Write of emitBatch to a regular file. The
-// kernel serializes writes to one open file and appends each O_APPEND
-// write whole, so the bound is not for atomicity: it keeps the line
-// buffer within what the sink retains (maxRetainedBuf).
+// fileBatchBytes bounds one Write of emitBatch to a regular file. A local
+// file system holds the file's lock for the whole of a write, and appends
+// each O_APPEND write whole, so this bound is not for atomicity: it keeps
+// the line buffer within what the sink retains (maxRetainedBuf).
 const fileBatchBytes = maxRetainedBuf
 
 // emitBatch writes events as JSON lines, as many whole lines per Write as
