@@ -336,30 +336,34 @@ func TestSessionCountsAcrossReplicas(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	now := time.Now()
+	// The names are long enough that no digest or sealed value in the
+	// keyspace holds one by chance (a two-letter one turns up in random
+	// base64 about once in 70).
+	const sid = "mcp-session-of-alice-0001"
 
-	r1, _, err := a.Reserve(ctx, "alice", limits, now)
+	r1, _, err := a.Reserve(ctx, "owner-alice", limits, now)
 	require.NoError(t, err)
-	require.NoError(t, a.Commit(ctx, r1, "s1", now.Add(15*time.Minute)))
-	r2, _, err := b.Reserve(ctx, "alice", limits, now)
+	require.NoError(t, a.Commit(ctx, r1, sid, now.Add(15*time.Minute)))
+	r2, _, err := b.Reserve(ctx, "owner-alice", limits, now)
 	require.NoError(t, err)
-	_, retry, err := a.Reserve(ctx, "alice", limits, now)
+	_, retry, err := a.Reserve(ctx, "owner-alice", limits, now)
 	require.ErrorIs(t, err, transport.ErrSessionLimit, "the cap per owner holds across replicas")
 	assert.InDelta(t, float64(time.Minute), float64(retry), float64(2*time.Second), "the reservation's lease frees first")
 
-	_, _, err = b.Reserve(ctx, "bob", limits, now)
+	_, _, err = b.Reserve(ctx, "owner-bob", limits, now)
 	require.NoError(t, err)
-	_, _, err = a.Reserve(ctx, "carol", limits, now)
+	_, _, err = a.Reserve(ctx, "owner-carol", limits, now)
 	require.ErrorIs(t, err, transport.ErrSessionLimit, "the total cap holds across replicas")
 
 	// Released on b (a DELETE served there), the slot frees for a.
-	require.NoError(t, b.Release(ctx, "s1"))
+	require.NoError(t, b.Release(ctx, sid))
 	require.NoError(t, b.Release(ctx, r2))
-	_, _, err = a.Reserve(ctx, "alice", limits, now)
+	_, _, err = a.Reserve(ctx, "owner-alice", limits, now)
 	require.NoError(t, err)
 
 	// A replica that dies leaks nothing: its slots run out.
 	later := now.Add(16 * time.Minute)
-	for _, owner := range []string{"dave", "erin", "frank"} {
+	for _, owner := range []string{"owner-dave", "owner-erin", "owner-frank"} {
 		_, _, err := b.Reserve(ctx, owner, limits, later)
 		require.NoError(t, err, owner)
 	}
@@ -367,7 +371,7 @@ func TestSessionCountsAcrossReplicas(t *testing.T) {
 	// No owner, session ID or reservation in clear.
 	for k, vs := range scanKeyspace(t, newClient(t, srv.addr)) {
 		for _, s := range append(vs, k) {
-			for _, raw := range []string{"alice", "bob", "carol", "dave", "s1"} {
+			for _, raw := range []string{"owner-alice", "owner-bob", "owner-carol", "owner-dave", sid} {
 				assert.NotContains(t, s, raw)
 			}
 		}
