@@ -163,7 +163,7 @@ func parseSwitches(b []byte) (int64, error) {
 			continue
 		}
 		x, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || x < 0 {
+		if err != nil || x < 0 || x > math.MaxInt64-n {
 			return 0, fmt.Errorf("status: bad %s", k)
 		}
 		n += x

@@ -62,6 +62,17 @@ func FuzzParseStat(f *testing.F) {
 	})
 }
 
+func FuzzParseSwitches(f *testing.F) {
+	f.Add([]byte("voluntary_ctxt_switches:\t1200\nnonvoluntary_ctxt_switches:\t34\n"))
+	f.Add([]byte("voluntary_ctxt_switches:\t9223372036854775807\nnonvoluntary_ctxt_switches:\t1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := parseSwitches(b)
+		if err == nil {
+			assert.GreaterOrEqual(t, n, int64(0))
+		}
+	})
+}
+
 // The Go runtime settings of proc's environment reach both children; no
 // other variable of it does.
 func TestRuntimeEnv(t *testing.T) {
