@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/b64url"
 )
 
 // maxJWTHeaderSegment bounds the header segment LooksLikeJWT decodes.
@@ -53,7 +55,7 @@ func headerLooksLikeObject(h string) bool {
 	seen := false
 	for i := 0; i < len(h); i += len(in) {
 		n := copy(in[:], h[i:])
-		m, err := b64.Decode(out[:], in[:n])
+		m, err := b64url.Decode(out[:], in[:n])
 		if err != nil {
 			return false
 		}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpguard/mcpguard/internal/b64url"
 )
 
 // DPoPMode says whether a validator accepts DPoP-bound access tokens
@@ -441,11 +443,11 @@ func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod, jwks *jw
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
 		return out, proofError(descProof, "not a compact JWS")
 	}
-	hb, err := b64.DecodeString(parts[0])
+	hb, err := b64url.DecodeString(parts[0])
 	if err != nil {
 		return out, proofError(descProof, "header is not base64url")
 	}
-	sig, err := b64.DecodeString(parts[2])
+	sig, err := b64url.DecodeString(parts[2])
 	if err != nil {
 		return out, proofError(descProof, "signature is not base64url")
 	}

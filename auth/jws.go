@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/b64url"
 )
 
 // Client-safe descriptions of JWT rejections (RFC 6750 error_description).
@@ -78,11 +80,11 @@ func parseJWS(token string, maxSize int) (jws, *Error) {
 	if h == "" || p == "" || s == "" {
 		return t, malformed("empty segment")
 	}
-	hb, err := b64.DecodeString(h)
+	hb, err := b64url.DecodeString(h)
 	if err != nil {
 		return t, malformed("header is not base64url")
 	}
-	if t.sig, err = b64.DecodeString(s); err != nil {
+	if t.sig, err = b64url.DecodeString(s); err != nil {
 		return t, malformed("signature is not base64url")
 	}
 	if err := parseHeader(hb, &t); err != nil {

@@ -618,3 +618,35 @@ func TestJWTValidatorConcurrent(t *testing.T) {
 	}
 	assert.LessOrEqual(t, v.cache.len(), 8)
 }
+
+// A line break anywhere in a token's base64url is refused. encoding/base64
+// skips CR and LF even in strict mode, so before this check a valid token
+// with a line break in its signature segment verified as well as the
+// token itself, while being another string: another cache key, another
+// digest for revocation (FuzzParseJWS found it).
+func TestJWTValidatorRefusesLineBreaks(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock, "EdDSA")
+	doc, err := idp.JWKS()
+	require.NoError(t, err)
+	v, err := NewJWTValidator(JWTConfig{Issuer: idp.Issuer(), Audience: idp.Audience(), JWKS: doc, Now: clock.Now})
+	require.NoError(t, err)
+	defer v.Close()
+	tok := idp.MustMint(nil)
+	_, err = v.Validate(t.Context(), tok)
+	require.NoError(t, err)
+
+	d1 := strings.IndexByte(tok, '.')
+	d2 := strings.LastIndexByte(tok, '.')
+	for name, at := range map[string]int{"header": d1 / 2, "payload": (d1 + d2) / 2, "signature": (d2 + len(tok)) / 2, "signature end": len(tok)} {
+		for _, brk := range []string{"\n", "\r", "\r\n"} {
+			bad := tok[:at] + brk + tok[at:]
+			_, err := v.Validate(t.Context(), bad)
+			assert.ErrorIs(t, err, ErrInvalidToken, "%s %q", name, brk)
+			_, perr := parseJWS(bad, 1<<16)
+			if name != "payload" { // the payload is decoded after the signature check
+				assert.NotNil(t, perr, "%s %q", name, brk)
+			}
+		}
+	}
+}

@@ -3,6 +3,8 @@ package auth
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/mcpguard/mcpguard/internal/b64url"
 )
 
 // decodePayload decodes the (verified) payload into a claims map,
@@ -16,7 +18,7 @@ import (
 // that both paths give the same claims and the same verdict on every input
 // (FuzzPayloadFastPath).
 func decodePayload(p string) (map[string]any, *Error) {
-	pb, err := b64.DecodeString(p)
+	pb, err := b64url.DecodeString(p)
 	if err != nil {
 		return nil, malformed("payload is not base64url")
 	}

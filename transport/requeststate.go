@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/b64url"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -196,7 +197,7 @@ func (s *requestSealer) open(ctx context.Context, digest []byte, sealed string) 
 	if !ok {
 		return "", stateMalformed
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(enc)
+	raw, err := b64url.DecodeString(enc)
 	ns := s.aead.NonceSize()
 	if err != nil || len(raw) < ns+s.aead.Overhead() {
 		return "", stateMalformed

@@ -90,6 +90,10 @@ func TestRequestStateSealOpen(t *testing.T) {
 		{"bad base64", alice, digest, requestStatePrefix + "!!", stateMalformed},
 		{"short", alice, digest, requestStatePrefix + "AAAA", stateMalformed},
 		{"tampered", alice, digest, sealed[:len(sealed)-2] + "AA", stateTampered},
+		// Another string for the same sealed bytes: a line break (which
+		// encoding/base64 skips) or non-zero trailing bits.
+		{"line break", alice, digest, sealed[:len(sealed)/2] + "\n" + sealed[len(sealed)/2:], stateMalformed},
+		{"carriage return", alice, digest, sealed + "\r", stateMalformed},
 		{"too long", alice, digest, sealed + strings.Repeat("A", DefaultMaxRequestStateBytes), stateTooLarge},
 	}
 	for _, tt := range tests {
