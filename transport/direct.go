@@ -3,12 +3,12 @@ package transport
 import (
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpguard/mcpguard/internal/loopback"
 )
 
 // direct is the innermost handler of the stack Guard.Handler builds. A
@@ -87,22 +87,7 @@ func rebound(r *http.Request) bool {
 	if t, ok := la.(*net.TCPAddr); ok {
 		local = t.IP.IsLoopback()
 	} else {
-		local = loopbackHost(la.String())
+		local = loopback.Authority(la.String())
 	}
-	return local && !loopbackHost(r.Host)
-}
-
-// loopbackHost reports whether a host, with or without a port, names a
-// loopback interface: localhost, or a loopback IP literal.
-func loopbackHost(h string) bool {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	} else {
-		h = strings.Trim(h, "[]")
-	}
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
+	return local && !loopback.Authority(r.Host)
 }

@@ -14,3 +14,14 @@ func TestHost(t *testing.T) {
 		assert.False(t, Host(h), h)
 	}
 }
+
+func TestAuthority(t *testing.T) {
+	for h, want := range map[string]bool{
+		"localhost": true, "LocalHost:8080": true, "127.0.0.1": true, "127.0.0.1:3000": true,
+		"127.8.9.10": true, "[::1]": true, "[::1]:3000": true, "::1": true,
+		"": false, "evil.example": false, "evil.example:80": false, "localhost.evil.example": false,
+		"127.0.0.1.evil.example": false, "10.0.0.1:80": false, "[::2]:80": false, "0.0.0.0": false,
+	} {
+		assert.Equal(t, want, Authority(h), h)
+	}
+}
