@@ -8,6 +8,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/era"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
@@ -263,7 +264,7 @@ func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 		case MethodResourcesRead:
 			return nil // ResourceMiddleware decides
 		case MethodResourcesSubscribe, MethodResourcesUnsubscribe:
-			if modernRequest(body) {
+			if era.BodyModern(body) {
 				// Removed in 2026-07-28: mcp-go answers a request of that
 				// era with -32601 (HTTP 404) before any handler runs, as the
 				// specification requires; a denial here would answer -32600.
@@ -342,24 +343,6 @@ func (pl *Policy) checkMediated(p *auth.Principal, method string, body []byte) D
 		return Decision{Allowed: true, Reason: ReasonAllowed}
 	}
 	return Decision{Reason: ReasonNoRule}
-}
-
-// modernRequest reports whether mcp-go serves body as a 2026-07-28
-// (stateless) request. It reads params._meta's protocol version exactly as
-// mcp-go's dispatcher does (the same mcp.Meta decoding of the same bytes,
-// mcp.IsModernProtocol), so the two cannot disagree: a body it calls modern
-// is one mcp-go refuses resources/subscribe and resources/unsubscribe for,
-// and one it calls legacy is decided by the policy.
-func modernRequest(body []byte) bool {
-	var w struct {
-		Params struct {
-			Meta *mcp.Meta `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &w) != nil {
-		return false
-	}
-	return mcp.IsModernProtocol(w.Params.Meta.ProtocolVersion())
 }
 
 // maxListenURIs caps the resource URIs one subscriptions/listen request may

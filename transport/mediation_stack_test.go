@@ -502,7 +502,10 @@ func waitNote(t *testing.T, n *notifications) {
 // TestStackCancelNeedsSession: mcp-go keys a sessionless request's
 // cancellation by its JSON-RPC id alone, so one stateless caller could
 // cancel another's in-flight request; the edge refuses a sessionless
-// notifications/cancelled.
+// notifications/cancelled. A 2026-07-28 cancel is served without a session
+// even when it carries the caller's own (bound, so accepted) session ID, so
+// it is refused too: before, bob's own session ID on a modern cancel
+// cancelled alice's stateless request (found in review).
 func TestStackCancelNeedsSession(t *testing.T) {
 	cancelled := make(chan bool, 1)
 	started := make(chan struct{}, 1)
@@ -532,6 +535,33 @@ func TestStackCancelNeedsSession(t *testing.T) {
 		mcp.MetaKeyClientCapabilities + `":{}}}}`
 	status, body := postRPC(t, st, bob, era, "", "notifications/cancelled", note)
 	assert.Equal(t, http.StatusBadRequest, status, body)
+	bobSID := st.connect(t, bob, mcp.ProtocolVersion20251125).GetSessionId()
+	require.NotEmpty(t, bobSID)
+	for _, header := range []string{era, mcp.ProtocolVersion20251125, ""} {
+		// The modern body with bob's own session ID, whichever version the
+		// header names: mcp-go serves it without the session either way.
+		req, err := http.NewRequest(http.MethodPost, st.url, strings.NewReader(note))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+bob)
+		req.Header.Set(mcp.HeaderSessionID, bobSID)
+		if header != "" {
+			req.Header.Set(mcp.HeaderProtocolVersion, header)
+		}
+		if header == era {
+			req.Header.Set(mcp.HeaderMethod, "notifications/cancelled")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "header %q: %s", header, b)
+		assert.Contains(t, string(b), "needs a session", header)
+	}
+	// A legacy cancel in the caller's own session is still served.
+	status, body = postRPC(t, st, bob, mcp.ProtocolVersion20251125, bobSID, "notifications/cancelled", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`)
+	assert.Equal(t, http.StatusAccepted, status, body)
 	assert.False(t, <-cancelled, "bob cancelled alice's request")
 	assert.Contains(t, <-done, `"done"`, "alice's call completes")
 	status, _ = postRPC(t, st, bob, mcp.ProtocolVersion20251125, "", "notifications/cancelled", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`)

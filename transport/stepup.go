@@ -12,6 +12,7 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/internal/era"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
@@ -109,10 +110,13 @@ func (s *stepUp) handler(next http.Handler) http.Handler {
 		// mcp-go keys in-flight requests by session ID and JSON-RPC id, and
 		// a request without a session (every 2026-07-28 request) by its id
 		// alone: a sessionless notifications/cancelled would cancel another
-		// caller's request that happens to share the id. Over HTTP without a
-		// session, ending the request's stream is the cancellation (mcp-go's
-		// client sends nothing else).
-		if msg.Method == methodCancelled && r.Header.Get("Mcp-Session-Id") == "" {
+		// caller's request that happens to share the id. A 2026-07-28
+		// message is served without a session even when it names one (the
+		// caller's own, which session binding lets through), so the cancel
+		// is refused unless mcp-go will serve it in the session it names.
+		// Over HTTP without a session, ending the request's stream is the
+		// cancellation (mcp-go's client sends nothing else).
+		if msg.Method == methodCancelled && (r.Header.Get("Mcp-Session-Id") == "" || era.Modern(r.Header.Get(mcp.HeaderProtocolVersion), body)) {
 			audit.AnnotateRequest(ctx, audit.KindAccessDenied, "cancel_without_session", msg.Method, "")
 			writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST, "invalid request: notifications/cancelled needs a session; without one, close the request's stream")
 			return
