@@ -2,13 +2,13 @@ package authz
 
 import (
 	"context"
-	"encoding/base64"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/listpage"
 )
 
 // addListHooks adds to h the hooks that narrow resources/list and
@@ -36,7 +36,7 @@ func (pl *Policy) addListHooks(h *server.Hooks) {
 			return
 		}
 		p, _ := auth.FromContext(ctx)
-		res.Resources, res.NextCursor = narrow(res.Resources, res.NextCursor, func(r mcp.Resource) bool {
+		res.Resources, res.NextCursor = listpage.Narrow(res.Resources, res.NextCursor, func(r mcp.Resource) bool {
 			return pl.allowsResource(p, r.URI)
 		})
 	})
@@ -45,37 +45,10 @@ func (pl *Policy) addListHooks(h *server.Hooks) {
 			return
 		}
 		p, _ := auth.FromContext(ctx)
-		res.ResourceTemplates, res.NextCursor = narrow(res.ResourceTemplates, res.NextCursor, func(t mcp.ResourceTemplate) bool {
+		res.ResourceTemplates, res.NextCursor = listpage.Narrow(res.ResourceTemplates, res.NextCursor, func(t mcp.ResourceTemplate) bool {
 			return t.URITemplate != nil && t.URITemplate.Template != nil && pl.allowsTemplate(p, t.URITemplate.Raw())
 		})
 	})
-}
-
-// narrow returns the entries of page that keep allows and the cursor to
-// send with them: mcp-go's cursor is the base64 of the last entry's name;
-// it is moved to the last kept entry, or dropped when none is kept. The
-// input is never modified. A page with nothing hidden is returned as it is.
-func narrow[T mcp.Named](page []T, cursor mcp.Cursor, allows func(T) bool) ([]T, mcp.Cursor) {
-	out := page
-	for i := range page {
-		if allows(page[i]) {
-			if len(out) < len(page) { // copying since a denial
-				out = append(out, page[i])
-			}
-			continue
-		}
-		if len(out) == len(page) {
-			out = make([]T, i, len(page)-1)
-			copy(out, page[:i])
-		}
-	}
-	if len(out) == len(page) || cursor == "" {
-		return out, cursor
-	}
-	if len(out) == 0 {
-		return out, ""
-	}
-	return out, mcp.Cursor(base64.StdEncoding.EncodeToString([]byte(out[len(out)-1].GetName())))
 }
 
 // allowsResource reports whether p may read uri.

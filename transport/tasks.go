@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/listpage"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -127,7 +128,10 @@ func (m *MemoryTaskOwners) Len() int {
 //     answer is mcp-go's own "task not found" error, byte for byte the
 //     answer to an unknown task;
 //   - for tasks/list, drops every task not bound to the caller from the
-//     result.
+//     result. With server.WithPaginationLimit the next cursor, which mcp-go
+//     makes of the page's last task ID, is moved to the last task kept; a
+//     page whose tasks are all someone else's ends the listing (fail closed:
+//     the caller's later tasks are still served by ID, not listed).
 //
 // The hooks are used rather than server.WithTaskHooks because mcp-go keeps
 // a single TaskHooks value that a later option would replace (and that
@@ -239,14 +243,13 @@ func (b *taskBinding) option() server.ServerOption {
 			if r == nil {
 				return
 			}
-			kept := r.Tasks[:0]
-			for _, t := range r.Tasks {
-				if b.mayUse(ctx, t.TaskId) {
-					kept = append(kept, t)
-				}
-			}
-			clear(r.Tasks[len(kept):])
-			r.Tasks = kept
+			// With server.WithPaginationLimit, mcp-go's next cursor is the
+			// base64 of the page's last task ID, which may be another
+			// owner's: Narrow points it at the last task kept, or ends the
+			// listing when none is (fail closed, as for resources/list).
+			r.Tasks, r.NextCursor = listpage.Narrow(r.Tasks, r.NextCursor, func(t mcp.Task) bool {
+				return b.mayUse(ctx, t.TaskId)
+			})
 		})
 	}
 }

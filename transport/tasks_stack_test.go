@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -25,6 +26,12 @@ import (
 // newTaskStack is newStack with task capabilities and a task-capable tool,
 // "summary", that answers with the caller's subject and tenant.
 func newTaskStack(t *testing.T, httpOpts ...server.StreamableHTTPOption) *stack {
+	t.Helper()
+	return newTaskStackWith(t, nil, httpOpts...)
+}
+
+// newTaskStackWith is newTaskStack with more mcp-go server options.
+func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, httpOpts ...server.StreamableHTTPOption) *stack {
 	t.Helper()
 	idp := authtest.NewServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -49,8 +56,8 @@ func newTaskStack(t *testing.T, httpOpts ...server.StreamableHTTPOption) *stack 
 		HTTPOptions:          httpOpts,
 	})
 	require.NoError(t, err)
-	opts := append([]server.ServerOption{server.WithTaskCapabilities(true, true, true)}, st.guard.ServerOptions()...)
-	srv := server.NewMCPServer("notes", "1.0", opts...)
+	opts := append([]server.ServerOption{server.WithTaskCapabilities(true, true, true)}, srvOpts...)
+	srv := server.NewMCPServer("notes", "1.0", append(opts, st.guard.ServerOptions()...)...)
 	srv.AddTool(mcp.NewTool("summary", mcp.WithReadOnlyHintAnnotation(true), mcp.WithTaskSupport(mcp.TaskSupportOptional)),
 		func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			p, _ := auth.FromContext(ctx)
@@ -232,6 +239,83 @@ func TestStackTasksBoundToOwner(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStackTasksListCursor: with server.WithPaginationLimit, mcp-go's
+// tasks/list cursor is the base64 of the page's last task ID. Before, the
+// owner filter dropped foreign tasks from the page but left the cursor, so
+// bob's tasks/list named alice's task (found in review). Paging through
+// every page, bob now sees no ID of alice's, in the tasks or the cursors.
+func TestStackTasksListCursor(t *testing.T) {
+	st := newTaskStackWith(t, []server.ServerOption{server.WithPaginationLimit(1)})
+	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read", "tenant_id": "globex"})
+	var theirs []string
+	for range 6 { // sessionless tasks, which mcp-go lists to every session
+		theirs = append(theirs, createTask(t, st, alice, "", mcp.ProtocolVersion20260728))
+	}
+	sid := initSession(t, st, bob)
+	mine := map[string]bool{}
+	for range 2 {
+		mine[createTask(t, st, bob, sid, mcp.ProtocolVersion20251125)] = true
+	}
+	cursor, pages := "", 0
+	for {
+		var params map[string]any
+		if cursor != "" {
+			params = map[string]any{"cursor": cursor}
+		}
+		status, msg := rpc(t, st.url, bob, sid, mcp.ProtocolVersion20251125, "tasks/list", params)
+		require.Equal(t, http.StatusOK, status, msg)
+		for _, id := range theirs {
+			require.NotContains(t, msg, id, "page %d names alice's task", pages)
+		}
+		var r struct {
+			Result struct {
+				Tasks []struct {
+					TaskID string `json:"taskId"`
+				} `json:"tasks"`
+				NextCursor string `json:"nextCursor"`
+			} `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(msg), &r), msg)
+		for _, tk := range r.Result.Tasks {
+			assert.True(t, mine[tk.TaskID], "bob is listed only his own tasks")
+		}
+		if cursor = r.Result.NextCursor; cursor == "" {
+			break
+		}
+		dec, err := base64.StdEncoding.DecodeString(cursor)
+		require.NoError(t, err)
+		assert.True(t, mine[string(dec)], "the cursor names one of bob's tasks")
+		pages++
+		require.Less(t, pages, 10, "the listing ends")
+	}
+	// Alice, who owns every sessionless task, pages through all of them.
+	asid, seen := initSession(t, st, alice), 0
+	for cursor = ""; ; {
+		params := map[string]any{}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		_, msg := rpc(t, st.url, alice, asid, mcp.ProtocolVersion20251125, "tasks/list", params)
+		for _, id := range theirs {
+			if strings.Contains(msg, id) {
+				seen++
+			}
+		}
+		var r struct {
+			Result struct {
+				NextCursor string `json:"nextCursor"`
+			} `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(msg), &r), msg)
+		if cursor = r.Result.NextCursor; cursor == "" {
+			break
+		}
+		require.Less(t, seen, 20, "the listing ends")
+	}
+	assert.Equal(t, len(theirs), seen, "alice lists all her tasks, page by page")
 }
 
 // TestStackTasksClient: the same through mcp-go's client API.
