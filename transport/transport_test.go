@@ -569,6 +569,84 @@ func TestStackUnauthenticatedRateLimit(t *testing.T) {
 	assert.Regexp(t, `"kind":"rate_limited",[^\n]*"limit":"unauth",[^\n]*"decision":"deny","reason":"rate_limited","status":429`, st.audit.String())
 }
 
+// With DPoP allowed or required, failed authentications are charged too. A
+// DPoP-required validator's 401 carries only a DPoP challenge, and before,
+// only a Bearer one was counted: bad tokens were never cut with 429 (found
+// in review). Both eras, bad signature and no token alike.
+func TestStackUnauthenticatedRateLimitDPoP(t *testing.T) {
+	for name, mode := range map[string]auth.DPoPMode{"allowed": auth.DPoPAllowed, "required": auth.DPoPRequired} {
+		for _, era := range eras {
+			t.Run(name+" "+era, func(t *testing.T) {
+				lim, err := ratelimit.NewMemory(ratelimit.MemoryConfig{})
+				require.NoError(t, err)
+				unauth, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: ratelimit.Limit{Events: 1, Period: time.Hour, Burst: 3}, KeyBy: ratelimit.Address, Namespace: "unauth"})
+				require.NoError(t, err)
+				st := newStack(t, func(c *Config) {
+					v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: c.AuthorizationServers[0], Audience: c.Resource, DPoP: auth.DPoPConfig{Mode: mode}})
+					require.NoError(t, err)
+					c.Validator = v
+					c.UnauthenticatedRateLimit = unauth
+				})
+				forged, err := st.idp.MintBadSignature(map[string]any{"aud": st.url, "tenant_id": "acme"})
+				require.NoError(t, err)
+				var got []int
+				for i := range 5 {
+					tok := forged
+					if i == 4 {
+						tok = "" // no credential at all counts as well
+					}
+					req, err := http.NewRequest(http.MethodPost, st.url, strings.NewReader(rpcBody(era, "ping")))
+					require.NoError(t, err)
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json, text/event-stream")
+					req.Header.Set(mcp.HeaderProtocolVersion, era)
+					if tok != "" {
+						req.Header.Set("Authorization", "Bearer "+tok)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					require.NoError(t, err)
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					got = append(got, resp.StatusCode)
+					if i == 0 {
+						schemes := resp.Header.Values("WWW-Authenticate")
+						require.NotEmpty(t, schemes)
+						if mode == auth.DPoPRequired {
+							for _, c := range schemes {
+								require.True(t, strings.HasPrefix(c, "DPoP "), "a DPoP-only challenge: %q", c)
+							}
+						}
+					}
+				}
+				assert.Equal(t, []int{401, 401, 401, 429, 429}, got)
+			})
+		}
+	}
+}
+
+func TestAuthChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{`Bearer resource_metadata="x"`}, true},
+		{[]string{`Bearer`}, true},
+		{[]string{`bearer error="invalid_token"`}, true},
+		{[]string{`DPoP algs="ES256"`}, true},
+		{[]string{`Basic realm="x"`, `dpop algs="ES256"`}, true},
+		{[]string{`Basic realm="x"`}, false},
+		{[]string{`BearerX realm="x"`}, false},
+		{[]string{``}, false},
+	} {
+		h := http.Header{}
+		for _, v := range tc.values {
+			h.Add("WWW-Authenticate", v)
+		}
+		assert.Equal(t, tc.want, authChallenge(h), "%q", tc.values)
+	}
+}
+
 // An authenticated caller's bad requests (mcp-go's own 400s) are not
 // authentication failures and do not spend the address's budget.
 func TestStackUnauthenticatedRateLimitIgnoresOtherErrors(t *testing.T) {

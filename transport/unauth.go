@@ -44,11 +44,12 @@ type unauthWriter struct {
 func (w *unauthWriter) WriteHeader(status int) {
 	if !w.decided {
 		w.decided = true
-		// Only authentication's own refusals count: they carry a Bearer
-		// challenge. mcp-go's 400s for an authenticated caller's bad JSON
-		// do not, and must not spend the address's budget.
+		// Only authentication's own refusals count: they carry a Bearer or
+		// DPoP challenge (a DPoP-required validator sends only the DPoP
+		// one). mcp-go's 400s for an authenticated caller's bad JSON carry
+		// none, and must not spend the address's budget.
 		if (status == http.StatusUnauthorized || status == http.StatusBadRequest) &&
-			strings.HasPrefix(w.ResponseWriter.Header().Get("WWW-Authenticate"), "Bearer") {
+			authChallenge(w.ResponseWriter.Header()) {
 			// Decide reports the refusal to audit itself (the Guard's
 			// ratelimit.Reporter): kind rate_limited, this limit's namespace.
 			d, err := w.lim.Decide(w.r)
@@ -94,3 +95,16 @@ func (w *unauthWriter) Flush() {
 
 // Unwrap returns the underlying writer, for http.ResponseController.
 func (w *unauthWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// authChallenge reports whether h carries an authentication challenge of
+// the auth package's schemes, Bearer (RFC 6750) or DPoP (RFC 9449), in any
+// of its WWW-Authenticate values; auth-scheme names are case-insensitive.
+func authChallenge(h http.Header) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		scheme, _, _ := strings.Cut(strings.TrimLeft(v, " \t"), " ")
+		if strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "DPoP") {
+			return true
+		}
+	}
+	return false
+}

@@ -120,6 +120,25 @@ func TestDPoPRequired(t *testing.T) {
 	assert.NotContains(t, in.stderr.String(), bound, "the token is never logged")
 }
 
+// TestDPoPRequiredFailuresLimited: with MCPGUARD_DPOP=required the 401s
+// carry only a DPoP challenge, and failed authentications are still cut
+// with 429 by the per-address limit. Before, only a Bearer challenge was
+// counted, so a flood of bad tokens was never cut (found in review).
+func TestDPoPRequiredFailuresLimited(t *testing.T) {
+	in := start(t, map[string]*string{"MCPGUARD_DPOP": ptr("required"), "MCPGUARD_RATE_LIMIT": ptr("2")}) // burst 4
+	n, r := in.untilLimited(t, "not-a-jwt")
+	assert.GreaterOrEqual(t, n, 5, "a burst of 4 failures is answered 401 first")
+	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	assert.Empty(t, r.header.Get("WWW-Authenticate"))
+	r = in.call(t, "", "whoami", nil)
+	assert.Equal(t, http.StatusTooManyRequests, r.status, "no credential shares the address's budget")
+	key, err := authtest.NewDPoPKey("ES256")
+	require.NoError(t, err)
+	bound := in.idp.MustMintBound(map[string]any{"aud": in.url, "sub": "carol", "tenant_id": "acme", "scope": "notes:read"}, key)
+	r = in.rawDPoP(t, "DPoP "+bound, key.MustSign(authtest.Proof{Method: http.MethodPost, URL: in.url, AccessToken: bound}))
+	assert.Equal(t, http.StatusOK, r.status, "an authenticated caller of that address is still served: %s", r.body)
+}
+
 func TestDPoPAllowed(t *testing.T) {
 	in := start(t, map[string]*string{"MCPGUARD_DPOP": ptr("allowed")})
 	key, err := authtest.NewDPoPKey("EdDSA")
