@@ -654,20 +654,8 @@ func (v *IntrospectionValidator) checkResponse(m map[string]any) (*Principal, ti
 	if bound && !dpop {
 		return bad(InvalidToken(descSenderConstrained, fmt.Errorf(`%w: the response carries "cnf" (a sender-constrained token)`, ErrInvalidToken)))
 	}
-	for _, name := range [...]string{"token_type", "token_use", "typ"} {
-		s, _, err := stringClaim(m, name)
-		if err != nil {
-			return bad(err)
-		}
-		switch strings.ToLower(s) {
-		case "dpop":
-			if dpop && bound {
-				continue // checked against the request's proof (dpopPolicy.check)
-			}
-			return bad(InvalidToken(descSenderConstrained, fmt.Errorf("%w: %s is DPoP (a sender-constrained token)", ErrInvalidToken, name)))
-		case "refresh_token", "refresh", "id_token", "id":
-			return bad(InvalidToken(descTokenUse, fmt.Errorf("%w: %s %s is not an access token", ErrInvalidToken, name, quoteShort(s))))
-		}
+	if err := checkTokenUse(m, dpop && bound); err != nil {
+		return bad(err)
 	}
 
 	until := now.Add(v.ttl)

@@ -94,8 +94,19 @@ type JWTConfig struct {
 	Leeway time.Duration
 	// RequireATJWT enforces the RFC 9068 profile: header typ "at+jwt"
 	// (or "application/at+jwt") and the claims it requires (iss, exp, aud,
-	// sub, client_id, iat, jti). Without it, typ may be absent, "JWT" or
-	// "at+jwt"; any other typ (an ID token's, a logout token's…) is refused.
+	// sub, client_id, iat, jti). Without it, the header typ may be absent,
+	// "JWT" or "at+jwt"; any other (a logout token's "logout+jwt"…) is
+	// refused.
+	//
+	// Whatever the header says, a token whose payload says it is not an
+	// access token is refused: "typ", "token_use" or "token_type" naming an
+	// ID, refresh, offline or logout token (Keycloak's "typ": "ID" or
+	// "Refresh", Cognito's "token_use": "id"), as the introspection
+	// validator does. Most providers sign ID tokens with header typ "JWT",
+	// and an ID token's audience is a client ID, which AudienceAliases may
+	// list. An ID token that carries no such marker (Entra's) is told apart
+	// only by RequireATJWT, where the provider issues RFC 9068 tokens, or by
+	// a policy that requires scopes: an ID token carries none.
 	RequireATJWT bool
 
 	// JWKSURL is where the JWK Set is fetched. Empty means discovered from
@@ -615,6 +626,10 @@ func (v *JWTValidator) checkClaims(m map[string]any, rule expiryRule) (*Principa
 		return nil, time.Time{}, InvalidToken(descExpired, fmt.Errorf("%w: %w: exp is %s", ErrInvalidToken, ErrExpired, exp.Format(time.RFC3339)))
 	}
 	p.Expiry = exp
+	_, bound := m["cnf"]
+	if err := checkTokenUse(m, bound && v.dpop.modeOf() != DPoPDisabled); err != nil {
+		return nil, time.Time{}, err
+	}
 	nbf, present, err := numericDate(m, "nbf")
 	switch {
 	case err != nil:
@@ -770,6 +785,33 @@ func numericDate(m map[string]any, name string) (t time.Time, present bool, err 
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// checkTokenUse refuses a token whose own claims say it is not an access
+// token: "token_type", "token_use" or "typ" (case-insensitive) naming an ID
+// token ("id", "id_token"), a refresh token ("refresh", "refresh_token",
+// Keycloak's "offline") or a logout token ("logout"). "DPoP" (RFC 9449's
+// token_type, as introspection reports it) is accepted only when dpopBound:
+// DPoP is enabled and the token carries "cnf", so the request's proof is
+// checked against it. A non-string value is malformed. Access tokens' own
+// markers ("Bearer", "access", "at+jwt") and absent claims pass.
+func checkTokenUse(m map[string]any, dpopBound bool) *Error {
+	for _, name := range [...]string{"token_type", "token_use", "typ"} {
+		s, _, err := stringClaim(m, name)
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(s) {
+		case "dpop":
+			if dpopBound {
+				continue // checked against the request's proof (dpopPolicy.check)
+			}
+			return InvalidToken(descSenderConstrained, fmt.Errorf("%w: %s is DPoP (a sender-constrained token)", ErrInvalidToken, name))
+		case "id", "id_token", "refresh", "refresh_token", "offline", "logout":
+			return InvalidToken(descTokenUse, fmt.Errorf("%w: %s %s is not an access token", ErrInvalidToken, name, quoteShort(s)))
+		}
+	}
+	return nil
 }
 
 // stringClaim reads a claim that must be a string when present.

@@ -650,3 +650,52 @@ func TestJWTValidatorRefusesLineBreaks(t *testing.T) {
 		}
 	}
 }
+
+// A token whose payload says it is not an access token is refused, whatever
+// its header typ: before, an ID token signed with typ "JWT" (most providers
+// sign them so) whose aud was an AudienceAliases client ID was accepted as
+// an access token (found in review). The introspection validator refuses
+// the same claims; both share checkTokenUse.
+func TestJWTValidatorRefusesOtherTokenUses(t *testing.T) {
+	clock := newFakeClock()
+	idp := newIDP(t, clock)
+	const client = "notes-api" // a Keycloak client ID, a Cognito app client ID
+	v := newValidator(t, idp, clock, func(c *JWTConfig) { c.AudienceAliases = []string{client} })
+	for name, tc := range map[string]struct {
+		claims map[string]any
+		desc   string
+	}{
+		"keycloak ID token":        {map[string]any{"aud": client, "azp": client, "typ": "ID", "nonce": "n-1"}, descTokenUse},
+		"keycloak refresh token":   {map[string]any{"aud": client, "typ": "Refresh"}, descTokenUse},
+		"keycloak offline token":   {map[string]any{"aud": client, "typ": "Offline"}, descTokenUse},
+		"logout token":             {map[string]any{"aud": client, "typ": "logout"}, descTokenUse},
+		"cognito ID token":         {map[string]any{"aud": client, "token_use": "id"}, descTokenUse},
+		"id_token token_use":       {map[string]any{"token_use": "id_token"}, descTokenUse},
+		"refresh token_type":       {map[string]any{"token_type": "refresh_token"}, descTokenUse},
+		"DPoP token_type, unbound": {map[string]any{"token_type": "DPoP"}, descSenderConstrained},
+		"typ not a string":         {map[string]any{"typ": 7}, descMalformed},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := idp.MintToken(authtest.Token{Claims: tc.claims, Header: map[string]any{"typ": "JWT"}})
+			require.NoError(t, err)
+			p, err := v.Validate(t.Context(), tok)
+			require.Error(t, err, "accepted as %+v", p)
+			var ae *Error
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tc.desc, ae.Description)
+			assert.ErrorIs(t, err, ErrInvalidToken)
+		})
+	}
+	for name, claims := range map[string]map[string]any{
+		"keycloak access token": {"aud": client, "typ": "Bearer"},
+		"cognito access token":  {"aud": client, "token_use": "access"},
+		"no marker":             nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, err := idp.MintToken(authtest.Token{Claims: claims, Header: map[string]any{"typ": "JWT"}})
+			require.NoError(t, err)
+			_, err = v.Validate(t.Context(), tok)
+			assert.NoError(t, err)
+		})
+	}
+}

@@ -286,6 +286,36 @@ func rawCall(t *testing.T, url, token, tool, body string) (int, http.Header, str
 	return resp.StatusCode, resp.Header, string(b)
 }
 
+// TestStackRefusesIDTokens: a signed token for this resource whose payload
+// says it is an ID or refresh token is refused with invalid_token in both
+// eras, though its header typ is "JWT" (found in review: it was served).
+func TestStackRefusesIDTokens(t *testing.T) {
+	st := newStack(t, nil)
+	good := st.token(t, map[string]any{"scope": "notes:read"})
+	for _, era := range eras {
+		status, body := postRPC(t, st, good, era, "", "ping", rpcBody(era, "ping"))
+		require.NotEqual(t, http.StatusUnauthorized, status, "an access token is authenticated: %s", body)
+		for _, claims := range []map[string]any{
+			{"scope": "notes:read", "typ": "ID", "nonce": "n-1"},
+			{"scope": "notes:read", "token_use": "id"},
+			{"scope": "notes:read", "typ": "Refresh"},
+		} {
+			req, err := http.NewRequest(http.MethodPost, st.url, strings.NewReader(rpcBody(era, "ping")))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer "+st.token(t, claims))
+			req.Header.Set(mcp.HeaderProtocolVersion, era)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %v", era, claims)
+			assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token", error_description="the token is not an access token"`, "%s %v", era, claims)
+		}
+	}
+}
+
 func TestStackRejections(t *testing.T) {
 	st := newStack(t, nil)
 	good := st.token(t, map[string]any{"scope": "notes:read"})
