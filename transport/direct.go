@@ -23,14 +23,18 @@ import (
 // metadata route, which Guard.Handler mounts itself; and DNS rebinding
 // protection of loopback listeners, which direct applies with the same
 // rule and answer.
+//
+// Both ways, the response goes through statusFilter, which keeps mcp-go's
+// task status announcements to the tasks' owners.
 type direct struct {
-	s *server.StreamableHTTPServer
+	s     *server.StreamableHTTPServer
+	tasks *taskBinding
 }
 
 func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ec, ok := r.Context().Value(bodyKey{}).(*edgeBody)
 	if !ok || r.Method != http.MethodPost || r.Body != ec || ec.Len() != len(ec.buf) {
-		d.s.ServeHTTP(w, r)
+		d.s.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}}, r)
 		return
 	}
 	if rebound(r) {
@@ -38,7 +42,7 @@ func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &directCall{
-		w: responseAdapter{w: w},
+		w: responseAdapter{w: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}},
 		r: server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: ec.buf, Context: r.Context()},
 	}
 	a.w.flusher, _ = w.(http.Flusher)
@@ -57,12 +61,31 @@ type directCall struct {
 type responseAdapter struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
+	f       statusFilter
+	started bool
 }
 
-func (a *responseAdapter) Header() http.Header         { return a.w.Header() }
-func (a *responseAdapter) WriteHeader(status int)      { a.w.WriteHeader(status) }
-func (a *responseAdapter) Write(p []byte) (int, error) { return a.w.Write(p) }
-func (a *responseAdapter) CanStream() bool             { return a.flusher != nil }
+func (a *responseAdapter) Header() http.Header { return a.w.Header() }
+
+func (a *responseAdapter) WriteHeader(status int) {
+	if !a.started {
+		a.started = true
+		a.f.start(a.w.Header())
+	}
+	a.w.WriteHeader(status)
+}
+
+func (a *responseAdapter) Write(p []byte) (int, error) {
+	if !a.started {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.f.on {
+		return a.f.write(a.w, p)
+	}
+	return a.w.Write(p)
+}
+
+func (a *responseAdapter) CanStream() bool { return a.flusher != nil }
 
 func (a *responseAdapter) Flush() {
 	if a.flusher != nil {

@@ -62,9 +62,15 @@
 // kind, tenant and actor in a TaskOwners store (Config.Tasks); tasks/get,
 // tasks/result and tasks/cancel by anyone else are rewritten to a task ID
 // that cannot exist, so they get mcp-go's own unknown-task error, byte for
-// byte; tasks/list drops every task not bound to the caller. A task whose
-// owner is unknown (forgotten, or the store failed) is served to no one. StdioIdentity gives a stdio server the same
-// identity, policy and audit path.
+// byte; tasks/list drops every task not bound to the caller (and, with
+// server.WithPaginationLimit, never lets its cursor name one). mcp-go also
+// announces every task's status (notifications/tasks/status, with the
+// failed tool's error text) to every 2025-11-25 session; Guard.Handler's
+// response filter drops, from every event stream it serves, each
+// announcement of a task the stream's caller does not own. A task whose
+// owner is unknown (forgotten, or the store failed) is served to no one.
+// StdioIdentity gives a stdio server the same identity, policy and audit
+// path.
 //
 // Multi round-trip requests (SEP-2322) are sealed. The requestState a tool
 // or prompt handler hands out in an input_required result comes back from

@@ -27,11 +27,12 @@ import (
 // "summary", that answers with the caller's subject and tenant.
 func newTaskStack(t *testing.T, httpOpts ...server.StreamableHTTPOption) *stack {
 	t.Helper()
-	return newTaskStackWith(t, nil, httpOpts...)
+	return newTaskStackWith(t, nil, nil, httpOpts...)
 }
 
-// newTaskStackWith is newTaskStack with more mcp-go server options.
-func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, httpOpts ...server.StreamableHTTPOption) *stack {
+// newTaskStackWith is newTaskStack with more mcp-go server options and,
+// when setup is not nil, more tools.
+func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, setup func(*server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
 	t.Helper()
 	idp := authtest.NewServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,6 +65,9 @@ func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, httpOpts ...s
 			tn, _ := tenancy.FromContext(ctx)
 			return mcp.NewToolResultText("summary for " + p.Subject + "@" + tn), nil
 		})
+	if setup != nil {
+		setup(srv)
+	}
 	hs := &http.Server{Handler: st.guard.Handler(srv), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close(); _ = st.rec.Close() })
@@ -247,7 +251,7 @@ func TestStackTasksBoundToOwner(t *testing.T) {
 // bob's tasks/list named alice's task (found in review). Paging through
 // every page, bob now sees no ID of alice's, in the tasks or the cursors.
 func TestStackTasksListCursor(t *testing.T) {
-	st := newTaskStackWith(t, []server.ServerOption{server.WithPaginationLimit(1)})
+	st := newTaskStackWith(t, []server.ServerOption{server.WithPaginationLimit(1)}, nil)
 	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
 	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read", "tenant_id": "globex"})
 	var theirs []string

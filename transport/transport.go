@@ -543,7 +543,7 @@ func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
 	g.servers = append(g.servers, mcpHandler)
 	g.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(g.endpointPath(), g.Wrap(srv, direct{mcpHandler}))
+	mux.Handle(g.endpointPath(), g.Wrap(srv, direct{s: mcpHandler, tasks: g.tasks}))
 	if g.cfg.Mode == ModeProd {
 		if _, err := auth.MountMetadata(mux, g.metadataConfig()); err != nil {
 			// New checked the same configuration, so this cannot happen;

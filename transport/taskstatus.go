@@ -1,0 +1,158 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"mime"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// statusFilter closes a second gap of mcp-go v1.2.1's tasks: it announces
+// every task's status changes (notifications/tasks/status: the task ID,
+// its status and status message, which for a failed task is the tool's
+// error text) to every initialized 2025-11-25 session on the server,
+// whoever created the task (SendNotificationToAllClients). mcp-go has no
+// hook on outgoing notifications, so the filter sits on the response: on
+// an event stream (a GET stream or a POST answered as a stream), it drops
+// each notifications/tasks/status event whose task the request's caller
+// does not own (taskBinding.mayUse), and passes every other byte through
+// unchanged. An event that names the method but cannot be read is
+// dropped too (fail closed).
+//
+// mcp-go writes each event with one Write, sometimes after an "id:" line
+// of its own; a Write that does not end an event is held (up to
+// maxHeldEvent) and decided together with the rest of its event.
+type statusFilter struct {
+	tasks *taskBinding
+	ctx   context.Context
+	on    bool   // the response is an event stream
+	held  []byte // the start of an event not yet ended
+}
+
+// maxHeldEvent bounds what statusFilter holds back of one event. mcp-go
+// never writes an event in pieces larger than its "id:" line; past the
+// bound, what is held is decided as it is.
+const maxHeldEvent = 4 << 10
+
+var (
+	statusMethod = []byte(`"` + mcp.MethodNotificationTasksStatus + `"`)
+	eventEnd     = []byte("\n\n")
+)
+
+// start decides, once the handler writes its header, whether the
+// response is an event stream to filter.
+func (f *statusFilter) start(h http.Header) {
+	if f.tasks == nil {
+		return
+	}
+	ct, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	f.on = err == nil && ct == "text/event-stream"
+}
+
+// write writes p to w without the events the caller may not see. It
+// reports len(p) written unless w fails.
+func (f *statusFilter) write(w http.ResponseWriter, p []byte) (int, error) {
+	n := len(p)
+	if len(f.held) > 0 {
+		f.held = append(f.held, p...)
+		p = f.held
+	}
+	if !bytes.HasSuffix(p, eventEnd) && len(p) <= maxHeldEvent {
+		if len(f.held) == 0 {
+			f.held = append(f.held, p...)
+		}
+		return n, nil
+	}
+	f.held = f.held[:0]
+	if !bytes.Contains(p, statusMethod) {
+		if _, err := w.Write(p); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	for len(p) > 0 {
+		ev := p
+		if i := bytes.Index(p, eventEnd); i >= 0 {
+			ev, p = p[:i+len(eventEnd)], p[i+len(eventEnd):]
+		} else {
+			p = nil
+		}
+		if bytes.Contains(ev, statusMethod) && !f.mayAnnounce(ev) {
+			continue
+		}
+		if _, err := w.Write(ev); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// mayAnnounce reports whether the caller may see the SSE event ev, which
+// mentions notifications/tasks/status: it is no such notification, or it
+// names a task the caller owns.
+func (f *statusFilter) mayAnnounce(ev []byte) bool {
+	var data []byte
+	for line := range bytes.Lines(ev) {
+		line = bytes.TrimRight(line, "\r\n")
+		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, bytes.TrimPrefix(v, []byte(" "))...)
+		}
+	}
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			TaskID string `json:"taskId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(data, &msg) != nil {
+		return false
+	}
+	if msg.Method != mcp.MethodNotificationTasksStatus {
+		return true // a result or another notification that quotes the name
+	}
+	return msg.Params.TaskID != "" && f.tasks.mayUse(f.ctx, msg.Params.TaskID)
+}
+
+// statusFilterWriter is statusFilter around a ResponseWriter, for the requests
+// direct hands to mcp-go's ServeHTTP (GET streams among them).
+type statusFilterWriter struct {
+	http.ResponseWriter
+	f       statusFilter
+	started bool
+}
+
+func (w *statusFilterWriter) WriteHeader(status int) {
+	if !w.started {
+		w.started = true
+		w.f.start(w.ResponseWriter.Header())
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusFilterWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.f.on {
+		return w.f.write(w.ResponseWriter, p)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush keeps streams streaming; what statusFilter holds of an unended
+// event waits for the rest of it.
+func (w *statusFilterWriter) Flush() {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *statusFilterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
