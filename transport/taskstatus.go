@@ -119,8 +119,17 @@ func (f *statusFilter) mayAnnounce(ev []byte) bool {
 	return msg.Params.TaskID != "" && f.tasks.mayUse(f.ctx, msg.Params.TaskID)
 }
 
-// statusFilterWriter is statusFilter around a ResponseWriter, for the requests
-// direct hands to mcp-go's ServeHTTP (GET streams among them).
+// filter puts statusFilter around the responses of h (Guard.Wrap around an
+// author's own mcp-go handler).
+func (b *taskBinding) filter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: b, ctx: r.Context()}}, r)
+	})
+}
+
+// statusFilterWriter is statusFilter around a ResponseWriter, for the
+// requests direct hands to mcp-go's ServeHTTP (GET streams among them) and
+// for Guard.Wrap.
 type statusFilterWriter struct {
 	http.ResponseWriter
 	f       statusFilter

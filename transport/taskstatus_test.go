@@ -64,15 +64,18 @@ func listen(t *testing.T, st *stack, token string) *statusListener {
 // default) or for their life (server.WithStateful).
 func TestStackTaskStatusToOwnerOnly(t *testing.T) {
 	for name, opts := range map[string][]server.StreamableHTTPOption{"default": nil, "stateful": {server.WithStateful(true)}} {
-		t.Run(name, func(t *testing.T) { testTaskStatusToOwnerOnly(t, opts) })
+		t.Run(name, func(t *testing.T) { testTaskStatusToOwnerOnly(t, false, opts) })
 	}
+	t.Run("Guard.Wrap around an own handler", func(t *testing.T) { testTaskStatusToOwnerOnly(t, true, nil) })
 }
 
-func testTaskStatusToOwnerOnly(t *testing.T, httpOpts []server.StreamableHTTPOption) {
+func testTaskStatusToOwnerOnly(t *testing.T, wrap bool, httpOpts []server.StreamableHTTPOption) {
 	const secret = "ALICE-SECRET diagnosis"
 	release := make(chan struct{})
 	waiting := make(chan struct{}, 4)
+	var srv *server.MCPServer
 	st := newTaskStackWith(t, nil, func(s *server.MCPServer) {
+		srv = s
 		s.AddTool(mcp.NewTool("diagnose", mcp.WithReadOnlyHintAnnotation(true), mcp.WithTaskSupport(mcp.TaskSupportOptional)),
 			func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 				p, _ := auth.FromContext(ctx)
@@ -91,6 +94,14 @@ func testTaskStatusToOwnerOnly(t *testing.T, httpOpts []server.StreamableHTTPOpt
 	alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
 	bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read", "tenant_id": "globex"})
 	carol := st.token(t, map[string]any{"sub": "carol", "scope": "notes:read"})
+	if wrap {
+		// The same Guard around the author's own mcp-go handler, on its own
+		// listener; the tokens, minted for the first URL, still name the
+		// resource.
+		hs := httptest.NewServer(st.guard.Wrap(srv, server.NewStreamableHTTPServer(srv)))
+		t.Cleanup(hs.Close)
+		st.url = hs.URL + "/mcp"
+	}
 
 	aliceHears, bobHears := listen(t, st, alice), listen(t, st, bob)
 	aliceSID := initSession(t, st, alice)

@@ -618,8 +618,12 @@ func (g *Guard) endpointPath() string {
 // annotations; nil turns step-up off. The order, outermost first:
 // telemetry → audit → request ID, Origin/Content-Type/Content-Length →
 // pre-auth rate limit → body → MCP span → unauthenticated rate limit →
-// authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up → h.
+// authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up →
+// the task status filter (see taskBinding) → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
+	if _, ok := h.(direct); !ok {
+		h = g.tasks.filter(h) // direct (Guard.Handler's) filters in its own allocation
+	}
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
 	} else {
