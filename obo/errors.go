@@ -1,9 +1,11 @@
 package obo
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,9 +70,11 @@ const (
 // ErrInvalidResponse, ErrNoCredential, ErrConfig).
 //
 // No field ever holds a token or the client secret: the description is
-// scrubbed of the values sent and of anything shaped like a JWT before it is
-// stored. Description is the server's text, not a fixed one: show it to an
-// operator, not to the end user.
+// scrubbed of the values sent, in every form they were sent in (raw,
+// form-urlencoded, the Basic credential's base64), and of anything shaped
+// like a JWT before it is stored; a text that holds a short secret is
+// dropped whole. Description is the server's text, not a fixed one: show
+// it to an operator, not to the end user.
 type Error struct {
 	// Flavor is the exchange that failed.
 	Flavor Flavor
@@ -186,19 +190,20 @@ type errorResponse struct {
 }
 
 // newResponseError builds the *Error for an answer with status and body.
-// secrets are the values sent in the request; they are removed from the
-// description should the server echo them.
+// secrets are the values sent in the request; they are removed from every
+// field, in each form sentForms lists, should the server echo them.
 func newResponseError(f Flavor, status int, body []byte, cause error, secrets ...string) *Error {
 	e := &Error{Flavor: f, Status: status, Err: cause}
 	var r errorResponse
 	if json.Unmarshal(body, &r) != nil {
 		return e
 	}
-	e.Code = cleanCode(r.Error, secrets)
-	e.SubError = cleanCode(r.SubError, secrets)
-	e.Description = cleanText(r.Description, maxDescriptionLen, secrets)
-	e.URI = cleanText(r.URI, maxDescriptionLen, secrets)
-	if c := cleanText(r.Claims, maxClaimsLen, secrets); c == r.Claims {
+	forms := sentForms(secrets)
+	e.Code = cleanCode(r.Error, forms)
+	e.SubError = cleanCode(r.SubError, forms)
+	e.Description = cleanText(r.Description, maxDescriptionLen, forms)
+	e.URI = cleanText(r.URI, maxDescriptionLen, forms)
+	if c := cleanText(r.Claims, maxClaimsLen, forms); c == r.Claims {
 		e.Claims = c // a truncated claims challenge would be useless
 	}
 	var codes []json.Number
@@ -212,11 +217,83 @@ func newResponseError(f Flavor, status int, body []byte, cause error, secrets ..
 	return e
 }
 
+// minRedactLen is the shortest form of a secret that cleanText replaces
+// with a redaction; a text holding a shorter one is dropped whole.
+const minRedactLen = 8
+
+// sentForms returns every form in which the secrets (the raw values a
+// request carried: the client secret, the subject and actor tokens, the
+// client assertion, the Basic credential's base64) can come back in an
+// echo: each raw value, the same without its base64 padding, its
+// form-urlencoding (url.QueryEscape, which is what url.Values.Encode
+// writes, and the same with lower-case hex digits), each reduced to
+// printable ASCII as cleanText reduces the text it searches.
+// They are deduplicated and longest first, so that a form is replaced
+// before any shorter one inside it.
+func sentForms(secrets []string) []string {
+	forms := make([]string, 0, 4*len(secrets))
+	for _, sec := range secrets {
+		if sec == "" {
+			continue
+		}
+		q := url.QueryEscape(sec)
+		for _, f := range []string{sec, strings.TrimRight(sec, "="), q, lowerHex(q)} {
+			if f = printableOnly(f); f != "" {
+				forms = append(forms, f)
+			}
+		}
+	}
+	slices.SortFunc(forms, func(a, b string) int {
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return slices.Compact(forms)
+}
+
+// lowerHex returns the percent-encoded s with its hex digits in lower case
+// (%2f for %2F), as some servers write them.
+func lowerHex(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			for j := i + 1; j <= i+2; j++ {
+				if 'A' <= b[j] && b[j] <= 'F' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+// printableOnly keeps the bytes of s that are printable ASCII.
+func printableOnly(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			var b strings.Builder
+			b.Grow(len(s))
+			for j := 0; j < len(s); j++ {
+				if c := s[j]; c >= 0x20 && c <= 0x7e {
+					b.WriteByte(c)
+				}
+			}
+			return b.String()
+		}
+	}
+	return s
+}
+
 // cleanCode keeps an OAuth error code if it uses only the characters RFC
 // 6749 §5.2 allows (%x20-21 / %x23-5B / %x5D-7E, here without space) and
-// holds none of the secrets.
-func cleanCode(s string, secrets []string) string {
-	if len(s) > maxCodeLen || containsAny(s, secrets) {
+// holds none of the forms of the secrets (sentForms).
+func cleanCode(s string, forms []string) string {
+	if len(s) > maxCodeLen || containsAny(s, forms) {
 		return ""
 	}
 	for i := 0; i < len(s); i++ {
@@ -228,32 +305,58 @@ func cleanCode(s string, secrets []string) string {
 	return s
 }
 
-// cleanText drops every secret and every JWT-shaped word from s, keeps only
-// printable ASCII and caps its length.
-func cleanText(s string, limit int, secrets []string) string {
+// cleanText drops every form of a secret (sentForms) and every JWT-shaped
+// word from s, keeps only printable ASCII and caps its length.
+//
+// A form shorter than minRedactLen is not replaced: when s holds one, the
+// whole text is dropped (fail closed). Replacing a string of a few bytes
+// would mangle ordinary words, and the redactions would show where the
+// short secret stood in them, which gives it away. Whatever survives the
+// replacements (a form rebuilt around a redaction) also drops the text.
+func cleanText(s string, limit int, forms []string) string {
 	if s == "" {
 		return ""
 	}
-	if len(s) > 4*limit {
+	cut := len(s) > 4*limit
+	if cut {
 		s = s[:4*limit]
 	}
 	// Printable ASCII first, so that no secret can be reassembled by
 	// dropping the bytes inserted into it.
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e {
-			b.WriteByte(c)
+	s = printableOnly(s)
+	if cut {
+		s = trimPartial(s, forms)
+	}
+	for _, f := range forms {
+		if len(f) < minRedactLen && strings.Contains(s, f) {
+			return ""
 		}
 	}
-	s = b.String()
-	for _, sec := range secrets {
-		if len(sec) >= 8 {
-			s = strings.ReplaceAll(s, sec, redacted)
-		}
+	for _, f := range forms {
+		s = strings.ReplaceAll(s, f, redacted)
 	}
 	s = redactJWTs(s)
 	if len(s) > limit {
 		s = s[:limit]
+	}
+	if containsAny(s, forms) {
+		return ""
+	}
+	return s
+}
+
+// trimPartial removes from the end of s, which was cut from a longer text,
+// the beginning of any secret the cut went through: replacing what comes
+// before it with shorter redactions could otherwise bring it within the
+// length kept.
+func trimPartial(s string, forms []string) string {
+	for _, f := range forms {
+		for k := min(len(f)-1, len(s)); k > 0; k-- {
+			if strings.HasSuffix(s, f[:k]) {
+				s = s[:len(s)-k]
+				break
+			}
+		}
 	}
 	return s
 }

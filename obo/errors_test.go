@@ -1,11 +1,19 @@
 package obo_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,4 +247,172 @@ func TestNoCredential(t *testing.T) {
 	ctx := auth.NewContext(context.Background(), &auth.Principal{Subject: "alice"})
 	_, err := ex.Token(ctx, calendar)
 	assert.True(t, errors.Is(err, obo.ErrNoCredential))
+}
+
+// TestEchoedCredentialsScrubbed: a token endpoint that echoes what it
+// received — the form body and the Authorization header in
+// error_description, the decoded values in error_uri — gets none of the
+// credentials back into the *obo.Error, its Error text or the logged
+// exchange event, in any form they were sent in: raw, form-urlencoded (the
+// client secret and opaque tokens with / + =), or as the Basic credential's
+// base64, long or short. A short secret that a redaction would point at
+// drops the whole text; a harmless description is passed through.
+func TestEchoedCredentialsScrubbed(t *testing.T) {
+	const (
+		longSecret  = "s3cr3t+v/alue=xyz"
+		shortSecret = "pw12345"
+		shortOdd    = "p+w/="
+		opaque      = "opaque/user+token=with/slashes+and+plus=="
+		actorOpaque = "actor/tok+en=value/="
+	)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	tests := []struct {
+		name        string
+		method      obo.AuthMethod
+		secret      string
+		subject     string
+		actor       string
+		target      obo.Target
+		harmless    bool   // the endpoint echoes nothing
+		description string // the Description wanted, when harmless or dropped
+		dropped     bool   // the description holds a short secret and is dropped
+		uriDropped  bool   // the error_uri holds a short secret and is dropped
+	}{
+		{name: "post, long secret with + / =", method: obo.ClientSecretPost, secret: longSecret, subject: alice},
+		{name: "post, short secret", method: obo.ClientSecretPost, secret: shortSecret, subject: alice, dropped: true, uriDropped: true},
+		{name: "post, short secret with + / =", method: obo.ClientSecretPost, secret: shortOdd, subject: alice, uriDropped: true},
+		{name: "basic, long secret with + / =", method: obo.ClientSecretBasic, secret: longSecret, subject: alice},
+		{name: "basic, short secret", method: obo.ClientSecretBasic, secret: shortSecret, subject: alice, uriDropped: true},
+		{name: "basic, short secret with + / =", method: obo.ClientSecretBasic, secret: shortOdd, subject: alice, uriDropped: true},
+		{name: "post, opaque subject token with / + =", method: obo.ClientSecretPost, secret: longSecret, subject: opaque},
+		{name: "basic, opaque subject and actor tokens with / + =", method: obo.ClientSecretBasic, secret: shortOdd, subject: opaque, actor: actorOpaque, uriDropped: true},
+		{name: "Entra OBO, opaque assertion", method: obo.ClientSecretPost, secret: longSecret, subject: opaque,
+			target: obo.Target{Flavor: obo.EntraOBO, Scopes: []string{"api://calendar/.default"}}},
+		{name: "private_key_jwt, opaque subject token", method: obo.PrivateKeyJWT, subject: opaque},
+		{name: "harmless description", method: obo.ClientSecretBasic, secret: shortOdd, subject: opaque, harmless: true,
+			description: "the subject token has expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu      sync.Mutex
+				rawBody string
+				authz   string
+			)
+			as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					w.WriteHeader(http.StatusInternalServerError)
+					return
+				}
+				mu.Lock()
+				rawBody, authz = string(b), r.Header.Get("Authorization")
+				mu.Unlock()
+				resp := map[string]string{"error": "invalid_request", "error_description": tt.description}
+				if !tt.harmless {
+					form, _ := url.ParseQuery(string(b))
+					user, pass, _ := r.BasicAuth()
+					user, _ = url.QueryUnescape(user)
+					pass, _ = url.QueryUnescape(pass)
+					resp["error_description"] = "rejected: " + string(b) + " auth=" + authz
+					resp["error_uri"] = "https://as.example.com/err?got=" + strings.Join([]string{
+						form.Get("client_secret"), form.Get("subject_token"), form.Get("assertion"),
+						form.Get("actor_token"), form.Get("client_assertion"), user + ":" + pass}, ",")
+				}
+				writeJSON(w, http.StatusBadRequest, resp)
+			}))
+			defer as.Close()
+
+			var events []obo.ExchangeEvent
+			cfg := obo.Config{TokenEndpoint: as.URL, ClientID: "mcp-server", AuthMethod: tt.method,
+				Observer: observerFunc(func(_ context.Context, ev obo.ExchangeEvent) { events = append(events, ev) })}
+			if tt.method == obo.PrivateKeyJWT {
+				cfg.PrivateKey = &obo.PrivateKey{Signer: edKey}
+			} else {
+				cfg.ClientSecret = auth.NewCredential(tt.secret)
+			}
+			if tt.actor != "" {
+				cfg.ActorToken = func(context.Context) (auth.Credential, error) { return auth.NewCredential(tt.actor), nil }
+			}
+			ex, err := obo.New(cfg)
+			require.NoError(t, err)
+			target := tt.target
+			if target.Flavor == 0 {
+				target = calendar
+			}
+			_, err = ex.Token(userCtx(tt.subject), target)
+			require.ErrorIs(t, err, obo.ErrRejected)
+			var oe *obo.Error
+			require.ErrorAs(t, err, &oe)
+			assert.Equal(t, obo.CodeInvalidRequest, oe.Code)
+
+			// Every form in which a credential went out.
+			mu.Lock()
+			body, header := rawBody, authz
+			mu.Unlock()
+			require.NotEmpty(t, body)
+			var forms []string
+			for _, v := range []string{tt.secret, tt.subject, tt.actor} {
+				if v != "" {
+					forms = append(forms, v, url.QueryEscape(v))
+				}
+			}
+			for _, kv := range strings.Split(body, "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				switch k {
+				case "client_secret", "subject_token", "assertion", "actor_token", "client_assertion":
+					forms = append(forms, v) // as url.Values.Encode wrote it
+					raw, err := url.QueryUnescape(v)
+					require.NoError(t, err)
+					forms = append(forms, raw)
+				}
+			}
+			if tt.method == obo.ClientSecretBasic {
+				cred, ok := strings.CutPrefix(header, "Basic ")
+				require.True(t, ok, "no Basic credential sent")
+				dec, err := base64.StdEncoding.DecodeString(cred)
+				require.NoError(t, err)
+				require.Equal(t, "mcp-server:"+url.QueryEscape(tt.secret), string(dec), "RFC 6749 §2.3.1")
+				forms = append(forms, cred, url.QueryEscape(cred), string(dec))
+			} else {
+				require.Empty(t, header)
+			}
+			sent := body + " " + header
+			if tt.method == obo.ClientSecretBasic {
+				sent += " " + forms[len(forms)-1] // the decoded Basic credential
+			}
+			for _, v := range []string{tt.secret, tt.subject, tt.actor} {
+				if strings.ContainsAny(v, "+/=") {
+					require.Contains(t, sent, url.QueryEscape(v), "the request carries the encoded form, which differs from the raw value")
+				}
+			}
+
+			require.Len(t, events, 1)
+			var text, js bytes.Buffer
+			slog.New(slog.NewTextHandler(&text, nil)).Info("exchange", "event", events[0])
+			slog.New(slog.NewJSONHandler(&js, nil)).Info("exchange", "event", events[0])
+			require.Contains(t, text.String(), "error_code=invalid_request")
+			for _, s := range []string{err.Error(), oe.Description, oe.URI, oe.Code, oe.SubError, oe.Claims, text.String(), js.String()} {
+				assertNoSecrets(t, s, forms...)
+			}
+
+			switch {
+			case tt.harmless:
+				assert.Equal(t, tt.description, oe.Description)
+				assert.Contains(t, err.Error(), tt.description)
+				assert.Contains(t, text.String(), tt.description)
+			case tt.dropped:
+				assert.Empty(t, oe.Description, "a short secret drops the whole description")
+			default:
+				assert.True(t, strings.HasPrefix(oe.Description, "rejected: "), "the rest of the description is kept: %q", oe.Description)
+				assert.Contains(t, oe.Description, "[REDACTED]")
+			}
+			if tt.uriDropped {
+				assert.Empty(t, oe.URI)
+			} else if !tt.harmless {
+				assert.True(t, strings.HasPrefix(oe.URI, "https://as.example.com/err?got="), "URI %q", oe.URI)
+			}
+		})
+	}
 }

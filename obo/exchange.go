@@ -3,6 +3,7 @@ package obo
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,15 +120,19 @@ func (e *Exchanger) exchange(ctx context.Context, ct *target, subject string) (T
 
 // post sends one token request: form with this client's authentication
 // and, with Config.DPoPKey, a DPoP proof. It returns the status, headers
-// and capped body; secrets gains what the request revealed.
+// and capped body; secrets gains every credential the request carried, in
+// the form it was sent (sentForms derives the encodings).
 func (e *Exchanger) post(ctx context.Context, endpoint string, base url.Values, secrets *[]string) (int, http.Header, []byte, error) {
 	form := maps.Clone(base)
-	var basicUser, basicPass string
+	var basic string
 	switch e.cfg.AuthMethod {
 	case ClientSecretBasic:
-		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
-		basicUser, basicPass = url.QueryEscape(e.cfg.ClientID), url.QueryEscape(e.cfg.ClientSecret.Reveal())
-		*secrets = append(*secrets, e.cfg.ClientSecret.Reveal())
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic
+		// (RFC 7617). The base64 credential is a secret of its own: an
+		// echo of the header gives the client secret away as surely as
+		// the secret itself.
+		basic = base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(e.cfg.ClientID) + ":" + url.QueryEscape(e.cfg.ClientSecret.Reveal())))
+		*secrets = append(*secrets, e.cfg.ClientSecret.Reveal(), basic)
 	case ClientSecretPost:
 		form.Set("client_id", e.cfg.ClientID)
 		form.Set("client_secret", e.cfg.ClientSecret.Reveal())
@@ -149,8 +154,8 @@ func (e *Exchanger) post(ctx context.Context, endpoint string, base url.Values, 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if basicUser != "" {
-		req.SetBasicAuth(basicUser, basicPass)
+	if basic != "" {
+		req.Header.Set("Authorization", "Basic "+basic) // what SetBasicAuth writes
 	}
 	if e.dpop != nil {
 		proof, err := e.dpop.proof(http.MethodPost, req.URL, "")
@@ -158,6 +163,7 @@ func (e *Exchanger) post(ctx context.Context, endpoint string, base url.Values, 
 			return 0, nil, nil, fmt.Errorf("%w: signing the DPoP proof: %w", ErrConfig, err)
 		}
 		req.Header.Set("DPoP", proof)
+		*secrets = append(*secrets, proof)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -227,7 +233,7 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 	case strings.EqualFold(r.TokenType, "DPoP"):
 		return invalid("token_type DPoP, but no Config.DPoPKey was set, so no proof could be sent with it")
 	case !strings.EqualFold(r.TokenType, "Bearer"):
-		return invalid("token_type %q is not Bearer", cleanCode(r.TokenType, secrets))
+		return invalid("token_type %q is not Bearer", cleanCode(r.TokenType, sentForms(secrets)))
 	default:
 		r.TokenType = "Bearer"
 	}
@@ -237,9 +243,9 @@ func (e *Exchanger) parseToken(ct *target, subject, contentType string, body []b
 		case issued == "":
 			return invalid("no issued_token_type (RFC 8693 §2.2.1)")
 		case ct.RequestedTokenType != "" && issued != ct.RequestedTokenType:
-			return invalid("issued_token_type %q is not the requested %q", cleanText(issued, 128, secrets), ct.RequestedTokenType)
+			return invalid("issued_token_type %q is not the requested %q", cleanText(issued, 128, sentForms(secrets)), ct.RequestedTokenType)
 		case ct.RequestedTokenType == "" && issued != TokenTypeAccessToken && issued != TokenTypeJWT:
-			return invalid("issued_token_type %q is neither an access token nor a JWT", cleanText(issued, 128, secrets))
+			return invalid("issued_token_type %q is neither an access token nor a JWT", cleanText(issued, 128, sentForms(secrets)))
 		}
 	} else if !printable(issued) || len(issued) > 256 {
 		issued = ""

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,16 @@ import (
 const (
 	fuzzSubject = "subject-token-0123456789abcdefghij"
 	fuzzSecret  = "client-secret-0123456789"
+	fuzzOpaque  = "opaque/token+0123==" // form-encoded differently
+	fuzzShort   = "p+w="                // shorter than minRedactLen
 )
+
+// fuzzForms are the forms of the fuzz secrets that must never come back:
+// raw and form-urlencoded.
+var fuzzForms = []string{
+	fuzzSubject, fuzzSecret, fuzzOpaque, url.QueryEscape(fuzzOpaque), strings.ToLower(url.QueryEscape(fuzzOpaque)),
+	fuzzShort, url.QueryEscape(fuzzShort),
+}
 
 func fuzzExchanger(t testing.TB) *Exchanger {
 	t.Helper()
@@ -84,15 +94,20 @@ func FuzzErrorResponse(f *testing.F) {
 		`{"error_codes":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18]}`,
 		`{"error":"` + fuzzSecret + `","suberror":"x` + fuzzSubject + `"}`,
 		`{"error_description":"client-secret-\u00000123456789 ` + fuzzSubject[:10] + `\n` + fuzzSubject[10:] + `"}`,
+		`{"error_description":"got subject_token=opaque%2Ftoken%2B0123%3D%3D&client_secret=p%2Bw%3D"}`,
+		`{"error_description":"got opaque%2ftoken%2b0123%3d%3d and p+w= here","error_uri":"https://x/?s=p%2Bw%3D"}`,
+		`{"error":"p%2Bw%3D","suberror":"opaque/token+0123=="}`,
+		`{"error_description":"` + strings.Repeat(fuzzSubject+" ", 60) + `client-secret-0123456789"}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		oe := newResponseError(TokenExchange, 400, body, ErrRejected, fuzzSubject, fuzzSecret)
+		oe := newResponseError(TokenExchange, 400, body, ErrRejected, fuzzSubject, fuzzSecret, fuzzOpaque, fuzzShort)
 		require.ErrorIs(t, oe, ErrRejected)
 		for _, s := range []string{oe.Error(), oe.Description, oe.URI, oe.Claims, oe.Code, oe.SubError} {
-			assert.NotContains(t, s, fuzzSubject)
-			assert.NotContains(t, s, fuzzSecret)
+			for _, f := range fuzzForms {
+				assert.NotContains(t, s, f)
+			}
 			for i := 0; i < len(s); i++ {
 				assert.True(t, s[i] >= 0x20 && s[i] <= 0x7e, "non-printable byte %q", s[i])
 			}
@@ -196,4 +211,44 @@ func TestCacheLRU(t *testing.T) {
 	_, ok = c.get(k(1), now.Add(time.Hour))
 	assert.False(t, ok, "expired at its refresh time")
 	assert.Equal(t, 1, c.len(), "an expired entry is removed on lookup")
+}
+
+// TestCleanTextForms: cleanText removes every form a secret was sent in,
+// drops a text holding a short one, and lets no part of a secret through
+// the cut it makes in a long text.
+func TestCleanTextForms(t *testing.T) {
+	basic := "bWNwLXNlcnZlcjpzM2NyM3QlMkJ2JTJGYWx1ZSUzRHh5eg==" // base64("mcp-server:" + QueryEscape(secret))
+	long := strings.Repeat("opaque/tok+", 60)                   // 660 bytes
+	forms := sentForms([]string{"s3cr3t+v/alue=xyz", basic, long, "pw1", "p\x00ässwörd-long"})
+	tests := []struct {
+		name string
+		in   string
+		want string
+		gone []string // must not appear
+	}{
+		{"raw", "bad s3cr3t+v/alue=xyz here", "bad [REDACTED] here", nil},
+		{"form-encoded", "client_secret=s3cr3t%2Bv%2Falue%3Dxyz&x=1", "client_secret=[REDACTED]&x=1", nil},
+		{"form-encoded, lower-case hex", "client_secret=s3cr3t%2bv%2falue%3dxyz", "client_secret=[REDACTED]", nil},
+		{"Basic header", "auth=Basic " + basic + " end", "auth=Basic [REDACTED] end", nil},
+		{"Basic header, unpadded", "auth=Basic " + strings.TrimRight(basic, "="), "auth=Basic [REDACTED]", nil},
+		{"short secret drops the text", "client_secret=pw1&x=1", "", nil},
+		{"non-ASCII secret as its printable bytes", "got psswrd-long", "got [REDACTED]", nil},
+		{"harmless text", "the subject token has expired", "the subject token has expired", nil},
+		{"secret cut by the length cap", strings.Repeat(long+" ", 3) + strings.Repeat("x", 4*maxDescriptionLen-3*(len(long)+1)-6) + "s3cr3t+v/alue=xyz",
+			"", []string{"s3cr3t", "s3cr"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := cleanText(tt.in, maxDescriptionLen, forms)
+			if tt.gone == nil {
+				assert.Equal(t, tt.want, got)
+			}
+			for _, g := range tt.gone {
+				assert.NotContains(t, got, g)
+			}
+			for _, f := range forms {
+				assert.NotContains(t, got, f)
+			}
+		})
+	}
 }
