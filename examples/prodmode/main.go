@@ -3,7 +3,8 @@
 //
 //	MCPGUARD_ADDR          listen address (default 127.0.0.1:8080)
 //	MCPGUARD_ISSUER        the authorization server's issuer URL (required)
-//	MCPGUARD_RESOURCE      this server's URL, the token audience (default http://<addr>/mcp)
+//	MCPGUARD_RESOURCE      this server's URL, the token audience (default http://<addr>/mcp;
+//	                       required, and https, when MCPGUARD_ADDR is not loopback)
 //	MCPGUARD_AUDIENCE      other accepted audiences, comma-separated (optional)
 //	MCPGUARD_JWKS_URL      the issuer's JWK Set (default: discovered from the issuer)
 //	MCPGUARD_TENANT_CLAIM  the claim naming the caller's tenant (default tenant_id)
@@ -470,6 +471,11 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		}
 	} else if err := auth.CheckResource(cfg.resource); err != nil {
 		return config{}, fmt.Errorf("MCPGUARD_RESOURCE: %w", err)
+	} else if (host == "" || !loopback.Host(host)) && !strings.HasPrefix(strings.ToLower(cfg.resource), "https://") {
+		// Listening beyond loopback, clients reach the server through a
+		// name of its own: a loopback http resource would be an audience
+		// and a metadata URL no client there can use.
+		return config{}, fmt.Errorf("MCPGUARD_RESOURCE %q: must be https when MCPGUARD_ADDR (%q) is not a loopback address: set it to the https URL clients reach this server at, e.g. https://mcp.example.com/mcp", cfg.resource, cfg.addr)
 	}
 
 	if cfg.issuer == "" {
