@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -48,8 +48,20 @@ func (f *statusFilter) start(h http.Header) {
 	if f.tasks == nil {
 		return
 	}
-	ct, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	f.on = err == nil && ct == "text/event-stream"
+	f.on = isEventStream(h.Get("Content-Type"))
+}
+
+// isEventStream reports whether the Content-Type value ct names
+// text/event-stream, in any case, with or without parameters. It is read
+// on every response, so without mime.ParseMediaType's allocations.
+func isEventStream(ct string) bool {
+	const es = "text/event-stream"
+	ct = strings.TrimLeft(ct, " \t")
+	if len(ct) < len(es) || !strings.EqualFold(ct[:len(es)], es) {
+		return false
+	}
+	rest := strings.TrimLeft(ct[len(es):], " \t")
+	return rest == "" || rest[0] == ';'
 }
 
 // write writes p to w without the events the caller may not see. It

@@ -236,3 +236,18 @@ func TestStatusFilter(t *testing.T) {
 		assert.True(t, rec.Flushed)
 	})
 }
+
+func TestIsEventStream(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/event-stream":                true,
+		"Text/Event-Stream":                true,
+		"text/event-stream; charset=utf-8": true,
+		" text/event-stream ;x=y":          true,
+		"text/event-streamx":               false,
+		"application/json":                 false,
+		"":                                 false,
+		"text/event":                       false,
+	} {
+		assert.Equal(t, want, isEventStream(ct), "%q", ct)
+	}
+}
