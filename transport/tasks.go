@@ -193,12 +193,47 @@ func (b *taskBinding) ownerOf(ctx context.Context) string {
 
 // mayUse reports whether the caller owns taskID.
 func (b *taskBinding) mayUse(ctx context.Context, taskID string) bool {
+	mine, _ := b.owns(ctx, taskID)
+	return mine
+}
+
+// owns reports whether the caller owns taskID, and whether the task's
+// owner is known at all.
+func (b *taskBinding) owns(ctx context.Context, taskID string) (mine, known bool) {
 	me := b.ownerOf(ctx)
 	if me == "" {
-		return false
+		return false, true
 	}
 	owner, ok, err := b.owners.Owner(ctx, taskID, b.now())
-	return err == nil && ok && hmac.Equal([]byte(owner), []byte(me))
+	if err != nil || !ok {
+		return false, false
+	}
+	return hmac.Equal([]byte(owner), []byte(me)), true
+}
+
+// ownerWait bounds how long mayAnnounce waits for a new task's owner.
+const ownerWait = 64 * time.Millisecond
+
+// mayAnnounce is mayUse for a status announcement, which mcp-go may send
+// before the owner is bound: it binds the owner once tools/call returns
+// the created task, and a fast task can finish first. While the owner is
+// unknown it looks again, at growing intervals, for up to ownerWait in
+// all (a task whose owner stays unknown is announced to no one).
+func (b *taskBinding) mayAnnounce(ctx context.Context, taskID string) bool {
+	for wait, waited := time.Millisecond, time.Duration(0); ; wait *= 2 {
+		mine, known := b.owns(ctx, taskID)
+		if known || waited >= ownerWait {
+			return mine
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		waited += wait
+	}
 }
 
 // option adds the hooks to the server's Hooks (created if there are none).

@@ -18,7 +18,7 @@ import (
 // hook on outgoing notifications, so the filter sits on the response: on
 // an event stream (a GET stream or a POST answered as a stream), it drops
 // each notifications/tasks/status event whose task the request's caller
-// does not own (taskBinding.mayUse), and passes every other byte through
+// does not own (taskBinding.mayAnnounce), and passes every other byte through
 // unchanged. An event that names the method but cannot be read is
 // dropped too (fail closed).
 //
@@ -128,7 +128,7 @@ func (f *statusFilter) mayAnnounce(ev []byte) bool {
 	if msg.Method != mcp.MethodNotificationTasksStatus {
 		return true // a result or another notification that quotes the name
 	}
-	return msg.Params.TaskID != "" && f.tasks.mayUse(f.ctx, msg.Params.TaskID)
+	return msg.Params.TaskID != "" && f.tasks.mayAnnounce(f.ctx, msg.Params.TaskID)
 }
 
 // filter puts statusFilter around the responses of h (Guard.Wrap around an

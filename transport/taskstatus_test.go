@@ -251,3 +251,23 @@ func TestIsEventStream(t *testing.T) {
 		assert.Equal(t, want, isEventStream(ct), "%q", ct)
 	}
 }
+
+// An announcement may come before tools/call has bound the new task's
+// owner: mayAnnounce waits, a little, for the binding.
+func TestMayAnnounceWaitsForTheOwner(t *testing.T) {
+	b, ctx := statusBinding(t)
+	assert.True(t, b.mayAnnounce(ctx, "mine"))
+	other := tenancy.NewContext(auth.NewContext(context.Background(), &auth.Principal{Issuer: "https://idp.example", Subject: "bob", Kind: auth.KindUser}), "acme")
+	assert.False(t, b.mayAnnounce(other, "mine"), "a known owner's task is not announced to another")
+
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		_ = b.owners.Bind(ctx, "late", b.ownerOf(ctx), time.Now().Add(time.Hour))
+	}()
+	assert.True(t, b.mayAnnounce(ctx, "late"), "the owner bound a moment later is announced its task")
+	assert.False(t, b.mayAnnounce(ctx, "never"), "a task whose owner stays unknown is announced to no one")
+
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.False(t, b.mayAnnounce(done, "never"), "a closed stream stops waiting")
+}
