@@ -62,30 +62,12 @@ type responseAdapter struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
 	f       statusFilter
-	started bool
 }
 
-func (a *responseAdapter) Header() http.Header { return a.w.Header() }
-
-func (a *responseAdapter) WriteHeader(status int) {
-	if !a.started {
-		a.started = true
-		a.f.start(a.w.Header())
-	}
-	a.w.WriteHeader(status)
-}
-
-func (a *responseAdapter) Write(p []byte) (int, error) {
-	if !a.started {
-		a.WriteHeader(http.StatusOK)
-	}
-	if a.f.on {
-		return a.f.write(a.w, p)
-	}
-	return a.w.Write(p)
-}
-
-func (a *responseAdapter) CanStream() bool { return a.flusher != nil }
+func (a *responseAdapter) Header() http.Header         { return a.w.Header() }
+func (a *responseAdapter) WriteHeader(status int)      { a.f.writeHeader(a.w, status) }
+func (a *responseAdapter) Write(p []byte) (int, error) { return a.f.writeBody(a.w, p) }
+func (a *responseAdapter) CanStream() bool             { return a.flusher != nil }
 
 func (a *responseAdapter) Flush() {
 	if a.flusher != nil {

@@ -26,10 +26,11 @@ import (
 // of its own; a Write that does not end an event is held (up to
 // maxHeldEvent) and decided together with the rest of its event.
 type statusFilter struct {
-	tasks *taskBinding
-	ctx   context.Context
-	on    bool   // the response is an event stream
-	held  []byte // the start of an event not yet ended
+	tasks   *taskBinding
+	ctx     context.Context
+	started bool   // the header is written
+	on      bool   // the response is an event stream
+	held    []byte // the start of an event not yet ended
 }
 
 // maxHeldEvent bounds what statusFilter holds back of one event. mcp-go
@@ -62,6 +63,26 @@ func isEventStream(ct string) bool {
 	}
 	rest := strings.TrimLeft(ct[len(es):], " \t")
 	return rest == "" || rest[0] == ';'
+}
+
+// writeHeader writes w's header, deciding first whether to filter.
+func (f *statusFilter) writeHeader(w http.ResponseWriter, status int) {
+	if !f.started {
+		f.started = true
+		f.start(w.Header())
+	}
+	w.WriteHeader(status)
+}
+
+// writeBody is Write of a ResponseWriter that filters into w.
+func (f *statusFilter) writeBody(w http.ResponseWriter, p []byte) (int, error) {
+	if !f.started {
+		f.writeHeader(w, http.StatusOK)
+	}
+	if f.on {
+		return f.write(w, p)
+	}
+	return w.Write(p)
 }
 
 // write writes p to w without the events the caller may not see. It
@@ -144,32 +165,17 @@ func (b *taskBinding) filter(h http.Handler) http.Handler {
 // for Guard.Wrap.
 type statusFilterWriter struct {
 	http.ResponseWriter
-	f       statusFilter
-	started bool
+	f statusFilter
 }
 
-func (w *statusFilterWriter) WriteHeader(status int) {
-	if !w.started {
-		w.started = true
-		w.f.start(w.ResponseWriter.Header())
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
+func (w *statusFilterWriter) WriteHeader(status int) { w.f.writeHeader(w.ResponseWriter, status) }
 
-func (w *statusFilterWriter) Write(p []byte) (int, error) {
-	if !w.started {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.f.on {
-		return w.f.write(w.ResponseWriter, p)
-	}
-	return w.ResponseWriter.Write(p)
-}
+func (w *statusFilterWriter) Write(p []byte) (int, error) { return w.f.writeBody(w.ResponseWriter, p) }
 
 // Flush keeps streams streaming; what statusFilter holds of an unended
 // event waits for the rest of it.
 func (w *statusFilterWriter) Flush() {
-	if !w.started {
+	if !w.f.started {
 		w.WriteHeader(http.StatusOK)
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
