@@ -113,8 +113,11 @@ type Config struct {
 	// go-redis reconnects by itself, so a restarted Redis is used again
 	// without restarting the replicas. Required; Close is the caller's.
 	Client redis.UniversalClient
-	// Prefix starts every key, so that several deployments share one Redis.
-	// Replicas that share state need the same Prefix. Empty means
+	// Prefix starts every key, so that several deployments share one Redis,
+	// except the rate limiter's: redis_rate puts "rate:" before each of
+	// its keys, so those read "rate:<Prefix>…" (a Redis ACL key pattern
+	// must allow both, e.g. ~<Prefix>* and ~rate:<Prefix>*, or the limiter
+	// fails closed with 503). Replicas that share state need the same Prefix. Empty means
 	// DefaultPrefix. Braces are refused (they would change Redis Cluster
 	// hash slots).
 	Prefix string

@@ -67,9 +67,10 @@ const (
 // keyed hashes of the identifier; the value is a single byte.
 //
 // With FailClosed (the default) a Redis failure refuses the proof (the
-// validator answers 503); with DegradeLocal this replica's own
-// auth.MemoryReplayStore answers while Redis fails, so a proof could then
-// be replayed once to another replica. Construct it with
+// validator answers 503); with DegradeLocal every proof is also recorded in
+// this replica's own auth.MemoryReplayStore, which answers while Redis
+// fails, so a proof could then be replayed once to another replica, never
+// to this one. Construct it with
 // Shared.ReplayStore; it is safe for concurrent use.
 type ReplayStore struct {
 	s      *Shared
@@ -93,29 +94,52 @@ func (s *Shared) ReplayStore(cfg StoreConfig) (*ReplayStore, error) {
 
 // CheckAndStore implements auth.ReplayStore.
 func (r *ReplayStore) CheckAndStore(ctx context.Context, id string, expiry time.Time) (bool, error) {
-	d, ok := ttl(r.s.now(), expiry)
+	d, ok := replayTTL(r.s.now(), expiry)
 	if !ok {
 		// Already expired: the validator refuses such a proof anyway;
 		// nothing to record.
 		return false, nil
 	}
+	// DegradeLocal: every proof reaches this replica's own store too, so
+	// that once Redis fails it still refuses what it accepted before.
+	var localSeen bool
+	var localErr error
+	if r.local != nil {
+		localSeen, localErr = r.local.CheckAndStore(ctx, id, expiry)
+	}
 	if r.health.Skip() {
-		return r.degrade(ctx, id, expiry, nil)
+		return r.degrade(ctx, nil, localSeen, localErr)
 	}
 	set, err := r.s.client.SetNX(ctx, r.s.key("replay", []byte(id)), "1", d).Result()
 	if err != nil {
-		return r.degrade(ctx, id, expiry, err)
+		return r.degrade(ctx, err, localSeen, localErr)
 	}
 	r.health.OK(ctx)
-	return !set, nil
+	// Redis decides; a full local store does not refuse what Redis takes.
+	return !set || localSeen, nil
 }
 
-func (r *ReplayStore) degrade(ctx context.Context, id string, expiry time.Time, cause error) (bool, error) {
+// replayTTL is how long a proof valid until expiry is recorded: the time
+// left rounded up to the millisecond Redis counts in, unlike a cache's
+// lifetime (ttl), so that a record may outlive the proof's window by under
+// 1 ms and never ends before it. A proof with under 1 ms left was once not
+// recorded at all, and its replays in that millisecond were accepted. ok is
+// false for a proof already expired.
+func replayTTL(now, expiry time.Time) (d time.Duration, ok bool) {
+	if !expiry.After(now) {
+		return 0, false
+	}
+	return (expiry.Sub(now) + time.Millisecond - 1).Truncate(time.Millisecond), true
+}
+
+// degrade answers while Redis fails: with the local store's answer under
+// DegradeLocal, with the failure otherwise.
+func (r *ReplayStore) degrade(ctx context.Context, cause error, localSeen bool, localErr error) (bool, error) {
 	err := r.health.Fail(ctx, cause)
 	if r.local == nil {
 		return false, err
 	}
-	return r.local.CheckAndStore(ctx, id, expiry)
+	return localSeen, localErr
 }
 
 // TerminatedSessions is a transport.TerminatedSessions shared by every

@@ -77,6 +77,13 @@ func TestReplayRedisDown(t *testing.T) {
 				seen, err = r.CheckAndStore(ctx, "during", exp)
 				require.NoError(t, err)
 				assert.True(t, seen, "the local store still refuses a replay")
+				// A proof accepted through Redis before the outage: every
+				// write reaches the local store too, so this replica still
+				// refuses it (before, the local store heard only of proofs
+				// seen during the outage; found in review).
+				seen, err = r.CheckAndStore(ctx, "before", exp)
+				require.NoError(t, err)
+				assert.True(t, seen, "a proof accepted before the outage is refused by the replica that accepted it")
 			}
 			evs := ev.list()
 			require.NotEmpty(t, evs)
@@ -92,6 +99,48 @@ func TestReplayRedisDown(t *testing.T) {
 			assert.True(t, evs[len(evs)-1].Recovered)
 		})
 	}
+}
+
+// A proof with under a millisecond of its window left is still recorded,
+// and the record lasts at least as long as the window: before, the
+// lifetime was rounded down to 0 ms, nothing was stored and every replay in
+// that millisecond was accepted (found in review).
+func TestReplayTTL(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		left time.Duration
+		want time.Duration
+		ok   bool
+	}{
+		{600 * time.Microsecond, time.Millisecond, true},
+		{time.Nanosecond, time.Millisecond, true},
+		{time.Millisecond, time.Millisecond, true},
+		{1200 * time.Microsecond, 2 * time.Millisecond, true},
+		{time.Minute, time.Minute, true},
+		{0, 0, false},
+		{-time.Second, 0, false},
+	} {
+		d, ok := replayTTL(now, now.Add(tc.left))
+		assert.Equal(t, tc.ok, ok, "%v left", tc.left)
+		assert.Equal(t, tc.want, d, "%v left", tc.left)
+		if ok {
+			assert.GreaterOrEqual(t, d, tc.left, "the record never ends before the window")
+		}
+	}
+	// Through Redis: a proof with 0.6 ms left is recorded, for 1 ms.
+	srv := startRedis(t)
+	exp := time.Now().Add(time.Minute)
+	clock := exp.Add(-600 * time.Microsecond)
+	sh := newShared(t, srv.addr, nil)
+	sh.now = func() time.Time { return clock }
+	r, err := sh.ReplayStore(StoreConfig{})
+	require.NoError(t, err)
+	seen, err := r.CheckAndStore(context.Background(), "last-ms", exp)
+	require.NoError(t, err)
+	assert.False(t, seen)
+	seen, err = r.CheckAndStore(context.Background(), "expired", clock)
+	require.NoError(t, err)
+	assert.False(t, seen, "an expired proof is not recorded (the validator refuses it)")
 }
 
 func newTerminated(t testing.TB, sh *Shared, cfg StoreConfig) *TerminatedSessions {
