@@ -21,6 +21,7 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/internal/b64url"
+	"github.com/mcpguard/mcpguard/internal/canonjson"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -139,8 +140,24 @@ func owner(ctx context.Context) sealedState {
 // method, the tool or prompt name (or resource URI) and the arguments as
 // canonical JSON (object keys sorted). inputResponses, _meta and the task
 // parameters are left out: a retry changes them.
-func requestDigest(method, name string, args any) ([]byte, error) {
-	b, err := json.Marshal(args)
+//
+// raw, when not empty, is the arguments as the client sent them (a tool
+// call's RawArguments), which typed handlers decode (BindArguments,
+// NewTypedToolHandler): they are digested in canonjson's form, which keeps
+// each number's text and refuses members whose names differ only in case.
+// Before, the digest was of the arguments as mcp-go decoded them into a
+// map, so two argument objects a handler reads differently — members
+// reordered around a case variant, integers one float64 apart — shared a
+// digest, and state sealed for one was accepted for the other (found in
+// review).
+func requestDigest(method, name string, args any, raw json.RawMessage) ([]byte, error) {
+	var b []byte
+	var err error
+	if len(raw) > 0 {
+		b, err = canonjson.Canonical(raw)
+	} else {
+		b, err = json.Marshal(args)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +258,7 @@ func (s *requestSealer) ToolMiddleware(next server.ToolHandlerFunc) server.ToolH
 		name := req.Params.Name
 		var digest []byte
 		if req.Params.RequestState != "" {
-			d, err := requestDigest(method, name, req.Params.Arguments)
+			d, err := requestDigest(method, name, req.Params.Arguments, req.Params.RawArguments)
 			if err != nil {
 				return nil, s.refuse(ctx, method, name, stateMalformed)
 			}
@@ -257,7 +274,7 @@ func (s *requestSealer) ToolMiddleware(next server.ToolHandlerFunc) server.ToolH
 			return res, err
 		}
 		if digest == nil {
-			if digest, err = requestDigest(method, name, req.Params.Arguments); err != nil {
+			if digest, err = requestDigest(method, name, req.Params.Arguments, req.Params.RawArguments); err != nil {
 				return nil, err
 			}
 		}
@@ -276,7 +293,7 @@ func (s *requestSealer) PromptMiddleware(next server.PromptHandlerFunc) server.P
 	return func(ctx context.Context, req mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		const method = "prompts/get"
 		name := req.Params.Name
-		digest, err := requestDigest(method, name, req.Params.Arguments)
+		digest, err := requestDigest(method, name, req.Params.Arguments, nil)
 		if err != nil {
 			return nil, s.refuse(ctx, method, name, stateMalformed)
 		}
@@ -309,7 +326,7 @@ func (s *requestSealer) ResourceMiddleware(next server.ResourceHandlerFunc) serv
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 		if req.Params.RequestState != "" {
 			const method = "resources/read"
-			digest, err := requestDigest(method, req.Params.URI, nil)
+			digest, err := requestDigest(method, req.Params.URI, nil, nil)
 			if err != nil {
 				return nil, s.refuse(ctx, method, req.Params.URI, stateMalformed)
 			}

@@ -3,8 +3,10 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,4 +283,87 @@ func TestStackRequestStateRefused(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, msg)
 		assert.Contains(t, msg, "confirmed x with step1:x", "the handler got its own plain state back")
 	})
+}
+
+// TestStackRequestStateBoundToRawArguments: typed handlers read the
+// arguments as the client sent them (RawArguments), so the state is bound
+// to those bytes in canonical form. Before, it was bound to mcp-go's
+// decoded map, and a retry the handler read as another transfer — members
+// reordered around a case variant, an integer one float64 away — was
+// accepted with the state the user had confirmed for the first (found in
+// review). Members in another order, with nothing ambiguous, are the same
+// request.
+func TestStackRequestStateBoundToRawArguments(t *testing.T) {
+	type transferArgs struct {
+		Account string `json:"account"`
+		Amount  int64  `json:"amount"`
+	}
+	var executed atomic.Int32
+	st := newMediationStack(t, func(_ *Guard, s *server.MCPServer) {
+		s.AddTool(mcp.NewTool("transfer", mcp.WithReadOnlyHintAnnotation(true), mcp.WithString("account"), mcp.WithNumber("amount")),
+			mcp.NewTypedToolHandler(func(_ context.Context, req mcp.CallToolRequest, a transferArgs) (*mcp.CallToolResult, error) {
+				what := strconv.FormatInt(a.Amount, 10) + " to " + a.Account
+				if req.Params.RequestState == "" {
+					return server.NewInputRequestBuilder("confirm:"+what).
+						Elicit("ok", mcp.ElicitationParams{Message: "Transfer " + what + "?", RequestedSchema: map[string]any{"type": "object"}}).
+						ToolResult(), nil
+				}
+				executed.Add(1)
+				return mcp.NewToolResultText("transferred " + what), nil
+			}))
+	})
+	tok := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+	era := mcp.ProtocolVersion20260728
+	meta := `"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + era + `","` + mcp.MetaKeyClientInfo + `":{"name":"t","version":"1"},"` +
+		mcp.MetaKeyClientCapabilities + `":{}}`
+	call := func(args, extra string) string {
+		req, err := http.NewRequest(http.MethodPost, st.url, strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer","arguments":`+args+extra+`,`+meta+`}}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set(mcp.HeaderProtocolVersion, era)
+		req.Header.Set(mcp.HeaderMethod, "tools/call")
+		req.Header.Set(mcp.HeaderName, "transfer")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	retry := func(args, state string) string {
+		return call(args, `,"requestState":"`+state+`","inputResponses":{"ok":{"action":"accept","content":{}}}`)
+	}
+	first := func(t *testing.T, args string) string {
+		t.Helper()
+		body := call(args, "")
+		state := between(body, `"requestState":"`, `"`)
+		require.NotEmpty(t, state, body)
+		return state
+	}
+
+	t.Run("an integer one float64 away", func(t *testing.T) {
+		state := first(t, `{"account":"alice-savings","amount":9007199254740992}`)
+		body := retry(`{"account":"alice-savings","amount":9007199254740993}`, state)
+		assert.NotContains(t, body, "transferred")
+		assert.Contains(t, body, ErrRequestState.Error())
+	})
+	t.Run("members that differ only in case", func(t *testing.T) {
+		// Ambiguous: a map and a struct read different members. No state
+		// is sealed for such a call, and none opens for it.
+		body := call(`{"ACCOUNT":"mallory","account":"alice-savings","amount":5}`, "")
+		assert.NotContains(t, body, `"requestState"`, body)
+		state := first(t, `{"account":"alice-savings","amount":5}`)
+		body = retry(`{"account":"alice-savings","ACCOUNT":"mallory","amount":5}`, state)
+		assert.NotContains(t, body, "transferred")
+		assert.Contains(t, body, ErrRequestState.Error())
+	})
+	t.Run("the same arguments in another order", func(t *testing.T) {
+		state := first(t, `{"account":"alice-savings","amount":5}`)
+		body := retry(` { "amount" : 5 , "account" : "alice-savings" } `, state)
+		assert.Contains(t, body, "transferred 5 to alice-savings", body)
+	})
+	assert.Equal(t, int32(1), executed.Load(), "only the genuine retry ran")
 }

@@ -50,14 +50,14 @@ func TestRequestStateConfig(t *testing.T) {
 func TestRequestStateSealOpen(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := testSealer(t, RequestStateConfig{Now: func() time.Time { return now }})
-	digest, err := requestDigest("tools/call", "t", map[string]any{"b": 1, "a": "x"})
+	digest, err := requestDigest("tools/call", "t", map[string]any{"b": 1, "a": "x"}, nil)
 	require.NoError(t, err)
-	same, err := requestDigest("tools/call", "t", map[string]any{"a": "x", "b": 1})
+	same, err := requestDigest("tools/call", "t", map[string]any{"a": "x", "b": 1}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, digest, same, "argument order does not matter")
-	other, err := requestDigest("tools/call", "t", map[string]any{"a": "y", "b": 1})
+	other, err := requestDigest("tools/call", "t", map[string]any{"a": "y", "b": 1}, nil)
 	require.NoError(t, err)
-	renamed, err := requestDigest("prompts/get", "t", map[string]any{"a": "x", "b": 1})
+	renamed, err := requestDigest("prompts/get", "t", map[string]any{"a": "x", "b": 1}, nil)
 	require.NoError(t, err)
 
 	service := &auth.Principal{Issuer: "https://idp", Subject: "svc"}
@@ -127,7 +127,7 @@ func TestRequestStateSealOpen(t *testing.T) {
 func FuzzRequestStateOpen(f *testing.F) {
 	s := testSealer(f, RequestStateConfig{})
 	ctx := principalCtx("alice", "acme", nil)
-	digest, err := requestDigest("tools/call", "t", map[string]any{"a": "x"})
+	digest, err := requestDigest("tools/call", "t", map[string]any{"a": "x"}, nil)
 	require.NoError(f, err)
 	sealed, err := s.seal(ctx, digest, "mine")
 	require.NoError(f, err)
