@@ -32,6 +32,10 @@ type direct struct {
 }
 
 func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s, cancel := untilExpiry(r); cancel != nil {
+		defer cancel()
+		r = s
+	}
 	ec, ok := r.Context().Value(bodyKey{}).(*edgeBody)
 	if !ok || r.Method != http.MethodPost || r.Body != ec || ec.Len() != len(ec.buf) {
 		d.s.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}}, r)

@@ -152,10 +152,15 @@ func (f *statusFilter) mayAnnounce(ev []byte) bool {
 	return msg.Params.TaskID != "" && f.tasks.mayAnnounce(f.ctx, msg.Params.TaskID)
 }
 
-// filter puts statusFilter around the responses of h (Guard.Wrap around an
-// author's own mcp-go handler).
+// filter puts statusFilter around the responses of h, and ends its
+// streams when the caller's token expires (untilExpiry), for Guard.Wrap
+// around an author's own mcp-go handler; direct does both itself.
 func (b *taskBinding) filter(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, cancel := untilExpiry(r); cancel != nil {
+			defer cancel()
+			r = s
+		}
 		h.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: b, ctx: r.Context()}}, r)
 	})
 }
