@@ -78,11 +78,21 @@
 // # Never a credential, never unbounded cardinality
 //
 // No attribute carries a token, a secret, a raw subject or a URI's query.
-// Values taken from the request are cut to MaxValueLen bytes. Tenants and
-// tool names become metric attributes only when enabled, and at most
-// MaxTenants / MaxTools distinct values each; the rest fold into "_other".
-// Reasons are folded the same way (they come from mcpguard's code, so the
-// cap is only a backstop).
+// Values taken from the request are cut to MaxValueLen bytes. The span is
+// started and the operation measured before authentication, so the two
+// values every request names — mcp.method.name (from the JSON-RPC body)
+// and mcp.protocol.version (the Mcp-Protocol-Version header) — are kept,
+// on metrics, spans and span names alike, only when MCP defines them: a
+// method in mcpguard's method table (authz.ClassifyMethod, not refused)
+// and a revision mcp-go knows (mcp.IsValidProtocolVersion); any other value
+// is "_other". Tenants and tool names become metric attributes only when
+// enabled, and at most MaxTenants / MaxTools distinct values each; the
+// rest fold into "_other". A tool or prompt name takes one of the MaxTools
+// slots only for a request that was authenticated and dispatched (see
+// Dispatched) for a tool or prompt the server has; a refused request's
+// name, or a name the server does not know, is "_other", so no caller can
+// fill the slots with junk. Reasons are folded the same way (they come
+// from mcpguard's code, so the cap is only a backstop).
 //
 // # Dependencies
 //
@@ -90,7 +100,8 @@
 // with its metric, trace and log modules and what they pull in
 // (go.opentelemetry.io/auto/sdk, go-logr/logr, go-logr/stdr,
 // cespare/xxhash/v2), never the SDK — and, through the packages it
-// observes (audit, auth, obo, tenancy, transport/ratelimit),
+// observes (audit, auth, obo, tenancy, transport/ratelimit) and of authz
+// (its method table),
 // github.com/mark3labs/mcp-go (with its own google/jsonschema-go,
 // google/uuid, santhosh-tekuri/jsonschema, spf13/cast and
 // yosida95/uritemplate), golang-jwt/jwt/v5, MicahParks/jwkset,

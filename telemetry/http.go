@@ -17,6 +17,11 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpguard/mcpguard/audit"
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
@@ -40,6 +45,11 @@ type reqState struct {
 	prompt   string
 	protocol string
 	done     bool
+	// Set by Dispatched, for a request that passed every HTTP layer of
+	// the guard with a principal: registered when the server has its tool
+	// or prompt, dispatched when Dispatched had no way to tell. Only then
+	// may the name take a MaxTools metric slot.
+	dispatched, registered bool
 	// From the audit stream.
 	decision, reason, event, tenant, kind, subject, errType string
 }
@@ -77,8 +87,12 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	if r.Method == http.MethodPost && len(body) > 0 {
 		msg, _ = jsonrpc.PeekMemo(ctx, body) // the edge's memo: step-up and authz reuse this reading; a refused body has no method
 	}
-	st.method = cut(msg.Method)
-	st.protocol = cut(r.Header.Get("Mcp-Protocol-Version"))
+	// Both come from the client, before authentication: only values MCP
+	// defines are kept, so that no client can mint metric series (or span
+	// names) of its own.
+	st.method = methodName(msg.Method)
+	rawProtocol := r.Header.Get("Mcp-Protocol-Version")
+	st.protocol = protocolVersion(rawProtocol)
 	switch msg.Method {
 	case "tools/call":
 		st.tool = cut(msg.Name)
@@ -115,7 +129,7 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	if st.protocol != "" {
 		attrs = append(attrs, keyProtocol.String(st.protocol))
 	}
-	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && (st.protocol == "" || st.protocol < statelessRevision) {
+	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && (rawProtocol == "" || rawProtocol < statelessRevision) {
 		attrs = append(attrs, keySession.String(cut(sid)))
 	}
 	attrs = append(attrs, keyNetTransport.String("tcp"), keyNetProtocol.String("http"))
@@ -123,6 +137,65 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	opts = append(opts, trace.WithAttributes(attrs...))
 	ctx, st.span = t.tracer.Start(parent, spanName(r, st), opts...)
 	return ctx
+}
+
+// Dispatched returns the middleware that marks a request as dispatched:
+// it has a principal and passed every HTTP layer of the guard
+// (authentication, tenancy, session binding, rate limits, step-up). Put it
+// innermost, just before mcp-go (transport does). Only a dispatched
+// request's tool or prompt name may take one of the MaxTools slots of
+// gen_ai.tool.name / gen_ai.prompt.name; every other request's name counts
+// as Other. registered, when not nil, says whether the server has the tool
+// (method tools/call) or prompt (prompts/get) of that name: then only
+// registered names take a slot. With a nil registered, a dispatched
+// request's name takes one unless the audit stream reports it denied.
+// Without Middleware the returned middleware only calls next.
+func (t *Telemetry) Dispatched(registered func(method, name string) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if st, _ := r.Context().Value(stateKey{}).(*reqState); st != nil && t.toolAttr {
+				if _, ok := auth.FromContext(r.Context()); ok {
+					st.mu.Lock()
+					switch {
+					case registered == nil:
+						st.dispatched = true
+					case st.tool != "":
+						st.registered = registered("tools/call", st.tool)
+					case st.prompt != "":
+						st.registered = registered("prompts/get", st.prompt)
+					}
+					st.mu.Unlock()
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// methodName is the mcp.method.name of a request whose JSON-RPC method is
+// m: m when it is a method a client may send that mcpguard's method table
+// (authz.ClassifyMethod, which a test compares with mcp-go's methods)
+// knows, Other for any other name, "" for none. The name is chosen by the
+// client before authentication, so a free value would let anyone create
+// metric series at will.
+func methodName(m string) string {
+	switch {
+	case m == "":
+		return ""
+	case authz.ClassifyMethod(m) == authz.MethodRefused:
+		return Other
+	}
+	return m
+}
+
+// protocolVersion is the mcp.protocol.version of a request whose
+// Mcp-Protocol-Version header is v: v when mcp-go knows that revision,
+// Other for any other value, "" for none.
+func protocolVersion(v string) string {
+	if v == "" || mcp.IsValidProtocolVersion(v) {
+		return v
+	}
+	return Other
 }
 
 // metaContext reads params._meta.traceparent / tracestate, when the body
@@ -195,6 +268,18 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 		errType = strconv.Itoa(status)
 	}
 	method, tool, prompt, protocol := st.method, st.tool, st.prompt, st.protocol
+	// The MaxTools slots go first come, first served, so a name from a
+	// request refused at the edge (an unauthenticated one above all) or
+	// naming no tool at all would let a caller fill them with junk for
+	// good. A name takes a slot only when the request was authenticated
+	// and dispatched, and names a tool or prompt the server has: both
+	// checks, because authentication alone does not stop a caller with a
+	// valid token from calling made-up tools (mcp-go answers those "not
+	// found" without a decision the audit stream would report). When
+	// Dispatched cannot ask the server (transport's Wrap without a
+	// server), a dispatched request the audit stream does not report
+	// denied is the best available evidence.
+	nameSlot := st.registered || (st.dispatched && st.decision != audit.DecisionDeny.String())
 	if span != nil && span.IsRecording() {
 		attrs := make([]attribute.KeyValue, 0, 8)
 		attrs = append(attrs, keyHTTPStatus.Int(status))
@@ -229,10 +314,14 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 	}
 	if t.toolAttr {
 		switch {
-		case tool != "":
+		case tool != "" && nameSlot:
 			attrs = append(attrs, keyTool.String(t.tools.fold(tool)))
-		case prompt != "":
+		case tool != "":
+			attrs = append(attrs, keyTool.String(Other))
+		case prompt != "" && nameSlot:
 			attrs = append(attrs, keyPrompt.String(t.tools.fold(prompt)))
+		case prompt != "":
+			attrs = append(attrs, keyPrompt.String(Other))
 		}
 	}
 	t.opDuration.Record(r.Context(), end.Sub(st.start).Seconds(), metric.WithAttributes(attrs...))

@@ -60,8 +60,9 @@ type Config struct {
 	MaxTenants      int
 	// ToolAttribute adds gen_ai.tool.name / gen_ai.prompt.name to the
 	// operation-duration metric, for at most MaxTools distinct names
-	// (default DefaultMaxTools). Spans always carry them (cut to
-	// MaxValueLen).
+	// (default DefaultMaxTools), taken only by authenticated, dispatched
+	// requests for a tool or prompt the server has (see Dispatched); every
+	// other name is Other. Spans always carry them (cut to MaxValueLen).
 	ToolAttribute bool
 	MaxTools      int
 	// SubjectHashKey, when set (at least 16 bytes), adds

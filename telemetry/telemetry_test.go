@@ -62,3 +62,24 @@ func TestNewConfig(t *testing.T) {
 	assert.Empty(t, tel2.subjectHash("https://idp", "alice"), "no key, no subject")
 	require.NoError(t, tel.Close())
 }
+
+// Client-chosen method names and protocol versions become attributes only
+// when MCP defines them; anything else is Other.
+func TestBoundedRequestValues(t *testing.T) {
+	for _, tc := range []struct{ name, in, method, protocol string }{
+		{"none", "", "", ""},
+		{"known", "tools/call", "tools/call", Other},
+		{"notification", "notifications/initialized", "notifications/initialized", Other},
+		{"made up", "evil/1", Other, Other},
+		{"case", "Tools/call", Other, Other},
+		{"server only", "sampling/createMessage", Other, Other},
+		{"2025-11-25", "2025-11-25", Other, "2025-11-25"},
+		{"2026-07-28", "2026-07-28", Other, "2026-07-28"},
+		{"future", "2099-01-01", Other, Other},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.method, methodName(tc.in))
+			assert.Equal(t, tc.protocol, protocolVersion(tc.in))
+		})
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/mark3labs/mcp-go/server"
+
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/telemetry"
 )
@@ -82,4 +84,26 @@ func telemetryBegin(tel *telemetry.Telemetry, next http.Handler) http.Handler {
 		body, _ := bodyFromContext(r.Context())
 		next.ServeHTTP(w, r.WithContext(tel.Begin(r, body)))
 	})
+}
+
+// registeredIn reports whether srv has the tool (tools/call) or prompt
+// (prompts/get) of a name, for telemetry's tool-name slots; nil for a nil
+// srv. Task tools and session tools are not in srv's table: their names
+// count as telemetry.Other. ListPrompts copies srv's table, so a prompts/get
+// costs one map when ToolAttribute is on (mcp-go has no single-prompt
+// lookup); tools/call uses GetTool.
+func registeredIn(srv *server.MCPServer) func(method, name string) bool {
+	if srv == nil {
+		return nil
+	}
+	return func(method, name string) bool {
+		switch method {
+		case "tools/call":
+			return srv.GetTool(name) != nil
+		case "prompts/get":
+			_, ok := srv.ListPrompts()[name]
+			return ok
+		}
+		return false
+	}
 }

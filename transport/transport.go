@@ -619,10 +619,16 @@ func (g *Guard) endpointPath() string {
 // telemetry → audit → request ID, Origin/Content-Type/Content-Length →
 // pre-auth rate limit → body → MCP span → unauthenticated rate limit →
 // authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up →
-// the task status filter (see taskBinding) → h.
+// the task status filter (see taskBinding) → the telemetry's dispatch mark → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if _, ok := h.(direct); !ok {
 		h = g.tasks.filter(h) // direct (Guard.Handler's) filters in its own allocation
+	}
+	if g.tel != nil {
+		// Innermost: only an authenticated request that got this far, for
+		// a tool or prompt srv has, names it in metrics (the tool-name cap
+		// is not for attackers to fill).
+		h = g.tel.Dispatched(registeredIn(srv))(h)
 	}
 	if srv != nil && !g.cfg.DisableStepUp {
 		h = (&stepUp{policy: g.cfg.Policy, srv: srv, metaURL: g.metaURL}).handler(h)
