@@ -2,22 +2,35 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/era"
+	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
 // Default caps of a Subscriptions registry.
 const (
 	DefaultMaxSubscribedSessions = 10000
+	DefaultMaxSubscribedPerOwner = 32
 	DefaultMaxSubscriptionsPer   = 256
 	DefaultMaxSubscriptionBytes  = 16 << 20
 )
+
+// ErrTooManySubscriptions is the error with which the registry's request
+// hook refuses a resources/subscribe or subscriptions/listen request that
+// would track one more session for an owner already at
+// SubscriptionsConfig.MaxPerOwner. mcp-go answers the request with
+// JSON-RPC error -32600 whose message is this error's fixed text.
+var ErrTooManySubscriptions = errors.New("too many subscriptions")
 
 // SubscriptionsConfig configures a Subscriptions registry. The zero value
 // uses the defaults.
@@ -26,6 +39,19 @@ type SubscriptionsConfig struct {
 	// DefaultMaxSubscribedSessions). A session subscribing beyond the cap
 	// is not tracked and so receives no update notifications (fail closed).
 	MaxSessions int
+	// MaxPerOwner caps the sessions tracked at once for one owner: one
+	// principal (issuer, subject, kind and actor) in one tenant
+	// (tenancy.FromContext). Each 2026-07-28 subscriptions/listen stream
+	// with resourceSubscriptions is a session of its own, each 2025-11-25
+	// session with a subscription is one. Default
+	// DefaultMaxSubscribedPerOwner. A resources/subscribe or
+	// subscriptions/listen request that would track one more session for
+	// an owner at the cap is refused with ErrTooManySubscriptions (the
+	// client gets a JSON-RPC error), so that no owner can fill MaxSessions
+	// for everyone else. Sessions whose principal has expired do not count.
+	// Two such requests of one owner racing for its last slot may both be
+	// answered; the cap still holds and the later one is not tracked.
+	MaxPerOwner int
 	// MaxPerSession caps the URIs tracked for one session (default
 	// DefaultMaxSubscriptionsPer); further subscriptions of that session are
 	// not tracked.
@@ -35,6 +61,9 @@ type SubscriptionsConfig struct {
 	// the registry stays small however long the URIs (each up to
 	// MaxResourceURI): a subscription beyond it is not tracked.
 	MaxBytes int
+	// Now is the registry's clock, against which a subscriber's
+	// auth.Principal.Expiry is compared; nil means time.Now.
+	Now func() time.Time
 }
 
 // Subscriptions tracks which session subscribed to which resource, with the
@@ -48,24 +77,59 @@ type SubscriptionsConfig struct {
 // It learns subscriptions from mcp-go's hooks (resources/subscribe and
 // unsubscribe in the 2025-11-25 era, the resourceSubscriptions of
 // subscriptions/listen in 2026-07-28) and forgets a session when mcp-go
-// unregisters it. URIs are matched in their CanonicalResourceURI form.
+// unregisters it. A subscriber whose principal's Expiry (the token's "exp",
+// RFC 7519 section 4.1.4) has passed is never notified again: the registry
+// forgets it when it next sees it (NotifyUpdated, or a subscription of the
+// same owner or session), and the client must subscribe again with a fresh
+// token. Each subscription of a session records the principal it was made
+// with, which is then the one decisions are made with. URIs are matched in
+// their CanonicalResourceURI form.
 // Build it with NewSubscriptions and install it with ServerOptions; it is
 // safe for concurrent use.
 type Subscriptions struct {
 	pl            *Policy
 	maxSessions   int
+	maxPerOwner   int
 	maxPerSession int
 	maxBytes      int
+	now           func() time.Time
 
 	mu       sync.Mutex
 	sessions map[server.ClientSession]*subscriber
-	bytes    int // sum of the tracked canonical URIs' lengths
+	owners   map[owner]map[server.ClientSession]struct{} // the sessions of each owner; as many owners as sessions at most
+	bytes    int                                         // sum of the tracked canonical URIs' lengths
 }
 
 type subscriber struct {
-	p      *auth.Principal
+	p      *auth.Principal     // of the session's latest subscription
+	owner  owner               // of p, with the tenant
 	tenant string              // tenancy.FromContext when it subscribed; "" for none
 	uris   map[string]struct{} // canonical URIs
+}
+
+// owner identifies whose a subscribed session is: a session serves one
+// principal and tenant, and the per-owner cap counts by it.
+type owner struct {
+	kind            auth.Kind
+	issuer, subject string
+	actor           bool
+	actorIssuer     string
+	actorSubject    string
+	tenant          string
+}
+
+func ownerOf(p *auth.Principal, tenant string) owner {
+	o := owner{kind: p.Kind, issuer: p.Issuer, subject: p.Subject, tenant: tenant}
+	if p.Actor != nil {
+		o.actor, o.actorIssuer, o.actorSubject = true, p.Actor.Issuer, p.Actor.Subject
+	}
+	return o
+}
+
+// expired reports whether p's token has expired at now (RFC 7519 section
+// 4.1.4: not accepted on or after "exp"); a zero Expiry never expires.
+func expired(p *auth.Principal, now time.Time) bool {
+	return !p.Expiry.IsZero() && !now.Before(p.Expiry)
 }
 
 // NewSubscriptions returns a registry deciding with pl. pl must not be nil;
@@ -74,13 +138,20 @@ func NewSubscriptions(pl *Policy, cfg SubscriptionsConfig) (*Subscriptions, erro
 	if pl == nil {
 		return nil, fmt.Errorf("%w: authz: NewSubscriptions: nil Policy", auth.ErrConfig)
 	}
-	if cfg.MaxSessions < 0 || cfg.MaxPerSession < 0 || cfg.MaxBytes < 0 {
+	if cfg.MaxSessions < 0 || cfg.MaxPerOwner < 0 || cfg.MaxPerSession < 0 || cfg.MaxBytes < 0 {
 		return nil, fmt.Errorf("%w: authz: SubscriptionsConfig: negative cap", auth.ErrConfig)
 	}
-	s := &Subscriptions{pl: pl, maxSessions: cfg.MaxSessions, maxPerSession: cfg.MaxPerSession, maxBytes: cfg.MaxBytes,
-		sessions: map[server.ClientSession]*subscriber{}}
+	s := &Subscriptions{pl: pl, maxSessions: cfg.MaxSessions, maxPerOwner: cfg.MaxPerOwner, maxPerSession: cfg.MaxPerSession,
+		maxBytes: cfg.MaxBytes, now: cfg.Now,
+		sessions: map[server.ClientSession]*subscriber{}, owners: map[owner]map[server.ClientSession]struct{}{}}
 	if s.maxSessions == 0 {
 		s.maxSessions = DefaultMaxSubscribedSessions
+	}
+	if s.maxPerOwner == 0 {
+		s.maxPerOwner = DefaultMaxSubscribedPerOwner
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.maxPerSession == 0 {
 		s.maxPerSession = DefaultMaxSubscriptionsPer
@@ -92,8 +163,10 @@ func NewSubscriptions(pl *Policy, cfg SubscriptionsConfig) (*Subscriptions, erro
 }
 
 // ServerOptions returns the mcp-go option that installs the registry's
-// hooks (added to the server's hooks, created if there are none). Pass it
-// after any server.WithHooks option, like Policy.ServerOptions.
+// hooks (added to the server's hooks, created if there are none), among
+// them a request-initialization hook refusing subscriptions over
+// MaxPerOwner. Pass it after any server.WithHooks option and after
+// Policy.ServerOptions, so that the policy decides a request first.
 func (s *Subscriptions) ServerOptions() []server.ServerOption {
 	return []server.ServerOption{func(srv *server.MCPServer) {
 		h := srv.GetHooks()
@@ -101,6 +174,7 @@ func (s *Subscriptions) ServerOptions() []server.ServerOption {
 			h = &server.Hooks{}
 			server.WithHooks(h)(srv)
 		}
+		h.AddOnRequestInitialization(s.admit)
 		h.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
 			s.add(ctx, req.Params.URI)
 		})
@@ -121,13 +195,93 @@ func (s *Subscriptions) ServerOptions() []server.ServerOption {
 	}}
 }
 
+// admit is the request-initialization hook that refuses, with
+// ErrTooManySubscriptions, a resources/subscribe (2025-11-25) or a
+// subscriptions/listen naming resources (2026-07-28) that would track a new
+// session for an owner already at the per-owner cap. Requests of the other
+// era pass on to mcp-go, which refuses them itself. add enforces the cap
+// again when it records the subscription.
+func (s *Subscriptions) admit(ctx context.Context, _ any, message any) error {
+	var body []byte
+	switch m := message.(type) {
+	case json.RawMessage:
+		body = m
+	case []byte:
+		body = m
+	default:
+		return nil
+	}
+	msg, err := jsonrpc.PeekMemo(ctx, body)
+	if err != nil {
+		return nil // the policy's hook or mcp-go refuses it; add still caps
+	}
+	switch msg.Method {
+	case MethodResourcesSubscribe:
+		if era.BodyModern(body) {
+			return nil
+		}
+	case MethodSubscriptionsListen:
+		if !era.BodyModern(body) {
+			return nil
+		}
+		var req mcp.SubscriptionsListenRequest
+		if json.Unmarshal(body, &req) != nil || len(req.Params.Notifications.ResourceSubscriptions) == 0 {
+			return nil // nothing to track
+		}
+	default:
+		return nil
+	}
+	cs := server.ClientSessionFromContext(ctx)
+	p, ok := auth.FromContext(ctx)
+	if cs == nil || !ok {
+		return nil
+	}
+	tenant, _ := tenancy.FromContext(ctx)
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub := s.sessions[cs]; sub != nil && !expired(sub.p, now) {
+		return nil // tracked already: no new session
+	}
+	if s.ownerFull(ownerOf(p, tenant), now) {
+		return ErrTooManySubscriptions
+	}
+	return nil
+}
+
+// ownerFull reports whether o has maxPerOwner sessions tracked, after
+// dropping those of its sessions whose principal has expired. s.mu is held.
+func (s *Subscriptions) ownerFull(o owner, now time.Time) bool {
+	set := s.owners[o]
+	if len(set) < s.maxPerOwner {
+		return false
+	}
+	for cs := range set {
+		if sub := s.sessions[cs]; sub != nil && expired(sub.p, now) {
+			s.drop(cs, sub)
+		}
+	}
+	return len(s.owners[o]) >= s.maxPerOwner
+}
+
+// drop forgets the tracked session cs, whose entry is sub. s.mu is held.
+func (s *Subscriptions) drop(cs server.ClientSession, sub *subscriber) {
+	for uri := range sub.uris {
+		s.bytes -= len(uri)
+	}
+	delete(s.sessions, cs)
+	if set := s.owners[sub.owner]; set != nil {
+		delete(set, cs)
+		if len(set) == 0 {
+			delete(s.owners, sub.owner)
+		}
+	}
+}
+
 func (s *Subscriptions) forget(cs server.ClientSession) {
 	s.mu.Lock()
 	if sub := s.sessions[cs]; sub != nil {
-		for uri := range sub.uris {
-			s.bytes -= len(uri)
-		}
-		delete(s.sessions, cs)
+		s.drop(cs, sub)
 	}
 	s.mu.Unlock()
 }
@@ -143,19 +297,30 @@ func (s *Subscriptions) add(ctx context.Context, uri string) {
 	if err != nil {
 		return
 	}
+	o := ownerOf(p, tenant)
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub := s.sessions[cs]
+	if sub != nil && expired(sub.p, now) {
+		s.drop(cs, sub) // its subscriptions ended with its token
+		sub = nil
+	}
 	if sub == nil {
-		if len(s.sessions) >= s.maxSessions || s.bytes+len(canon) > s.maxBytes {
+		if len(s.sessions) >= s.maxSessions || s.bytes+len(canon) > s.maxBytes || s.ownerFull(o, now) {
 			return
 		}
-		sub = &subscriber{p: p, tenant: tenant, uris: map[string]struct{}{}}
+		sub = &subscriber{p: p, owner: o, tenant: tenant, uris: map[string]struct{}{}}
 		s.sessions[cs] = sub
+		if s.owners[o] == nil {
+			s.owners[o] = map[server.ClientSession]struct{}{}
+		}
+		s.owners[o][cs] = struct{}{}
 	}
-	if !samePrincipal(sub.p, p) || sub.tenant != tenant {
+	if sub.owner != o {
 		return // a session serves one principal and tenant; never mix
 	}
+	sub.p = p // the latest token of the owner: its expiry and scopes decide
 	if _, ok := sub.uris[canon]; ok || len(sub.uris) >= s.maxPerSession || s.bytes+len(canon) > s.maxBytes {
 		return
 	}
@@ -177,21 +342,16 @@ func (s *Subscriptions) remove(ctx context.Context, uri string) {
 			s.bytes -= len(canon)
 		}
 		if len(sub.uris) == 0 {
-			delete(s.sessions, cs)
+			s.drop(cs, sub)
 		}
 	}
 }
 
-func samePrincipal(a, b *auth.Principal) bool {
-	if a.Issuer != b.Issuer || a.Subject != b.Subject || a.Kind != b.Kind || (a.Actor == nil) != (b.Actor == nil) {
-		return false
-	}
-	return a.Actor == nil || a.Actor.Issuer == b.Actor.Issuer && a.Actor.Subject == b.Actor.Subject
-}
-
 // NotifyUpdated sends notifications/resources/updated for uri to every
-// subscribed session whose principal the policy lets read it now, whatever
-// its tenant, and returns how many sessions it was queued for. When the same
+// subscribed session whose principal the policy lets read it now and whose
+// principal has not expired (by SubscriptionsConfig.Now), whatever its
+// tenant, and returns how many sessions it was queued for; it forgets every
+// session with an expired principal it comes across. When the same
 // URI names a different resource in each tenant (the tenant comes from the
 // caller, not the URI), use NotifyTenantUpdated. It reaches 2025-11-25
 // sessions (on their GET stream) and 2026-07-28 subscriptions/listen
@@ -220,8 +380,13 @@ func (s *Subscriptions) notify(uri string, match func(*subscriber) bool) int {
 		p  *auth.Principal
 	}
 	var targets []target
+	now := s.now()
 	s.mu.Lock()
 	for cs, sub := range s.sessions {
+		if expired(sub.p, now) {
+			s.drop(cs, sub) // deleting during range is allowed
+			continue
+		}
 		if _, ok := sub.uris[canon]; ok && match(sub) {
 			targets = append(targets, target{cs, sub.p})
 		}
