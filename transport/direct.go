@@ -21,11 +21,13 @@ import (
 // ServeHTTP does three things Handle does not: CORS, which the edge
 // already answers (EdgeConfig.AllowedOrigins); the protected resource
 // metadata route, which Guard.Handler mounts itself; and DNS rebinding
-// protection of loopback listeners, which direct applies with the same
-// rule and answer.
+// protection of loopback listeners, which direct applies itself, with the
+// same rule and answer, to every request.
 //
-// Both ways, the response goes through statusFilter, which keeps mcp-go's
-// task status announcements to the tasks' owners.
+// Both ways, a stream ends when the caller's token expires (untilExpiry),
+// a sessionless 2025-11-25 request is refused (refuseSessionless), and the
+// response goes through statusFilter, which keeps mcp-go's task status
+// announcements to the tasks' owners.
 type direct struct {
 	s     *server.StreamableHTTPServer
 	tasks *taskBinding
@@ -36,13 +38,16 @@ func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		r = s
 	}
+	if rebound(r) {
+		http.Error(w, "Forbidden: invalid Host header "+strconv.Quote(r.Host), http.StatusForbidden)
+		return
+	}
+	if refuseSessionless(w, r) {
+		return
+	}
 	ec, ok := r.Context().Value(bodyKey{}).(*edgeBody)
 	if !ok || r.Method != http.MethodPost || r.Body != ec || ec.Len() != len(ec.buf) {
 		d.s.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}}, r)
-		return
-	}
-	if rebound(r) {
-		http.Error(w, "Forbidden: invalid Host header "+strconv.Quote(r.Host), http.StatusForbidden)
 		return
 	}
 	a := &directCall{

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/internal/era"
 	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 	"github.com/mcpguard/mcpguard/tenancy"
@@ -149,6 +150,54 @@ func notInitialize(r *http.Request) bool {
 	}
 	body, ok := bodyFromContext(r.Context())
 	return ok && !isInitializeBody(r.Context(), body)
+}
+
+// refuseSessionless answers a sessionless 2025-11-25 request (sessionless)
+// and reports whether it did. mcp-go serves such a request in the session
+// "" when its session ID manager accepts that one (server.WithStateLess, or
+// a custom manager): every caller's sessionless requests and GET streams
+// would share it, so one principal's notifications and subscriptions
+// reached another's stream (found in review). In mcp-go's default mode
+// such a POST gets this same answer from mcp-go, and a GET, which the
+// 2025-11-25 transport opens only after initialize, is refused as the
+// specification lets a server that requires sessions. direct (and
+// Guard.Wrap's filter) call it just before mcp-go, after the DNS
+// rebinding check.
+func refuseSessionless(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get(server.HeaderKeySessionID) != "" || !sessionless(r) {
+		return false
+	}
+	audit.Annotate(r.Context(), audit.KindRequest, "missing_session")
+	if r.Method == http.MethodGet {
+		http.Error(w, "Bad Request: Mcp-Session-Id header is required", http.StatusBadRequest)
+	} else {
+		http.Error(w, "Invalid session ID", http.StatusNotFound)
+	}
+	return true
+}
+
+// sessionless reports a request without a session ID that mcp-go would
+// serve in the 2025-11-25 era in the session "" (see Middleware): a GET, or
+// a POST other than initialize. A 2026-07-28 request is served without a
+// session by design, and a POST whose body Edge did not read is left to
+// mcp-go.
+func sessionless(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet:
+		return !mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion))
+	case http.MethodPost:
+		body, ok := bodyFromContext(r.Context())
+		if !ok || isInitializeBody(r.Context(), body) || era.Modern(r.Header.Get(mcp.HeaderProtocolVersion), body) {
+			return false
+		}
+		msg, err := jsonrpc.PeekMemo(r.Context(), body)
+		if err != nil {
+			msg, _ = decodeRouting(body)
+		}
+		// Step-up refuses a sessionless cancel with its own answer.
+		return msg.Method != methodCancelled
+	}
+	return false
 }
 
 func isInitializeBody(ctx context.Context, body []byte) bool {

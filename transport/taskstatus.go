@@ -161,6 +161,9 @@ func (b *taskBinding) filter(h http.Handler) http.Handler {
 			defer cancel()
 			r = s
 		}
+		if refuseSessionless(w, r) {
+			return
+		}
 		h.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: b, ctx: r.Context()}}, r)
 	})
 }

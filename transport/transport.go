@@ -202,6 +202,12 @@ type Config struct {
 	// server.WithHTTPContextFunc or a custom SessionIdManagerResolver then
 	// gets mcp-go's request view of a POST: the method, URL, headers and
 	// context, but no RemoteAddr or TLS.
+	//
+	// A 2025-11-25 request needs a session: a GET or a POST other than
+	// initialize without Mcp-Session-Id is refused (400 and 404). With
+	// server.WithStateLess, whose sessions all have the ID "", mcp-go
+	// would otherwise serve every caller's requests in one session, so
+	// there only 2026-07-28 clients are served.
 	HTTPOptions []server.StreamableHTTPOption
 	// Logger receives the dev-mode warning and, at Debug level, the cause
 	// of each refused credential (never the token) unless Auth.Logger is
