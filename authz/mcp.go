@@ -192,6 +192,18 @@ func (pl *Policy) ResourceMiddleware(next server.ResourceHandlerFunc) server.Res
 	}
 }
 
+// messageBody is the raw JSON-RPC message mcp-go hands a request hook, or
+// false when it is not bytes (mcp-go hands raw bytes from a transport).
+func messageBody(message any) ([]byte, bool) {
+	switch m := message.(type) {
+	case json.RawMessage:
+		return m, true
+	case []byte:
+		return m, true
+	}
+	return nil, false
+}
+
 // RequestHook returns an mcp-go request-initialization hook, run for every
 // request before mcp-go dispatches it. It enforces the method table
 // (ClassifyMethod): a method the table refuses — unknown, or one only a
@@ -221,13 +233,8 @@ func (pl *Policy) ResourceMiddleware(next server.ResourceHandlerFunc) server.Res
 // transport.
 func (pl *Policy) RequestHook() server.OnRequestInitializationFunc {
 	return func(ctx context.Context, _ any, message any) error {
-		var body []byte
-		switch m := message.(type) {
-		case json.RawMessage:
-			body = m
-		case []byte:
-			body = m
-		default:
+		body, ok := messageBody(message)
+		if !ok {
 			return nil
 		}
 		msg, err := jsonrpc.PeekMemo(ctx, body) // peeked once per request behind transport's edge

@@ -202,13 +202,8 @@ func (s *Subscriptions) ServerOptions() []server.ServerOption {
 // era pass on to mcp-go, which refuses them itself. add enforces the cap
 // again when it records the subscription.
 func (s *Subscriptions) admit(ctx context.Context, _ any, message any) error {
-	var body []byte
-	switch m := message.(type) {
-	case json.RawMessage:
-		body = m
-	case []byte:
-		body = m
-	default:
+	body, ok := messageBody(message)
+	if !ok {
 		return nil
 	}
 	msg, err := jsonrpc.PeekMemo(ctx, body)
