@@ -9,6 +9,8 @@
 //	MCPGUARD_JWKS_URL      the issuer's JWK Set (default: discovered from the issuer)
 //	MCPGUARD_TENANT_CLAIM  the claim naming the caller's tenant (default tenant_id)
 //	MCPGUARD_RATE_LIMIT    requests per second per caller, burst twice that (default 20)
+//	MCPGUARD_TRUSTED_PROXIES  reverse proxies whose X-Forwarded-For names the client, comma-separated
+//	                       IPs or prefixes (default none: the peer is the client)
 //	MCPGUARD_CPUPROFILE    write a CPU profile of the whole run to this file on shutdown (optional)
 //	MCPGUARD_METRICS_ADDR  serve OpenTelemetry metrics at http://<addr>/metrics in Prometheus text format (optional, off by default)
 //	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
@@ -115,6 +117,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -169,6 +172,9 @@ type config struct {
 	revocationDegrade bool
 	// downstream is set by MCPGUARD_DOWNSTREAM_URL.
 	downstream downstreamConfig
+	// trustedProxies is MCPGUARD_TRUSTED_PROXIES: the peers whose
+	// X-Forwarded-For names the client, for the failed-login budget.
+	trustedProxies []netip.Prefix
 }
 
 // run serves until ctx is done. A configuration mistake is returned before
@@ -353,7 +359,10 @@ func newHandler(ctx context.Context, cfg config, stderr io.Writer, logger *slog.
 		return nil, nil, err
 	}
 	perCaller := ratelimit.Limit{Events: cfg.rate, Period: time.Second, Burst: 2 * cfg.rate}
-	byAddress, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth"})
+	byAddress, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{
+		Limiter: limiter, Limit: perCaller, KeyBy: ratelimit.Address, Namespace: "unauth",
+		TrustedProxies: cfg.trustedProxies,
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("MCPGUARD_RATE_LIMIT: %w", err)
 	}
@@ -493,6 +502,21 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		}
 	}
 
+	for _, v := range strings.Split(getenv("MCPGUARD_TRUSTED_PROXIES"), ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil || a.Zone() != "" {
+				return config{}, fmt.Errorf("MCPGUARD_TRUSTED_PROXIES: %q is not an IP address or prefix (comma-separated, e.g. 10.0.0.0/8,192.0.2.7)", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		cfg.trustedProxies = append(cfg.trustedProxies, p.Masked())
+	}
 	for _, a := range strings.Split(getenv("MCPGUARD_AUDIENCE"), ",") {
 		a = strings.TrimSpace(a)
 		if a == "" {

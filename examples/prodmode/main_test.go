@@ -256,6 +256,8 @@ func TestConfigErrors(t *testing.T) {
 		{"addr in use", map[string]string{"MCPGUARD_ADDR": busy.Addr().String()}, "MCPGUARD_ADDR"},
 		{"all interfaces without resource", map[string]string{"MCPGUARD_ADDR": ":0"}, "MCPGUARD_RESOURCE is required"},
 		{"public address without resource", map[string]string{"MCPGUARD_ADDR": "0.0.0.0:8080"}, "MCPGUARD_RESOURCE is required"},
+		{"trusted proxy not an address", map[string]string{"MCPGUARD_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"}, "MCPGUARD_TRUSTED_PROXIES"},
+		{"trusted proxy with a zone", map[string]string{"MCPGUARD_TRUSTED_PROXIES": "fe80::1%eth0"}, "MCPGUARD_TRUSTED_PROXIES"},
 		{"public address, loopback http resource", map[string]string{"MCPGUARD_ADDR": "0.0.0.0:8080", "MCPGUARD_RESOURCE": "http://127.0.0.1:8080/mcp"}, "must be https"},
 		{"all interfaces, loopback http resource", map[string]string{"MCPGUARD_ADDR": ":8080", "MCPGUARD_RESOURCE": "http://localhost:8080/mcp"}, "must be https"},
 		{"audience with space", map[string]string{"MCPGUARD_AUDIENCE": "api://notes, a b"}, "MCPGUARD_AUDIENCE"},
@@ -552,6 +554,36 @@ func (in *instance) untilLimited(t *testing.T, tok string) (int, response) {
 	}
 	t.Fatal("no 429 after 50 requests")
 	return 0, response{}
+}
+
+// TestTrustedProxies: behind a reverse proxy every client's peer is the
+// proxy, so the failed-login budget was one for all of them. With
+// MCPGUARD_TRUSTED_PROXIES naming the proxy, each client named in
+// X-Forwarded-For has its own; without it, the header is ignored.
+func TestTrustedProxies(t *testing.T) {
+	failAs := func(in *instance, client string) int {
+		return in.post(t, "not-a-jwt", callBody("whoami", nil), func(r *http.Request) {
+			r.Header.Set(mcp.HeaderMethod, "tools/call")
+			r.Header.Set(mcp.HeaderName, "whoami")
+			r.Header.Set("X-Forwarded-For", client)
+		}).status
+	}
+	flood := func(in *instance, client string) {
+		for range 50 {
+			if failAs(in, client) == http.StatusTooManyRequests {
+				return
+			}
+		}
+		t.Fatal("no 429 after 50 failures")
+	}
+	behind := start(t, map[string]*string{"MCPGUARD_TRUSTED_PROXIES": ptr("127.0.0.1, ::1/128"), "MCPGUARD_RATE_LIMIT": ptr("1")})
+	flood(behind, "203.0.113.1")
+	assert.Equal(t, http.StatusUnauthorized, failAs(behind, "203.0.113.2"), "another client behind the proxy has its own budget")
+	assert.Equal(t, http.StatusTooManyRequests, failAs(behind, "203.0.113.1"))
+
+	direct := start(t, map[string]*string{"MCPGUARD_RATE_LIMIT": ptr("1")})
+	flood(direct, "203.0.113.1")
+	assert.Equal(t, http.StatusTooManyRequests, failAs(direct, "203.0.113.2"), "without a trusted proxy the header names no one")
 }
 
 func TestRateLimit(t *testing.T) {
