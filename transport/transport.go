@@ -625,7 +625,8 @@ func (g *Guard) endpointPath() string {
 // telemetry → audit → request ID, Origin/Content-Type/Content-Length →
 // pre-auth rate limit → body → MCP span → unauthenticated rate limit →
 // authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up →
-// the task status filter (see taskBinding) → the telemetry's dispatch mark → h.
+// the telemetry's dispatch mark → the innermost checks (a stream's end at token expiry, the refusal of a
+// sessionless 2025-11-25 request, the task status filter; Guard.Handler's direct does them itself) → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if _, ok := h.(direct); !ok {
 		h = g.tasks.filter(h) // direct (Guard.Handler's) filters in its own allocation
