@@ -82,8 +82,11 @@ type SubscriptionsConfig struct {
 // forgets it when it next sees it (NotifyUpdated, or a subscription of the
 // same owner or session), and the client must subscribe again with a fresh
 // token. Each subscription of a session records the principal it was made
-// with, which is then the one decisions are made with. URIs are matched in
-// their CanonicalResourceURI form.
+// with, which is then the one decisions are made with. Behind
+// transport.Guard, an update is decided once more as it goes out, by the
+// caller of the stream that carries it: a session's GET stream opened with
+// a token of fewer scopes does not carry updates that token may not read.
+// URIs are matched in their CanonicalResourceURI form.
 // Build it with NewSubscriptions and install it with ServerOptions; it is
 // safe for concurrent use.
 type Subscriptions struct {

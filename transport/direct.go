@@ -8,6 +8,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/internal/loopback"
 )
 
@@ -27,10 +28,12 @@ import (
 // Both ways, a stream ends when the caller's token expires (untilExpiry),
 // a sessionless 2025-11-25 request is refused (refuseSessionless), and the
 // response goes through statusFilter, which keeps mcp-go's task status
-// announcements to the tasks' owners.
+// announcements to the tasks' owners and resource updates to callers the
+// policy lets read the resource.
 type direct struct {
-	s     *server.StreamableHTTPServer
-	tasks *taskBinding
+	s      *server.StreamableHTTPServer
+	tasks  *taskBinding
+	policy *authz.Policy
 }
 
 func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,11 +50,11 @@ func (d direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ec, ok := r.Context().Value(bodyKey{}).(*edgeBody)
 	if !ok || r.Method != http.MethodPost || r.Body != ec || ec.Len() != len(ec.buf) {
-		d.s.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}}, r)
+		d.s.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: d.tasks, policy: d.policy, ctx: r.Context()}}, r)
 		return
 	}
 	a := &directCall{
-		w: responseAdapter{w: w, f: statusFilter{tasks: d.tasks, ctx: r.Context()}},
+		w: responseAdapter{w: w, f: statusFilter{tasks: d.tasks, policy: d.policy, ctx: r.Context()}},
 		r: server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: ec.buf, Context: r.Context()},
 	}
 	a.w.flusher, _ = w.(http.Flusher)

@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +180,101 @@ func TestStackSubscriptionsPerOwnerCap(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, subscribe(c, "notes://public/alice"))
 		deliver(t, n, "notes://public/alice", func() int { return subs.NotifyUpdated("notes://public/alice") }, 1)
+	})
+}
+
+// TestStackUpdatesDecidedByTheStream: a resource update goes out on a
+// stream only if the policy lets that stream's caller read the resource.
+// In the 2025-11-25 era alice subscribes in her session with a token that
+// may read notes://private/ and then opens the session's GET stream with
+// another token of hers that may not: the registry queues the update (the
+// subscriber may read it), and the stream drops it, while the update of a
+// note she may still read arrives (found in review: the private update
+// arrived). A 2026-07-28 listen stream has one principal throughout; its
+// updates pass the same filter.
+func TestStackUpdatesDecidedByTheStream(t *testing.T) {
+	const private, public = "notes://private/keys", "notes://public/readme"
+	t.Run(mcp.ProtocolVersion20251125, func(t *testing.T) {
+		st, subs, _ := newSubscriptionsStack(t, nil, authz.SubscriptionsConfig{})
+		broad := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:admin"})
+		narrow := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+		sid := initSession(t, st, broad)
+		require.NotEmpty(t, sid)
+		for _, uri := range []string{private, public} {
+			status, body := postRPC(t, st, broad, mcp.ProtocolVersion20251125, sid, "resources/subscribe",
+				`{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"`+uri+`"}}`)
+			require.Equal(t, http.StatusOK, status, body)
+			require.NotContains(t, body, `"error"`, body)
+		}
+
+		req, err := http.NewRequest(http.MethodGet, st.url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+narrow)
+		req.Header.Set(mcp.HeaderSessionID, sid)
+		req.Header.Set(mcp.HeaderProtocolVersion, mcp.ProtocolVersion20251125)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		t.Cleanup(cancel)
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "a token of the session's own principal opens its stream")
+		lines := make(chan string, 64)
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), authz.MethodNotificationsUpdated) {
+					lines <- sc.Text()
+				}
+			}
+			close(lines)
+		}()
+
+		var got []string
+		arrived := func() bool {
+			timeout := time.After(time.Second)
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatal("the GET stream ended")
+					}
+					got = append(got, l)
+					if strings.Contains(l, public) {
+						return true
+					}
+				case <-timeout:
+					return false
+				}
+			}
+		}
+		delivered := false
+		for range 20 {
+			// The registry decides by the subscriber's principal, which may
+			// read both. The private update is queued first, so once the
+			// public one has arrived, the private one has been through the
+			// stream.
+			require.Equal(t, 1, subs.NotifyUpdated(private))
+			require.Equal(t, 1, subs.NotifyUpdated(public))
+			if delivered = arrived(); delivered {
+				break
+			}
+		}
+		require.True(t, delivered, "the update of a note the stream's caller may read arrives")
+		for _, l := range got {
+			assert.NotContains(t, l, private, "the stream's caller may not read the private note")
+		}
+	})
+	t.Run(mcp.ProtocolVersion20260728, func(t *testing.T) {
+		st, subs, listening := newSubscriptionsStack(t, nil, authz.SubscriptionsConfig{})
+		admin := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read notes:admin"})
+		c := st.connect(t, admin, mcp.ProtocolVersion20260728)
+		n := watch(c)
+		listenOpen(t, c, listening, private, public)
+		require.Equal(t, 1, subs.NotifyUpdated(private))
+		waitNote(t, n)
+		require.Equal(t, 1, subs.NotifyUpdated(public))
+		waitNote(t, n)
+		assert.Equal(t, []string{private, public}, n.list(), "the listen stream's own principal may read both")
 	})
 }

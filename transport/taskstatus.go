@@ -8,25 +8,37 @@ import (
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
 )
 
-// statusFilter closes a second gap of mcp-go v1.2.1's tasks: it announces
-// every task's status changes (notifications/tasks/status: the task ID,
-// its status and status message, which for a failed task is the tool's
-// error text) to every initialized 2025-11-25 session on the server,
-// whoever created the task (SendNotificationToAllClients). mcp-go has no
-// hook on outgoing notifications, so the filter sits on the response: on
-// an event stream (a GET stream or a POST answered as a stream), it drops
-// each notifications/tasks/status event whose task the request's caller
-// does not own (taskBinding.mayAnnounce), and passes every other byte through
-// unchanged. An event that names the method but cannot be read is
-// dropped too (fail closed).
+// statusFilter decides the notifications mcp-go sends on an event stream
+// (a GET stream or a POST answered as a stream) by the stream's own
+// caller, since mcp-go has no hook on outgoing notifications:
+//
+//   - notifications/tasks/status closes a second gap of mcp-go v1.2.1's
+//     tasks: it announces every task's status changes (the task ID, its
+//     status and status message, which for a failed task is the tool's
+//     error text) to every initialized 2025-11-25 session on the server,
+//     whoever created the task (SendNotificationToAllClients). An
+//     announcement of a task the caller does not own
+//     (taskBinding.mayAnnounce) is dropped.
+//   - notifications/resources/updated is queued for a session by the
+//     principal that subscribed (authz.Subscriptions), but a session's GET
+//     stream may have been opened since with another token of the same
+//     principal, with fewer scopes. An update of a resource the policy
+//     does not let the stream's caller read (resources/read) is dropped.
+//
+// Every other byte passes through unchanged. An event that names one of
+// these methods but cannot be read is dropped too (fail closed).
 //
 // mcp-go writes each event with one Write, sometimes after an "id:" line
 // of its own; a Write that does not end an event is held (up to
 // maxHeldEvent) and decided together with the rest of its event.
 type statusFilter struct {
 	tasks   *taskBinding
+	policy  *authz.Policy // decides resource updates; nil drops them
 	ctx     context.Context
 	started bool   // the header is written
 	on      bool   // the response is an event stream
@@ -39,9 +51,15 @@ type statusFilter struct {
 const maxHeldEvent = 4 << 10
 
 var (
-	statusMethod = []byte(`"` + mcp.MethodNotificationTasksStatus + `"`)
-	eventEnd     = []byte("\n\n")
+	statusMethod  = []byte(`"` + mcp.MethodNotificationTasksStatus + `"`)
+	updatedMethod = []byte(`"` + authz.MethodNotificationsUpdated + `"`)
+	eventEnd      = []byte("\n\n")
 )
+
+// decided reports whether p mentions a notification statusFilter decides.
+func decided(p []byte) bool {
+	return bytes.Contains(p, statusMethod) || bytes.Contains(p, updatedMethod)
+}
 
 // start decides, once the handler writes its header, whether the
 // response is an event stream to filter.
@@ -100,7 +118,7 @@ func (f *statusFilter) write(w http.ResponseWriter, p []byte) (int, error) {
 		return n, nil
 	}
 	f.held = f.held[:0]
-	if !bytes.Contains(p, statusMethod) {
+	if !decided(p) {
 		if _, err := w.Write(p); err != nil {
 			return 0, err
 		}
@@ -113,7 +131,7 @@ func (f *statusFilter) write(w http.ResponseWriter, p []byte) (int, error) {
 		} else {
 			p = nil
 		}
-		if bytes.Contains(ev, statusMethod) && !f.mayAnnounce(ev) {
+		if decided(ev) && !f.mayAnnounce(ev) {
 			continue
 		}
 		if _, err := w.Write(ev); err != nil {
@@ -124,8 +142,9 @@ func (f *statusFilter) write(w http.ResponseWriter, p []byte) (int, error) {
 }
 
 // mayAnnounce reports whether the caller may see the SSE event ev, which
-// mentions notifications/tasks/status: it is no such notification, or it
-// names a task the caller owns.
+// mentions a notification statusFilter decides: it is no such
+// notification, or it names a task the caller owns, or a resource the
+// caller may read.
 func (f *statusFilter) mayAnnounce(ev []byte) bool {
 	var data []byte
 	for line := range bytes.Lines(ev) {
@@ -141,21 +160,28 @@ func (f *statusFilter) mayAnnounce(ev []byte) bool {
 		Method string `json:"method"`
 		Params struct {
 			TaskID string `json:"taskId"`
+			URI    string `json:"uri"`
 		} `json:"params"`
 	}
 	if json.Unmarshal(data, &msg) != nil {
 		return false
 	}
-	if msg.Method != mcp.MethodNotificationTasksStatus {
-		return true // a result or another notification that quotes the name
+	switch msg.Method {
+	case mcp.MethodNotificationTasksStatus:
+		return msg.Params.TaskID != "" && f.tasks.mayAnnounce(f.ctx, msg.Params.TaskID)
+	case authz.MethodNotificationsUpdated:
+		p, _ := auth.FromContext(f.ctx)
+		return msg.Params.URI != "" && f.policy != nil &&
+			f.policy.Check(f.ctx, p, authz.MethodResourcesRead, msg.Params.URI).Allowed
 	}
-	return msg.Params.TaskID != "" && f.tasks.mayAnnounce(f.ctx, msg.Params.TaskID)
+	return true // a result or another notification that quotes a name
 }
 
-// filter puts statusFilter around the responses of h, and ends its
-// streams when the caller's token expires (untilExpiry), for Guard.Wrap
-// around an author's own mcp-go handler; direct does both itself.
-func (b *taskBinding) filter(h http.Handler) http.Handler {
+// filter puts statusFilter, deciding resource updates with policy, around
+// the responses of h, and ends its streams when the caller's token expires
+// (untilExpiry), for Guard.Wrap around an author's own mcp-go handler;
+// direct does both itself.
+func (b *taskBinding) filter(policy *authz.Policy, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s, cancel := untilExpiry(r); cancel != nil {
 			defer cancel()
@@ -164,7 +190,7 @@ func (b *taskBinding) filter(h http.Handler) http.Handler {
 		if refuseSessionless(w, r) {
 			return
 		}
-		h.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: b, ctx: r.Context()}}, r)
+		h.ServeHTTP(&statusFilterWriter{ResponseWriter: w, f: statusFilter{tasks: b, policy: policy, ctx: r.Context()}}, r)
 	})
 }
 

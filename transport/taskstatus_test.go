@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpguard/mcpguard/auth"
+	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/tenancy"
 )
 
@@ -235,6 +236,40 @@ func TestStatusFilter(t *testing.T) {
 		assert.Equal(t, other, rec.Body.String())
 		assert.True(t, rec.Flushed)
 	})
+}
+
+// TestStatusFilterResourceUpdates: an update of a resource the stream's
+// caller may read passes, any other is dropped, and so is every update when
+// there is no policy to decide (fail closed).
+func TestStatusFilterResourceUpdates(t *testing.T) {
+	b, _ := statusBinding(t)
+	ctx := auth.NewContext(context.Background(), &auth.Principal{Issuer: "https://idp.example", Subject: "alice", Kind: auth.KindUser, Scopes: []string{"notes:read"}})
+	updated := func(uri string) string {
+		return "event: message\n" + `data: {"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"` + uri + `"}}` + "\n\n"
+	}
+	public, private := updated("notes://public/readme"), updated("notes://private/keys")
+	for _, tc := range []struct {
+		name   string
+		policy *authz.Policy
+		writes []string
+		want   string
+	}{
+		{"readable passes", mediationPolicy(t), []string{public}, public},
+		{"unreadable dropped", mediationPolicy(t), []string{private}, ""},
+		{"in one write", mediationPolicy(t), []string{private + public + private}, public},
+		{"no URI dropped", mediationPolicy(t), []string{updated("")}, ""},
+		{"no policy drops all", nil, []string{public}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			f := statusFilter{tasks: b, policy: tc.policy, ctx: ctx, on: true}
+			for _, w := range tc.writes {
+				_, err := f.write(rec, []byte(w))
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.want, rec.Body.String())
+		})
+	}
 }
 
 func TestIsEventStream(t *testing.T) {

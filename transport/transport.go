@@ -549,7 +549,7 @@ func (g *Guard) Handler(srv *server.MCPServer) http.Handler {
 	g.servers = append(g.servers, mcpHandler)
 	g.mu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(g.endpointPath(), g.Wrap(srv, direct{s: mcpHandler, tasks: g.tasks}))
+	mux.Handle(g.endpointPath(), g.Wrap(srv, direct{s: mcpHandler, tasks: g.tasks, policy: g.cfg.Policy}))
 	if g.cfg.Mode == ModeProd {
 		if _, err := auth.MountMetadata(mux, g.metadataConfig()); err != nil {
 			// New checked the same configuration, so this cannot happen;
@@ -626,10 +626,10 @@ func (g *Guard) endpointPath() string {
 // pre-auth rate limit → body → MCP span → unauthenticated rate limit →
 // authentication → (prod) the 415 deferred for form bodies → tenancy → session binding → rate limit → step-up →
 // the telemetry's dispatch mark → the innermost checks (a stream's end at token expiry, the refusal of a
-// sessionless 2025-11-25 request, the task status filter; Guard.Handler's direct does them itself) → h.
+// sessionless 2025-11-25 request, the filter of task status and resource updates; Guard.Handler's direct does them itself) → h.
 func (g *Guard) Wrap(srv *server.MCPServer, h http.Handler) http.Handler {
 	if _, ok := h.(direct); !ok {
-		h = g.tasks.filter(h) // direct (Guard.Handler's) filters in its own allocation
+		h = g.tasks.filter(g.cfg.Policy, h) // direct (Guard.Handler's) filters in its own allocation
 	}
 	if g.tel != nil {
 		// Innermost: only an authenticated request that got this far, for
