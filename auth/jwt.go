@@ -106,7 +106,9 @@ type JWTConfig struct {
 	// and an ID token's audience is a client ID, which AudienceAliases may
 	// list. An ID token that carries no such marker (Entra's) is told apart
 	// only by RequireATJWT, where the provider issues RFC 9068 tokens, or by
-	// a policy that requires scopes: an ID token carries none.
+	// a policy that requires scopes: an ID token carries no scope claim,
+	// and authz.Entra, which would map its "roles", rejects a token
+	// without the access-token-only "azp" or "appid".
 	RequireATJWT bool
 
 	// JWKSURL is where the JWK Set is fetched. Empty means discovered from

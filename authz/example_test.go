@@ -83,15 +83,17 @@ func ExampleEntra() {
 	if err != nil {
 		panic(err)
 	}
-	delegated := auth.NewClaims(map[string]any{"scp": "Notes.Read User.Read", "ver": "2.0"})
-	appOnly := auth.NewClaims(map[string]any{"roles": []any{"Notes.ReadWrite.All"}, "ver": "2.0"})
-	for _, c := range []auth.Claims{delegated, appOnly} {
+	delegated := auth.NewClaims(map[string]any{"scp": "Notes.Read User.Read", "azp": "0c8a3e2b", "ver": "2.0"})
+	appOnly := auth.NewClaims(map[string]any{"roles": []any{"Notes.ReadWrite.All"}, "azp": "9d2f6c1e", "ver": "2.0"})
+	idToken := auth.NewClaims(map[string]any{"roles": []any{"Notes.ReadWrite.All"}, "nonce": "n-0S6", "ver": "2.0"})
+	for _, c := range []auth.Claims{delegated, appOnly, idToken} {
 		scopes, err := mapper.MapScopes(c)
-		fmt.Println(scopes, err)
+		fmt.Println(scopes, err != nil)
 	}
 	// Output:
-	// [notes:read] <nil>
-	// [notes:read notes:write] <nil>
+	// [notes:read] false
+	// [notes:read notes:write] false
+	// [] true
 }
 
 // Authors who prefer it state a tool's scopes where they register it.

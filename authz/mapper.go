@@ -54,6 +54,10 @@ type Mapper struct {
 	scopeMap    map[string][]string
 	roles       []roleSource
 	require     []requirement
+	// oneOf, when set, are claims of which the token must carry at least
+	// one as a non-empty string (Entra's "azp" or "appid", which only
+	// access tokens carry).
+	oneOf []string
 }
 
 // roleSource is a claim holding role or group names and the table that
@@ -155,6 +159,13 @@ func (m *Mapper) MapScopes(c auth.Claims) ([]string, error) {
 			return nil, auth.InvalidToken("the token is not accepted here",
 				fmt.Errorf("%w: claim %q is not %q", auth.ErrInvalidToken, r.claim, r.value))
 		}
+	}
+	if len(m.oneOf) > 0 && !slices.ContainsFunc(m.oneOf, func(claim string) bool {
+		v, ok := c.String(claim)
+		return ok && v != ""
+	}) {
+		return nil, auth.InvalidToken("the token is not accepted here",
+			fmt.Errorf("%w: the token carries none of the claims %q", auth.ErrInvalidToken, m.oneOf))
 	}
 	var out scopeSet
 	for _, cp := range m.scopeClaims {

@@ -53,10 +53,24 @@ func preset(name string, scopeClaims, defaultRoles []string, cfg PresetConfig, r
 //     the application permissions of an app-only (client credentials)
 //     token and the app roles assigned to a user, through RoleMap.
 //
-// The tenant ("tid") and the client ("azp" in v2, "appid" in v1) are the
-// validator's and tenancy's business, not the mapper's.
+// It rejects a token that carries neither "azp" (v2) nor "appid" (v1) as
+// a non-empty string: only access tokens carry the client that way. An
+// Entra ID token carries the user's app roles in "roles" too, has no
+// marker auth's validator could refuse it by (its header typ is "JWT"),
+// and its audience is the client's application ID, which is the API's
+// own when one app registration serves both; without this check its
+// roles became scopes, and an ID token, which a client may show to anyone
+// as proof of sign-in, worked as an access token.
+//
+// The tenant ("tid") and the client are otherwise the validator's and
+// tenancy's business, not the mapper's.
 func Entra(cfg PresetConfig) (*Mapper, error) {
-	return preset("Entra", []string{"scp"}, []string{"roles"}, cfg, nil)
+	m, err := preset("Entra", []string{"scp"}, []string{"roles"}, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.oneOf = []string{"azp", "appid"}
+	return m, nil
 }
 
 // Okta returns the mapper for access tokens of an Okta custom authorization
