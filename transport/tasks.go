@@ -288,3 +288,53 @@ func (b *taskBinding) option() server.ServerOption {
 		})
 	}
 }
+
+// hideTaskTools is a tool filter that keeps only the tools mcp-go runs
+// through its tool handler middlewares: the session's tools and the
+// server's AddTool tools. mcp-go v1.2.1 runs a tool registered with
+// AddTaskTool without them (executeTaskTool), so the tool budgets, the
+// audit of the call, the policy's authoritative check and the sealing of
+// requestState would all be skipped for it; it is hidden instead (fail
+// closed), and a call of it answers "tool not found". A tool registered
+// with AddTool and mcp.WithTaskSupport runs as a task through the
+// middlewares and is kept.
+func hideTaskTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+	srv := server.ServerFromContext(ctx)
+	if srv == nil {
+		return nil
+	}
+	var session map[string]server.ServerTool
+	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithTools); ok {
+		session = s.GetSessionTools()
+	}
+	// One lookup per tool at call time (a single tool); one copy of the
+	// server's tools for a list.
+	var registered map[string]*server.ServerTool
+	if len(tools) > 1 {
+		registered = srv.ListTools()
+	}
+	mediated := func(name string) bool {
+		if _, ok := session[name]; ok {
+			return true
+		}
+		if len(tools) > 1 {
+			return registered[name] != nil
+		}
+		return srv.GetTool(name) != nil
+	}
+	for i := range tools {
+		if mediated(tools[i].Name) {
+			continue
+		}
+		// Copy on the first hidden tool: the input may be shared.
+		out := make([]mcp.Tool, i, len(tools)-1)
+		copy(out, tools[:i])
+		for _, t := range tools[i+1:] {
+			if mediated(t.Name) {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	return tools
+}

@@ -508,7 +508,11 @@ func checkNamespaces(cfg Config) error {
 // layers, outermost first: audit (so it sees every refusal), the policy
 // (filters, authoritative middleware, early-denial hook), the sealing of
 // multi round-trip requestState (RequestStateConfig), the hooks that
-// bind tasks to their owners, then tool budgets. Pass them to
+// bind tasks to their owners, then tool budgets. Tools registered with
+// mcp-go's AddTaskTool are hidden from tools/list and tools/call (see
+// hideTaskTools): mcp-go runs their handlers without tool middleware, so
+// none of these layers would reach them; register a task-capable tool with
+// AddTool and mcp.WithTaskSupport instead. Pass them to
 // server.NewMCPServer after any server.WithHooks option (one after them
 // would drop those hooks: tasks would then be served to no one).
 func (g *Guard) ServerOptions() []server.ServerOption {
@@ -522,7 +526,7 @@ func (g *Guard) ServerOptions() []server.ServerOption {
 	}
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
 	opts = append(opts, g.sealer.options()...)
-	opts = append(opts, g.tasks.option())
+	opts = append(opts, g.tasks.option(), server.WithToolFilter(hideTaskTools))
 	if g.budgets != nil {
 		opts = append(opts, server.WithToolHandlerMiddleware(g.budgets.ToolMiddleware))
 	}
