@@ -505,7 +505,10 @@ func checkNamespaces(cfg Config) error {
 }
 
 // ServerOptions returns the mcp-go options that install the tool-level
-// layers, outermost first: audit (so it sees every refusal), the policy
+// layers, outermost first: audit (so it sees every refusal; a refusal
+// mcp-go answers before any middleware runs — a tool or prompt the
+// policy's filter hides, a request its request hook refuses — is recorded
+// by a request hook ahead of the policy's), the policy
 // (filters, authoritative middleware, early-denial hook), the sealing of
 // multi round-trip requestState (RequestStateConfig), the hooks that
 // bind tasks to their owners, then tool budgets. Tools registered with
@@ -523,6 +526,11 @@ func (g *Guard) ServerOptions() []server.ServerOption {
 			server.WithResourceHandlerMiddleware(g.cfg.Audit.ResourceMiddleware),
 			server.WithPromptHandlerMiddleware(g.cfg.Audit.PromptMiddleware),
 		)
+	}
+	if g.cfg.Audit != nil {
+		// Before the policy's hooks: it records the refusals they make.
+		d := &denialAudit{rec: g.cfg.Audit, policy: g.cfg.Policy, hook: g.cfg.Policy.RequestHook()}
+		opts = append(opts, d.option())
 	}
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
 	opts = append(opts, g.sealer.options()...)
