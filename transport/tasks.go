@@ -11,6 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/internal/listpage"
 	"github.com/mcpguard/mcpguard/tenancy"
@@ -126,7 +127,8 @@ func (m *MemoryTaskOwners) Len() int {
 //   - for tasks/get, tasks/result and tasks/cancel by anyone else, rewrites
 //     the task ID to one that cannot exist before mcp-go looks it up, so the
 //     answer is mcp-go's own "task not found" error, byte for byte the
-//     answer to an unknown task;
+//     answer to an unknown task, and, with Config.Audit, records an
+//     access_denied event with reason ReasonForeignTask;
 //   - for tasks/list, drops every task not bound to the caller from the
 //     result. With server.WithPaginationLimit the next cursor, which mcp-go
 //     makes of the page's last task ID, is moved to the last task kept; a
@@ -143,6 +145,7 @@ type taskBinding struct {
 	ttl    time.Duration
 	now    func() time.Time
 	key    []byte
+	audit  *audit.Recorder // records each use of a foreign task; nil: none
 }
 
 // noTask is a task ID mcp-go never issues (its IDs are UUIDs).
@@ -211,6 +214,26 @@ func (b *taskBinding) owns(ctx context.Context, taskID string) (mine, known bool
 	return hmac.Equal([]byte(owner), []byte(me)), true
 }
 
+// ReasonForeignTask is the audit reason of a tasks/get, tasks/result or
+// tasks/cancel naming a task another principal (or tenant) owns: an
+// access_denied event with the method, while the client gets the answer
+// to an unknown task.
+const ReasonForeignTask = "foreign_task"
+
+// guard rewrites *taskID to one that cannot exist unless the caller owns
+// the task, and records the use of a task whose owner is someone else.
+// An ID whose owner is unknown is not recorded: it may never have existed.
+func (b *taskBinding) guard(ctx context.Context, method string, taskID *string) {
+	mine, known := b.owns(ctx, *taskID)
+	if mine {
+		return
+	}
+	if known && b.audit != nil {
+		b.audit.Denial(ctx, method, "", ReasonForeignTask)
+	}
+	*taskID = noTask
+}
+
 // ownerWait bounds how long mayAnnounce waits for a new task's owner.
 const ownerWait = 64 * time.Millisecond
 
@@ -260,19 +283,13 @@ func (b *taskBinding) option() server.ServerOption {
 			}
 		})
 		h.AddBeforeGetTask(func(ctx context.Context, _ any, r *mcp.GetTaskRequest) {
-			if !b.mayUse(ctx, r.Params.TaskId) {
-				r.Params.TaskId = noTask
-			}
+			b.guard(ctx, "tasks/get", &r.Params.TaskId)
 		})
 		h.AddBeforeTaskResult(func(ctx context.Context, _ any, r *mcp.TaskResultRequest) {
-			if !b.mayUse(ctx, r.Params.TaskId) {
-				r.Params.TaskId = noTask
-			}
+			b.guard(ctx, "tasks/result", &r.Params.TaskId)
 		})
 		h.AddBeforeCancelTask(func(ctx context.Context, _ any, r *mcp.CancelTaskRequest) {
-			if !b.mayUse(ctx, r.Params.TaskId) {
-				r.Params.TaskId = noTask
-			}
+			b.guard(ctx, "tasks/cancel", &r.Params.TaskId)
 		})
 		h.AddAfterListTasks(func(ctx context.Context, _ any, _ *mcp.ListTasksRequest, r *mcp.ListTasksResult) {
 			if r == nil {

@@ -34,6 +34,12 @@ func newTaskStack(t *testing.T, httpOpts ...server.StreamableHTTPOption) *stack 
 // when setup is not nil, more tools.
 func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, setup func(*server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
 	t.Helper()
+	return newTaskStackCfg(t, nil, srvOpts, setup, httpOpts...)
+}
+
+// newTaskStackCfg is newTaskStackWith whose Config mutate may change first.
+func newTaskStackCfg(t *testing.T, mutate func(*Config), srvOpts []server.ServerOption, setup func(*server.MCPServer), httpOpts ...server.StreamableHTTPOption) *stack {
+	t.Helper()
 	idp := authtest.NewServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -47,7 +53,7 @@ func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, setup func(*s
 	require.NoError(t, err)
 	st.rec, err = audit.New(audit.Config{Sink: sink})
 	require.NoError(t, err)
-	st.guard, err = New(Config{
+	cfg := Config{
 		Resource:             st.url,
 		AuthorizationServers: []string{idp.Issuer()},
 		Validator:            v,
@@ -55,7 +61,11 @@ func newTaskStackWith(t *testing.T, srvOpts []server.ServerOption, setup func(*s
 		Tenancy:              res,
 		Audit:                st.rec,
 		HTTPOptions:          httpOpts,
-	})
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	st.guard, err = New(cfg)
 	require.NoError(t, err)
 	opts := append([]server.ServerOption{server.WithTaskCapabilities(true, true, true)}, srvOpts...)
 	srv := server.NewMCPServer("notes", "1.0", append(opts, st.guard.ServerOptions()...)...)
@@ -419,4 +429,32 @@ func TestTaskOwnerKeptForTaskTTL(t *testing.T) {
 	assert.Equal(t, time.Hour, b.keepFor(mcp.Task{}))
 	assert.Equal(t, 24*time.Hour, b.keepFor(mcp.Task{TTL: &day}))
 	assert.Equal(t, 10*365*24*time.Hour, b.keepFor(mcp.Task{TTL: &huge}))
+}
+
+// TestStackForeignTaskAudited: a tasks/get, tasks/result or tasks/cancel
+// naming another principal's task is answered as an unknown task, and the
+// refusal is recorded as a denial, in both eras.
+func TestStackForeignTaskAudited(t *testing.T) {
+	for _, version := range []string{mcp.ProtocolVersion20251125, mcp.ProtocolVersion20260728} {
+		t.Run(version, func(t *testing.T) {
+			st := newTaskStack(t)
+			alice := st.token(t, map[string]any{"sub": "alice", "scope": "notes:read"})
+			bob := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+			asid, bsid := "", ""
+			if version == mcp.ProtocolVersion20251125 {
+				asid, bsid = initSession(t, st, alice), initSession(t, st, bob)
+			}
+			id := createTask(t, st, alice, asid, version)
+			_, msg := rpc(t, st.url, bob, bsid, version, "tasks/get", map[string]any{"taskId": id})
+			require.Contains(t, msg, `"error"`)
+			require.NoError(t, st.rec.Close())
+			denied := 0
+			for _, e := range auditEvents(t, st) {
+				if e["decision"] == "deny" && e["subject"] == "bob" {
+					denied++
+				}
+			}
+			assert.Equal(t, 1, denied, "bob's probe of alice's task is audited: %s", st.audit.String())
+		})
+	}
 }

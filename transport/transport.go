@@ -325,6 +325,7 @@ func New(cfg Config) (_ *Guard, err error) {
 		return nil, fmt.Errorf("%w: Config.Tasks.TTL must not be negative", ErrConfig)
 	}
 	g.tasks = newTaskBinding(cfg.Tasks, g.sessions.key)
+	g.tasks.audit = cfg.Audit
 	if g.sealer, err = newRequestSealer(cfg.RequestState, g.sessions.key, cfg.Audit); err != nil {
 		return nil, err
 	}
