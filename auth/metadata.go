@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/server"
 
@@ -26,9 +27,11 @@ func ResourceMetadataURL(resource string) (string, error) {
 }
 
 // CheckResource reports whether resource is an acceptable protected
-// resource identifier: an absolute https URL without fragment or user info
-// (RFC 9728 §1.2, RFC 8707 §2), or http when the host is a loopback
-// address or "localhost".
+// resource identifier: an absolute https URL without query, fragment or
+// user info (RFC 9728 §1.2, RFC 8707 §2), or http when the host is a
+// loopback address or "localhost", whose path holds no percent-encoding
+// and only the characters RFC 3986 allows unencoded (the path is the
+// http.ServeMux pattern the endpoint is mounted at).
 func CheckResource(resource string) error {
 	_, err := parseResource(resource)
 	return err
@@ -45,7 +48,29 @@ func parseResource(resource string) (*url.URL, error) {
 	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("%w: resource %q: plain http is allowed only for loopback hosts; use https", ErrConfig, resource)
 	}
+	if !plainPath(u) {
+		return nil, fmt.Errorf("%w: resource %q: the path may hold only letters, digits, '/' and -._~!$&'()*+,;=:@, without percent-encoding", ErrConfig, resource)
+	}
 	return u, nil
+}
+
+// plainPath reports whether u's path is made of RFC 3986 pchar other than
+// percent-encoding, and '/'. The path is also the http.ServeMux pattern
+// the endpoint and its metadata are mounted at, where a space starts a
+// method, braces make a wildcard and an escape may stand for '/': such a
+// resource made MountMetadata panic or the endpoint answer at other paths.
+func plainPath(u *url.URL) bool {
+	if u.EscapedPath() != u.Path {
+		return false
+	}
+	for i := 0; i < len(u.Path); i++ {
+		c := u.Path[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // MetadataConfig is mcp-go's RFC 9728 metadata document, reused as is.

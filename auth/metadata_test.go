@@ -27,6 +27,15 @@ func TestResourceMetadataURL(t *testing.T) {
 		{resource: "https://mcp.example.com/mcp#frag", wantErr: "fragment"},
 		{resource: "https://mcp.example.com/mcp?x=1", wantErr: "query"},
 		{resource: "ftp://mcp.example.com/mcp", wantErr: "absolute http(s)"},
+		// The path is a ServeMux pattern: a space made MountMetadata panic,
+		// braces a wildcard serving every path, an escape another path.
+		{resource: "https://mcp.example.com/a%20b", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/GET /mcp", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/{id}", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/%7Bid%7D", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/a%2Fb", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/%6Dcp", wantErr: "percent-encoding"},
+		{resource: "https://mcp.example.com/v1/mcp-server_2.x~:@", want: "https://mcp.example.com/.well-known/oauth-protected-resource/v1/mcp-server_2.x~:@"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.resource, func(t *testing.T) {
