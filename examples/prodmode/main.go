@@ -525,6 +525,11 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		if strings.ContainsFunc(a, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
 			return config{}, fmt.Errorf("MCPGUARD_AUDIENCE: %q is not an audience (comma-separated identifiers, no spaces)", a)
 		}
+		if strings.Contains(a, "*") {
+			// Audiences are compared exactly: "*" would not widen the
+			// check, only accept tokens whose aud is that literal string.
+			return config{}, fmt.Errorf("MCPGUARD_AUDIENCE: %q: wildcards are not audiences; list each identifier this server is known by", a)
+		}
 		cfg.audiences = append(cfg.audiences, a)
 	}
 

@@ -261,6 +261,8 @@ func TestConfigErrors(t *testing.T) {
 		{"public address, loopback http resource", map[string]string{"MCPGUARD_ADDR": "0.0.0.0:8080", "MCPGUARD_RESOURCE": "http://127.0.0.1:8080/mcp"}, "must be https"},
 		{"all interfaces, loopback http resource", map[string]string{"MCPGUARD_ADDR": ":8080", "MCPGUARD_RESOURCE": "http://localhost:8080/mcp"}, "must be https"},
 		{"audience with space", map[string]string{"MCPGUARD_AUDIENCE": "api://notes, a b"}, "MCPGUARD_AUDIENCE"},
+		{"audience wildcard", map[string]string{"MCPGUARD_AUDIENCE": "api://notes,*"}, "MCPGUARD_AUDIENCE"},
+		{"audience with a wildcard", map[string]string{"MCPGUARD_AUDIENCE": "api://*"}, "MCPGUARD_AUDIENCE"},
 		{"tenant claim control char", map[string]string{"MCPGUARD_TENANT_CLAIM": "org\x01id"}, "MCPGUARD_TENANT_CLAIM"},
 		{"rate zero", map[string]string{"MCPGUARD_RATE_LIMIT": "0"}, "MCPGUARD_RATE_LIMIT"},
 		{"rate negative", map[string]string{"MCPGUARD_RATE_LIMIT": "-3"}, "MCPGUARD_RATE_LIMIT"},
