@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"github.com/mark3labs/mcp-go/mcp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,5 +59,28 @@ func TestStackPolicyDenialAudited(t *testing.T) {
 				assert.Equal(t, 1, denied, "the refusal is audited once: %s", st.audit.String())
 			})
 		}
+	}
+}
+
+// TestStackCompletionDenialAudited: a completion/complete the policy's
+// request hook refuses is recorded as a denial naming the method, in both
+// eras.
+func TestStackCompletionDenialAudited(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			st := newMediationStack(t, nil)
+			reader := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+			c := st.connect(t, reader, era)
+			_, err := complete(c, mcp.PromptReference{Type: "ref/prompt", Name: "admin_digest"})
+			require.Error(t, err)
+			require.NoError(t, st.rec.Close())
+			denied := 0
+			for _, e := range auditEvents(t, st) {
+				if e["decision"] == "deny" && e["method"] == "completion/complete" && e["subject"] == "bob" {
+					denied++
+				}
+			}
+			assert.Equal(t, 1, denied, "the refused completion is audited once: %s", st.audit.String())
+		})
 	}
 }
