@@ -5,7 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -306,52 +308,67 @@ func (b *taskBinding) option() server.ServerOption {
 	}
 }
 
-// hideTaskTools is a tool filter that keeps only the tools mcp-go runs
-// through its tool handler middlewares: the session's tools and the
-// server's AddTool tools. mcp-go v1.2.1 runs a tool registered with
-// AddTaskTool without them (executeTaskTool), so the tool budgets, the
-// audit of the call, the policy's authoritative check and the sealing of
-// requestState would all be skipped for it; it is hidden instead (fail
-// closed), and a call of it answers "tool not found". A tool registered
-// with AddTool and mcp.WithTaskSupport runs as a task through the
-// middlewares and is kept.
-func hideTaskTools(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
+// taskTools is a tool filter that keeps only the tools mcp-go runs
+// through its tool handler middlewares: the server's AddTool tools and the
+// session's tools. mcp-go v1.2.1 runs a tool registered with AddTaskTool
+// without them (executeTaskTool), so the tool budgets, the audit of the
+// call, the policy's authoritative check and the sealing of requestState
+// would all be skipped for it; it is hidden instead (fail closed), a call
+// of it answers "tool not found", and the Guard's logger says why, once. A
+// tool registered with AddTool and mcp.WithTaskSupport runs as a task
+// through the middlewares and is kept.
+type taskTools struct {
+	log    func() *slog.Logger
+	warned atomic.Bool
+}
+
+func (f *taskTools) filter(ctx context.Context, tools []mcp.Tool) []mcp.Tool {
 	srv := server.ServerFromContext(ctx)
 	if srv == nil {
 		return nil
 	}
+	if len(tools) == 1 {
+		// A call: one lookup, the session's tools only when the server has
+		// no such tool (mcp-go refuses a task tool named as a server tool).
+		if srv.GetTool(tools[0].Name) != nil || inSession(ctx, tools[0].Name) {
+			return tools
+		}
+		f.hidden(tools[0].Name)
+		return nil
+	}
+	registered := srv.ListTools()
 	var session map[string]server.ServerTool
 	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithTools); ok {
 		session = s.GetSessionTools()
 	}
-	// One lookup per tool at call time (a single tool); one copy of the
-	// server's tools for a list.
-	var registered map[string]*server.ServerTool
-	if len(tools) > 1 {
-		registered = srv.ListTools()
+	out := tools[:0:0] // a copy: the input may be shared
+	for _, t := range tools {
+		_, mine := session[t.Name]
+		if mine || registered[t.Name] != nil {
+			out = append(out, t)
+		} else {
+			f.hidden(t.Name)
+		}
 	}
-	mediated := func(name string) bool {
-		if _, ok := session[name]; ok {
-			return true
-		}
-		if len(tools) > 1 {
-			return registered[name] != nil
-		}
-		return srv.GetTool(name) != nil
+	if len(out) == len(tools) {
+		return tools
 	}
-	for i := range tools {
-		if mediated(tools[i].Name) {
-			continue
-		}
-		// Copy on the first hidden tool: the input may be shared.
-		out := make([]mcp.Tool, i, len(tools)-1)
-		copy(out, tools[:i])
-		for _, t := range tools[i+1:] {
-			if mediated(t.Name) {
-				out = append(out, t)
-			}
-		}
-		return out
+	return out
+}
+
+func inSession(ctx context.Context, name string) bool {
+	s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithTools)
+	if !ok {
+		return false
 	}
-	return tools
+	_, ok = s.GetSessionTools()[name]
+	return ok
+}
+
+// hidden says, the first time only, that a task tool is hidden and why.
+func (f *taskTools) hidden(name string) {
+	if f.warned.CompareAndSwap(false, true) {
+		f.log().Warn("mcpguard: a tool registered with mcp-go's AddTaskTool is hidden: mcp-go runs it without tool middleware, so no policy check, budget or audit would reach it; register it with AddTool and mcp.WithTaskSupport",
+			"tool", name)
+	}
 }

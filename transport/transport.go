@@ -513,8 +513,8 @@ func checkNamespaces(cfg Config) error {
 // (filters, authoritative middleware, early-denial hook), the sealing of
 // multi round-trip requestState (RequestStateConfig), the hooks that
 // bind tasks to their owners, then tool budgets. Tools registered with
-// mcp-go's AddTaskTool are hidden from tools/list and tools/call (see
-// hideTaskTools): mcp-go runs their handlers without tool middleware, so
+// mcp-go's AddTaskTool are hidden from tools/list and tools/call, and the
+// Logger says so once: mcp-go runs their handlers without tool middleware, so
 // none of these layers would reach them; register a task-capable tool with
 // AddTool and mcp.WithTaskSupport instead. Pass them to
 // server.NewMCPServer after any server.WithHooks option (one after them
@@ -522,20 +522,19 @@ func checkNamespaces(cfg Config) error {
 func (g *Guard) ServerOptions() []server.ServerOption {
 	var opts []server.ServerOption
 	if g.cfg.Audit != nil {
+		// The request hook before the policy's: it records the refusals
+		// they make.
+		d := &denialAudit{rec: g.cfg.Audit, policy: g.cfg.Policy, hook: g.cfg.Policy.RequestHook()}
 		opts = append(opts,
 			server.WithToolHandlerMiddleware(g.cfg.Audit.ToolMiddleware),
 			server.WithResourceHandlerMiddleware(g.cfg.Audit.ResourceMiddleware),
 			server.WithPromptHandlerMiddleware(g.cfg.Audit.PromptMiddleware),
+			d.option(),
 		)
-	}
-	if g.cfg.Audit != nil {
-		// Before the policy's hooks: it records the refusals they make.
-		d := &denialAudit{rec: g.cfg.Audit, policy: g.cfg.Policy, hook: g.cfg.Policy.RequestHook()}
-		opts = append(opts, d.option())
 	}
 	opts = append(opts, g.cfg.Policy.ServerOptions()...)
 	opts = append(opts, g.sealer.options()...)
-	opts = append(opts, g.tasks.option(), server.WithToolFilter(hideTaskTools))
+	opts = append(opts, g.tasks.option(), server.WithToolFilter((&taskTools{log: g.logger}).filter))
 	if g.budgets != nil {
 		opts = append(opts, server.WithToolHandlerMiddleware(g.budgets.ToolMiddleware))
 	}
