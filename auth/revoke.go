@@ -481,13 +481,18 @@ func (s *RevocationSet) live(i int, d RevocationDigest, p *Principal, now time.T
 	return e.Kind != RevokeSubject || p.IssuedAt.IsZero() || p.IssuedAt.Before(e.Before)
 }
 
-// horizon refuses a token that could outlive a revocation entry.
+// horizon refuses a token that could outlive a revocation entry. An
+// entry lives MaxTokenLifetime + MaxLeeway (s.lifetime) and a validator
+// accepts a token until exp plus its leeway (at most MaxLeeway), so the
+// token may live MaxTokenLifetime, not s.lifetime: that margin is the
+// leeway's.
 func (s *RevocationSet) horizon(p *Principal, now time.Time) *Error {
+	maxLife := s.lifetime - MaxLeeway
 	switch {
 	case p.Expiry.IsZero():
 		return InvalidToken(descRevokedHorizon, fmt.Errorf("%w: %w: the token has no expiry", ErrInvalidToken, ErrRevocationHorizon))
-	case p.Expiry.Sub(now) > s.lifetime, !p.IssuedAt.IsZero() && p.Expiry.Sub(p.IssuedAt) > s.lifetime:
-		return InvalidToken(descRevokedHorizon, fmt.Errorf("%w: %w: the token lives longer than MaxTokenLifetime (%v)", ErrInvalidToken, ErrRevocationHorizon, s.lifetime-MaxLeeway))
+	case p.Expiry.Sub(now) > maxLife, !p.IssuedAt.IsZero() && p.Expiry.Sub(p.IssuedAt) > maxLife:
+		return InvalidToken(descRevokedHorizon, fmt.Errorf("%w: %w: the token lives longer than MaxTokenLifetime (%v)", ErrInvalidToken, ErrRevocationHorizon, maxLife))
 	}
 	return nil
 }
