@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -119,8 +120,11 @@ type DPoPConfig struct {
 	Window time.Duration
 	// Replay remembers the jti of every accepted proof for Window, so that
 	// no proof is accepted twice. Nil means a new MemoryReplayStore of
-	// DefaultReplayCapacity entries (one per process: use a shared store
-	// behind several replicas).
+	// DefaultReplayCapacity entries, this validator's own: validators that
+	// may be shown the same proof need one shared store — a store in Redis
+	// behind several replicas, and one store (a comparable value, such as a
+	// pointer) for DualConfig's Service and Direct, which NewDualValidator
+	// checks.
 	Replay ReplayStore
 
 	// RequireNonce makes every proof carry a nonce this server issued
@@ -223,6 +227,23 @@ func (d *dpopPolicy) modeOf() DPoPMode {
 		return DPoPDisabled
 	}
 	return d.mode
+}
+
+// replayStores returns the store the policy records proofs in; none when
+// DPoP is disabled.
+func (d *dpopPolicy) replayStores() []ReplayStore {
+	if d == nil || d.mode == DPoPDisabled {
+		return nil
+	}
+	return []ReplayStore{d.replay}
+}
+
+// identical reports whether a and b are the same value (one store, one
+// validator) without the panic of == on values that are not comparable,
+// such as a func adapter: those are never identical.
+func identical(a, b any) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.IsValid() && vb.IsValid() && va.Type() == vb.Type() && va.Comparable() && va.Equal(vb)
 }
 
 func (d *dpopPolicy) algorithms() []string {

@@ -62,7 +62,10 @@ type DualConfig struct {
 	// Direct, when set, validates requests that carry no user-token
 	// header (a user calling directly, or a service acting as itself), as
 	// Middleware would. Nil refuses them: every request must then come
-	// from an allowed service with a user token.
+	// from an allowed service with a user token. When Direct and Service
+	// are different validators that both check DPoP proofs, they must
+	// record them in one DPoPConfig.Replay store, or a proof accepted on
+	// one path could be replayed on the other.
 	Direct Validator
 }
 
@@ -128,6 +131,11 @@ func NewDualValidator(cfg DualConfig) (*DualValidator, error) {
 			return nil, cfgErr("UserIssuers", "service %q may present no user issuer (set UserIssuers or ServiceUserIssuers)", id)
 		}
 		d.clients[id] = slices.Clone(issuers)
+	}
+	if cfg.Direct != nil && !identical(cfg.Direct, cfg.Service) && !sameReplayStores(cfg.Service, cfg.Direct) {
+		// The same token and proof can be sent on either path; a proof the
+		// service's store remembers must not be news to the direct one.
+		return nil, cfgErr("Direct", "its DPoP proofs are recorded in another replay store than Service's, so a proof accepted on one path could be replayed on the other: give both the same DPoPConfig.Replay (or use one validator)")
 	}
 	if cfg.Header != "" {
 		if !isHeaderName(cfg.Header) {
@@ -435,4 +443,61 @@ func isCredentialHeader(canonical string) bool {
 		return true
 	}
 	return false
+}
+
+// replayHolder is implemented by the validators of this package that check
+// DPoP proofs: the replay stores their proofs are recorded in (none when
+// DPoP is disabled).
+type replayHolder interface {
+	replayStores() []ReplayStore
+}
+
+func (v *JWTValidator) replayStores() []ReplayStore           { return v.dpop.replayStores() }
+func (v *IntrospectionValidator) replayStores() []ReplayStore { return v.dpop.replayStores() }
+
+// replayStores are those of the chain's validators.
+func (c *ChainValidator) replayStores() []ReplayStore {
+	var out []ReplayStore
+	for _, v := range [...]Validator{c.jwt, c.opaque} {
+		if h, ok := v.(replayHolder); ok {
+			out = append(out, h.replayStores()...)
+		}
+	}
+	return out
+}
+
+// sameReplayStores reports whether a and b, the two validators of one
+// request's Authorization credential, cannot disagree on whether a proof
+// was seen: at most one of them checks proofs, or every store of each is a
+// store of the other. A validator of another package that accepts DPoP
+// cannot show its store and so never passes.
+func sameReplayStores(a, b Validator) bool {
+	stores := func(v Validator) (s []ReplayStore, known bool) {
+		dv, ok := v.(DPoPValidator)
+		if !ok || dv.DPoPMode() == DPoPDisabled {
+			return nil, true
+		}
+		h, ok := v.(replayHolder)
+		if !ok {
+			return nil, false
+		}
+		return h.replayStores(), true
+	}
+	sa, ka := stores(a)
+	sb, kb := stores(b)
+	switch {
+	case len(sa) == 0 && ka || len(sb) == 0 && kb:
+		return true
+	case !ka || !kb:
+		return false
+	}
+	covers := func(x, y []ReplayStore) bool {
+		for _, s := range x {
+			if !slices.ContainsFunc(y, func(t ReplayStore) bool { return identical(s, t) }) {
+				return false
+			}
+		}
+		return true
+	}
+	return covers(sa, sb) && covers(sb, sa)
 }
