@@ -200,12 +200,22 @@ func sessionless(r *http.Request) bool {
 	return false
 }
 
+// isInitializeBody reports whether mcp-go reads body as an initialize
+// request. A body Peek refuses is read as mcp-go reads it (decodeRouting):
+// one Peek finds ambiguous is refused later, by step-up, yet must be
+// counted here all the same. Without a backslash, an initialize names its
+// method in plain bytes; with one, the method may be written with escapes
+// ("initiali\u007ae"), which such a test missed (found in review: an
+// initialize carrying the caller's session ID went uncounted and untagged).
 func isInitializeBody(ctx context.Context, body []byte) bool {
-	if !bytes.Contains(body, []byte("initialize")) {
+	if !bytes.Contains(body, []byte("initialize")) && bytes.IndexByte(body, '\\') < 0 {
 		return false
 	}
 	msg, err := jsonrpc.PeekMemo(ctx, body)
-	return err == nil && msg.Method == string(mcp.MethodInitialize)
+	if err != nil {
+		msg, _ = decodeRouting(body)
+	}
+	return msg.Method == string(mcp.MethodInitialize)
 }
 
 // storeUnavailable answers a session store failure: fail closed.
