@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -75,4 +76,35 @@ func TestStackEscapedInitializeCapped(t *testing.T) {
 	assert.Equal(t, http.StatusOK, rawSession(t, http.MethodPost, st.url, bob, bsid, ping), "bob's session serves bob")
 	assert.Equal(t, http.StatusNotFound, rawSession(t, http.MethodPost, st.url, alice, bsid, ping), "and no one else")
 	assert.Equal(t, http.StatusTooManyRequests, postInit(t, st.url, bob, "", "initialize").StatusCode, "and counts against his cap")
+}
+
+// TestStackRefusalIDIsJSON: the edge's JSON-RPC refusals echo the request's
+// id only when it is one JSON string or number. The id was echoed as Peek
+// found it, and Peek does not validate a body mcp-go would refuse, so a
+// body such as {"id":1"x":"y",…} got a response whose id was 1"x":"y",
+// with members of the client's choosing, and {"id":"\q"} one that was not
+// JSON at all (found in review). Such an id is now answered as null, as
+// mcp-go answers a body it cannot parse.
+func TestStackRefusalIDIsJSON(t *testing.T) {
+	st := newStack(t, nil)
+	tok := st.token(t, map[string]any{"sub": "bob", "scope": "notes:read"})
+	for _, era := range eras {
+		t.Run(era, func(t *testing.T) {
+			for _, tc := range []struct{ id, want string }{
+				{`7`, `7`},
+				{`"a-7"`, `"a-7"`},
+				{`-1.5e3`, `-1.5e3`},
+				{`1"x":"y"`, `null`},
+				{`1"injected":true`, `null`},
+				{`"\q"`, `null`},
+				{`01`, `null`},
+				{`-`, `null`},
+			} {
+				body := `{"jsonrpc":"2.0","id":` + tc.id + `,"method":"future/method","params":{}}`
+				_, got := postRPC(t, st, tok, era, "", "future/method", body)
+				assert.True(t, json.Valid([]byte(got)), "id %s: %s", tc.id, got)
+				assert.JSONEq(t, `{"jsonrpc":"2.0","id":`+tc.want+`,"error":{"code":-32601,"message":"method not found"}}`, got, "id %s", tc.id)
+			}
+		})
+	}
 }

@@ -169,9 +169,13 @@ func writeRPCError(w http.ResponseWriter, status, code int, message string) {
 }
 
 // writeRPCErrorID writes a JSON-RPC error answering the request whose raw
-// id (as jsonrpc.Peek returned it: one JSON value) is id; nil means null.
+// id (as jsonrpc.Peek returned it) is id; nil means null. Peek does not
+// validate what it skips, so in a body mcp-go would refuse the id may be
+// no JSON value at all ({"id":1"x":"y",…}: members of the client's choosing
+// in the answer); such an id, like one that is neither a string nor a
+// number, is answered as null.
 func writeRPCErrorID(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
-	if len(id) == 0 || !(id[0] == '"' || id[0] == '-' || '0' <= id[0] && id[0] <= '9') {
+	if len(id) == 0 || !(id[0] == '"' || id[0] == '-' || '0' <= id[0] && id[0] <= '9') || !json.Valid(id) {
 		id = json.RawMessage("null") // JSON-RPC ids are strings or numbers
 	}
 	w.Header().Set("Content-Type", "application/json")
