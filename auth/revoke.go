@@ -148,6 +148,11 @@ type RevokerConfig struct {
 	// longer, or has no exp, is refused with ErrRevocationHorizon, since
 	// its revocation could be forgotten before it expires; a token
 	// without iat must not have more than MaxTokenLifetime left to run.
+	// That bound is all there is for a token without iat: one revoked
+	// while it still had more than MaxTokenLifetime to run (refused then
+	// by this rule) is served again once its entry expires, if it still
+	// has MaxTokenLifetime or less to run. The IdPs of authz's presets put
+	// iat in every access token.
 	// Zero means DefaultMaxTokenLifetime (24 h); at most
 	// MaxMaxTokenLifetime.
 	MaxTokenLifetime time.Duration
