@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,13 +67,17 @@ type RequestStateConfig struct {
 // use.
 type requestSealer struct {
 	aead  cipher.AEAD
+	aad   []byte // requestStateAAD and the resource
 	ttl   time.Duration
 	max   int
 	now   func() time.Time
 	audit *audit.Recorder
 }
 
-func newRequestSealer(cfg RequestStateConfig, sessionKey []byte, rec *audit.Recorder) (*requestSealer, error) {
+// newRequestSealer binds what it seals to resource too, so that Guards of
+// two resources that share a key (Config.SessionKey, or RequestState.Key)
+// do not open each other's state.
+func newRequestSealer(cfg RequestStateConfig, sessionKey []byte, resource string, rec *audit.Recorder) (*requestSealer, error) {
 	key := cfg.Key
 	switch {
 	case key == nil:
@@ -106,7 +111,8 @@ func newRequestSealer(cfg RequestStateConfig, sessionKey []byte, rec *audit.Reco
 	if err != nil {
 		return nil, err
 	}
-	return &requestSealer{aead: aead, ttl: cfg.TTL, max: cfg.MaxBytes, now: cfg.Now, audit: rec}, nil
+	aad := append(append(slices.Clip(requestStateAAD), 0), resource...)
+	return &requestSealer{aead: aead, aad: aad, ttl: cfg.TTL, max: cfg.MaxBytes, now: cfg.Now, audit: rec}, nil
 }
 
 // sealedState is what a sealed requestState holds. It is only ever read
@@ -169,7 +175,8 @@ func requestDigest(method, name string, args any, raw json.RawMessage) ([]byte, 
 	return h.Sum(nil), nil
 }
 
-// aad binds the ciphertext to its purpose.
+// requestStateAAD binds the ciphertext to its purpose; the resource
+// follows it, after a zero byte.
 var requestStateAAD = []byte("mcpguard requestState v1")
 
 // seal wraps state for the request in ctx.
@@ -190,7 +197,7 @@ func (s *requestSealer) seal(ctx context.Context, digest []byte, state string) (
 	if _, err := rand.Read(buf); err != nil {
 		return "", err
 	}
-	buf = s.aead.Seal(buf, buf[:ns], plain, requestStateAAD)
+	buf = s.aead.Seal(buf, buf[:ns], plain, s.aad)
 	return requestStatePrefix + base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
@@ -219,7 +226,7 @@ func (s *requestSealer) open(ctx context.Context, digest []byte, sealed string) 
 	if err != nil || len(raw) < ns+s.aead.Overhead() {
 		return "", stateMalformed
 	}
-	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], requestStateAAD)
+	plain, err := s.aead.Open(nil, raw[:ns], raw[ns:], s.aad)
 	if err != nil {
 		return "", stateTampered
 	}

@@ -15,7 +15,7 @@ import (
 
 func testSealer(t testing.TB, cfg RequestStateConfig) *requestSealer {
 	t.Helper()
-	s, err := newRequestSealer(cfg, make([]byte, 32), nil)
+	s, err := newRequestSealer(cfg, make([]byte, 32), "https://mcp.example/mcp", nil)
 	require.NoError(t, err)
 	return s
 }
@@ -37,7 +37,7 @@ func TestRequestStateConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newRequestSealer(tt.cfg, make([]byte, 32), nil)
+			_, err := newRequestSealer(tt.cfg, make([]byte, 32), "https://mcp.example/mcp", nil)
 			require.ErrorIs(t, err, ErrConfig)
 			assert.Contains(t, err.Error(), tt.err)
 		})
@@ -110,7 +110,15 @@ func TestRequestStateSealOpen(t *testing.T) {
 		assert.Equal(t, stateExpired, reason)
 	})
 	t.Run("another key", func(t *testing.T) {
-		o, err := newRequestSealer(RequestStateConfig{}, []byte(strings.Repeat("k", 32)), nil)
+		o, err := newRequestSealer(RequestStateConfig{}, []byte(strings.Repeat("k", 32)), "https://mcp.example/mcp", nil)
+		require.NoError(t, err)
+		_, reason := o.open(alice, digest, again)
+		assert.Equal(t, stateTampered, reason)
+	})
+	t.Run("another resource with the same key", func(t *testing.T) {
+		// Found in review: the resource was not bound, so the Guard of
+		// another resource sharing the key opened this one's state.
+		o, err := newRequestSealer(RequestStateConfig{}, make([]byte, 32), "https://other.example/mcp", nil)
 		require.NoError(t, err)
 		_, reason := o.open(alice, digest, again)
 		assert.Equal(t, stateTampered, reason)

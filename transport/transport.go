@@ -326,7 +326,7 @@ func New(cfg Config) (_ *Guard, err error) {
 	}
 	g.tasks = newTaskBinding(cfg.Tasks, g.sessions.key)
 	g.tasks.audit = cfg.Audit
-	if g.sealer, err = newRequestSealer(cfg.RequestState, g.sessions.key, cfg.Audit); err != nil {
+	if g.sealer, err = newRequestSealer(cfg.RequestState, g.sessions.key, cfg.Resource, cfg.Audit); err != nil {
 		return nil, err
 	}
 	if cfg.Auth.ResourceMetadataURL != "" && cfg.Auth.ResourceMetadataURL != g.metaURL {
