@@ -69,6 +69,11 @@
 // response filter drops, from every event stream it serves, each
 // announcement of a task the stream's caller does not own. A task whose
 // owner is unknown (forgotten, or the store failed) is served to no one.
+// A tool registered with mcp-go's AddTaskTool is hidden from tools/list
+// and tools/call, since mcp-go runs it without tool middleware (no policy
+// check, budget, audit or requestState sealing would reach it); register a
+// task-capable tool with AddTool and mcp.WithTaskSupport, which runs as a
+// task through every layer.
 // StdioIdentity gives a stdio server the same identity, policy and audit
 // path.
 //
