@@ -26,19 +26,34 @@ import (
 // hidden.
 //
 // With server.WithPaginationLimit mcp-go cuts pages before the hooks run,
-// and its next cursor encodes the name of the page's last entry. The hooks
-// point the cursor at the last entry still listed instead, so that it never
-// names a hidden one; a page whose entries are all hidden ends the listing
-// (fail closed: entries after it are not listed, though still readable).
+// and its next cursor encodes the name of the page's last entry. Narrowing
+// such a page would tell a caller with crafted cursors how many hidden
+// entries lie after a name (which spells out hidden names, one guess at a
+// time) and would lose the entries after a page of hidden ones. So for
+// resources/list, a full page with an entry hidden is replaced by the page
+// mcp-go would cut from the readable resources alone (the server's and the
+// session's): what the caller gets depends on what it may read and nothing
+// else. mcp-go has no way to list resource templates from outside, so a
+// template page is narrowed: its cursor is pointed at the last template
+// still listed, never a hidden one, and a page whose templates are all
+// hidden ends the listing (fail closed: templates after it are not listed,
+// though still readable).
 func (pl *Policy) addListHooks(h *server.Hooks) {
-	h.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+	h.AddAfterListResources(func(ctx context.Context, _ any, req *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 		if res == nil {
 			return
 		}
 		p, _ := auth.FromContext(ctx)
-		res.Resources, res.NextCursor = listpage.Narrow(res.Resources, res.NextCursor, func(r mcp.Resource) bool {
-			return pl.allowsResource(p, r.URI)
-		})
+		allows := func(r mcp.Resource) bool { return pl.allowsResource(p, r.URI) }
+		if res.NextCursor != "" && req != nil && !listpage.AllAllowed(res.Resources, allows) {
+			// mcp-go cut a full page (its limit is the page's length) with
+			// entries hidden: page the readable resources instead.
+			if page, next, ok := listpage.Repage(readableResources(ctx, allows), req.Params.Cursor, len(res.Resources)); ok {
+				res.Resources, res.NextCursor = page, next
+				return
+			}
+		}
+		res.Resources, res.NextCursor = listpage.Narrow(res.Resources, res.NextCursor, allows)
 	})
 	h.AddAfterListResourceTemplates(func(ctx context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
 		if res == nil {
@@ -49,6 +64,32 @@ func (pl *Policy) addListHooks(h *server.Hooks) {
 			return t.URITemplate != nil && t.URITemplate.Template != nil && pl.allowsTemplate(p, t.URITemplate.Raw())
 		})
 	})
+}
+
+// readableResources returns the resources mcp-go lists in ctx (the
+// server's, with the session's in their place by URI, as
+// handleListResources merges them) that allows keeps.
+func readableResources(ctx context.Context, allows func(mcp.Resource) bool) []mcp.Resource {
+	srv := server.ServerFromContext(ctx)
+	if srv == nil {
+		return nil
+	}
+	all := make(map[string]mcp.Resource)
+	for uri, r := range srv.ListResources() {
+		all[uri] = r.Resource
+	}
+	if s, ok := server.ClientSessionFromContext(ctx).(server.SessionWithResources); ok {
+		for uri, r := range s.GetSessionResources() {
+			all[uri] = r.Resource
+		}
+	}
+	out := make([]mcp.Resource, 0, len(all))
+	for _, r := range all {
+		if allows(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // allowsResource reports whether p may read uri.

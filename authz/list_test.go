@@ -120,11 +120,14 @@ func TestResourceListsPagination(t *testing.T) {
 	srv := listServer(t, 2)
 	cursorOf := func(name string) string { return base64.StdEncoding.EncodeToString([]byte(name)) }
 
-	// Page 1 is a-readme, b-keys: b-keys is hidden, the cursor moves back.
+	// mcp-go's first page is a-readme, b-keys, and b-keys is hidden: the
+	// page is cut from the readable resources instead, a-readme and d-todo
+	// (past the hidden b-keys and c-escrow, which narrowing mcp-go's page
+	// would have lost), with the cursor at d-todo.
 	p1 := listCall(t, srv, reader, "resources/list", "")
-	assert.Equal(t, []string{"a-readme"}, p1.names)
-	assert.Equal(t, cursorOf("a-readme"), p1.cursor)
-	// Page 2 is b-keys, c-escrow: all hidden, the listing ends.
+	assert.Equal(t, []string{"a-readme", "d-todo"}, p1.names)
+	assert.Equal(t, cursorOf("d-todo"), p1.cursor)
+	// After d-todo, mcp-go cuts e-encoded, f-other: nothing is readable.
 	p2 := listCall(t, srv, reader, "resources/list", p1.cursor)
 	assert.Empty(t, p2.names)
 	assert.Empty(t, p2.cursor, "no cursor names a hidden entry")
@@ -160,3 +163,49 @@ func TestResourceListsPagination(t *testing.T) {
 }
 
 var _ = authz.MethodFiltered
+
+// TestResourceListCursorOracle: with a page size, what a caller gets for
+// any cursor, crafted or not, is what it would get if the resources it may
+// not read did not exist. Before, mcp-go's page was cut first and narrowed
+// after: a crafted cursor just before a guessed name got a shorter page
+// when a hidden resource bore that name, which spells out hidden names
+// one guess at a time (found in review).
+func TestResourceListCursorOracle(t *testing.T) {
+	read := func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) { return nil, nil }
+	build := func(hidden bool) *server.MCPServer {
+		pl := notesPolicy(t, nil)
+		srv := server.NewMCPServer("notes", "1", append([]server.ServerOption{
+			server.WithResourceCapabilities(false, false), server.WithPaginationLimit(2),
+		}, pl.ServerOptions()...)...)
+		for _, name := range []string{"alpha", "beta", "tango", "uniform", "victor"} {
+			srv.AddResource(mcp.NewResource("notes://public/"+name, name), read)
+		}
+		if hidden {
+			for _, name := range []string{"secret-merger", "secret-payroll", "zulu-keys"} {
+				srv.AddResource(mcp.NewResource("notes://private/"+name, name), read)
+			}
+		}
+		return srv
+	}
+	with, without := build(true), build(false)
+	for _, after := range []string{"", "a", "beta", "s", "secret-m", "secret-merger", "secret-n", "secret-p", "sf", "t", "victor", "z", "zz"} {
+		cursor := ""
+		if after != "" {
+			cursor = base64.StdEncoding.EncodeToString([]byte(after))
+		}
+		want := listCall(t, without, reader, "resources/list", cursor)
+		got := listCall(t, with, reader, "resources/list", cursor)
+		assert.Equal(t, want, got, "cursor after %q", after)
+	}
+	// Paging through from the start lists every readable resource.
+	var all []string
+	for cursor, pages := "", 0; ; pages++ {
+		require.Less(t, pages, 10, "the listing ends")
+		pg := listCall(t, with, reader, "resources/list", cursor)
+		all = append(all, pg.names...)
+		if cursor = pg.cursor; cursor == "" {
+			break
+		}
+	}
+	assert.Equal(t, []string{"alpha", "beta", "tango", "uniform", "victor"}, all)
+}

@@ -48,3 +48,44 @@ func TestNarrow(t *testing.T) {
 		})
 	}
 }
+
+type named string
+
+func (n named) GetName() string { return string(n) }
+
+func TestRepage(t *testing.T) {
+	c := func(s string) mcp.Cursor { return mcp.Cursor(base64.StdEncoding.EncodeToString([]byte(s))) }
+	for _, tc := range []struct {
+		name    string
+		visible []named
+		cursor  mcp.Cursor
+		limit   int
+		want    []named
+		next    mcp.Cursor
+		ok      bool
+	}{
+		{"first page, sorted", []named{"d", "a", "c", "b"}, "", 2, []named{"a", "b"}, c("b"), true},
+		{"after a cursor", []named{"a", "b", "c", "d"}, c("b"), 2, []named{"c", "d"}, c("d"), true},
+		{"a full last page keeps a cursor, as mcp-go", []named{"a", "b"}, "", 2, []named{"a", "b"}, c("b"), true},
+		{"a short page has none", []named{"a", "b", "c"}, c("b"), 2, []named{"c"}, "", true},
+		{"a cursor between names", []named{"a", "c", "e"}, c("b"), 2, []named{"c", "e"}, c("e"), true},
+		{"past the end", []named{"a", "b"}, c("z"), 2, []named{}, "", true},
+		{"nothing visible", nil, "", 2, []named{}, "", true},
+		{"not base64", []named{"a"}, "!!", 2, nil, "", false},
+		{"no limit", []named{"a"}, "", 0, nil, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, next, ok := Repage(slices.Clone(tc.visible), tc.cursor, tc.limit)
+			assert.Equal(t, tc.ok, ok)
+			assert.Equal(t, tc.want, page)
+			assert.Equal(t, tc.next, next)
+		})
+	}
+}
+
+func TestAllAllowed(t *testing.T) {
+	odd := func(n int) bool { return n%2 == 1 }
+	assert.True(t, AllAllowed([]int{1, 3}, odd))
+	assert.False(t, AllAllowed([]int{1, 2}, odd))
+	assert.True(t, AllAllowed(nil, odd))
+}
