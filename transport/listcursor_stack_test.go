@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -89,6 +90,34 @@ func TestStackResourceListCursorOracle(t *testing.T) {
 		}
 		assert.Equal(t, []string{"alpha", "beta", "tango", "uniform", "victor"}, names, era)
 	}
+	// The session's own resources are paged with the server's.
+	read := func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) { return nil, nil }
+	inner := sid[:strings.LastIndexByte(sid, '.')] // mcp-go's ID, without session binding's tag
+	require.NoError(t, srv.AddSessionResource(inner, mcp.NewResource("notes://public/omega", "omega"), read))
+	require.NoError(t, srv.AddSessionResource(inner, mcp.NewResource("notes://private/secret-own", "secret-own"), read))
+	var names []string
+	for cursor, pages := "", 0; ; pages++ {
+		require.Less(t, pages, 10, "the listing ends")
+		params := map[string]any{}
+		if cursor != "" {
+			params["cursor"] = cursor
+		}
+		status, msg := rpc(t, st.url, bob, sid, mcp.ProtocolVersion20251125, "resources/list", params)
+		require.Equal(t, http.StatusOK, status, msg)
+		var r struct {
+			Result page `json:"result"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(msg), &r), msg)
+		for _, res := range r.Result.Resources {
+			names = append(names, res.Name)
+		}
+		if cursor = r.Result.NextCursor; cursor == "" {
+			break
+		}
+	}
+	assert.Equal(t, []string{"alpha", "beta", "omega", "tango", "uniform", "victor"}, names)
+	require.NoError(t, srv.DeleteSessionResources(inner, "notes://public/omega", "notes://private/secret-own"))
+
 	srv.DeleteResources("notes://private/secret-merger", "notes://private/secret-payroll", "notes://private/secret-plan", "notes://private/zulu-keys")
 	for _, era := range eras {
 		t.Run(era, func(t *testing.T) {
