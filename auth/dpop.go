@@ -87,19 +87,20 @@ var ErrInvalidDPoPProof = errors.New("auth: invalid DPoP proof")
 
 // Client-safe descriptions of DPoP rejections.
 const (
-	descProof           = "the DPoP proof is invalid"
-	descProofMissing    = "a DPoP proof is required"
-	descProofCount      = "exactly one DPoP proof is required"
-	descProofReplayed   = "the DPoP proof was already used"
-	descProofTime       = "the DPoP proof is outside the accepted time window"
-	descProofRequest    = "the DPoP proof does not match this request"
-	descProofToken      = "the DPoP proof does not match the access token"
-	descProofKey        = "the DPoP proof's key does not match the token's binding"
-	descBoundAsBearer   = "a DPoP-bound token must be sent with the DPoP scheme"
-	descUnboundAsDPoP   = "the access token is not DPoP-bound"
-	descDPoPRequired    = "a DPoP-bound access token is required"
-	descReplayUnavail   = "DPoP replay protection is temporarily unavailable"
-	descSenderConstrain = "sender-constrained tokens are not accepted"
+	descProof            = "the DPoP proof is invalid"
+	descProofMissing     = "a DPoP proof is required"
+	descProofCount       = "exactly one DPoP proof is required"
+	descProofReplayed    = "the DPoP proof was already used"
+	descProofTime        = "the DPoP proof is outside the accepted time window"
+	descProofRequest     = "the DPoP proof does not match this request"
+	descProofToken       = "the DPoP proof does not match the access token"
+	descProofKey         = "the DPoP proof's key does not match the token's binding"
+	descBoundAsBearer    = "a DPoP-bound token must be sent with the DPoP scheme"
+	descUnboundAsDPoP    = "the access token is not DPoP-bound"
+	descDPoPRequired     = "a DPoP-bound access token is required"
+	descReplayUnavail    = "DPoP replay protection is temporarily unavailable"
+	descSenderConstrain  = "sender-constrained tokens are not accepted"
+	descJobOriginalBound = "a sender-constrained token cannot be the original of a job"
 )
 
 // DPoPConfig configures DPoP on a JWTConfig or IntrospectionConfig. The zero
@@ -428,6 +429,27 @@ func (d *dpopPolicy) check(ctx context.Context, token string, p *Principal) *Err
 		return e
 	}
 	req.proven = &provenProof{token: sum, jkt: jkt}
+	return nil
+}
+
+// checkUnproven applies the binding rules to a principal verified with no
+// request behind it: a job's original token, which the job validator
+// re-checks for a worker that holds no proof key (verifyIgnoringExpiry).
+// Such a token must be one this validator serves as a bearer token: one
+// bound with "cnf" is refused whatever the mode, since nothing can prove
+// possession of its key and the job would turn it into a bearer
+// credential; an unbound one is refused when DPoP is required, as a
+// request would refuse it.
+func (d *dpopPolicy) checkUnproven(p *Principal) *Error {
+	_, bound, e := binding(p.Claims)
+	switch {
+	case e != nil:
+		return e
+	case bound:
+		return InvalidToken(descJobOriginalBound, fmt.Errorf(`%w: a job's original token carries "cnf" (sender-constrained)`, ErrInvalidToken))
+	case d.modeOf() == DPoPRequired:
+		return InvalidToken(descDPoPRequired, fmt.Errorf("%w: DPoP is required and a job's original token is not bound", ErrInvalidToken))
+	}
 	return nil
 }
 

@@ -29,14 +29,22 @@ func (v *JWTValidator) JobSeam(g jobseam.Grant) jobseam.Original[*Principal] {
 // verifyIgnoringExpiry verifies token exactly as Validate does — size,
 // header, key, signature, then every claim rule (issuer, audience, client,
 // nbf, iat, sub, scopes) — except that an "exp" in the past is accepted;
-// "exp" must still be present and well-formed. It neither reads nor fills
-// the verified-token cache. Only the job validator reaches it (through
-// JobSeam), after the job token bound to this exact token has been
-// verified: it must never be reachable from a path that accepts a token on
-// its own.
+// "exp" must still be present and well-formed. There is no request, so no
+// DPoP proof: the token must be one Validate serves as a bearer token
+// (dpopPolicy.checkUnproven), never a DPoP-bound one. It neither reads nor
+// fills the verified-token cache. Only the job validator reaches it
+// (through JobSeam), after the job token bound to this exact token has
+// been verified: it must never be reachable from a path that accepts a
+// token on its own.
 func (v *JWTValidator) verifyIgnoringExpiry(ctx context.Context, token string) (*Principal, any, error) {
 	p, _, vk, err := v.verify(ctx, token, ignoreExpiry)
-	return p, vk, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if e := v.dpop.checkUnproven(p); e != nil {
+		return nil, nil, e
+	}
+	return p, vk, nil
 }
 
 // verifyEdDSA reads a job token with the same hardened JWS reader as

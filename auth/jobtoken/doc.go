@@ -77,7 +77,11 @@
 // retires the key that signed the original token, the job fails closed:
 // keep job lifetimes shorter than the provider's key-rotation overlap.
 // Opaque (introspected) tokens cannot be originals: once expired, the
-// authorization server no longer vouches for them.
+// authorization server no longer vouches for them. Nor can DPoP-bound
+// tokens (RFC 9449, "cnf"): the worker presents the pair without a proof
+// of the client's key, so a job would turn a sender-constrained token into
+// a bearer credential; Mint and Validate refuse them, and a validator with
+// auth.DPoPRequired mints no jobs.
 //
 // The Validator checks the original token through a private seam of package
 // auth (internal/jobseam): the user-token validator's every rule except its

@@ -143,9 +143,12 @@ func keyID(pub ed25519.PublicKey) string {
 
 // Mint verifies req.Original with the Original validator (it must be valid
 // now), checks that req.Scopes is a subset of its scopes, and returns a
-// signed job token. Errors never contain either token; a token that does
-// not verify gives the validator's error (errors.Is auth.ErrInvalidToken
-// or auth.ErrExpired), scopes the user lacks give one wrapping
+// signed job token. The original must be a bearer token: a DPoP-bound one
+// (carrying "cnf") is refused, since the job's worker holds no proof key
+// and the pair would let anyone holding it act without that key; with
+// DPoPRequired on the Original validator, no job can be minted. Errors
+// never contain either token; a token that does not verify, or is bound,
+// gives an error wrapping auth.ErrInvalidToken (or auth.ErrExpired), scopes the user lacks give one wrapping
 // auth.ErrInsufficientScope, and a malformed request one wrapping
 // auth.ErrConfig.
 func (i *Issuer) Mint(ctx context.Context, req Request) (string, error) {
@@ -182,6 +185,11 @@ func (i *Issuer) Mint(ctx context.Context, req Request) (string, error) {
 	p, err := i.original.Validate(ctx, original)
 	if err != nil {
 		return "", fmt.Errorf("%w: original token: %w", errIssuer, err)
+	}
+	if _, bound := p.Claims.Get("cnf"); bound {
+		// The worker re-checks the original without a request, hence
+		// without a DPoP proof: the job would be a bearer credential.
+		return "", fmt.Errorf("%w: original token: %w: it is sender-constrained (cnf); a job needs a bearer token", errIssuer, auth.ErrInvalidToken)
 	}
 	if missing := missingScopes(p, scopes); len(missing) > 0 {
 		return "", fmt.Errorf("%w: %w: the user lacks %s", errIssuer, auth.ErrInsufficientScope, strings.Join(missing, " "))

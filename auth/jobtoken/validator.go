@@ -138,6 +138,8 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 //  3. the binding: the SHA-256 of originalToken equals ath (constant time);
 //  4. the original token, with the Original validator's every rule —
 //     signature, issuer, audience, client, nbf, scopes — except expiry;
+//     there is no DPoP proof, so it must be a bearer token the Original
+//     validator accepts as such (never bound with cnf);
 //  5. the same user (sub and iss) and the same original (orig_exp,
 //     orig_iat) in both tokens;
 //  6. the job token's iat within the original's validity window: not

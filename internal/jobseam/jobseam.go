@@ -35,8 +35,9 @@ type Original[P any] struct {
 	// VerifyIgnoringExpiry verifies token exactly as the validator's
 	// Validate does (size, header, key, signature, issuer, audience,
 	// client, nbf, iat, sub, scopes, a present and well-formed exp) except
-	// that an exp in the past is accepted. It neither reads nor fills the
-	// verified-token cache. It also returns the key that verified the
+	// that an exp in the past is accepted, and refuses what no proof can
+	// back: a DPoP-bound (cnf) token, and under DPoPRequired an unbound
+	// one. It neither reads nor fills the verified-token cache. It also returns the key that verified the
 	// token, opaque here, for Cache.Put.
 	VerifyIgnoringExpiry func(ctx context.Context, token string) (P, any, error)
 	// AcceptsIssuer reports whether the validator accepts iss for users'
