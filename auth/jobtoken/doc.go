@@ -68,11 +68,13 @@
 //     it signed.
 //
 // To revoke: deny the job ID in the Revoked hook (effective on the next
-// call, cached or not — wire it to job cancellation, user logout and
-// off-boarding, because revoking the user's session at the identity
-// provider does not reach job tokens); set ValidatorConfig.Revoker to the
-// user validator's auth.Revoker, so that revoking a user (a subject before
-// a time) also stops the jobs minted for them before it; remove the
+// call, cached or not — wire it to job cancellation and off-boarding); set
+// ValidatorConfig.Revoker to the user validator's auth.Revoker, so that
+// revoking the user's token (by its jti or its session, as logout does)
+// ends the jobs minted from it, and revoking a user (a subject before a
+// time) ends the jobs minted from the tokens they held before it. Revoking
+// the user's session at the identity provider alone does not reach job
+// tokens: it must reach the Revoker or the Revoked hook. Remove the
 // signing key to revoke all jobs at once; or let the job token expire. If the identity provider
 // retires the key that signed the original token, the job fails closed:
 // keep job lifetimes shorter than the provider's key-rotation overlap.

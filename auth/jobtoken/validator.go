@@ -37,14 +37,21 @@ type ValidatorConfig struct {
 	// 503-class error. It must be safe for concurrent use. Nil means job
 	// tokens are revoked only by expiry or by removing their key.
 	Revoked func(ctx context.Context, jobID string) (bool, error)
-	// Revoker, when set, is asked on every call, cached or not, about the
-	// job principal: the user's issuer and subject, the job token's iat
-	// and jti. Revoking the subject before T (auth.Revocation.Subject)
-	// stops every job minted for that user before T, as it stops the
-	// user's own tokens; a job token's jti can be revoked too. Use the
-	// revoker of the user validator (Original), whose MaxTokenLifetime
-	// must then cover MaxLifetime: a job token living longer is refused
-	// (auth.ErrRevocationHorizon). Nil revokes nothing.
+	// Revoker, when set, is asked on every call, cached or not, about two
+	// principals: the job principal (the user's issuer and subject, the
+	// job token's iat and jti), and the original token's own principal
+	// (its jti, sid, iat and claims) with the job token's exp as Expiry,
+	// since the original acts through the job until then. So revoking
+	// the user's token by its jti or its session (auth.Revocation.TokenID,
+	// SessionID) ends the jobs minted from it, revoking the subject before
+	// T (auth.Revocation.Subject) ends every job minted for that user
+	// from a token issued before T, as it stops the user's own tokens,
+	// and a job token's jti can be revoked too. Use the revoker of the
+	// user validator (Original), whose MaxTokenLifetime must then cover
+	// the original's lifetime plus MaxLifetime: a job whose exp lies
+	// further from its original's iat is refused
+	// (auth.ErrRevocationHorizon), since the original's revocation could
+	// be forgotten before the job ends. Nil revokes nothing.
 	Revoker auth.Revoker
 	// MaxLifetime refuses job tokens whose exp - iat exceeds it. Zero
 	// means DefaultLifetime; at most LifetimeLimit. Use the Issuer's value.
@@ -53,9 +60,9 @@ type ValidatorConfig struct {
 	// the lower bound of the original's validity window. Zero means
 	// auth.DefaultLeeway; at most auth.MaxLeeway.
 	Leeway time.Duration
-	// CacheSize is the capacity of the verified-pair cache (entries live
-	// until the job token's exp; Revoked is still asked on every call).
-	// Zero means DefaultCacheSize.
+	// CacheSize is the capacity of the verified-pair cache, in pairs
+	// (entries live until the job token's exp; Revoked and Revoker are
+	// still asked on every call). Zero means DefaultCacheSize.
 	CacheSize int
 	// DisableCache verifies every pair from scratch.
 	DisableCache bool
@@ -117,9 +124,9 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 		return nil, cfgErr("CacheSize", "must be between 0 and 1,000,000")
 	case cfg.DisableCache:
 	case cfg.CacheSize == 0:
-		v.cache = orig.NewCache(DefaultCacheSize)
+		v.cache = orig.NewCache(2 * DefaultCacheSize) // two entries a pair: the job's and the original's principal
 	default:
-		v.cache = orig.NewCache(cfg.CacheSize)
+		v.cache = orig.NewCache(2 * cfg.CacheSize)
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -144,7 +151,11 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 //     orig_iat) in both tokens;
 //  6. the job token's iat within the original's validity window: not
 //     after its exp, not before its iat (minus Leeway);
-//  7. the job's scopes a subset of the original's.
+//  7. the job's scopes a subset of the original's;
+//  8. the Revoker, about the job principal and about the original's
+//     (ValidatorConfig.Revoker).
+//
+// A verified pair is cached; a cached pair still goes through 2 and 8.
 //
 // The principal has Kind auth.KindJob, JobID, the user's Subject, Issuer,
 // ClientID and Audience (from the original), the job's Scopes, Expiry
@@ -154,75 +165,114 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 //
 // Errors are *auth.Error values: invalid_token (401) for any defect of
 // either token (auth.ErrExpired when the job token expired), 503 when the
-// keys or the revocation hook are unavailable. No error contains either
+// keys, the revocation hook or the Revoker are unavailable. No error contains either
 // token.
 func (v *Validator) Validate(ctx context.Context, jobToken, originalToken string) (*auth.Principal, error) {
 	if max := v.original.MaxTokenBytes; len(jobToken) > max || len(originalToken) > max {
 		return nil, auth.InvalidToken(descTooLarge, fmt.Errorf("%w: token longer than %d bytes", auth.ErrInvalidToken, max))
 	}
-	var ck [sha256.Size]byte
+	var ck, ok2 [sha256.Size]byte
 	if v.cache != nil {
 		ck = pairKey(jobToken, originalToken)
-		if p, ok := v.cache.Get(ck, v.now()); ok {
-			if err := v.checkRevoked(ctx, p.JobID); err != nil {
-				return nil, err
+		ok2 = originalKey(ck)
+		now := v.now()
+		if p, hit := v.cache.Get(ck, now); hit {
+			if op, hit := v.cache.Get(ok2, now); hit {
+				if err := v.checkRevoked(ctx, p.JobID); err != nil {
+					return nil, err
+				}
+				if err := v.checkRevoker(ctx, p, op); err != nil {
+					return nil, err
+				}
+				cp := *p
+				return &cp, nil
 			}
-			if err := auth.CheckRevoked(ctx, v.revoker, p); err != nil {
-				return nil, err
-			}
-			cp := *p
-			return &cp, nil
 		}
 	}
-	p, verifiedBy, err := v.verify(ctx, jobToken, originalToken)
+	p, op, verifiedBy, err := v.verify(ctx, jobToken, originalToken)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
-		// The entry lives as long as the key of the original token does.
+		// The entries live as long as the key of the original token does.
 		v.cache.Put(ck, p, p.Expiry, verifiedBy)
+		v.cache.Put(ok2, op, p.Expiry, verifiedBy)
 	}
-	if err := auth.CheckRevoked(ctx, v.revoker, p); err != nil {
+	if err := v.checkRevoker(ctx, p, op); err != nil {
 		return nil, err
 	}
 	cp := *p
 	return &cp, nil
 }
 
-func (v *Validator) verify(ctx context.Context, jobToken, originalToken string) (*auth.Principal, any, error) {
+// checkRevoker asks the Revoker about the job principal p and about the
+// original token's principal op as the job carries it on (see
+// originalView): revoking the user's token, by its jti or its session,
+// ends the jobs minted from it.
+func (v *Validator) checkRevoker(ctx context.Context, p, op *auth.Principal) *auth.Error {
+	if v.revoker == nil {
+		return nil
+	}
+	if err := auth.CheckRevoked(ctx, v.revoker, p); err != nil {
+		return err
+	}
+	return auth.CheckRevoked(ctx, v.revoker, op)
+}
+
+// originalView is the principal the Revoker is asked about for the
+// original token: the original's own (its jti, sid, sub, iat and claims),
+// with the job token's Expiry, since the original acts through the job
+// until then. A revocation entry must outlive that, which the revoker's
+// horizon checks (exp of the job − iat of the original within its
+// MaxTokenLifetime).
+func originalView(op *auth.Principal, jobExp time.Time) *auth.Principal {
+	cp := *op
+	cp.Expiry = jobExp
+	return &cp
+}
+
+func (v *Validator) verify(ctx context.Context, jobToken, originalToken string) (p, op *auth.Principal, verifiedBy any, err error) {
+	p, op, verifiedBy, err = v.verifyPair(ctx, jobToken, originalToken)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, originalView(op, p.Expiry), verifiedBy, nil
+}
+
+func (v *Validator) verifyPair(ctx context.Context, jobToken, originalToken string) (*auth.Principal, *auth.Principal, any, error) {
 	now := v.now()
 	m, err := v.original.VerifyEdDSA(jobToken, Type, v.keys)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	job, cerr := v.jobClaims(auth.NewClaims(m), now)
 	if cerr != nil {
-		return nil, nil, cerr
+		return nil, nil, nil, cerr
 	}
 	if err := v.checkRevoked(ctx, job.id); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(tokenHash(originalToken)), []byte(job.ath)) != 1 {
-		return nil, nil, invalid(descBinding, "the original token's hash differs from the job token's ath")
+		return nil, nil, nil, invalid(descBinding, "the original token's hash differs from the job token's ath")
 	}
 	op, verifiedBy, err := v.original.VerifyIgnoringExpiry(ctx, originalToken)
 	if err != nil {
-		return nil, nil, prefixed(prefixOriginal, err)
+		return nil, nil, nil, prefixed(prefixOriginal, err)
 	}
 	switch {
 	case op.Subject != job.sub || op.Issuer != job.userIss:
-		return nil, nil, invalid(descUser, "sub or iss differ between the job token and the original")
+		return nil, nil, nil, invalid(descUser, "sub or iss differ between the job token and the original")
 	case op.Expiry.Unix() != job.origExp || (job.hasOrigIAT && op.IssuedAt.Unix() != job.origIAT):
-		return nil, nil, invalid(descBinding, "orig_exp or orig_iat differ from the original token's")
+		return nil, nil, nil, invalid(descBinding, "orig_exp or orig_iat differ from the original token's")
 	case job.iat.After(op.Expiry):
-		return nil, nil, invalid(descWindow, fmt.Sprintf("job token issued at %s, after the original expired at %s",
+		return nil, nil, nil, invalid(descWindow, fmt.Sprintf("job token issued at %s, after the original expired at %s",
 			job.iat.UTC().Format(time.RFC3339), op.Expiry.UTC().Format(time.RFC3339)))
 	case !op.IssuedAt.IsZero() && job.iat.Before(op.IssuedAt.Add(-v.leeway)):
-		return nil, nil, invalid(descWindow, fmt.Sprintf("job token issued at %s, before the original was issued at %s",
+		return nil, nil, nil, invalid(descWindow, fmt.Sprintf("job token issued at %s, before the original was issued at %s",
 			job.iat.UTC().Format(time.RFC3339), op.IssuedAt.UTC().Format(time.RFC3339)))
 	}
 	if missing := missingScopes(op, job.scopes); len(missing) > 0 {
-		return nil, nil, invalid(descScopes, fmt.Sprintf("the original token lacks %d of the job's scopes", len(missing)))
+		return nil, nil, nil, invalid(descScopes, fmt.Sprintf("the original token lacks %d of the job's scopes", len(missing)))
 	}
 	return &auth.Principal{
 		Kind:     auth.KindJob,
@@ -236,7 +286,7 @@ func (v *Validator) verify(ctx context.Context, jobToken, originalToken string) 
 		TokenID:  job.jti,
 		JobID:    job.id,
 		Claims:   auth.NewClaims(m),
-	}, verifiedBy, nil
+	}, op, verifiedBy, nil
 }
 
 // claims holds the checked claims of a job token.
@@ -329,6 +379,15 @@ func prefixed(which string, err error) *auth.Error {
 	e := auth.AsError(err)
 	return &auth.Error{Code: e.Code, Status: e.Status, Description: which + e.Description, Scope: e.Scope,
 		Err: fmt.Errorf("%s%w", which, e)}
+}
+
+// originalKey is the cache key of the original token's principal of the
+// pair whose key is pair: a second entry, so both are needed for a hit.
+func originalKey(pair [sha256.Size]byte) [sha256.Size]byte {
+	var b [sha256.Size + 1]byte
+	copy(b[:], pair[:])
+	b[sha256.Size] = 'o'
+	return sha256.Sum256(b[:])
 }
 
 // pairKey identifies a (job token, original token) pair in the cache: the
