@@ -97,17 +97,24 @@ func (f *dpopJobFixture) startJob(t *testing.T, tok string, bound bool) (int, st
 // a bearer credential. The job worker re-checks the original with no
 // request, hence no proof, so a bound original is refused: by Mint, over
 // HTTP with a valid proof, and by Validate for a job token that binds one
-// anyway (minted by an older version, or with the signing key). A bearer
-// original of the same validator still starts and runs a job.
+// anyway (minted by an older version, under another DPoP mode, or with the
+// signing key), in every mode: with DPoP disabled, a request refuses a
+// bound token as well. A bearer original of the same validator still
+// starts and runs a job, except under DPoPRequired, where a request would
+// refuse it.
 func TestJobFromDPoPBoundOriginal(t *testing.T) {
-	for _, mode := range []auth.DPoPMode{auth.DPoPAllowed, auth.DPoPRequired} {
+	for _, mode := range []auth.DPoPMode{auth.DPoPDisabled, auth.DPoPAllowed, auth.DPoPRequired} {
 		t.Run(mode.String(), func(t *testing.T) {
 			f := newDPoPJobFixture(t, mode)
 			claims := map[string]any{"sub": "alice", "scope": "notes:read notes:write"}
 			bound := f.idp.MustMintBound(claims, f.key)
 
 			status, _ := f.startJob(t, bound, true)
-			assert.Equal(t, http.StatusForbidden, status, "Mint refuses a DPoP-bound original")
+			if mode == auth.DPoPDisabled {
+				assert.Equal(t, http.StatusUnauthorized, status, "the request itself is refused")
+			} else {
+				assert.Equal(t, http.StatusForbidden, status, "Mint refuses a DPoP-bound original")
+			}
 			_, err := f.issuer.Mint(t.Context(), Request{JobID: "j", Original: auth.NewCredential(bound), Scopes: []string{"notes:read"}})
 			require.ErrorIs(t, err, auth.ErrInvalidToken, "and without a request too")
 
@@ -115,7 +122,7 @@ func TestJobFromDPoPBoundOriginal(t *testing.T) {
 			// real key: what an older Issuer minted.
 			bearer := f.idp.MustMint(claims)
 			var job string
-			if mode == auth.DPoPAllowed {
+			if mode != auth.DPoPRequired {
 				status, job = f.startJob(t, bearer, false)
 				require.Equal(t, http.StatusOK, status, "a bearer original starts a job")
 				_, err = f.validator.Validate(t.Context(), job, bearer)
