@@ -27,7 +27,9 @@
 // mints a job token with an Issuer: an EdDSA JWT (typ job+jwt, its own
 // iss and aud) carrying the job ID, the user's iss, sub and tenant, a
 // subset of the user's scopes, the original token's iat and exp, and
-// "ath", the SHA-256 of that exact original token. Minting verifies the
+// "ath", the SHA-256 of that exact original token; minted in a
+// dual-token request (a service acting for the user), it also names that
+// service as "act", and the job acts through it. Minting verifies the
 // original token as a normal request would, so it must be valid then.
 //
 //	jobTok, err := issuer.Mint(ctx, jobtoken.Request{

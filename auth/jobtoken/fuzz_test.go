@@ -78,7 +78,10 @@ func FuzzJobClaims(f *testing.F) {
 	for _, s := range []string{string(b), `{}`, `null`, `[]`, `{"exp":1e300,"iat":-1e300}`, `{"scope":" "}`,
 		strings.Replace(string(b), `"sub":"alice"`, `"sub":"bob"`, 1),
 		strings.Replace(string(b), `"scope":"notes:read"`, `"scope":"notes:read admin"`, 1),
-		strings.Replace(string(b), `"scope":"notes:read"`, `"scope":["notes:read"]`, 1)} {
+		strings.Replace(string(b), `"scope":"notes:read"`, `"scope":["notes:read"]`, 1),
+		strings.Replace(string(b), `"sub":"alice"`, `"act":{"sub":"svc","iss":"https://x"},"sub":"alice"`, 1),
+		strings.Replace(string(b), `"sub":"alice"`, `"act":{"sub":"svc","iss":7},"sub":"alice"`, 1),
+		strings.Replace(string(b), `"sub":"alice"`, `"act":"svc","sub":"alice"`, 1)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, payload string) {
@@ -97,6 +100,12 @@ func FuzzJobClaims(f *testing.F) {
 		}
 		assert.Equal(t, "alice", p.Subject)
 		assert.Equal(t, fx.idp.Issuer(), p.Issuer)
+		if _, ok := p.Claims.Get("act"); ok {
+			require.NotNil(t, p.Actor, "an act claim is never dropped")
+			assert.NotEmpty(t, p.Actor.Subject)
+		} else {
+			assert.Nil(t, p.Actor)
+		}
 		assert.NotEmpty(t, p.Scopes)
 		for _, s := range p.Scopes {
 			assert.Contains(t, []string{"notes:read", "notes:write", "files:read"}, s, "a job's scopes are the original's")

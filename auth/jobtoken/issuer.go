@@ -75,7 +75,9 @@ type Request struct {
 // A job token carries iss and aud (the issuer's own), sub and user_iss
 // (the user's subject and issuer), the tenant, job_id, scope, client_id,
 // orig_iat and orig_exp (the original token's), ath (the base64url SHA-256
-// of the original token), iat, exp and a random jti.
+// of the original token), iat, exp and a random jti; and act (RFC 8693
+// §4.1: the actor's iss, sub and client_id) when it was minted in a
+// dual-token request, where a service acts for the user.
 //
 // Construct it with NewIssuer. It is safe for concurrent use.
 type Issuer struct {
@@ -143,7 +145,10 @@ func keyID(pub ed25519.PublicKey) string {
 
 // Mint verifies req.Original with the Original validator (it must be valid
 // now), checks that req.Scopes is a subset of its scopes, and returns a
-// signed job token. The original must be a bearer token: a DPoP-bound one
+// signed job token. When req.Original is the credential of ctx's request
+// (auth.CredentialFromContext) and that request's principal acts through
+// a service (auth.FromContext, Actor set: a dual-token request), the job
+// records the actor, and its principal acts through that service too. The original must be a bearer token: a DPoP-bound one
 // (carrying "cnf") is refused, since the job's worker holds no proof key
 // and the pair would let anyone holding it act without that key; with
 // DPoPRequired on the Original validator, no job can be minted. Errors
@@ -213,7 +218,32 @@ func (i *Issuer) Mint(ctx context.Context, req Request) (string, error) {
 	if req.Tenant != "" {
 		claims[i.tenantClaim] = req.Tenant
 	}
+	if a := requestActor(ctx, req.Original); a != nil {
+		act := map[string]any{"sub": a.Subject}
+		if a.Issuer != "" {
+			act["iss"] = a.Issuer
+		}
+		if a.ClientID != "" {
+			act["client_id"] = a.ClientID
+		}
+		claims[claimActor] = act
+	}
 	return i.sign(claims)
+}
+
+// requestActor returns the actor of ctx's request when original is that
+// request's own credential: the service a dual-token request acts through
+// (auth.Principal.Actor). A token the request did not present takes no
+// actor from it.
+func requestActor(ctx context.Context, original auth.Credential) *auth.Principal {
+	cred, ok := auth.CredentialFromContext(ctx)
+	if !ok || cred.Digest() != original.Digest() {
+		return nil
+	}
+	if p, ok := auth.FromContext(ctx); ok && p.Actor != nil && p.Actor.Subject != "" {
+		return p.Actor
+	}
+	return nil
 }
 
 // sign builds the compact JWS of claims with the EdDSA key.

@@ -39,6 +39,7 @@ const (
 	claimOrigIssuedAt = "orig_iat" // the original token's "iat", when it has one
 	claimOrigExpiry   = "orig_exp" // the original token's "exp"
 	claimOrigHash     = "ath"      // base64url SHA-256 of the exact original token (as RFC 9449 §4.2 binds a proof to a token)
+	claimActor        = "act"      // the service acting for the user (RFC 8693 §4.1), from a dual-token request
 	maxField          = 256
 )
 

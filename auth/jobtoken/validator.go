@@ -160,8 +160,11 @@ func NewValidator(cfg ValidatorConfig) (*Validator, error) {
 // The principal has Kind auth.KindJob, JobID, the user's Subject, Issuer,
 // ClientID and Audience (from the original), the job's Scopes, Expiry
 // (the job token's exp), IssuedAt and TokenID, and the job token's claims
-// as Claims (the tenant under the issuer's TenantClaim). Its Scopes are
-// the narrowed ones: never derive scopes from the original's claims.
+// as Claims (the tenant under the issuer's TenantClaim), and, for a job
+// minted in a dual-token request, Actor: the service it acts through (its
+// Issuer, Subject and ClientID, as recorded when the job was minted; the
+// service's token is not checked again). Its Scopes are the narrowed
+// ones: never derive scopes from the original's claims.
 //
 // Errors are *auth.Error values: invalid_token (401) for any defect of
 // either token (auth.ErrExpired when the job token expired), 503 when the
@@ -285,6 +288,7 @@ func (v *Validator) verifyPair(ctx context.Context, jobToken, originalToken stri
 		IssuedAt: job.iat,
 		TokenID:  job.jti,
 		JobID:    job.id,
+		Actor:    job.actor,
 		Claims:   auth.NewClaims(m),
 	}, op, verifiedBy, nil
 }
@@ -296,6 +300,7 @@ type claims struct {
 	iat, exp                   time.Time
 	origExp, origIAT           int64
 	hasOrigIAT                 bool
+	actor                      *auth.Principal // from act, nil without
 }
 
 // jobClaims checks the claims of a job token whose signature verified.
@@ -349,6 +354,23 @@ func (v *Validator) jobClaims(c auth.Claims, now time.Time) (claims, *auth.Error
 	j.origExp = origExp.Unix()
 	if origIAT, ok := c.Time(claimOrigIssuedAt); ok {
 		j.origIAT, j.hasOrigIAT = origIAT.Unix(), true
+	}
+	if raw, present := c.Get(claimActor); present {
+		// A malformed act is refused: read as absent, it would drop the
+		// actor the job was bound to.
+		act, _ := raw.(map[string]any)
+		member := func(name string) (string, bool) { // absent, or a string
+			v, present := act[name]
+			s, ok := v.(string)
+			return s, ok || !present
+		}
+		sub, subOK := member("sub")
+		iss, issOK := member("iss")
+		cid, cidOK := member("client_id")
+		if sub == "" || !subOK || !issOK || !cidOK {
+			return missing(claimActor)
+		}
+		j.actor = &auth.Principal{Kind: auth.KindUser, Subject: sub, Issuer: iss, ClientID: cid}
 	}
 	return j, nil
 }
