@@ -101,8 +101,11 @@ type ChainConfig struct {
 	// tokens revoked before their expiry. The JWT principal is returned;
 	// Opaque must agree on its subject and issuer. Requires both
 	// validators. Without it, JWT-shaped tokens are validated locally only.
-	// A DPoP proof is checked once, by JWT; Opaque then only checks that
-	// the authorization server's "cnf" names the same key.
+	// A DPoP proof is checked once, by JWT, and its jti stored once, in
+	// JWT's replay store; Opaque then checks that the authorization
+	// server's "cnf" names the same key and that the proof meets its own
+	// DPoP settings too (algorithms, Resource, Window, and RequireNonce,
+	// unless JWT already required and checked a nonce of its own).
 	IntrospectJWTs bool
 }
 

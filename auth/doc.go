@@ -125,9 +125,11 @@
 //
 // A ChainValidator is DPoP-aware when its validators are, and they must
 // share one mode. With ChainConfig.IntrospectJWTs the JWT validator checks
-// the proof and the introspection validator only checks that the
-// authorization server's "cnf" names the same key: a proof is checked (and
-// its jti stored) once per request. DualMiddleware accepts a DPoP-bound
+// the proof and the introspection validator checks that the authorization
+// server's "cnf" names the same key and that the proof meets its own DPoP
+// settings (algorithms, resource, window, nonce): a proof's signature is
+// checked (and its jti stored) once per request, and it must satisfy both
+// validators' policies. DualMiddleware accepts a DPoP-bound
 // service token (or direct token) with its proof when the validator of that
 // token accepts DPoP; the user token beside it is always a bearer token, so
 // a DPoP-bound user token is refused, never accepted without its own proof.

@@ -325,16 +325,20 @@ type dpopRequest struct {
 
 	// proven is set once a validator has accepted the proof for a token, so
 	// a second validator of the same request (ChainConfig.IntrospectJWTs)
-	// checks the binding against it instead of checking the proof again,
-	// which its jti would fail as a replay.
+	// checks the binding and its own policy against it instead of checking
+	// the proof again, which its jti would fail as a replay.
 	proven *provenProof
 }
 
 // provenProof is a proof accepted for the token whose digest is token,
-// signed by the key whose thumbprint is jkt.
+// signed by the key whose thumbprint is jkt. proof is what was verified of
+// it; nonced reports that the validator that accepted it required, and
+// checked, one of its own nonces.
 type provenProof struct {
-	token tokenKey
-	jkt   string
+	token  tokenKey
+	jkt    string
+	proof  dpopProof
+	nonced bool
 }
 
 type dpopRequestKey struct{}
@@ -419,16 +423,27 @@ func (d *dpopPolicy) check(ctx context.Context, token string, p *Principal) *Err
 	}
 	sum := keyFor(ctx, token)
 	if pp := req.proven; pp != nil && pp.token == sum {
-		// Another validator of this request checked the proof already.
+		// Another validator of this request checked the proof already: its
+		// signature, and its jti against replay. The proof must still name
+		// this token's key and meet this validator's own policy.
 		if subtle.ConstantTimeCompare([]byte(pp.jkt), []byte(jkt)) != 1 {
 			return proofError(descProofKey, "the proof key's thumbprint differs from cnf.jkt")
 		}
-		return nil
+		if d.methods[pp.proof.alg] == nil {
+			return proofError(descProof, "alg %s is not accepted for proofs", quoteShort(pp.proof.alg))
+		}
+		// A nonce the first validator required and checked is one this
+		// server issued; otherwise this policy's own is required.
+		if !pp.nonced {
+			d.setNonce(req)
+		}
+		return d.checkRequest(ctx, req, &pp.proof, token, !pp.nonced)
 	}
-	if e := d.verifyProof(ctx, req, token, jkt); e != nil {
+	pr, e := d.verifyProof(ctx, req, token, jkt)
+	if e != nil {
 		return e
 	}
-	req.proven = &provenProof{token: sum, jkt: jkt}
+	req.proven = &provenProof{token: sum, jkt: jkt, proof: pr, nonced: d.nonces != nil}
 	return nil
 }
 
@@ -462,6 +477,7 @@ func proofError(desc string, format string, args ...any) *Error {
 
 // dpopProof is a parsed proof whose signature has been verified.
 type dpopProof struct {
+	alg    string
 	jkt    string
 	jti    string
 	htm    string
@@ -525,7 +541,7 @@ func parseDPoPProof(proof string, methods map[string]jwt.SigningMethod, jwks *jw
 	if err != nil {
 		return out, proofError(descProof, "header jwk: %v", err)
 	}
-	out.jkt = jkt
+	out.alg, out.jkt = alg, jkt
 	signingInput := proof[:len(parts[0])+1+len(parts[1])]
 	if err := method.Verify(signingInput, sig, key.key); err != nil {
 		return out, proofError(descProof, "signature verification failed: %v", err)
@@ -633,25 +649,48 @@ func jwkThumbprint(raw json.RawMessage) (string, error) {
 }
 
 // verifyProof applies RFC 9449 §4.3 to the request's proof for a token
-// bound to jkt.
-func (d *dpopPolicy) verifyProof(ctx context.Context, req *dpopRequest, token, jkt string) *Error {
-	if d.nonces != nil {
-		// Middleware sends it on the answer, whatever the outcome.
-		req.nonce = d.nonces.current(d.now())
-	}
+// bound to jkt and returns what it verified of the proof.
+func (d *dpopPolicy) verifyProof(ctx context.Context, req *dpopRequest, token, jkt string) (dpopProof, *Error) {
+	d.setNonce(req)
 	switch n := len(req.Proofs); {
 	case n == 0:
-		return proofError(descProofMissing, "no DPoP header")
+		return dpopProof{}, proofError(descProofMissing, "no DPoP header")
 	case n > 1:
-		return proofError(descProofCount, "%d DPoP headers", n)
+		return dpopProof{}, proofError(descProofCount, "%d DPoP headers", n)
 	}
 	pr, e := parseDPoPProof(req.Proofs[0], d.methods, d.jwks)
 	if e != nil {
-		return e
+		return pr, e
 	}
 	if subtle.ConstantTimeCompare([]byte(pr.jkt), []byte(jkt)) != 1 {
-		return proofError(descProofKey, "the proof key's thumbprint differs from cnf.jkt")
+		return pr, proofError(descProofKey, "the proof key's thumbprint differs from cnf.jkt")
 	}
+	if e := d.checkRequest(ctx, req, &pr, token, true); e != nil {
+		return pr, e
+	}
+	seen, err := d.replay.CheckAndStore(ctx, pr.jkt+"\x00"+pr.jti, pr.iat.Add(d.window))
+	if err != nil {
+		return pr, Unavailable(descReplayUnavail, fmt.Errorf("%w: DPoP replay store: %w", ErrUnavailable, err))
+	}
+	if seen {
+		return pr, proofError(descProofReplayed, "jti already used within the window")
+	}
+	return pr, nil
+}
+
+// setNonce puts the policy's current nonce on the answer, when it requires
+// nonces: Middleware sends it whatever the outcome.
+func (d *dpopPolicy) setNonce(req *dpopRequest) {
+	if d.nonces != nil {
+		req.nonce = d.nonces.current(d.now())
+	}
+}
+
+// checkRequest applies this policy's request-dependent rules of RFC 9449
+// §4.3 to a proof whose signature has been verified: htm, htu against the
+// configured origin, the nonce (when the policy requires one and nonce is
+// set), iat within the window, and ath.
+func (d *dpopPolicy) checkRequest(ctx context.Context, req *dpopRequest, pr *dpopProof, token string, nonce bool) *Error {
 	if pr.htm != req.Method {
 		return proofError(descProofRequest, "htm %s is not the request method", quoteShort(pr.htm))
 	}
@@ -659,7 +698,7 @@ func (d *dpopPolicy) verifyProof(ctx context.Context, req *dpopRequest, token, j
 		return proofError(descProofRequest, "htu %s is not the request URI", quoteShort(pr.htu))
 	}
 	now := d.now()
-	if d.nonces != nil && !d.nonces.valid(pr.nonce, now) {
+	if nonce && d.nonces != nil && !d.nonces.valid(pr.nonce, now) {
 		return &Error{
 			Code: CodeUseDPoPNonce, Status: http.StatusUnauthorized,
 			Description: "the DPoP proof must carry the server's current nonce",
@@ -672,13 +711,6 @@ func (d *dpopPolicy) verifyProof(ctx context.Context, req *dpopRequest, token, j
 	sum := keyFor(ctx, token)
 	if !pr.hasAth || subtle.ConstantTimeCompare([]byte(pr.ath), []byte(b64.EncodeToString(sum[:]))) != 1 {
 		return proofError(descProofToken, "ath is missing or not the access token's hash")
-	}
-	seen, err := d.replay.CheckAndStore(ctx, pr.jkt+"\x00"+pr.jti, pr.iat.Add(d.window))
-	if err != nil {
-		return Unavailable(descReplayUnavail, fmt.Errorf("%w: DPoP replay store: %w", ErrUnavailable, err))
-	}
-	if seen {
-		return proofError(descProofReplayed, "jti already used within the window")
 	}
 	return nil
 }
