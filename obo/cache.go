@@ -8,8 +8,10 @@ import (
 )
 
 // SharedCache is a cache of exchanged tokens shared among replicas, below
-// each Exchanger's own memory cache. Keys are SHA-256 digests of the target
-// and of the user's token, never the token; an implementation should hash
+// each Exchanger's own memory cache. Keys are SHA-256 digests of the
+// exchanger (token endpoint, issuer, client ID, DPoP key), of the target and
+// of the user's token, never the token, so exchangers of different clients
+// or authorization servers can share one; an implementation should hash
 // them again with a secret and must seal the token before it leaves the
 // process (redisstore.TokenCache does both).
 //

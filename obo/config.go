@@ -159,7 +159,9 @@ type Config struct {
 	// (redisstore.TokenCache keeps it in Redis, sealed): on a miss of this
 	// process's cache the exchanger asks it before exchanging, and stores
 	// every new token in both. So replicas serving the same user and target
-	// make one exchange between them. Nil: this process's cache only.
+	// make one exchange between them; an Exchanger of another client,
+	// authorization server or DPoP key never finds their tokens, so one
+	// SharedCache may serve them all. Nil: this process's cache only.
 	// Ignored when caching is disabled.
 	SharedCache SharedCache
 	// ExpirySkew is subtracted from expires_in: a token is exchanged again

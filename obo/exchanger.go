@@ -2,6 +2,9 @@ package obo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +33,7 @@ type Exchanger struct {
 	signer  jwt.SigningMethod // private_key_jwt only
 	dpop    *dpopSigner       // nil without Config.DPoPKey
 	cache   *cache            // nil when caching is disabled
+	id      [32]byte          // who obtains the tokens; starts every cache key
 	flight  singleflight.Group
 	targets targetMemo // compiled Targets passed to Token
 
@@ -82,11 +86,39 @@ func New(cfg Config) (*Exchanger, error) {
 	if cfg.CacheSize > 0 {
 		e.cache = newCache(cfg.CacheSize)
 	}
+	e.id = e.identity()
 	if cfg.TokenEndpoint != "" {
 		ep := cfg.TokenEndpoint
 		e.endpoint.Store(&ep)
 	}
 	return e, nil
+}
+
+// identity digests what, beside the target and the subject, decides which
+// token the authorization server issues: the server (TokenEndpoint,
+// Issuer), the client (ClientID) and the key DPoP-bound tokens are bound to.
+// Exchangers that differ in any of these never share a cache entry, though
+// they share a SharedCache; replicas of one configuration do.
+func (e *Exchanger) identity() [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	field := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	h.Write([]byte{keyVersion})
+	field(e.cfg.TokenEndpoint)
+	field(e.cfg.Issuer)
+	field(e.cfg.ClientID)
+	var jwk []byte
+	if e.dpop != nil {
+		jwk, _ = json.Marshal(e.dpop.jwk) // map keys in sorted order
+	}
+	field(string(jwk))
+	var id [32]byte
+	h.Sum(id[:0])
+	return id
 }
 
 // Token returns a token for t. For TokenExchange and EntraOBO the subject is
@@ -135,7 +167,7 @@ func (e *Exchanger) token(ctx context.Context, ct *target) (Token, error) {
 		}
 		subject, digest = cred.Reveal(), cred.Digest()
 	}
-	key := ct.key(digest)
+	key := ct.key(e.id, digest)
 	if e.cache != nil {
 		if tok, ok := e.cache.get(key, e.cfg.Now()); ok {
 			e.emit(ctx, ct, start, true, false, nil)

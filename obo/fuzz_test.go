@@ -176,6 +176,7 @@ func TestKeyUnambiguous(t *testing.T) {
 		}
 		return sha256.Sum256([]byte(s))
 	}
+	var ex [32]byte // an Exchanger's id
 	keys := map[[32]byte]string{}
 	add := func(name string, k [32]byte) {
 		if prev, dup := keys[k]; dup {
@@ -183,17 +184,19 @@ func TestKeyUnambiguous(t *testing.T) {
 		}
 		keys[k] = name
 	}
-	add("ab|c", mk(Target{Flavor: TokenExchange, Audience: "ab", Resource: "https://c"}).key(subj("s")))
-	add("a|bc", mk(Target{Flavor: TokenExchange, Audience: "a", Resource: "https://bc"}).key(subj("s")))
-	add("scopes x,y", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"x", "y"}}).key(subj("s")))
-	add("scope xy", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"xy"}}).key(subj("s")))
-	add("subject s1", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj("s1")))
-	add("subject s", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj("s")))
-	add("obo", mk(Target{Flavor: EntraOBO, Scopes: []string{"a"}}).key(subj("s")))
-	add("cc", mk(Target{Flavor: ClientCredentials, Scopes: []string{"a"}}).key(subj("")))
+	add("ab|c", mk(Target{Flavor: TokenExchange, Audience: "ab", Resource: "https://c"}).key(ex, subj("s")))
+	add("a|bc", mk(Target{Flavor: TokenExchange, Audience: "a", Resource: "https://bc"}).key(ex, subj("s")))
+	add("scopes x,y", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"x", "y"}}).key(ex, subj("s")))
+	add("scope xy", mk(Target{Flavor: TokenExchange, Audience: "a", Scopes: []string{"xy"}}).key(ex, subj("s")))
+	add("subject s1", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(ex, subj("s1")))
+	add("subject s", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(ex, subj("s")))
+	add("obo", mk(Target{Flavor: EntraOBO, Scopes: []string{"a"}}).key(ex, subj("s")))
+	add("cc", mk(Target{Flavor: ClientCredentials, Scopes: []string{"a"}}).key(ex, subj("")))
+	add("another exchanger", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(sha256.Sum256([]byte("ex")), subj("s")))
+	add("cc, another exchanger", mk(Target{Flavor: ClientCredentials, Scopes: []string{"a"}}).key(sha256.Sum256([]byte("ex")), subj("")))
 	long := strings.Repeat("x", 5000) // beyond the stack buffer
-	add("long subject", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)))
-	assert.Equal(t, mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)), mk(Target{Flavor: TokenExchange, Audience: "a"}).key(subj(long)))
+	add("long subject", mk(Target{Flavor: TokenExchange, Audience: "a"}).key(ex, subj(long)))
+	assert.Equal(t, mk(Target{Flavor: TokenExchange, Audience: "a"}).key(ex, subj(long)), mk(Target{Flavor: TokenExchange, Audience: "a"}).key(ex, subj(long)))
 }
 
 func TestCacheLRU(t *testing.T) {

@@ -2,6 +2,9 @@ package obo_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/obo"
 )
 
@@ -83,4 +87,66 @@ func TestSharedCacheOneExchangeForReplicas(t *testing.T) {
 	_, err = r1.Token(userCtx(alice), calendar)
 	require.NoError(t, err)
 	assert.EqualValues(t, 3, as.calls.Load())
+}
+
+// Exchangers of different clients or authorization servers sharing one
+// SharedCache (one Redis for the whole deployment, say one exchanger per
+// tenant) never serve each other's tokens: a service token of one client
+// is not another client's, and a token exchanged at one authorization
+// server was not granted by another, even for the same user and target.
+func TestSharedCacheKeyedByExchanger(t *testing.T) {
+	clk := newClock()
+	shared := &mapShared{}
+	cfg := func(c *obo.Config) { c.Now, c.SharedCache = clk.Now, shared }
+	asA := newFakeAS(t, "client_secret_basic")
+	asB := newFakeAS(t, "client_secret_basic")
+	asB.clientID = "tenant-b-server"
+	exA := newExchanger(t, asA, cfg)
+	exB := newExchanger(t, asB, cfg)
+	// Another client of asA, which asA does not know: it must be asked, and
+	// refuses.
+	stranger := newExchanger(t, asA, func(c *obo.Config) {
+		cfg(c)
+		c.ClientID, c.ClientSecret = "stranger", auth.NewCredential("stranger-secret")
+	})
+	// The same client and endpoint, issued DPoP-bound tokens for its key.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	bound := newExchanger(t, asA, func(c *obo.Config) {
+		cfg(c)
+		c.DPoPKey = &obo.PrivateKey{Signer: key}
+	})
+	// The same configuration as exA: a replica, which shares exA's tokens.
+	replica := newExchanger(t, asA, cfg)
+
+	service := obo.Target{Flavor: obo.ClientCredentials, Audience: "billing-api", Scopes: []string{"billing.read"}}
+	for name, target := range map[string]obo.Target{"client credentials": service, "token exchange": calendar} {
+		t.Run(name, func(t *testing.T) {
+			ctx := userCtx(alice)
+			a, err := exA.Token(ctx, target)
+			require.NoError(t, err)
+
+			callsB := asB.calls.Load()
+			b, err := exB.Token(ctx, target)
+			require.NoError(t, err)
+			assert.Equal(t, callsB+1, asB.calls.Load(), "another authorization server and client: its own exchange")
+			assert.NotEqual(t, a.AccessToken.Reveal(), b.AccessToken.Reveal())
+
+			callsA := asA.calls.Load()
+			_, err = stranger.Token(ctx, target)
+			require.Error(t, err, "another client of the same endpoint is not served the first client's token")
+			assert.Equal(t, callsA+1, asA.calls.Load())
+
+			callsA = asA.calls.Load()
+			_, err = bound.Token(ctx, target)
+			require.NoError(t, err)
+			assert.Equal(t, callsA+1, asA.calls.Load(), "another DPoP key: its own exchange")
+
+			callsA = asA.calls.Load()
+			r, err := replica.Token(ctx, target)
+			require.NoError(t, err)
+			assert.Equal(t, callsA, asA.calls.Load(), "a replica finds the token in the shared cache")
+			assert.Equal(t, a.AccessToken.Reveal(), r.AccessToken.Reveal())
+		})
+	}
 }

@@ -100,7 +100,8 @@ type target struct {
 	digest [32]byte // SHA-256 of every field, length-prefixed
 }
 
-const keyVersion = 1
+// keyVersion starts every digest; 2 since cache keys name the exchanger.
+const keyVersion = 2
 
 func compileTarget(t Target) (*target, error) {
 	bad := func(field, why string) error {
@@ -178,15 +179,17 @@ func compileTarget(t Target) (*target, error) {
 }
 
 // key is the cache key for a subject token given by its SHA-256 digest
-// (all zero for ClientCredentials, which has no subject): SHA-256 over the
-// target digest and the subject digest, both of fixed length, so no two
-// (subject, target) pairs share a key. The digest comes from
+// (all zero for ClientCredentials, which has no subject), obtained by the
+// exchanger whose identity digest is exchanger (Exchanger.id): SHA-256 over
+// the three digests, each of fixed length, so no two (exchanger, target,
+// subject) triples share a key. The subject digest comes from
 // auth.Credential.Digest, computed once per request by auth.Middleware.
-func (t *target) key(subject [32]byte) [32]byte {
-	var buf [1 + 32 + 32]byte
+func (t *target) key(exchanger, subject [32]byte) [32]byte {
+	var buf [1 + 32 + 32 + 32]byte
 	buf[0] = keyVersion
-	copy(buf[1:], t.digest[:])
-	copy(buf[33:], subject[:])
+	copy(buf[1:], exchanger[:])
+	copy(buf[33:], t.digest[:])
+	copy(buf[65:], subject[:])
 	return sha256.Sum256(buf[:])
 }
 

@@ -18,7 +18,7 @@ const maxCachedValue = 1<<20 + 4<<10
 // obtained, shared by every replica so that the same user and target cost
 // one exchange between them. The Redis key is a keyed hash (HMAC-SHA256
 // under the seal key) of the exchanger's cache key, itself a digest of the
-// target and of the user's token; the value is the token sealed with
+// exchanger's identity, the target and the user's token; the value is the token sealed with
 // AES-256-GCM, bound to its key. It expires at the token's refresh time
 // (its expiry minus the exchanger's skew).
 //
