@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,7 +163,9 @@ type IntrospectionConfig struct {
 	// every answer the endpoint gives about a token is stored in it for as
 	// long as this validator would cache the verdict (CacheTTL and "exp" for
 	// an active token, NegativeCacheTTL for a rejection). An answer from it
-	// is checked exactly like one from the endpoint. Nil: per process only.
+	// is checked exactly like one from the endpoint. Validators of another
+	// Issuer, Endpoint or ClientID never see this one's answers, so one
+	// cache may serve them all. Nil: per process only.
 	SharedCache IntrospectionCache
 
 	// Now is the clock. Nil means time.Now.
@@ -181,9 +185,12 @@ type IntrospectionConfig struct {
 }
 
 // IntrospectionCache shares RFC 7662 answers among replicas, below each
-// validator's own caches. The key is the SHA-256 of the whole token, never
-// the token; an implementation should hash it again with a secret and must
-// seal the answer (it holds the token's claims) before it leaves the process.
+// validator's own caches. The key is a SHA-256 digest of the validator's
+// authorization server and client (Issuer, Endpoint, ClientID) and of the
+// whole token, never the token, so validators of different servers or
+// clients may share one cache and never use each other's answers; an
+// implementation should hash it again with a secret and must seal the
+// answer (it holds the token's claims) before it leaves the process.
 //
 // Get returns the answer stored under key and the time it may be used
 // until. Put stores an answer until the given time, which never passes the
@@ -244,6 +251,7 @@ type IntrospectionValidator struct {
 	neg        *verdictCache
 	negTTL     time.Duration
 	shared     IntrospectionCache
+	sharedID   [32]byte // starts every SharedCache key
 	sem        chan struct{}
 	now        func() time.Time
 	dpop       *dpopPolicy
@@ -370,6 +378,7 @@ func NewIntrospectionValidator(cfg IntrospectionConfig) (*IntrospectionValidator
 		v.now = time.Now
 	}
 	v.shared = cfg.SharedCache
+	v.sharedID = introspectionIdentity(cfg.Issuer, cfg.Endpoint, cfg.ClientID)
 	if v.dpop, err = newDPoPPolicy(cfg.DPoP, cfg.Audience, v.now, "IntrospectionConfig"); err != nil {
 		return nil, err
 	}
@@ -513,8 +522,10 @@ func (v *IntrospectionValidator) introspectShared(caller context.Context, token 
 // introspect asks the endpoint about token and checks the answer. until is
 // how long an active result may be cached.
 func (v *IntrospectionValidator) introspect(ctx context.Context, token string, k tokenKey) (*Principal, time.Time, *Error) {
+	var sk [32]byte
 	if v.shared != nil {
-		if body, until, ok := v.shared.Get(ctx, k, v.now()); ok {
+		sk = v.sharedKey(k)
+		if body, until, ok := v.shared.Get(ctx, sk, v.now()); ok {
 			if m, err := decodeIntrospection(body); err == nil {
 				p, u, e := v.verdict(m)
 				if e == nil && until.Before(u) {
@@ -554,12 +565,37 @@ func (v *IntrospectionValidator) introspect(ctx context.Context, token string, k
 		now := v.now()
 		switch {
 		case e == nil && v.cache != nil && until.After(now):
-			v.shared.Put(ctx, k, body, until)
+			v.shared.Put(ctx, sk, body, until)
 		case e != nil && e.Status != http.StatusServiceUnavailable && v.neg != nil:
-			v.shared.Put(ctx, k, body, now.Add(v.negTTL))
+			v.shared.Put(ctx, sk, body, now.Add(v.negTTL))
 		}
 	}
 	return p, until, e
+}
+
+// introspectionIdentity digests what, beside the token, an answer depends
+// on: the authorization server that gave it and the client it was given to
+// (RFC 7662 §2.2 lets a server answer each protected resource differently).
+func introspectionIdentity(issuer, endpoint, clientID string) [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	h.Write([]byte("mcpguard introspection v1"))
+	for _, s := range [...]string{issuer, endpoint, clientID} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var id [32]byte
+	h.Sum(id[:0])
+	return id
+}
+
+// sharedKey is the SharedCache key of the token whose digest is k.
+func (v *IntrospectionValidator) sharedKey(k tokenKey) [32]byte {
+	var buf [64]byte
+	copy(buf[:32], v.sharedID[:])
+	copy(buf[32:], k[:])
+	return sha256.Sum256(buf[:])
 }
 
 // verdict is the outcome of a decoded answer: inactive, or the principal

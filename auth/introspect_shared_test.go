@@ -94,3 +94,40 @@ func TestIntrospectionSharedCache(t *testing.T) {
 	assert.Equal(t, descAudience, AsError(err).Description)
 	assert.Equal(t, 3, idp.IntrospectionRequests())
 }
+
+// Validators of different authorization servers or clients sharing one
+// cache (one Redis for several resources or tenants) never use each
+// other's answers: an authorization server's answer is about its own
+// tokens, for the client that asked. A token active at one server, whose
+// answer names no issuer, was accepted by a validator of another server as
+// one of its own.
+func TestIntrospectionSharedCacheKeyedByValidator(t *testing.T) {
+	shared := &mapIntroCache{}
+	a, b := newFakeAS(t).serve(), newFakeAS(t).serve()
+	a.add("tenant-a-token", map[string]any{"iss": nil})
+	va := newIntrospection(t, a, func(c *IntrospectionConfig) { c.SharedCache = shared })
+	vb := newIntrospection(t, b, func(c *IntrospectionConfig) { c.SharedCache = shared })
+	stranger := newIntrospection(t, a, func(c *IntrospectionConfig) {
+		c.SharedCache = shared
+		c.ClientID = "another resource"
+	})
+	replica := newIntrospection(t, a, func(c *IntrospectionConfig) { c.SharedCache = shared })
+
+	p, err := va.Validate(t.Context(), "tenant-a-token")
+	require.NoError(t, err)
+	assert.Equal(t, a.issuer, p.Issuer)
+	require.EqualValues(t, 1, a.requests.Load())
+
+	_, err = vb.Validate(t.Context(), "tenant-a-token")
+	require.ErrorIs(t, err, ErrInvalidToken, "another authorization server's token")
+	assert.EqualValues(t, 1, b.requests.Load(), "its own server was asked")
+
+	_, err = stranger.Validate(t.Context(), "tenant-a-token")
+	require.Error(t, err, "another client is not the one the server answered")
+	assert.EqualValues(t, 2, a.requests.Load(), "the server was asked for that client")
+
+	p, err = replica.Validate(t.Context(), "tenant-a-token")
+	require.NoError(t, err)
+	assert.Equal(t, a.issuer, p.Issuer)
+	assert.EqualValues(t, 2, a.requests.Load(), "a replica uses the shared answer")
+}

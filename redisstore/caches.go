@@ -116,7 +116,8 @@ func (c *TokenCache) Put(ctx context.Context, key [32]byte, tok obo.Token, refre
 // IntrospectionCache is an auth.IntrospectionCache in Redis: the RFC 7662
 // answers an IntrospectionValidator obtained, shared by every replica so
 // that a token is introspected once between them. The Redis key is a keyed
-// hash (HMAC-SHA256 under the seal key) of the token's SHA-256; the value is
+// hash (HMAC-SHA256 under the seal key) of the validator's cache key, itself
+// a digest of its authorization server, its client and the token; the value is
 // the answer (which holds the token's claims, its subject among them)
 // sealed with AES-256-GCM, bound to its key, expiring when the validator's
 // verdict would (never past the token's expiry).
