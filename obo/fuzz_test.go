@@ -255,3 +255,21 @@ func TestCleanTextForms(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPercentDecoded: the passthrough check's decoder reads every query
+// url.PathUnescape can decode exactly as it does, and never fails on one it
+// cannot.
+func FuzzPercentDecoded(f *testing.F) {
+	for _, s := range []string{"", "a=b", "t=2YotnFZ%2BFEjr1z%2fCsic%3D", "x=%zz&t=%2B", "%", "%4", "%41%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := percentDecoded(s)
+		if want, err := url.PathUnescape(s); err == nil && got != want {
+			t.Fatalf("percentDecoded(%q) = %q, url.PathUnescape gives %q", s, got, want)
+		}
+		if !strings.Contains(s, "%") && got != s {
+			t.Fatalf("percentDecoded(%q) changed a string without escapes", s)
+		}
+	})
+}

@@ -106,10 +106,12 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // requests; shorter strings would match by chance (real tokens are far longer).
 const minPassthroughCheck = 16
 
-// carries reports whether raw appears in the URL or in any header of req
-// other than Authorization (which RoundTrip replaces).
+// carries reports whether raw appears in the URL (the path decoded, the
+// query as sent or percent-decoded) or in any header of req other than
+// Authorization (which RoundTrip replaces).
 func carries(req *http.Request, raw string) bool {
-	if req.URL != nil && (strings.Contains(req.URL.RawQuery, raw) || strings.Contains(req.URL.Path, raw)) {
+	if req.URL != nil && (strings.Contains(req.URL.RawQuery, raw) || strings.Contains(req.URL.Path, raw) ||
+		strings.Contains(percentDecoded(req.URL.RawQuery), raw)) {
 		return true
 	}
 	for name, values := range req.Header {
@@ -123,6 +125,43 @@ func carries(req *http.Request, raw string) bool {
 		}
 	}
 	return false
+}
+
+// percentDecoded returns s with every valid %XX triplet decoded, as a
+// lenient server would read a query built with url.Values or PathEscape,
+// whatever the case of the hex digits and whatever malformed escapes beside
+// them; the rest, "+" included, is kept as it is (a token has no space).
+// It allocates only when s holds a '%'.
+func percentDecoded(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 func closeBody(req *http.Request) {

@@ -182,3 +182,44 @@ func TestTokenSource(t *testing.T) {
 	_, err = none.Token()
 	require.ErrorIs(t, err, obo.ErrNoCredential)
 }
+
+// TestTransportPassthroughEncoded: an inbound token put in the query the
+// way a tool builds one (url.Values, so percent-encoded) is the inbound
+// token still, and is refused like the token written out. An opaque token
+// of the standard base64 alphabet changes when encoded: "+", "/" and "="
+// are escaped, so it was sent downstream.
+func TestTransportPassthroughEncoded(t *testing.T) {
+	as := newFakeAS(t, "client_secret_basic")
+	ex := newExchanger(t, as, nil)
+	ds := newDownstream(t)
+	tr, err := ex.Transport(calendar, nil)
+	require.NoError(t, err)
+	const inbound = "2YotnFZ+FEjr1z/CsicMWpAA=="
+	tests := map[string]string{
+		"url.Values":                 "?" + url.Values{"access_token": {inbound}}.Encode(),
+		"PathEscape in the query":    "?t=" + url.PathEscape(inbound),
+		"lower-case escapes":         "?t=" + strings.NewReplacer("%2B", "%2b", "%2F", "%2f", "%3D", "%3d").Replace(url.QueryEscape(inbound)),
+		"after a malformed pair":     "?x=%zz&t=" + url.QueryEscape(inbound),
+		"escaped path":               "/api/" + url.PathEscape(inbound),
+		"escaped in a later segment": "?a=1;t=" + url.QueryEscape(inbound),
+	}
+	for name, suffix := range tests {
+		t.Run(name, func(t *testing.T) {
+			before := ds.calls.Load()
+			req, err := http.NewRequestWithContext(userCtx(inbound), http.MethodGet, ds.srv.URL+suffix, nil)
+			require.NoError(t, err)
+			_, err = tr.RoundTrip(req)
+			require.ErrorIs(t, err, obo.ErrPassthrough)
+			assertNoSecrets(t, err.Error(), inbound)
+			assert.Equal(t, before, ds.calls.Load(), "nothing sent")
+		})
+	}
+	t.Run("another value is sent", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(userCtx(inbound), http.MethodGet, ds.srv.URL+"/api?"+url.Values{"q": {"a+b/c="}}.Encode(), nil)
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+}
