@@ -247,3 +247,35 @@ func TestStartExchange(t *testing.T) {
 	defer ct.mu.Unlock()
 	assert.Equal(t, []any{1, 2}, ct.seen, "each request to the token endpoint is made in its exchange's context")
 }
+
+// TestAuditPassthroughRefused: a downstream request Transport refuses for
+// carrying the inbound token is a failure that sent nothing, and Auditor's
+// contract records those: one deny record of class passthrough, with
+// neither token. It went unrecorded.
+func TestAuditPassthroughRefused(t *testing.T) {
+	var out lockedBuffer
+	sink, err := audit.NewJSONSink(&out)
+	require.NoError(t, err)
+	rec, err := audit.New(audit.Config{Sink: sink})
+	require.NoError(t, err)
+	as := newFakeAS(t, "client_secret_basic")
+	ex := newExchanger(t, as, func(c *obo.Config) { c.Audit = rec })
+	tr, err := ex.Transport(calendar, nil)
+	require.NoError(t, err)
+
+	ctx := auth.NewContext(userCtx(alice), &auth.Principal{Subject: "alice", Issuer: "https://idp"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:1/api?access_token="+alice, nil)
+	require.NoError(t, err)
+	_, err = tr.RoundTrip(req)
+	require.ErrorIs(t, err, obo.ErrPassthrough)
+	require.NoError(t, rec.Close())
+	assert.Zero(t, as.calls.Load(), "nothing exchanged")
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 1, out.String())
+	assert.Contains(t, lines[0], `"grant":"token-exchange"`)
+	assert.Contains(t, lines[0], `"audience":"calendar-api"`)
+	assert.Contains(t, lines[0], `"passthrough"`)
+	assert.Contains(t, lines[0], `"decision":"deny"`)
+	assert.NotContains(t, out.String(), alice)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -59,7 +60,9 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tr.t.Flavor.needsSubject() {
 		if cred, ok := auth.CredentialFromContext(ctx); ok && len(cred.Reveal()) >= minPassthroughCheck && carries(req, cred.Reveal()) {
 			closeBody(req)
-			return nil, &Error{Flavor: tr.t.Flavor, Err: ErrPassthrough}
+			err := &Error{Flavor: tr.t.Flavor, Err: ErrPassthrough}
+			tr.ex.emit(ctx, tr.t, time.Time{}, false, false, err) // a failure that sent nothing (Auditor)
+			return nil, err
 		}
 	}
 	tok, err := tr.ex.token(ctx, tr.t)
