@@ -25,8 +25,9 @@ import (
 //
 // A request whose context has no user credential fails with ErrNoCredential
 // and nothing is sent (for a ClientCredentials target none is needed). A
-// request that carries the inbound token anywhere in its headers or URL
-// fails with ErrPassthrough; any Authorization header it had is replaced.
+// request that carries the inbound token (the context's credential, for
+// any target) anywhere in its headers or URL fails with ErrPassthrough;
+// any Authorization header it had is replaced.
 //
 // Build it with Exchanger.Transport; the zero value is not usable. A
 // Transport is safe for concurrent use.
@@ -57,13 +58,13 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w: obo.Transport: use Exchanger.Transport", ErrConfig)
 	}
 	ctx := req.Context()
-	if tr.t.Flavor.needsSubject() {
-		if cred, ok := auth.CredentialFromContext(ctx); ok && len(cred.Reveal()) >= minPassthroughCheck && carries(req, cred.Reveal()) {
-			closeBody(req)
-			err := &Error{Flavor: tr.t.Flavor, Err: ErrPassthrough}
-			tr.ex.emit(ctx, tr.t, time.Time{}, false, false, err) // a failure that sent nothing (Auditor)
-			return nil, err
-		}
+	// Whatever the flavor: a ClientCredentials request made while serving a
+	// user must not carry that user's token either.
+	if cred, ok := auth.CredentialFromContext(ctx); ok && len(cred.Reveal()) >= minPassthroughCheck && carries(req, cred.Reveal()) {
+		closeBody(req)
+		err := &Error{Flavor: tr.t.Flavor, Err: ErrPassthrough}
+		tr.ex.emit(ctx, tr.t, time.Time{}, false, false, err) // a failure that sent nothing (Auditor)
+		return nil, err
 	}
 	tok, err := tr.ex.token(ctx, tr.t)
 	if err != nil {

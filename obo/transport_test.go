@@ -223,3 +223,34 @@ func TestTransportPassthroughEncoded(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 	})
 }
+
+// TestTransportPassthroughServiceTarget: a Transport for a
+// ClientCredentials target needs no user credential, but a request it
+// sends from within a user's request may still carry that user's inbound
+// token; it is refused like any other passthrough. The check ran for the
+// user flavors only, so such a request went downstream with the token.
+func TestTransportPassthroughServiceTarget(t *testing.T) {
+	as := newFakeAS(t, "client_secret_basic")
+	ex := newExchanger(t, as, nil)
+	ds := newDownstream(t)
+	tr, err := ex.Transport(obo.Target{Flavor: obo.ClientCredentials, Audience: "billing-api"}, nil)
+	require.NoError(t, err)
+
+	req, err := http.NewRequestWithContext(userCtx(alice), http.MethodGet, ds.srv.URL+"/api", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Forwarded-Access-Token", alice)
+	_, err = tr.RoundTrip(req)
+	require.ErrorIs(t, err, obo.ErrPassthrough)
+	assertNoSecrets(t, err.Error(), alice)
+	assert.Zero(t, ds.calls.Load(), "nothing sent")
+
+	// Without the inbound token, and without any user, it is sent.
+	for _, ctx := range []context.Context{userCtx(alice), context.Background()} {
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, ds.srv.URL+"/api", nil)
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+}
