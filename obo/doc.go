@@ -14,8 +14,9 @@
 //     requested_token_use=on_behalf_of, scope "api://…/.default");
 //   - ClientCredentials: a token for this service itself (RFC 6749 §4.4).
 //
-// Results are cached under a SHA-256 of the user's token and every field
-// of the target, until expires_in minus a skew, in a bounded LRU cache;
+// Results are cached under a SHA-256 of the exchanger (token endpoint,
+// issuer, client ID, DPoP key), the user's token and every field of the
+// target, until expires_in minus a skew, in a bounded LRU cache;
 // concurrent requests for the same token share one exchange, and one
 // caller giving up does not fail the others. Failures are never cached and
 // never retried. Redirects from the token endpoint are never followed (Go's
