@@ -14,7 +14,9 @@
 // data) before they leave the process, so a dump of Redis yields no token,
 // secret or subject. Every expiry is the one the in-memory store would
 // use, rounded down to the millisecond: never past a token's expiry or a
-// session's idle time.
+// session's idle time. What refuses rounds the other way: a DPoP proof's
+// record and a revocation (its expiry and a subject's issued-before bound)
+// round up, so none is weaker than in memory.
 //
 // # Failure policy
 //

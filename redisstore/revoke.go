@@ -155,7 +155,14 @@ func (r *Revoker) Revoke(ctx context.Context, rv auth.Revocation) error {
 	if err != nil {
 		return err
 	}
-	e.Before = e.Before.Truncate(time.Millisecond)
+	// Redis holds milliseconds: round the bound and the expiry up, never
+	// down, so that the entry is never weaker than the memory revoker's (a
+	// token issued in the millisecond before the bound was served).
+	if e.Kind == auth.RevokeSubject {
+		e.Before = ceilMilli(e.Before)
+		e.Expiry = e.Before.Add(r.set.Horizon())
+	}
+	e.Expiry = ceilMilli(e.Expiry)
 	full, err := r.c.add(ctx, encodeEntry(e), e.Expiry)
 	if err != nil {
 		// Still refused here: a revocation is never weaker for a failure.
@@ -196,6 +203,14 @@ func (r *Revoker) Check(ctx context.Context, p *auth.Principal) error {
 		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// ceilMilli rounds t up to the millisecond.
+func ceilMilli(t time.Time) time.Time {
+	if u := t.Truncate(time.Millisecond); u.Before(t) {
+		return u.Add(time.Millisecond)
+	}
+	return t
 }
 
 // revocationEntries is the Revoker's copy as a syncCopy sees it.

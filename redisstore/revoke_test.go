@@ -133,6 +133,49 @@ func TestRevokerSubjectLaterToken(t *testing.T) {
 	assert.NoError(t, a.Check(ctx, later))
 }
 
+// Redis counts in milliseconds; a subject's bound is kept at least as
+// strict as auth.MemoryRevoker's. It was rounded down: revoked at S+0.4 ms
+// (IssuedBefore, or the time of Revoke when it is zero), a token issued at
+// S, before the revocation, was refused by the memory revoker and served by
+// every replica of the Redis one.
+func TestRevokerSubjectBoundRoundedUp(t *testing.T) {
+	srv := startRedis(t)
+	s := time.Now().Truncate(time.Second)
+	at := s.Add(400 * time.Microsecond)
+	clock := func() time.Time { return at }
+	for _, tt := range []struct {
+		name   string
+		before time.Time
+	}{{"iat_before given", at}, {"iat_before the time of Revoke", time.Time{}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			sub := "frank " + tt.name
+			cfg := RevokerConfig{RevokerConfig: auth.RevokerConfig{Now: clock}}
+			a := newRevoker(t, newShared(t, srv.addr, nil), cfg)
+			b := newRevoker(t, newShared(t, srv.addr, nil), cfg)
+			mem, err := auth.NewMemoryRevoker(auth.RevokerConfig{Now: clock})
+			require.NoError(t, err)
+			rv := auth.Revocation{Issuer: revIssuer, Subject: sub, IssuedBefore: tt.before}
+			require.NoError(t, a.Revoke(ctx, rv))
+			require.NoError(t, mem.Revoke(ctx, rv))
+
+			issued := principal(sub, "j-"+tt.name, "")
+			issued.IssuedAt = s // before the revocation
+			issued.Expiry = s.Add(time.Hour)
+			require.ErrorIs(t, mem.Check(ctx, issued), auth.ErrRevoked, "the memory revoker refuses it")
+			assert.ErrorIs(t, a.Check(ctx, issued), auth.ErrRevoked, "the replica that revoked")
+			_, ok := awaitBound(time.Now(), time.Second, func() bool { return errors.Is(b.Check(ctx, issued), auth.ErrRevoked) })
+			assert.True(t, ok, "another replica")
+
+			later := principal(sub, "j-later-"+tt.name, "")
+			later.IssuedAt = s.Add(time.Second)
+			later.Expiry = later.IssuedAt.Add(time.Hour)
+			assert.NoError(t, a.Check(ctx, later))
+			assert.NoError(t, b.Check(ctx, later))
+		})
+	}
+}
+
 func TestRevokerCapacityShared(t *testing.T) {
 	srv := startRedis(t)
 	a := newRevoker(t, newShared(t, srv.addr, nil), RevokerConfig{RevokerConfig: auth.RevokerConfig{Capacity: 2}})
