@@ -131,3 +131,40 @@ func TestIntrospectionSharedCacheKeyedByValidator(t *testing.T) {
 	assert.Equal(t, a.issuer, p.Issuer)
 	assert.EqualValues(t, 2, a.requests.Load(), "a replica uses the shared answer")
 }
+
+// One SharedCache may serve several validators (a redisstore.Shared serves
+// the whole process), while each validator's own caches are its alone:
+// an answer is about the token at the authorization server that gave it,
+// to the client that asked. A validator of another issuer read it as its
+// own server's: an active answer without "iss" (RFC 7662 makes it
+// optional) became a principal of its issuer for a token its server never
+// issued, and an inactive one refused a token its server would accept.
+func TestIntrospectionSharedCacheKeptPerValidator(t *testing.T) {
+	shared := &mapIntroCache{}
+	asA, asB := newFakeAS(t).serve(), newFakeAS(t).serve()
+	va := newIntrospection(t, asA, func(c *IntrospectionConfig) { c.SharedCache = shared })
+	vb := newIntrospection(t, asB, func(c *IntrospectionConfig) { c.SharedCache = shared })
+
+	onlyA := "token-of-server-a"
+	asA.add(onlyA, map[string]any{"iss": nil, "sub": "mallory"})
+	p, err := va.Validate(t.Context(), onlyA)
+	require.NoError(t, err)
+	assert.Equal(t, asA.issuer, p.Issuer)
+	_, err = vb.Validate(t.Context(), onlyA)
+	require.ErrorIs(t, err, ErrInvalidToken, "server B's validator took server A's answer for its own")
+	assert.EqualValues(t, 1, asB.requests.Load(), "B asked its own server")
+
+	onlyB := "token-of-server-b"
+	asB.add(onlyB, nil)
+	_, err = va.Validate(t.Context(), onlyB)
+	require.ErrorIs(t, err, ErrInvalidToken)
+	p, err = vb.Validate(t.Context(), onlyB)
+	require.NoError(t, err, "server A's rejection refused a token server B accepts")
+	assert.Equal(t, asB.issuer, p.Issuer)
+
+	// The same validator on another replica still shares.
+	vb2 := newIntrospection(t, asB, func(c *IntrospectionConfig) { c.SharedCache = shared })
+	_, err = vb2.Validate(t.Context(), onlyB)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, asB.requests.Load())
+}

@@ -150,3 +150,69 @@ func TestSharedCacheKeyedByExchanger(t *testing.T) {
 		})
 	}
 }
+
+// A SharedCache is shared by every exchanger of the process and of the
+// replicas (one redisstore.Shared), while each exchanger's own memory cache
+// is its alone. The shared key must then name the exchanger too: two
+// exchangers with their own client (one per tenant, say) asking for the
+// same target got each other's tokens, client credentials above all, whose
+// key has no user in it.
+func TestSharedCacheKeptPerExchanger(t *testing.T) {
+	reports := obo.Target{Flavor: obo.ClientCredentials, Audience: "reports-api", Scopes: []string{"reports.read"}}
+	tests := []struct {
+		name   string
+		target obo.Target
+		ctx    context.Context
+		second func(t *testing.T, first *fakeAS) (*fakeAS, func(*obo.Config))
+	}{
+		{"client credentials, another authorization server and client", reports, context.Background(),
+			func(t *testing.T, _ *fakeAS) (*fakeAS, func(*obo.Config)) {
+				as := newFakeAS(t, "client_secret_basic")
+				as.clientID = "tenant-b"
+				return as, nil
+			}},
+		{"client credentials, same endpoint, another client", reports, context.Background(),
+			func(t *testing.T, first *fakeAS) (*fakeAS, func(*obo.Config)) {
+				return first, func(c *obo.Config) { c.ClientID = "tenant-b" }
+			}},
+		{"token exchange, another authorization server", calendar, userCtx(alice),
+			func(t *testing.T, _ *fakeAS) (*fakeAS, func(*obo.Config)) {
+				return newFakeAS(t, "client_secret_basic"), nil
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := &mapShared{}
+			withShared := func(more func(*obo.Config)) func(*obo.Config) {
+				return func(c *obo.Config) {
+					c.SharedCache = shared
+					if more != nil {
+						more(c)
+					}
+				}
+			}
+			asA := newFakeAS(t, "client_secret_basic")
+			asA.clientID = "tenant-a"
+			a := newExchanger(t, asA, withShared(nil))
+			asB, mutate := tt.second(t, asA)
+			b := newExchanger(t, asB, withShared(mutate))
+
+			first, err := a.Token(tt.ctx, tt.target)
+			require.NoError(t, err)
+			second, err := b.Token(tt.ctx, tt.target)
+			if asB == asA {
+				// asA authenticates tenant-a only: b's own exchange is
+				// refused, which is what it must get, not a's token.
+				require.Error(t, err, "b was served a's token from the shared cache")
+				return
+			}
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, asA.calls.Load())
+			assert.EqualValues(t, 1, asB.calls.Load(), "b exchanged with its own authorization server, not served a's token")
+			if tt.target.Flavor == obo.ClientCredentials {
+				assert.Equal(t, "tenant-a", decodeIssued(t, first.AccessToken.Reveal()).Sub)
+				assert.Equal(t, "tenant-b", decodeIssued(t, second.AccessToken.Reveal()).Sub)
+			}
+		})
+	}
+}

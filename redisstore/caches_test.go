@@ -91,6 +91,35 @@ func TestTokenCacheAcrossReplicas(t *testing.T) {
 	}
 }
 
+// One Shared serves every exchanger of the process: two exchangers with
+// their own clients (one per tenant) asking for the same client-credentials
+// target each get their own client's token, never the other's from Redis.
+func TestTokenCacheKeptPerClient(t *testing.T) {
+	srv := startRedis(t)
+	idp := newIdP(t)
+	require.NoError(t, idp.RegisterClient(authtest.Client{ID: "tenant-b-client", Secret: clientSecret + "-b", AuthMethod: authtest.ClientSecretBasic}))
+	sh := newShared(t, srv.addr, nil)
+	a := newExchanger(t, idp, sh.TokenCache())
+	b, err := obo.New(obo.Config{TokenEndpoint: idp.TokenURL(), ClientID: "tenant-b-client",
+		ClientSecret: auth.NewCredential(clientSecret + "-b"), SharedCache: sh.TokenCache()})
+	require.NoError(t, err)
+	reports := obo.Target{Flavor: obo.ClientCredentials, Audience: "https://reports.example.com", Scopes: []string{"reports.read"}}
+
+	ta, err := a.Token(t.Context(), reports)
+	require.NoError(t, err)
+	tb, err := b.Token(t.Context(), reports)
+	require.NoError(t, err)
+	assert.Equal(t, 2, idp.TokenRequests(), "each client obtains its own token")
+	assert.NotEqual(t, ta.AccessToken.Reveal(), tb.AccessToken.Reveal(), "b was served a's token from Redis")
+
+	// The same client on another replica still shares.
+	a2 := newExchanger(t, idp, newShared(t, srv.addr, nil).TokenCache())
+	ta2, err := a2.Token(t.Context(), reports)
+	require.NoError(t, err)
+	assert.Equal(t, 2, idp.TokenRequests())
+	assert.Equal(t, ta.AccessToken.Reveal(), ta2.AccessToken.Reveal())
+}
+
 // A value that does not open (another seal key, tampering) is a miss.
 func TestTokenCacheRefusesForeignValues(t *testing.T) {
 	srv := startRedis(t)
@@ -206,4 +235,31 @@ func TestIntrospectionCacheAcrossReplicas(t *testing.T) {
 		require.NoError(t, err)
 		assert.LessOrEqual(t, d, auth.DefaultIntrospectionCacheTTL, k)
 	}
+}
+
+// One Shared serves every validator of the process: a validator of another
+// authorization server does not read this one's answers from Redis. Server
+// A's "inactive" for a token of server B refused it at B's validator.
+func TestIntrospectionCacheKeptPerServer(t *testing.T) {
+	srv := startRedis(t)
+	sh := newShared(t, srv.addr, nil)
+	idpA, idpB := newIdP(t), newIdP(t)
+	newV := func(idp *authtest.Server) *auth.IntrospectionValidator {
+		v, err := auth.NewIntrospectionValidator(auth.IntrospectionConfig{
+			Issuer: idp.Issuer(), Endpoint: idp.IntrospectionURL(), Audience: idp.Audience(),
+			ClientID: "mcp-rs", ClientSecret: auth.NewCredential(clientSecret),
+			SharedCache: sh.IntrospectionCache(),
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = v.Close() })
+		return v
+	}
+	va, vb := newV(idpA), newV(idpB)
+	tok := idpB.MustMintOpaque(map[string]any{"sub": "bob-subject"})
+	_, err := va.Validate(t.Context(), tok)
+	require.ErrorIs(t, err, auth.ErrInvalidToken, "server A does not know it")
+	p, err := vb.Validate(t.Context(), tok)
+	require.NoError(t, err, "server A's answer decided at server B's validator")
+	assert.Equal(t, idpB.Issuer(), p.Issuer)
+	assert.Equal(t, 1, idpB.IntrospectionRequests())
 }
