@@ -119,7 +119,8 @@ func Annotate(ctx context.Context, k Kind, reason string) {
 // AnnotateRequest is Annotate for a refusal of one JSON-RPC request: besides
 // the kind and reason, the edge event records what was asked for — the tool
 // name of a "tools/call", the prompt name of a "prompts/get", the resource
-// URI (without its query or fragment) of a "resources/read" — so an
+// URI (without its query or fragment, its userinfo [REDACTED]) of a
+// "resources/read" — so an
 // HTTP-level step-up refusal names its tool. Other methods are not recorded
 // beyond the reason. It does nothing when ctx is not inside
 // Recorder.Middleware and is safe for concurrent use.

@@ -188,7 +188,8 @@ type Event struct {
 
 	// Tool is the tool name of a tool call.
 	Tool string
-	// Resource is the resource URI of a resource read.
+	// Resource is the resource URI of a resource read, without its query
+	// or fragment and with any userinfo replaced by "[REDACTED]".
 	Resource string
 	// Prompt is the prompt name of a prompt request.
 	Prompt string

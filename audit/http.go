@@ -77,7 +77,7 @@ func (r *Recorder) recordEdge(req *http.Request, st *edgeState, sw *statusWriter
 	case "prompts/get":
 		e.Prompt = st.target
 	case "resources/read":
-		e.Resource = stripQuery(st.target)
+		e.Resource = recordedURI(st.target)
 	}
 	st.mu.Unlock()
 	if kind == KindUnknown && status < 400 && !r.recordAll {

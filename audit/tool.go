@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -82,14 +81,15 @@ func (r *Recorder) ToolMiddleware(next server.ToolHandlerFunc) server.ToolHandle
 
 // ResourceMiddleware records resource reads as ToolMiddleware records tool
 // calls (KindResourceRead / KindResourceDenied). The resource URI is
-// recorded without its query or fragment. Its signature is
+// recorded without its query or fragment and with any userinfo
+// ("user:password@") replaced by [REDACTED]. Its signature is
 // server.ResourceHandlerMiddleware (server.WithResourceHandlerMiddleware).
 func (r *Recorder) ResourceMiddleware(next server.ResourceHandlerFunc) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
 		start := r.now()
 		res, err := next(ctx, req)
 		e := NewEvent(ctx, KindResourceRead)
-		e.Resource = stripQuery(req.Params.URI)
+		e.Resource = recordedURI(req.Params.URI)
 		e.Args, e.ArgsOmitted = argNames(req.Params.Arguments)
 		e.Time = r.now()
 		e.Duration = e.Time.Sub(start)
@@ -325,12 +325,11 @@ func (r *Recorder) argValue(tool, name string, v any) string {
 	return s
 }
 
-func stripQuery(uri string) string {
-	if i := strings.IndexAny(uri, "?#"); i >= 0 {
-		return uri[:i]
-	}
-	return uri
-}
+// recordedURI is a resource URI as events record it: without its query
+// or fragment, which may carry an access_token (RFC 6750 §2.3), and with
+// its userinfo ("user:password@", or a token as the user name) replaced by
+// [REDACTED].
+func recordedURI(uri string) string { return redact.URI(uri) }
 
 // TokenExchange records a downstream token exchange as KindTokenExchange:
 // the caller from ctx, the grant, the audience, the duration and, on
@@ -360,7 +359,8 @@ func (r *Recorder) TokenExchange(ctx context.Context, grant, audience string, d 
 // Denial records a request refused before dispatch: KindToolDenied,
 // KindPromptDenied or KindResourceDenied by method (KindAccessDenied for
 // any other method), with DecisionDeny, the reason and the caller from
-// ctx. A resource URI is recorded without its query or fragment.
+// ctx. A resource URI is recorded without its query or fragment, and with
+// any userinfo replaced by [REDACTED].
 func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
 	e := NewEvent(ctx, KindAccessDenied)
 	switch method {
@@ -369,7 +369,7 @@ func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
 	case "prompts/get":
 		e.Kind, e.Prompt = KindPromptDenied, name
 	case "resources/read":
-		e.Kind, e.Resource = KindResourceDenied, stripQuery(name)
+		e.Kind, e.Resource = KindResourceDenied, recordedURI(name)
 	default:
 		e.Method = method
 	}

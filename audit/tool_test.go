@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,10 +287,52 @@ func TestResourceAndPromptMiddleware(t *testing.T) {
 	assert.Equal(t, "acme", got[1].Tenant)
 }
 
-func TestStripQuery(t *testing.T) {
-	assert.Equal(t, "https://api/x", stripQuery("https://api/x?access_token=abc"))
-	assert.Equal(t, "docs://a", stripQuery("docs://a#frag"))
-	assert.Equal(t, "docs://a", stripQuery("docs://a"))
+func TestRecordedURI(t *testing.T) {
+	assert.Equal(t, "https://api/x", recordedURI("https://api/x?access_token=abc"))
+	assert.Equal(t, "docs://a", recordedURI("docs://a#frag"))
+	assert.Equal(t, "docs://a", recordedURI("docs://a"))
+	assert.Equal(t, "db://[REDACTED]@host/t", recordedURI("db://admin:hunter2@host/t"))
+}
+
+// TestResourceUserinfoNotRecorded: a resource URI's userinfo
+// ("user:password@", or a token as the user name) is a credential; every
+// path that records a resource — a read that ran, a refusal the edge
+// annotated, a denial hook — writes it as [REDACTED], never the password.
+func TestResourceUserinfoNotRecorded(t *testing.T) {
+	const password = "hunter2-Pa55word"
+	const uri = "db://admin:" + password + "@host/table?access_token=abc"
+	const want = "db://[REDACTED]@host/table"
+	out := &strings.Builder{}
+	jsonSink, err := NewJSONSink(out)
+	require.NoError(t, err)
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: Fanout{sink, jsonSink}, RecordAllRequests: true})
+
+	s := server.NewMCPServer("test", "1.0.0", server.WithResourceHandlerMiddleware(r.ResourceMiddleware))
+	s.AddResourceTemplate(mcp.NewResourceTemplate("db://{+rest}", "db"), func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, Text: "rows"}}, nil
+	})
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": map[string]any{"uri": uri}})
+	require.NoError(t, err)
+	resp := s.HandleMessage(callCtx(s), body)
+	require.IsType(t, mcp.JSONRPCResponse{}, resp, "the template serves the URI")
+
+	r.Denial(callCtx(nil), "resources/read", uri, "no_rule")
+
+	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		AnnotateRequest(req.Context(), KindAccessDenied, "insufficient_scope", "resources/read", uri)
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", nil))
+
+	got := sink.all()
+	require.Len(t, got, 3)
+	for i, e := range got {
+		assert.Equal(t, want, e.Resource, i)
+	}
+	assert.Equal(t, []Kind{KindResourceRead, KindResourceDenied, KindAccessDenied}, []Kind{got[0].Kind, got[1].Kind, got[2].Kind})
+	assert.NotContains(t, out.String(), password)
+	assert.Equal(t, 3, strings.Count(out.String(), `"resource":"`+want+`"`))
 }
 
 func TestTokenExchangeHook(t *testing.T) {

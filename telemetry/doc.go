@@ -15,9 +15,10 @@
 // One SERVER span per MCP request, named "{mcp.method.name} {target}"
 // (target: the tool or prompt name, when there is one), with
 // mcp.method.name, gen_ai.tool.name, gen_ai.prompt.name, mcp.resource.uri
-// (without query or fragment), jsonrpc.request.id, mcp.protocol.version,
-// error.type, client.address and — for requests before protocol revision
-// 2026-07-28 only, as the conventions require — mcp.session.id. Its parent
+// (without query or fragment, its userinfo "[REDACTED]"),
+// jsonrpc.request.id, mcp.protocol.version, error.type, client.address
+// and — for requests before protocol revision 2026-07-28 only, as the
+// conventions require — mcp.session.id. Its parent
 // is the trace context in params._meta (traceparent, tracestate) when the
 // request carries one, linked to the HTTP request's own context; otherwise
 // the HTTP context (the W3C traceparent header, or a span already in the
@@ -77,7 +78,8 @@
 //
 // # Never a credential, never unbounded cardinality
 //
-// No attribute carries a token, a secret, a raw subject or a URI's query.
+// No attribute carries a token, a secret, a raw subject, a URI's query or
+// a URI's userinfo.
 // Values taken from the request are cut to MaxValueLen bytes. The span is
 // started and the operation measured before authentication, so the two
 // values every request names — mcp.method.name (from the JSON-RPC body)

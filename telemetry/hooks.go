@@ -107,7 +107,7 @@ func (t *Telemetry) newHooks() error {
 			if info.Source == "" && info.Keys == 0 {
 				continue // no key set (a chain without a JWT validator)
 			}
-			opt := metric.WithAttributes(keyKeySet.String(h.keySets.fold(stripQuery(info.Source))))
+			opt := metric.WithAttributes(keyKeySet.String(h.keySets.fold(recordedURI(info.Source))))
 			o.ObserveInt64(keys, int64(info.Keys), opt)
 			if !info.Fetched.IsZero() {
 				o.ObserveFloat64(age, max(now.Sub(info.Fetched).Seconds(), 0), opt)
@@ -173,7 +173,7 @@ func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (cont
 		}
 		attrs := make([]attribute.KeyValue, 0, 2)
 		if op.Source != "" {
-			attrs = append(attrs, keySource.String(cut(stripQuery(op.Source))))
+			attrs = append(attrs, keySource.String(cut(recordedURI(op.Source))))
 		}
 		ctx, span = t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
 	}
@@ -201,7 +201,7 @@ func (t *Telemetry) StartOperation(ctx context.Context, op auth.Operation) (cont
 
 // fetched records one JWK Set fetch.
 func (t *Telemetry) fetched(ctx context.Context, source, errType string) {
-	src := t.hooks.keySets.fold(stripQuery(source))
+	src := t.hooks.keySets.fold(recordedURI(source))
 	attrs := make([]attribute.KeyValue, 0, 3)
 	attrs = append(attrs, keyKeySet.String(src))
 	if errType != "" {
@@ -265,7 +265,7 @@ func (t *Telemetry) StartExchange(ctx context.Context, ev obo.ExchangeEvent) (co
 	attrs := make([]attribute.KeyValue, 0, 2)
 	attrs = append(attrs, keyGrant.String(ev.Flavor.Grant()))
 	if aud := exchangeAudience(ev); aud != "" {
-		attrs = append(attrs, keyAudience.String(cut(stripQuery(aud))))
+		attrs = append(attrs, keyAudience.String(cut(recordedURI(aud))))
 	}
 	ctx, span := t.tracer.Start(ctx, SpanTokenExchange, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx, func(err error) {

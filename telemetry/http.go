@@ -24,6 +24,7 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/internal/httpx"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
+	"github.com/mcpguard/mcpguard/internal/redact"
 )
 
 // statelessRevision is the first protocol revision without sessions; the
@@ -121,7 +122,7 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	case st.prompt != "":
 		attrs = append(attrs, keyPrompt.String(st.prompt))
 	case msg.URI != "":
-		attrs = append(attrs, keyResourceURI.String(cut(stripQuery(msg.URI))))
+		attrs = append(attrs, keyResourceURI.String(cut(recordedURI(msg.URI))))
 	}
 	if len(msg.ID) > 0 {
 		attrs = append(attrs, keyRequestID.String(cut(strings.Trim(string(msg.ID), `"`))))
@@ -327,9 +328,8 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 	t.opDuration.Record(r.Context(), end.Sub(st.start).Seconds(), metric.WithAttributes(attrs...))
 }
 
-func stripQuery(uri string) string {
-	if i := strings.IndexAny(uri, "?#"); i >= 0 {
-		return uri[:i]
-	}
-	return uri
-}
+// recordedURI is a URI as attributes carry it: without its query or
+// fragment, which may carry an access_token (RFC 6750 §2.3), and with its
+// userinfo ("user:password@", or a token as the user name) replaced by
+// [REDACTED].
+func recordedURI(uri string) string { return redact.URI(uri) }

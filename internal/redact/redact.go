@@ -8,6 +8,7 @@
 package redact
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -229,4 +230,34 @@ func LooksLikeToken(s string) bool {
 func tokenByte(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
 		c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '='
+}
+
+// URI returns uri as it may be recorded: without its query and fragment
+// (where a client may put an access_token, RFC 6750 §2.3) and with the
+// userinfo of its authority (RFC 3986 §3.2.1: "user:password@", or a token
+// used as the user name, as in https://TOKEN@host/) replaced by Redacted,
+// so "db://admin:pw@host/t?x=1" becomes "db://[REDACTED]@host/t". A URI
+// without an authority ("//" right after the scheme) keeps its path as it
+// is. It does not bound or escape the result: Text and AppendJSONString
+// still do that.
+func URI(uri string) string {
+	if i := strings.IndexAny(uri, "?#"); i >= 0 {
+		uri = uri[:i]
+	}
+	// The authority starts at "//", right after "scheme:" (or at the start
+	// of a network-path reference), and ends at the next "/".
+	slash := strings.IndexByte(uri, '/')
+	if slash < 0 || !strings.HasPrefix(uri[slash:], "//") || (slash > 0 && uri[slash-1] != ':') {
+		return uri
+	}
+	start := slash + 2
+	authority := uri[start:]
+	if end := strings.IndexByte(authority, '/'); end >= 0 {
+		authority = authority[:end]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return uri
+	}
+	return uri[:start] + Redacted + uri[start+at:]
 }

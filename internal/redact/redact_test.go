@@ -77,6 +77,56 @@ func TestAppendJSONString(t *testing.T) {
 	}
 }
 
+func TestURI(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "notes://public/readme", "notes://public/readme"},
+		{"empty", "", ""},
+		{"query and fragment", "notes://a/b?access_token=secret#frag", "notes://a/b"},
+		{"user and password", "db://admin:hunter2@host/table", "db://" + Redacted + "@host/table"},
+		{"token as user name", "https://ghp_Secret123@github.com/org/repo", "https://" + Redacted + "@github.com/org/repo"},
+		{"no path", "db://admin:hunter2@host", "db://" + Redacted + "@host"},
+		{"at in password", "db://admin:p@ss@host/t", "db://" + Redacted + "@host/t"},
+		{"userinfo and query", "db://u:pw@host/t?pw=x", "db://" + Redacted + "@host/t"},
+		{"network-path reference", "//u:pw@host/t", "//" + Redacted + "@host/t"},
+		{"at in the path only", "notes://host/a@b", "notes://host/a@b"},
+		{"empty authority", "file:///home/a@b", "file:///home/a@b"},
+		{"no authority", "mailto:alice@example.com", "mailto:alice@example.com"},
+		{"slashes later in the path", "urn:x/y//u:pw@h", "urn:x/y//u:pw@h"},
+		{"at only in the query", "notes://h/p?u=a@b", "notes://h/p"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, URI(tt.in))
+		})
+	}
+}
+
+func FuzzURI(f *testing.F) {
+	for _, s := range []string{"", "notes://a/b", "db://u:pw@h/t?q#f", "//u@h", "a:b", "x://@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := URI(s)
+		if strings.ContainsAny(out, "?#") {
+			t.Fatalf("query or fragment kept in %q", out)
+		}
+		if i := strings.Index(out, "//"); i >= 0 && (i == 0 || out[i-1] == ':') && !strings.ContainsRune(out[:i], '/') {
+			authority := out[i+2:]
+			if end := strings.IndexByte(authority, '/'); end >= 0 {
+				authority = authority[:end]
+			}
+			if at := strings.LastIndexByte(authority, '@'); at >= 0 && authority[:at] != Redacted {
+				t.Fatalf("userinfo %q kept in %q", authority[:at], out)
+			}
+		}
+		if URI(out) != out {
+			t.Fatalf("not idempotent: %q, then %q", out, URI(out))
+		}
+	})
+}
+
 func TestLooksLikeToken(t *testing.T) {
 	tests := []struct {
 		name string
