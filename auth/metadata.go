@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpguard/mcpguard/internal/loopback"
+	"github.com/mcpguard/mcpguard/internal/redact"
 )
 
 // ResourceMetadataURL returns the absolute URL of the protected resource
@@ -37,13 +38,17 @@ func CheckResource(resource string) error {
 	return err
 }
 
+// Configuration errors name a refused URL as redact.URI shows it, without
+// its userinfo, query or fragment: a URL written with a password
+// ("https://user:pw@host") or a token in it is refused without the secret
+// reaching the error text, and so a log.
 func parseResource(resource string) (*url.URL, error) {
 	if err := checkAbsoluteURL(resource); err != nil {
-		return nil, fmt.Errorf("%w: resource %q: %v", ErrConfig, resource, err)
+		return nil, fmt.Errorf("%w: resource %q: %v", ErrConfig, redact.URI(resource), err)
 	}
 	u, _ := url.Parse(resource)
 	if u.RawQuery != "" {
-		return nil, fmt.Errorf("%w: resource %q: must not contain a query", ErrConfig, resource)
+		return nil, fmt.Errorf("%w: resource %q: must not contain a query", ErrConfig, redact.URI(resource))
 	}
 	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 		return nil, fmt.Errorf("%w: resource %q: plain http is allowed only for loopback hosts; use https", ErrConfig, resource)
@@ -100,7 +105,7 @@ func MountMetadata(mux *http.ServeMux, cfg MetadataConfig) (string, error) {
 	}
 	for _, as := range cfg.AuthorizationServers {
 		if err := checkAbsoluteURL(as); err != nil {
-			return "", fmt.Errorf("%w: MetadataConfig.AuthorizationServers %q: %v", ErrConfig, as, err)
+			return "", fmt.Errorf("%w: MetadataConfig.AuthorizationServers %q: %v", ErrConfig, redact.URI(as), err)
 		}
 	}
 	cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)

@@ -52,6 +52,39 @@ func TestResourceMetadataURL(t *testing.T) {
 	}
 }
 
+// TestResourceErrorsHideURLSecrets: a resource or authorization server
+// refused for its userinfo or query is named without them, so the password
+// or token written there never reaches the error text (and the log of a
+// server refusing to start).
+func TestResourceErrorsHideURLSecrets(t *testing.T) {
+	const secret = "hunter2secret"
+	for _, tt := range []struct{ url, want string }{
+		{"https://user:" + secret + "@mcp.example.com/mcp", "user info"},
+		{"https://" + secret + "@mcp.example.com/mcp", "user info"},
+		{"http://user:" + secret + "@127.0.0.1/mcp", "user info"},
+		{"https://mcp.example.com/mcp?key=" + secret, "query"},
+		{"https://mcp.example.com/mcp#" + secret, "fragment"},
+	} {
+		t.Run(tt.url, func(t *testing.T) {
+			err := CheckResource(tt.url)
+			require.ErrorIs(t, err, ErrConfig)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), secret)
+
+			_, err = MountMetadata(http.NewServeMux(), MetadataConfig{
+				Resource: "https://mcp.example.com/mcp", AuthorizationServers: []string{tt.url},
+			})
+			if tt.want != "query" { // a query is allowed in an issuer URL
+				require.ErrorIs(t, err, ErrConfig)
+				assert.Contains(t, err.Error(), "AuthorizationServers")
+			}
+			if err != nil {
+				assert.NotContains(t, err.Error(), secret)
+			}
+		})
+	}
+}
+
 func TestMountMetadata(t *testing.T) {
 	mux := http.NewServeMux()
 	metaURL, err := MountMetadata(mux, MetadataConfig{
