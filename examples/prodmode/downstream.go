@@ -41,7 +41,7 @@ func downstreamEnv(getenv func(string) string, cfg *config) error {
 		return nil
 	}
 	if err := checkURL(u, true); err != nil {
-		return fmt.Errorf("MCPGUARD_DOWNSTREAM_URL %q: %v", u, err)
+		return fmt.Errorf("MCPGUARD_DOWNSTREAM_URL %q: %v", shownURL(u), err)
 	}
 	d := downstreamConfig{
 		url:      u,

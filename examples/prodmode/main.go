@@ -13,7 +13,8 @@
 //	                       IPs or prefixes (default none: the peer is the client)
 //	MCPGUARD_CPUPROFILE    write a CPU profile of the whole run to this file on shutdown (optional)
 //	MCPGUARD_METRICS_ADDR  serve OpenTelemetry metrics at http://<addr>/metrics in Prometheus text format (optional, off by default)
-//	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default)
+//	MCPGUARD_OTLP_ENDPOINT send traces over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318/v1/traces (optional, off by default;
+//	                       no user info: the collector's credentials go in OTEL_EXPORTER_OTLP_HEADERS)
 //	MCPGUARD_DPOP          DPoP-bound tokens (RFC 9449): off (default), allowed or required
 //	MCPGUARD_REVOCATIONS_FILE  revoke tokens before they expire: a file of JSON lines, see below (optional, off by default)
 //	MCPGUARD_REDIS_URL     redis://[user:password@]host:port[/db] (or rediss://): share every store among replicas (optional)
@@ -136,6 +137,7 @@ import (
 	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/examples/internal/notes"
 	"github.com/mcpguard/mcpguard/internal/loopback"
+	"github.com/mcpguard/mcpguard/internal/redact"
 	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
@@ -459,8 +461,14 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		}
 	}
 	if cfg.otlpEndpoint != "" {
-		if u, err := url.Parse(cfg.otlpEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return config{}, fmt.Errorf("MCPGUARD_OTLP_ENDPOINT %q: an http(s) URL is required, e.g. http://127.0.0.1:4318/v1/traces", cfg.otlpEndpoint)
+		u, err := url.Parse(cfg.otlpEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return config{}, fmt.Errorf("MCPGUARD_OTLP_ENDPOINT %q: an http(s) URL is required, e.g. http://127.0.0.1:4318/v1/traces", shownURL(cfg.otlpEndpoint))
+		}
+		if u.User != nil {
+			// The exporter would drop it (and a failing export might log
+			// the URL): credentials for the collector go in a header.
+			return config{}, fmt.Errorf("MCPGUARD_OTLP_ENDPOINT %q: must not carry user info; give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS", shownURL(cfg.otlpEndpoint))
 		}
 	}
 
@@ -484,7 +492,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		// Listening beyond loopback, clients reach the server through a
 		// name of its own: a loopback http resource would be an audience
 		// and a metadata URL no client there can use.
-		return config{}, fmt.Errorf("MCPGUARD_RESOURCE %q: must be https when MCPGUARD_ADDR (%q) is not a loopback address: set it to the https URL clients reach this server at, e.g. https://mcp.example.com/mcp", cfg.resource, cfg.addr)
+		return config{}, fmt.Errorf("MCPGUARD_RESOURCE %q: must be https when MCPGUARD_ADDR (%q) is not a loopback address: set it to the https URL clients reach this server at, e.g. https://mcp.example.com/mcp", shownURL(cfg.resource), cfg.addr)
 	}
 
 	if cfg.issuer == "" {
@@ -492,13 +500,13 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	if err := checkURL(cfg.issuer, cfg.jwksURL == ""); err != nil {
 		if cfg.jwksURL == "" {
-			return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v (its signing keys are discovered from it; or set MCPGUARD_JWKS_URL)", cfg.issuer, err)
+			return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v (its signing keys are discovered from it; or set MCPGUARD_JWKS_URL)", shownURL(cfg.issuer), err)
 		}
-		return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v", cfg.issuer, err)
+		return config{}, fmt.Errorf("MCPGUARD_ISSUER %q: %v", shownURL(cfg.issuer), err)
 	}
 	if cfg.jwksURL != "" {
 		if err := checkURL(cfg.jwksURL, true); err != nil {
-			return config{}, fmt.Errorf("MCPGUARD_JWKS_URL %q: %v", cfg.jwksURL, err)
+			return config{}, fmt.Errorf("MCPGUARD_JWKS_URL %q: %v", shownURL(cfg.jwksURL), err)
 		}
 	}
 
@@ -560,6 +568,12 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	}
 	return cfg, nil
 }
+
+// shownURL is s as a configuration error may show it: without its query
+// or fragment, and with its userinfo [REDACTED], since an operator may have
+// written a password or token there (which checkURL refuses) and the error
+// goes to stderr, beside the logs.
+func shownURL(s string) string { return redact.URI(s) }
 
 // checkURL accepts an absolute http(s) URL; with fetched, plain http only
 // to a loopback host, since keys fetched over http could be forged.

@@ -275,6 +275,17 @@ func TestConfigErrors(t *testing.T) {
 		{"seal key short", map[string]string{"MCPGUARD_SEAL_KEY": "c2hvcnQ="}, "MCPGUARD_SEAL_KEY: want 32 bytes"},
 		{"revocation outage policy unknown", map[string]string{"MCPGUARD_REDIS_URL": "redis://127.0.0.1:1", "MCPGUARD_SEAL_KEY": testSealKey, "MCPGUARD_REVOCATION_ON_OUTAGE": "open"}, "MCPGUARD_REVOCATION_ON_OUTAGE: want closed (default) or degrade"},
 		{"seal key not base64", map[string]string{"MCPGUARD_SEAL_KEY": "not base64!"}, "MCPGUARD_SEAL_KEY: not base64"},
+		// A URL's userinfo (or query) may hold a password or a token: the
+		// error names the variable and what is wrong, never the secret.
+		{"issuer with user info, password not echoed", map[string]string{"MCPGUARD_ISSUER": "https://user:hunter2secret@idp.example.com"}, "MCPGUARD_ISSUER"},
+		{"issuer token as user name, not echoed", map[string]string{"MCPGUARD_ISSUER": "https://hunter2secret@idp.example.com"}, "MCPGUARD_ISSUER"},
+		{"issuer query, secret not echoed", map[string]string{"MCPGUARD_ISSUER": "https://idp.example.com?key=hunter2secret"}, "MCPGUARD_ISSUER"},
+		{"jwks with user info, password not echoed", map[string]string{"MCPGUARD_JWKS_URL": "https://user:hunter2secret@keys.example.com/jwks"}, "MCPGUARD_JWKS_URL"},
+		{"resource with user info, password not echoed", map[string]string{"MCPGUARD_RESOURCE": "https://user:hunter2secret@mcp.example.com/mcp"}, "MCPGUARD_RESOURCE"},
+		{"resource off loopback with user info, password not echoed", map[string]string{"MCPGUARD_ADDR": "0.0.0.0:8080", "MCPGUARD_RESOURCE": "http://user:hunter2secret@127.0.0.1:8080/mcp"}, "MCPGUARD_RESOURCE"},
+		{"downstream with user info, password not echoed", map[string]string{"MCPGUARD_DOWNSTREAM_URL": "http://user:hunter2secret@api.example.com/x", "MCPGUARD_CLIENT_ID": "x", "MCPGUARD_CLIENT_SECRET": "y"}, "MCPGUARD_DOWNSTREAM_URL"},
+		{"otlp not http with user info, password not echoed", map[string]string{"MCPGUARD_OTLP_ENDPOINT": "ftp://user:hunter2secret@collector"}, "MCPGUARD_OTLP_ENDPOINT"},
+		{"otlp with user info refused", map[string]string{"MCPGUARD_OTLP_ENDPOINT": "http://user:hunter2secret@127.0.0.1:4318/v1/traces"}, "MCPGUARD_OTLP_ENDPOINT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
