@@ -66,6 +66,12 @@ const (
 	// "session_counts:recovered"), ErrorClass "store_unavailable" while
 	// failing; Decision is deny when the store refuses requests meanwhile.
 	KindStoreFailure
+	// KindAccessAllowed is a mediated request with no handler middleware
+	// of its own (completion/complete, resources/subscribe,
+	// resources/unsubscribe, subscriptions/listen) that the policy allowed,
+	// recorded by Recorder.Allowed with DecisionAllow and Method naming
+	// it; its refusal is KindAccessDenied (Recorder.Denial).
+	KindAccessAllowed
 	kindCount
 )
 
@@ -86,6 +92,7 @@ var kindNames = [kindCount]string{
 	KindTokenExchange:   "token_exchange",
 	KindQueueOverflow:   "queue_overflow",
 	KindStoreFailure:    "store_failure",
+	KindAccessAllowed:   "access_allowed",
 }
 
 // String returns the kind's snake_case name, as written in records.
@@ -205,7 +212,7 @@ type Event struct {
 
 	// Method is the HTTP method of an edge event, or the JSON-RPC method of
 	// a denial (Recorder.Denial) that is not a tool, prompt or resource
-	// request.
+	// request, or of an allowed request (Recorder.Allowed).
 	Method string
 	// Path is the URL path of an edge event, never the query (which may
 	// carry an access_token, RFC 6750 §2.3).

@@ -377,3 +377,21 @@ func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
 	e.Reason = reason
 	_ = r.Record(ctx, e)
 }
+
+// Allowed records a mediated request the policy allowed that no tool,
+// prompt or resource middleware sees — completion/complete,
+// resources/subscribe, resources/unsubscribe, subscriptions/listen — as
+// KindAccessAllowed with DecisionAllow, the method, the caller from ctx
+// and, when uri is not empty (the resource a subscription names), the
+// resource URI without its query or fragment and with any userinfo
+// replaced by [REDACTED]. It is the counterpart of Denial, so that such a
+// request leaves a record whichever way it was decided.
+func (r *Recorder) Allowed(ctx context.Context, method, uri string) {
+	e := NewEvent(ctx, KindAccessAllowed)
+	e.Method = method
+	if uri != "" {
+		e.Resource = recordedURI(uri)
+	}
+	e.Decision = DecisionAllow
+	_ = r.Record(ctx, e)
+}

@@ -294,6 +294,31 @@ func TestRecordedURI(t *testing.T) {
 	assert.Equal(t, "db://[REDACTED]@host/t", recordedURI("db://admin:hunter2@host/t"))
 }
 
+// TestAllowedHook: Recorder.Allowed records an allowed mediated request
+// as access_allowed with the caller, the method and a subscription's
+// resource (userinfo and query left out).
+func TestAllowedHook(t *testing.T) {
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: sink})
+	ctx := callCtx(nil)
+	r.Allowed(ctx, "completion/complete", "")
+	r.Allowed(ctx, "resources/subscribe", "notes://u:pw@host/a?sig=abc")
+
+	got := sink.all()
+	require.Len(t, got, 2)
+	for i, e := range got {
+		assert.Equal(t, KindAccessAllowed, e.Kind)
+		assert.Equal(t, "access_allowed", e.Kind.String())
+		assert.Equal(t, DecisionAllow, e.Decision)
+		assert.Equal(t, "alice", e.Subject)
+		assert.Equal(t, "acme", e.Tenant)
+		assert.Equal(t, "42", e.RPCID)
+		assert.Equal(t, []string{"completion/complete", "resources/subscribe"}[i], e.Method)
+	}
+	assert.Empty(t, got[0].Resource)
+	assert.Equal(t, "notes://[REDACTED]@host/a", got[1].Resource)
+}
+
 // TestResourceUserinfoNotRecorded: a resource URI's userinfo
 // ("user:password@", or a token as the user name) is a credential; every
 // path that records a resource — a read that ran, a refusal the edge

@@ -10,10 +10,13 @@ import (
 	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/authz"
+	"github.com/mcpguard/mcpguard/internal/era"
 	"github.com/mcpguard/mcpguard/internal/jsonrpc"
 )
 
-// denialAudit records the policy's refusals that no audit middleware sees.
+// denialAudit records the policy's decisions that no audit middleware sees:
+// its refusals, and the requests its request hook alone allows
+// (completion/complete and the subscription methods, Recorder.Allowed).
 // mcp-go answers a tools/call or prompts/get whose tool or prompt the
 // policy's filter hides with "not found" before any tool or prompt
 // middleware runs, and a request the policy's request hook refuses
@@ -83,8 +86,30 @@ func (a *denialAudit) record(ctx context.Context, id any, message any) error {
 		return nil
 	}
 	var denied *authz.DeniedError
-	if err := a.hook(ctx, id, message); errors.As(err, &denied) {
+	switch err := a.hook(ctx, id, message); {
+	case errors.As(err, &denied):
 		a.rec.Denial(ctx, msg.Method, "", denied.Reason.String())
+	case err == nil && decidedByHook(msg.Method, body):
+		// Allowed, and no middleware will record it: say so, as for a
+		// refusal.
+		uri := ""
+		if msg.Method == authz.MethodResourcesSubscribe || msg.Method == authz.MethodResourcesUnsubscribe {
+			uri = msg.URI
+		}
+		a.rec.Allowed(ctx, msg.Method, uri)
 	}
 	return nil
+}
+
+// decidedByHook reports whether the policy's request hook is what decides
+// method: a mediated method other than tools/call, prompts/get and
+// resources/read (whose middlewares decide and record), except
+// resources/subscribe and resources/unsubscribe in a 2026-07-28 request,
+// which the hook passes on for mcp-go to refuse (that era removed them).
+func decidedByHook(method string, body []byte) bool {
+	switch method {
+	case authz.MethodResourcesSubscribe, authz.MethodResourcesUnsubscribe:
+		return !era.BodyModern(body)
+	}
+	return authz.ClassifyMethod(method) == authz.MethodMediated
 }
