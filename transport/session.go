@@ -358,7 +358,24 @@ type headerCopy struct {
 	value [1]string
 }
 
+// Audit reasons of the session_rejected events (audit.KindSessionRejected,
+// decision deny) of requests the session binding refuses.
+const (
+	// ReasonSessionUnknown: the Mcp-Session-Id is not one of this
+	// principal's (another principal's or tenant's, forged, or malformed);
+	// the client gets 404, as for an unknown session.
+	ReasonSessionUnknown = "session_unknown"
+	// ReasonSessionTerminated: the session was ended (DELETE) and its ID
+	// never serves again (404).
+	ReasonSessionTerminated = "session_terminated"
+	// ReasonMultipleSessionIDs: the request carries more than one
+	// Mcp-Session-Id (400).
+	ReasonMultipleSessionIDs = "multiple_session_ids"
+)
+
 // Middleware returns the HTTP middleware that checks, strips and adds tags.
+// Each refusal is annotated for the audit edge event as
+// audit.KindSessionRejected with one of the Reason… codes above.
 func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -366,12 +383,17 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 		tenant, _ := tenancy.FromContext(ctx)
 		ids := r.Header.Values(server.HeaderKeySessionID)
 		if len(ids) > 1 {
+			audit.Annotate(ctx, audit.KindSessionRejected, ReasonMultipleSessionIDs)
 			http.Error(w, "bad request: more than one session ID", http.StatusBadRequest)
 			return
 		}
 		if len(ids) == 1 {
 			inner, ok := b.open(ids[0], p, tenant)
 			if !ok {
+				// Another principal's, a forged or a malformed ID: the
+				// client is told what an unknown one gets, and so is the
+				// audit trail (the tag cannot tell them apart).
+				audit.Annotate(ctx, audit.KindSessionRejected, ReasonSessionUnknown)
 				http.Error(w, "session not found", http.StatusNotFound)
 				return
 			}
@@ -383,6 +405,7 @@ func (b *SessionBinding) Middleware(next http.Handler) http.Handler {
 				return
 			}
 			if dead {
+				audit.Annotate(ctx, audit.KindSessionRejected, ReasonSessionTerminated)
 				http.Error(w, "session not found", http.StatusNotFound)
 				return
 			}
