@@ -235,7 +235,8 @@ type Event struct {
 	ErrorClass string
 
 	// Args lists the call's argument names (sorted), with values only for
-	// allow-listed names.
+	// allow-listed names; a name that looks like a token is recorded as
+	// "[REDACTED]".
 	Args []Arg
 	// ArgsOmitted counts arguments beyond MaxArgs that were not listed.
 	ArgsOmitted int

@@ -257,7 +257,7 @@ func (r *Recorder) toolEvent(ctx context.Context, req *mcp.CallToolRequest) Even
 	allowed := r.argValues[req.Params.Name]
 	e.Args = make([]Arg, len(names))
 	for i, name := range names {
-		e.Args[i].Name = name
+		e.Args[i].Name = recordedName(name)
 		if _, ok := allowed[name]; ok {
 			e.Args[i].Value = r.argValue(req.Params.Name, name, args[name])
 			e.Args[i].HasValue = true
@@ -283,7 +283,7 @@ func argNames[V any](m map[string]V) ([]Arg, int) {
 	n := min(len(names), MaxArgs)
 	args := make([]Arg, n)
 	for i, name := range names[:n] {
-		args[i].Name = name
+		args[i].Name = recordedName(name)
 	}
 	return args, len(names) - n
 }
@@ -323,6 +323,17 @@ func (r *Recorder) argValue(tool, name string, v any) string {
 		return redact.Redacted
 	}
 	return s
+}
+
+// recordedName is a client-chosen name (an argument's, or the tool or
+// prompt of a refused request, which need not exist) as events record it:
+// "[REDACTED]" when it looks like a token (redact.LooksLikeToken), for a
+// client that sent its credential where a name goes.
+func recordedName(name string) string {
+	if redact.LooksLikeToken(name) {
+		return redact.Redacted
+	}
+	return name
 }
 
 // recordedURI is a resource URI as events record it: without its query
@@ -365,9 +376,9 @@ func (r *Recorder) Denial(ctx context.Context, method, name, reason string) {
 	e := NewEvent(ctx, KindAccessDenied)
 	switch method {
 	case "tools/call":
-		e.Kind, e.Tool = KindToolDenied, name
+		e.Kind, e.Tool = KindToolDenied, recordedName(name)
 	case "prompts/get":
-		e.Kind, e.Prompt = KindPromptDenied, name
+		e.Kind, e.Prompt = KindPromptDenied, recordedName(name)
 	case "resources/read":
 		e.Kind, e.Resource = KindResourceDenied, recordedURI(name)
 	default:

@@ -294,6 +294,45 @@ func TestRecordedURI(t *testing.T) {
 	assert.Equal(t, "db://[REDACTED]@host/t", recordedURI("db://admin:hunter2@host/t"))
 }
 
+// TestTokenShapedNamesRedacted: argument names are always recorded, so a
+// client that sends a token as an argument's name (of a tool call, a
+// prompt or a resource template) — or as the name of a tool or prompt it
+// is refused — must not get it into the trail: such names are recorded as
+// [REDACTED]; ordinary names stay.
+func TestTokenShapedNamesRedacted(t *testing.T) {
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
+	const opaque = "sk_live_4eC39HqLyjWDarjtT1zdp7dcAbCdEfGh1234"
+	out := &strings.Builder{}
+	jsonSink, err := NewJSONSink(out)
+	require.NoError(t, err)
+	sink := &memSink{}
+	r := mustNew(t, Config{Sink: Fanout{sink, jsonSink}, ArgValues: map[string][]string{"echo": {"message"}}})
+	s := server.NewMCPServer("test", "1.0.0",
+		server.WithToolHandlerMiddleware(r.ToolMiddleware),
+		server.WithPromptHandlerMiddleware(r.PromptMiddleware),
+	)
+	s.AddTool(mcp.NewTool("echo"), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	})
+	s.AddPrompt(mcp.NewPrompt("summarise"), func(context.Context, mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return mcp.NewGetPromptResult("s", nil), nil
+	})
+	callTool(t, s, "echo", map[string]any{jwt: 1, "message": "hi", opaque: "x"})
+	s.HandleMessage(callCtx(s), json.RawMessage(`{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"summarise","arguments":{"`+jwt+`":"x","topic":"y"}}}`))
+	r.Denial(callCtx(nil), "tools/call", jwt, "no_rule")
+	r.Denial(callCtx(nil), "prompts/get", opaque, "no_rule")
+
+	got := sink.all()
+	require.Len(t, got, 4)
+	assert.Equal(t, []Arg{{Name: "[REDACTED]"}, {Name: "message", Value: "hi", HasValue: true}, {Name: "[REDACTED]"}}, got[0].Args)
+	assert.Equal(t, []Arg{{Name: "[REDACTED]"}, {Name: "topic"}}, got[1].Args)
+	assert.Equal(t, "[REDACTED]", got[2].Tool)
+	assert.Equal(t, "[REDACTED]", got[3].Prompt)
+	assert.NotContains(t, out.String(), jwt[:20])
+	assert.NotContains(t, out.String(), opaque[:20])
+	assert.Contains(t, out.String(), `"args":["[REDACTED]","message","[REDACTED]"]`)
+}
+
 // TestAllowedHook: Recorder.Allowed records an allowed mediated request
 // as access_allowed with the caller, the method and a subscription's
 // resource (userinfo and query left out).
