@@ -79,7 +79,8 @@
 // # Never a credential, never unbounded cardinality
 //
 // No attribute carries a token, a secret, a raw subject, a URI's query or
-// a URI's userinfo.
+// a URI's userinfo; a tool or prompt name that looks like a token is Other
+// in the span's name and attributes.
 // Values taken from the request are cut to MaxValueLen bytes. The span is
 // started and the operation measured before authentication, so the two
 // values every request names — mcp.method.name (from the JSON-RPC body)

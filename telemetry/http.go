@@ -96,9 +96,9 @@ func (t *Telemetry) Begin(r *http.Request, body []byte) context.Context {
 	st.protocol = protocolVersion(rawProtocol)
 	switch msg.Method {
 	case "tools/call":
-		st.tool = cut(msg.Name)
+		st.tool = spanTarget(msg.Name)
 	case "prompts/get":
-		st.prompt = cut(msg.Name)
+		st.prompt = spanTarget(msg.Name)
 	}
 	if !t.tracesOn {
 		return ctx // metrics only: finish needs just the fields above
@@ -326,6 +326,16 @@ func (t *Telemetry) finish(r *http.Request, st *reqState, status int) {
 		}
 	}
 	t.opDuration.Record(r.Context(), end.Sub(st.start).Seconds(), metric.WithAttributes(attrs...))
+}
+
+// spanTarget is a client-chosen tool or prompt name as spans carry it: cut
+// to MaxValueLen, or Other when it looks like a token (a client that sent
+// its credential where the name goes; redact.LooksLikeToken).
+func spanTarget(name string) string {
+	if redact.LooksLikeToken(name) {
+		return Other
+	}
+	return cut(name)
 }
 
 // recordedURI is a URI as attributes carry it: without its query or

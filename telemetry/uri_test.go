@@ -50,3 +50,31 @@ func TestSourceAndAudienceUserinfo(t *testing.T) {
 	assert.Equal(t, "https://[REDACTED]@idp.example/jwks", recordedURI("https://u:pw@idp.example/jwks?k=v"))
 	assert.Equal(t, "https://idp.example/jwks", recordedURI("https://idp.example/jwks#f"))
 }
+
+// TestSpanTokenShapedNames: a tool or prompt name that looks like a token
+// (a client that sent its credential as the name) names no span and no
+// attribute: it is Other.
+func TestSpanTokenShapedNames(t *testing.T) {
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
+	for _, method := range []string{"tools/call", "prompts/get"} {
+		t.Run(method, func(t *testing.T) {
+			sr := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			tel, err := New(Config{TracerProvider: tp})
+			require.NoError(t, err)
+			body := `{"jsonrpc":"2.0","id":1,"method":"` + method + `","params":{"name":"` + jwt + `"}}`
+			h := tel.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tel.Begin(r, []byte(body))
+				w.WriteHeader(http.StatusOK)
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body)))
+			spans := sr.Ended()
+			require.Len(t, spans, 1)
+			assert.Equal(t, method+" "+Other, spans[0].Name())
+			for _, kv := range spans[0].Attributes() {
+				assert.NotContains(t, kv.Value.Emit(), jwt[:20], kv.Key)
+			}
+		})
+	}
+}
