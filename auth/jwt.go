@@ -104,11 +104,13 @@ type JWTConfig struct {
 	// "Refresh", Cognito's "token_use": "id"), as the introspection
 	// validator does. Most providers sign ID tokens with header typ "JWT",
 	// and an ID token's audience is a client ID, which AudienceAliases may
-	// list. An ID token that carries no such marker (Entra's) is told apart
-	// only by RequireATJWT, where the provider issues RFC 9068 tokens, or by
-	// a policy that requires scopes: an ID token carries no scope claim,
-	// and authz.Entra, which would map its "roles", rejects a token
-	// without the access-token-only "azp" or "appid".
+	// list. An ID token that carries no such marker (Entra's, Okta's,
+	// Auth0's) is told apart only by RequireATJWT, where the provider
+	// issues RFC 9068 tokens, or by a policy that requires scopes: an ID
+	// token carries no scope claim, and the presets that would map an ID token's roles or groups reject
+	// a token without the client claim only access tokens carry:
+	// authz.Entra "azp" or "appid", authz.Okta "cid" or "client_id",
+	// authz.Auth0 "azp" or "client_id".
 	RequireATJWT bool
 
 	// JWKSURL is where the JWK Set is fetched. Empty means discovered from

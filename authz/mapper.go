@@ -55,8 +55,8 @@ type Mapper struct {
 	roles       []roleSource
 	require     []requirement
 	// oneOf, when set, are claims of which the token must carry at least
-	// one as a non-empty string (Entra's "azp" or "appid", which only
-	// access tokens carry).
+	// one as a non-empty string (Entra's "azp" or "appid", Okta's "cid",
+	// Auth0's "azp": the client claims only access tokens carry).
 	oneOf []string
 }
 

@@ -81,9 +81,22 @@ func Entra(cfg PresetConfig) (*Mapper, error) {
 //     when a groups claim is configured on the authorization server,
 //     through RoleMap.
 //
-// The client is "cid" and the user ID "uid"; the mapper does not need them.
+// It rejects a token that carries neither "cid" (the client of every Okta
+// access token) nor "client_id" (RFC 9068 §2.2) as a non-empty string. An
+// Okta ID token carries the user's groups in "groups" too when the app's
+// groups claim is set for ID tokens, and neither client claim, its header
+// typ is "JWT" and no payload claim marks it as an ID token, and its
+// audience is the client ID, which AudienceAliases may list; without this
+// check its groups became scopes and an ID token worked as an access token.
+//
+// The user ID is "uid"; the mapper does not need it.
 func Okta(cfg PresetConfig) (*Mapper, error) {
-	return preset("Okta", []string{"scp"}, []string{"groups"}, cfg, nil)
+	m, err := preset("Okta", []string{"scp"}, []string{"groups"}, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.oneOf = []string{"cid", "client_id"}
+	return m, nil
 }
 
 // Auth0 returns the mapper for Auth0 access tokens. It reads:
@@ -95,8 +108,22 @@ func Okta(cfg PresetConfig) (*Mapper, error) {
 //   - RoleClaims, through RoleMap: Auth0 has no standard role claim, so
 //     name the namespaced custom claims a login Action adds
 //     ("https://notes.example.com/roles"). There is no default.
+//
+// It rejects a token that carries neither "azp" (Auth0 token profile) nor
+// "client_id" (RFC 9068 profile) as a non-empty string: every Auth0 access
+// token names its client one of those ways, and an Auth0 ID token names it
+// only in "aud". A login Action commonly adds the same namespaced roles
+// claim to the ID token as to the access token, nothing in an ID token's
+// header (typ "JWT") or payload marks it as one, and its audience is the
+// client ID, which AudienceAliases may list; without this check its roles
+// became scopes and an ID token worked as an access token.
 func Auth0(cfg PresetConfig) (*Mapper, error) {
-	return preset("Auth0", []string{"scope", "permissions"}, nil, cfg, nil)
+	m, err := preset("Auth0", []string{"scope", "permissions"}, nil, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.oneOf = []string{"azp", "client_id"}
+	return m, nil
 }
 
 // Cognito returns the mapper for Amazon Cognito user pool access tokens.

@@ -72,3 +72,72 @@ func TestEntraRefusesIDTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestOktaAuth0RefuseIDTokens: Okta and Auth0 ID tokens carry the user's
+// groups or roles like the access tokens do (Okta's "groups" when the app's
+// groups claim covers ID tokens; the namespaced roles claim a login Action
+// adds to both tokens in Auth0), no marker auth's validator refuses them by
+// (header typ "JWT", no typ/token_use claim) and the client ID as their
+// audience, which AudienceAliases may list. The presets with a RoleMap
+// turned those roles into scopes, so an ID token worked as an access token
+// (found in review). Okta now requires "cid" (or "client_id") and Auth0
+// "azp" (or "client_id"), which only their access tokens carry; access
+// tokens of every documented shape are still mapped.
+func TestOktaAuth0RefuseIDTokens(t *testing.T) {
+	okta := must(t)(authz.Okta(authz.PresetConfig{RoleMap: map[string][]string{"notes-writers": {"notes:write"}}}))
+	auth0 := must(t)(authz.Auth0(authz.PresetConfig{
+		RoleClaims: []string{"https://notes.example.com/roles"},
+		RoleMap:    map[string][]string{"writer": {"notes:write"}},
+	}))
+	idTokens := []struct {
+		name   string
+		mapper *authz.Mapper
+		claims map[string]any
+	}{
+		{"okta", okta, map[string]any{
+			"ver": 1.0, "sub": "00u1a2b3c4d5e6f7g8h9", "iss": "https://example.okta.com/oauth2/default", "aud": "0oa1b2c3d4e5f6g7h8i9",
+			"iat": 0.0, "exp": 3600.0, "jti": "ID.x1y2z3", "amr": []any{"pwd"}, "idp": "00o1a2b3c4d5e6f7g8h9", "nonce": "n-0S6_WzA2Mj",
+			"auth_time": 0.0, "at_hash": "preview_at_hash", "preferred_username": "alice@example.com", "groups": []any{"Everyone", "notes-writers"},
+		}},
+		{"auth0", auth0, map[string]any{
+			"iss": "https://example.us.auth0.com/", "sub": "auth0|64b7f0c2e4a1b2c3d4e5f6a7", "aud": "Xy12AbCdEfGhIjKlMnOpQrStUvWxYz34",
+			"iat": 0.0, "exp": 36000.0, "sid": "s1", "nonce": "n-0S6_WzA2Mj", "name": "alice@example.com", "email": "alice@example.com",
+			"https://notes.example.com/roles": []any{"writer"},
+		}},
+	}
+	for _, tc := range idTokens {
+		t.Run("id token "+tc.name, func(t *testing.T) {
+			scopes, err := tc.mapper.MapScopes(auth.NewClaims(tc.claims))
+			assert.Empty(t, scopes)
+			require.Error(t, err, "an ID token's groups or roles grant no scope")
+			var ae *auth.Error
+			require.True(t, errors.As(err, &ae))
+			assert.Equal(t, "invalid_token", ae.Code)
+		})
+	}
+	for _, tc := range []struct {
+		name, shape string
+		mapper      *authz.Mapper
+		changes     map[string]any
+	}{
+		{"okta", "okta_custom_as", okta, nil},
+		{"okta RFC 9068 client_id", "okta_custom_as", okta, map[string]any{"cid": nil, "client_id": "0oa1b2c3d4e5f6g7h8i9"}},
+		{"auth0 user", "auth0_user", auth0, map[string]any{"https://notes.example.com/roles": []any{"writer"}}},
+		{"auth0 machine", "auth0_machine", auth0, nil},
+		{"auth0 RFC 9068 profile", "auth0_user", auth0, map[string]any{"azp": nil, "client_id": "Xy12AbCdEfGhIjKlMnOpQrStUvWxYz34", "https://notes.example.com/roles": []any{"writer"}}},
+	} {
+		t.Run("access token "+tc.name, func(t *testing.T) {
+			scopes, err := tc.mapper.MapScopes(claimsOf(t, tc.shape, tc.changes))
+			require.NoError(t, err)
+			assert.Contains(t, scopes, "notes:write")
+		})
+	}
+	t.Run("client claim of the wrong type", func(t *testing.T) {
+		for _, bad := range []any{"", 42.0, []any{"0oa1b2c3d4e5f6g7h8i9"}} {
+			_, err := okta.MapScopes(claimsOf(t, "okta_custom_as", map[string]any{"cid": bad}))
+			assert.Error(t, err, "cid %v", bad)
+			_, err = auth0.MapScopes(claimsOf(t, "auth0_user", map[string]any{"azp": bad}))
+			assert.Error(t, err, "azp %v", bad)
+		}
+	})
+}

@@ -489,7 +489,7 @@ func TestMapperCopiesConfig(t *testing.T) {
 	require.NoError(t, err)
 	table["g"][0] = "notes:admin"
 	table["h"] = []string{"notes:admin"}
-	got, err := m.MapScopes(auth.NewClaims(map[string]any{"groups": []any{"g", "h"}}))
+	got, err := m.MapScopes(auth.NewClaims(map[string]any{"cid": "c", "groups": []any{"g", "h"}}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"notes:read"}, got)
 }

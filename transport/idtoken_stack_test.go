@@ -2,8 +2,11 @@ package transport
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
+	mcptransport "github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -44,4 +47,93 @@ func TestStackEntraIDTokenRefused(t *testing.T) {
 	status, _, body = rawCall(t, st.url, access, "notes_write", "")
 	require.Equal(t, http.StatusOK, status, body)
 	assert.Contains(t, body, "written")
+}
+
+// TestStackOktaAuth0IDTokenRefused: an Okta ID token carrying the user's
+// groups, and an Auth0 ID token carrying the roles a login Action adds to
+// both tokens, have the client ID as "aud" (listed in AudienceAliases here)
+// and no marker of an ID token. Through the Okta and Auth0 presets their
+// groups and roles became scopes, and the ID token called notes_write in
+// both eras (found in review). They are now refused with invalid_token; the
+// same user's access token, which names its client ("cid", "azp"), is
+// served.
+func TestStackOktaAuth0IDTokenRefused(t *testing.T) {
+	const clientID = "0oa1b2c3d4e5f6g7h8i9"
+	for _, tc := range []struct {
+		name   string
+		mapper func() (*authz.Mapper, error)
+		id     map[string]any // the ID token's own claims
+		client map[string]any // what the access token adds
+	}{
+		{
+			name: "okta",
+			mapper: func() (*authz.Mapper, error) {
+				return authz.Okta(authz.PresetConfig{RoleMap: map[string][]string{"notes-writers": {"notes:read", "notes:write"}}})
+			},
+			id:     map[string]any{"groups": []any{"Everyone", "notes-writers"}, "amr": []any{"pwd"}, "idp": "00o1"},
+			client: map[string]any{"cid": clientID, "scp": []any{"openid"}},
+		},
+		{
+			name: "auth0",
+			mapper: func() (*authz.Mapper, error) {
+				return authz.Auth0(authz.PresetConfig{
+					RoleClaims: []string{"https://notes.example.com/roles"},
+					RoleMap:    map[string][]string{"writer": {"notes:read", "notes:write"}},
+				})
+			},
+			id:     map[string]any{"https://notes.example.com/roles": []any{"writer"}, "sid": "s1"},
+			client: map[string]any{"azp": clientID, "scope": "openid"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStack(t, func(c *Config) {
+				mapper, err := tc.mapper()
+				require.NoError(t, err)
+				v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: c.AuthorizationServers[0], Audience: c.Resource,
+					AudienceAliases: []string{clientID}, ScopeMapper: mapper})
+				require.NoError(t, err)
+				c.Validator = v
+			})
+			idClaims := map[string]any{"aud": clientID, "sub": "alice", "client_id": nil, "jti": nil, "tenant_id": "acme", "nonce": "n-0S6_WzA2Mj"}
+			accessClaims := map[string]any{"aud": clientID, "sub": "alice", "client_id": nil}
+			for k, v := range tc.id {
+				idClaims[k], accessClaims[k] = v, v
+			}
+			for k, v := range tc.client {
+				accessClaims[k] = v
+			}
+			idToken, err := st.idp.MintToken(authtest.Token{Claims: idClaims, Header: map[string]any{"typ": "JWT"}})
+			require.NoError(t, err)
+			access := st.token(t, accessClaims)
+			for _, era := range eras {
+				t.Run(era, func(t *testing.T) {
+					c, err := eraClient(t, st.url, idToken, era)
+					if assert.Error(t, err, "the ID token is not authenticated") {
+						assert.ErrorIs(t, err, mcptransport.ErrAuthorizationRequired, "a 401")
+					} else {
+						got, _ := callText(t, c, "notes_write")
+						assert.NotEqual(t, "written", got, "the ID token wrote")
+					}
+					status, body := postRPC(t, st, idToken, era, "", "tools/call", toolCallBody(era, "notes_write"))
+					assert.Equal(t, http.StatusUnauthorized, status, body)
+					assert.NotContains(t, body, "written")
+
+					c, err = eraClient(t, st.url, access, era)
+					require.NoError(t, err)
+					got, err := callText(t, c, "notes_write")
+					require.NoError(t, err)
+					assert.Equal(t, "written", got)
+				})
+			}
+		})
+	}
+}
+
+// toolCallBody is a tools/call of tool in era (with the 2026-07-28 _meta).
+func toolCallBody(era, tool string) string {
+	args := `"name":"` + tool + `","arguments":{}`
+	if era == mcp.ProtocolVersion20260728 {
+		args += ","
+	}
+	return strings.Replace(rpcBody(era, "tools/call"), `"params":{`, `"params":{`+args, 1)
 }
