@@ -3,6 +3,8 @@ package authz
 import (
 	"errors"
 	"strings"
+
+	"github.com/mcpguard/mcpguard/internal/pct"
 )
 
 // MaxResourceURI is the longest resource URI CanonicalResourceURI accepts,
@@ -48,10 +50,10 @@ func CanonicalResourceURI(uri string) (string, error) {
 				b = append(b, c)
 				continue
 			}
-			if i+2 >= len(uri) || !isHex(uri[i+1]) || !isHex(uri[i+2]) {
+			if i+2 >= len(uri) || !pct.IsHex(uri[i+1]) || !pct.IsHex(uri[i+2]) {
 				return "", errors.Join(ErrResourceURI, errors.New("malformed percent-encoding"))
 			}
-			d := unhex(uri[i+1])<<4 | unhex(uri[i+2])
+			d := pct.Unhex(uri[i+1])<<4 | pct.Unhex(uri[i+2])
 			switch {
 			case isUnreserved(d):
 				b = append(b, d)
@@ -74,20 +76,6 @@ func CanonicalResourceURI(uri string) (string, error) {
 
 const upperHex = "0123456789ABCDEF"
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
-}
-
 // isUnreserved reports an RFC 3986 §2.3 unreserved character.
 func isUnreserved(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
@@ -109,7 +97,7 @@ func fullyDecoded(canon string) string {
 	b := make([]byte, 0, len(canon))
 	for i := 0; i < len(canon); i++ {
 		if canon[i] == '%' && i+2 < len(canon) {
-			b = append(b, unhex(canon[i+1])<<4|unhex(canon[i+2]))
+			b = append(b, pct.Unhex(canon[i+1])<<4|pct.Unhex(canon[i+2]))
 			i += 2
 			continue
 		}
