@@ -13,12 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
-	"github.com/mcpguard/mcpguard/authz"
-	"github.com/mcpguard/mcpguard/tenancy"
-	"github.com/mcpguard/mcpguard/transport"
 )
 
 // introspectionStack is a transport stack for resource whose tokens idp
@@ -33,19 +29,7 @@ func introspectionStack(t *testing.T, sh *Shared, idp *authtest.Server, resource
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Close() })
-	res, err := tenancy.New(tenancy.Config{})
-	require.NoError(t, err)
-	sink, err := audit.NewJSONSink(io.Discard)
-	require.NoError(t, err)
-	rec, err := audit.New(audit.Config{Sink: sink})
-	require.NoError(t, err)
-	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
-	require.NoError(t, err)
-	g, err := transport.New(transport.Config{
-		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: pl, Tenancy: res, Audit: rec, SessionKey: testKey(5),
-	})
-	require.NoError(t, err)
+	g := notesGuard(t, idp, resource, v)
 	s := server.NewMCPServer("notes", "1.0", g.ServerOptions()...)
 	s.AddTool(mcp.NewTool("notes_read", mcp.WithReadOnlyHintAnnotation(true)), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p, _ := auth.FromContext(ctx)

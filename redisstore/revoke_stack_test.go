@@ -28,19 +28,7 @@ func revocationStack(t *testing.T, idp *authtest.Server, resource string, rev au
 	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: resource, Revoker: rev})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Close() })
-	res, err := tenancy.New(tenancy.Config{})
-	require.NoError(t, err)
-	sink, err := audit.NewJSONSink(io.Discard)
-	require.NoError(t, err)
-	rec, err := audit.New(audit.Config{Sink: sink})
-	require.NoError(t, err)
-	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
-	require.NoError(t, err)
-	g, err := transport.New(transport.Config{
-		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: pl, Tenancy: res, Audit: rec, SessionKey: testKey(5),
-	})
-	require.NoError(t, err)
+	g := notesGuard(t, idp, resource, v)
 	s := server.NewMCPServer("notes", "1.0", g.ServerOptions()...)
 	s.AddTool(mcp.NewTool("notes_read", mcp.WithReadOnlyHintAnnotation(true)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("read"), nil
@@ -84,4 +72,24 @@ func TestStackRevokedSubjectSameMillisecond(t *testing.T) {
 			assert.True(t, ok, "the other replica")
 		})
 	}
+}
+
+// notesGuard is the Guard of a notes server for resource whose tokens v
+// validates: default tenancy, read and write scopes, audit discarded.
+func notesGuard(t *testing.T, idp *authtest.Server, resource string, v auth.Validator) *transport.Guard {
+	t.Helper()
+	res, err := tenancy.New(tenancy.Config{})
+	require.NoError(t, err)
+	sink, err := audit.NewJSONSink(io.Discard)
+	require.NoError(t, err)
+	rec, err := audit.New(audit.Config{Sink: sink})
+	require.NoError(t, err)
+	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
+	require.NoError(t, err)
+	g, err := transport.New(transport.Config{
+		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
+		Policy: pl, Tenancy: res, Audit: rec, SessionKey: testKey(5),
+	})
+	require.NoError(t, err)
+	return g
 }

@@ -15,13 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
-	"github.com/mcpguard/mcpguard/authz"
 	"github.com/mcpguard/mcpguard/obo"
 	"github.com/mcpguard/mcpguard/tenancy"
-	"github.com/mcpguard/mcpguard/transport"
 )
 
 // A multi-tenant server calls a downstream API with each tenant's own
@@ -46,19 +43,7 @@ func TestStackTokenCacheKeptPerTenantClient(t *testing.T) {
 	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: benchResource})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Close() })
-	res, err := tenancy.New(tenancy.Config{})
-	require.NoError(t, err)
-	sink, err := audit.NewJSONSink(io.Discard)
-	require.NoError(t, err)
-	rec, err := audit.New(audit.Config{Sink: sink})
-	require.NoError(t, err)
-	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
-	require.NoError(t, err)
-	g, err := transport.New(transport.Config{
-		Resource: benchResource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: pl, Tenancy: res, Audit: rec, SessionKey: testKey(5),
-	})
-	require.NoError(t, err)
+	g := notesGuard(t, idp, benchResource, v)
 	s := server.NewMCPServer("notes", "1.0", g.ServerOptions()...)
 	s.AddTool(mcp.NewTool("notes_read", mcp.WithReadOnlyHintAnnotation(true)), func(ctx context.Context, _ mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		tenant, _ := tenancy.FromContext(ctx)
