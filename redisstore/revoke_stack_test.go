@@ -75,8 +75,9 @@ func TestStackRevokedSubjectSameMillisecond(t *testing.T) {
 }
 
 // notesGuard is the Guard of a notes server for resource whose tokens v
-// validates: default tenancy, read and write scopes, audit discarded.
-func notesGuard(t *testing.T, idp *authtest.Server, resource string, v auth.Validator) *transport.Guard {
+// validates: default tenancy, read and write scopes, audit discarded, and
+// whatever more each of more sets.
+func notesGuard(t *testing.T, idp *authtest.Server, resource string, v auth.Validator, more ...func(*transport.Config)) *transport.Guard {
 	t.Helper()
 	res, err := tenancy.New(tenancy.Config{})
 	require.NoError(t, err)
@@ -86,10 +87,14 @@ func notesGuard(t *testing.T, idp *authtest.Server, resource string, v auth.Vali
 	require.NoError(t, err)
 	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
 	require.NoError(t, err)
-	g, err := transport.New(transport.Config{
+	cfg := transport.Config{
 		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
 		Policy: pl, Tenancy: res, Audit: rec, SessionKey: testKey(5),
-	})
+	}
+	for _, f := range more {
+		f(&cfg)
+	}
+	g, err := transport.New(cfg)
 	require.NoError(t, err)
 	return g
 }

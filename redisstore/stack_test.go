@@ -14,11 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpguard/mcpguard/audit"
 	"github.com/mcpguard/mcpguard/auth"
 	"github.com/mcpguard/mcpguard/auth/authtest"
-	"github.com/mcpguard/mcpguard/authz"
-	"github.com/mcpguard/mcpguard/tenancy"
 	"github.com/mcpguard/mcpguard/transport"
 	"github.com/mcpguard/mcpguard/transport/ratelimit"
 )
@@ -31,14 +28,6 @@ func stackReplica(t *testing.T, addr string, idp *authtest.Server, resource stri
 	v, err := auth.NewJWTValidator(auth.JWTConfig{Issuer: idp.Issuer(), Audience: resource})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = v.Close() })
-	res, err := tenancy.New(tenancy.Config{})
-	require.NoError(t, err)
-	sink, err := audit.NewJSONSink(io.Discard)
-	require.NoError(t, err)
-	rec, err := audit.New(audit.Config{Sink: sink})
-	require.NoError(t, err)
-	pl, err := authz.New(authz.Config{ReadScope: "notes:read", WriteScope: "notes:write"})
-	require.NoError(t, err)
 	lim, err := sh.RateLimiter(StoreConfig{})
 	require.NoError(t, err)
 	post, err := ratelimit.NewRequestLimit(ratelimit.RequestLimitConfig{Limiter: lim, Limit: limit})
@@ -48,12 +37,10 @@ func stackReplica(t *testing.T, addr string, idp *authtest.Server, resource stri
 	t.Cleanup(func() { _ = terminated.Close() })
 	counts, err := sh.SessionCounts(StoreConfig{})
 	require.NoError(t, err)
-	g, err := transport.New(transport.Config{
-		Resource: resource, AuthorizationServers: []string{idp.Issuer()}, Validator: v,
-		Policy: pl, Tenancy: res, Audit: rec, RateLimit: post, SessionKey: testKey(5),
-		Sessions: transport.SessionConfig{Terminated: terminated, Counts: counts, MaxPerPrincipal: perPrincipal},
+	g := notesGuard(t, idp, resource, v, func(c *transport.Config) {
+		c.RateLimit = post
+		c.Sessions = transport.SessionConfig{Terminated: terminated, Counts: counts, MaxPerPrincipal: perPrincipal}
 	})
-	require.NoError(t, err)
 	s := server.NewMCPServer("notes", "1.0", g.ServerOptions()...)
 	s.AddTool(mcp.NewTool("notes_read", mcp.WithReadOnlyHintAnnotation(true)), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("read"), nil
